@@ -21,6 +21,8 @@ export interface HeadScores {
   readonly copying: number;
   /** Effective rank of the head's write (W_O) subspace: exp(entropy of normalised singular values). */
   readonly writeEffectiveRank: number;
+  /** Largest entries of the sampled full OV circuit W_E[s] W_OV W_U[:, t]: source token s raises target token t's logit by value (ANALYSIS, additive). */
+  readonly ovTopTokens?: readonly { readonly source: number; readonly target: number; readonly value: number }[];
 }
 
 export interface SubspaceCurve {

@@ -1,0 +1,301 @@
+/**
+ * Engine benchmark on a GPT-2-small-shaped random checkpoint (12 layers, d_model 768, 12 heads,
+ * vocab 50257, n_ctx 1024), built deterministically into .bench/ on first use.
+ * Measured alternately in one run: session creation, cold load, plain vs instrumented forward at
+ * T = 8, 32, 128, the lens (one position, full table) next to a 2048³ MatMul, per-head results,
+ * mlp.hook_post, peak RSS (in a child process), and the same with prepacking disabled.
+ *
+ * Run alone: node --import tsx bench/engine.ts   (prints JSON)
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { Engine } from '../src/engine/engine';
+import { ensureF32Weights, openCheckpoint } from '../src/engine/checkpoint';
+import { buildInstrumentedGraph, buildLensGraph, buildPlainGraph, INPUTS, type WeightLocator } from '../src/engine/graph';
+import { LensRunner } from '../src/engine/lens';
+import { DataType, GraphBuilder } from '../src/engine/onnx/model';
+import { createSession, int64Tensor } from '../src/engine/session';
+import type { ModelConfig } from '../src/engine/types';
+
+const ROOT = path.resolve(__dirname, '..');
+export const BENCH_DIR = path.join(ROOT, '.bench');
+const MODEL_DIR = path.join(BENCH_DIR, 'gpt2-small-random');
+const BUILD_VERSION = 'gpt2-small-random v1 seed 2026';
+export const GPT2_SMALL: Partial<ModelConfig> & { seed: number } = { nLayer: 12, nHead: 12, dModel: 768, dVocab: 50257, nCtx: 1024, seed: 2026 };
+const LENGTHS = [8, 32, 128] as const;
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
+
+function run(args: string[]): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...args], { encoding: 'utf8', cwd: ROOT, maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`bench child ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The random GPT-2-small checkpoint (built in a child process so its JS weights never count in our RSS). */
+export function ensureBenchCheckpoint(): string {
+  const marker = path.join(MODEL_DIR, 'bench-build.txt');
+  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === BUILD_VERSION) return MODEL_DIR;
+  log(`building ${MODEL_DIR} (once)`);
+  run(['--build']);
+  return MODEL_DIR;
+}
+
+async function buildCheckpoint(): Promise<void> {
+  const { writeRandomCheckpoint } = await import('../test/helpers/checkpointWriter');
+  fs.rmSync(MODEL_DIR, { recursive: true, force: true });
+  writeRandomCheckpoint(MODEL_DIR, GPT2_SMALL);
+  fs.writeFileSync(path.join(MODEL_DIR, 'bench-build.txt'), BUILD_VERSION);
+}
+
+/** A text of exactly T tokens with BOS: " a" repeated T − 1 times. */
+export function textOfLength(T: number): string {
+  return ' a'.repeat(T - 1);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
+const mib = (bytes: number): number => round(bytes / 2 ** 20, 0);
+
+/** FLOPs of one GPT-2 forward with the final unembedding. */
+function forwardFlops(c: ModelConfig, T: number): number {
+  const D = c.dModel;
+  return c.nLayer * (2 * T * D * (3 * D + D + 2 * c.dMlp) + 4 * T * T * D) + 2 * T * D * c.dVocab;
+}
+
+function locator(folder: string): { locate: WeightLocator; weightsFolder: string; config: ModelConfig } {
+  const ckpt = openCheckpoint(folder);
+  const f32 = ensureF32Weights(ckpt, path.join(BENCH_DIR, 'cache'));
+  const locate: WeightLocator = (name, dims) => ({
+    location: path.basename(f32.path),
+    offset: f32.offsets.get(name) as number,
+    byteLength: dims.reduce((a, b) => a * b, 1) * 4,
+  });
+  return { locate, weightsFolder: path.dirname(f32.path), config: ckpt.config };
+}
+
+/** A single MatMul [n, n] × [n, n] through ORT: the machine's reference GFLOP/s. */
+async function matmulSession(n: number): Promise<{ session: ort.InferenceSession; feeds: Record<string, ort.Tensor> }> {
+  const g = new GraphBuilder('matmul');
+  const a = g.input('A', DataType.FLOAT, [n, n]);
+  const b = g.input('B', DataType.FLOAT, [n, n]);
+  g.op('MatMul', [a, b], {}, 'C');
+  g.output('C', DataType.FLOAT, [n, n]);
+  const session = await createSession(g.build(), undefined);
+  const data = new Float32Array(n * n).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  return { session, feeds: { A: new ort.Tensor('float32', data, [n, n]), B: new ort.Tensor('float32', data.slice(), [n, n]) } };
+}
+
+/** Child: cold load (checkpoint → first trace), then peak RSS around a T=128 trace and the full lens table. */
+async function childMemory(folder: string, disablePrepacking: boolean): Promise<void> {
+  const t0 = performance.now();
+  const engine = new Engine({ disablePrepacking });
+  await engine.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
+  const loaded = performance.now();
+  await engine.trace({ text: textOfLength(8) });
+  const coldLoadMs = performance.now() - t0;
+  const rssAfterLoad = process.memoryUsage().rss;
+  const t = await engine.trace({ text: textOfLength(128) });
+  const peakRssTrace128 = process.resourceUsage().maxRSS * 1024;
+  await engine.lens({ traceId: t.traceId });
+  const peakRssWithLens = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ coldLoadMs, loadMs: loaded - t0, rssAfterLoad, peakRssTrace128, peakRssWithLens }));
+  await engine.dispose();
+}
+
+export async function benchEngine(): Promise<Record<string, unknown>> {
+  const folder = ensureBenchCheckpoint();
+  const { locate, weightsFolder, config } = locator(folder);
+  const result: Record<string, unknown> = {
+    model: 'GPT-2-small-shaped random checkpoint (12 layers, d_model 768, 12 heads, vocab 50257, n_ctx 1024), F32',
+    threads: os.availableParallelism(),
+    ortVersion: ort.env.versions.common,
+  };
+
+  // Cold load and peak RSS in fresh processes (first, while the machine is quiet for us).
+  log('cold load + peak RSS (child processes)');
+  const memory = JSON.parse(run(['--memory', folder])) as Record<string, number>;
+  const memoryNoPrepack = JSON.parse(run(['--memory', folder, '--no-prepack'])) as Record<string, number>;
+
+  log('session creation');
+  const createMs: Record<string, number> = {};
+  const graphs = { instrumented: buildInstrumentedGraph(config, locate), lens: buildLensGraph(config, locate), plain: buildPlainGraph(config, locate) };
+  const sessions: Record<string, ort.InferenceSession> = {};
+  for (const [name, bytes] of Object.entries(graphs)) {
+    const t0 = performance.now();
+    sessions[name] = await createSession(bytes, weightsFolder);
+    createMs[name] = round(performance.now() - t0);
+  }
+  await sessions.instrumented.release();
+
+  const engine = new Engine();
+  await engine.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
+  const engineMapped = new Engine({ disablePrepacking: true });
+  await engineMapped.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
+  const plain = sessions.plain;
+  const k = int64Tensor([10], [1]);
+
+  log('plain vs instrumented forward, alternating');
+  const forward: Record<string, unknown> = {};
+  for (const T of LENGTHS) {
+    const ids = int64Tensor(Array.from({ length: T }, (_, i) => (i === 0 ? 50256 : 257)), [T]);
+    const text = textOfLength(T);
+    const reps = T === 128 ? 6 : 10;
+    const plainMs: number[] = [];
+    const instrMs: number[] = [];
+    const mappedMs: number[] = [];
+    for (let i = 0; i < reps + 2; i++) {
+      const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
+      const q = await time(() => engine.trace({ text }));
+      const r = await time(() => engineMapped.trace({ text }));
+      if (i >= 2) {
+        plainMs.push(p);
+        instrMs.push(q);
+        mappedMs.push(r);
+      }
+    }
+    const flops = forwardFlops(config, T);
+    forward[`T${T}`] = {
+      plainMs: round(median(plainMs)),
+      instrumentedMs: round(median(instrMs)),
+      ratio: round(median(instrMs) / median(plainMs), 3),
+      plainGflops: round(flops / median(plainMs) / 1e6),
+      instrumentedGflops: round(flops / median(instrMs) / 1e6),
+      instrumentedNoPrepackMs: round(median(mappedMs)),
+    };
+  }
+
+  log('lens: one position, full table, next to a 2048³ MatMul');
+  const lensRunner = new LensRunner(sessions.lens, config);
+  const trace128 = await engine.trace({ text: textOfLength(128) });
+  const D = config.dModel;
+  const T128 = trace128.tokens.length;
+  const onePos = new Float32Array((config.nLayer + 1) * D);
+  for (let r = 0; r <= config.nLayer; r++) onePos.set(trace128.resid.subarray((r * T128 + 64) * D, (r * T128 + 65) * D), r * D);
+  const onePosTargets = new Int32Array(config.nLayer + 1).fill(257);
+  const mm = await matmulSession(2048);
+  const onePosMs: number[] = [];
+  const distMs: number[] = [];
+  const tableMs: number[] = [];
+  const matmulMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const a = await time(() => mm.session.run(mm.feeds));
+    const b = await time(() => lensRunner.run(onePos, onePosTargets, 10));
+    const c = await time(() => engine.lensDistribution({ traceId: trace128.traceId, layer: 6, pos: 64 }));
+    const d = i < 4 ? await time(() => engine.lens({ traceId: trace128.traceId })) : undefined;
+    if (i >= 1) {
+      matmulMs.push(a);
+      onePosMs.push(b);
+      distMs.push(c);
+      if (d !== undefined) tableMs.push(d);
+    }
+  }
+  const matmulGflops = (2 * 2048 ** 3) / median(matmulMs) / 1e6;
+  const tableRows = (config.nLayer + 1) * T128;
+  const tableGflops = (2 * tableRows * D * config.dVocab) / median(tableMs) / 1e6;
+  const lens = {
+    onePositionMs: round(median(onePosMs)),
+    oneCellDistributionMs: round(median(distMs)),
+    fullTableT128Ms: round(median(tableMs)),
+    fullTableRows: tableRows,
+    fullTableGflops: round(tableGflops),
+    matmul2048Ms: round(median(matmulMs)),
+    matmul2048Gflops: round(matmulGflops),
+    fullTableVsMatmul: round(tableGflops / matmulGflops, 3),
+  };
+
+  log('per-head results and mlp.hook_post at T=128');
+  const headMs: number[] = [];
+  const headJsMs: number[] = [];
+  const mlpMs: number[] = [];
+  const noMlpMs: number[] = [];
+  const text128 = textOfLength(128);
+  for (let i = 0; i < 4; i++) {
+    headMs.push(await time(() => engine.headResults({ traceId: trace128.traceId, layer: 5 })));
+    headJsMs.push(await time(async () => headResultsJs(trace128.z, config, T128, 5)));
+    mlpMs.push(await time(() => engine.trace({ text: text128, options: { withMlpPost: true } })));
+    noMlpMs.push(await time(() => engine.trace({ text: text128 })));
+  }
+  const onDemand = {
+    headResultsGraphMs: round(median(headMs.slice(1))),
+    headResultsPlainJsMs: round(median(headJsMs.slice(1))),
+    traceT128WithMlpPostMs: round(median(mlpMs.slice(1))),
+    traceT128Ms: round(median(noMlpMs.slice(1))),
+  };
+
+  await engine.dispose();
+  await engineMapped.dispose();
+  for (const s of [sessions.lens, sessions.plain, mm.session]) await s.release();
+
+  const gib = 2 ** 30;
+  Object.assign(result, {
+    sessionCreateMs: createMs,
+    coldLoadMs: round(memory.coldLoadMs),
+    loadMs: round(memory.loadMs),
+    forward,
+    lens,
+    onDemand,
+    peakRssMiB: { trace128: mib(memory.peakRssTrace128), withFullLensTable: mib(memory.peakRssWithLens), afterLoad: mib(memory.rssAfterLoad) },
+    noPrepacking: {
+      coldLoadMs: round(memoryNoPrepack.coldLoadMs),
+      peakRssMiB: { trace128: mib(memoryNoPrepack.peakRssTrace128), withFullLensTable: mib(memoryNoPrepack.peakRssWithLens), afterLoad: mib(memoryNoPrepack.rssAfterLoad) },
+    },
+    targets: {
+      'instrumented/plain at T=32 <= 1.25': (forward.T32 as { ratio: number }).ratio <= 1.25,
+      'one position lens <= 15 ms': lens.onePositionMs <= 15,
+      'full table >= 80% of MatMul GFLOP/s': lens.fullTableVsMatmul >= 0.8,
+      'cold load <= 3 s': memory.coldLoadMs <= 3000,
+      'peak RSS <= 1.3 GiB at T=128': memory.peakRssTrace128 <= 1.3 * gib,
+    },
+  });
+  return result;
+}
+
+/** The per-head results of one layer in plain JS loops, for comparison with the graph. [T, H, D] */
+function headResultsJs(z: Float32Array, c: ModelConfig, T: number, layer: number): Float32Array {
+  // Stand-in W_O: the timing, not the values, matters here.
+  const { nHead: H, dHead: Dh, dModel: D } = c;
+  const wO = new Float32Array(D * D).fill(0.01);
+  const out = new Float32Array(T * H * D);
+  for (let t = 0; t < T; t++)
+    for (let h = 0; h < H; h++) {
+      const zb = ((layer * T + t) * H + h) * Dh;
+      const ob = (t * H + h) * D;
+      for (let j = 0; j < Dh; j++) {
+        const zj = z[zb + j];
+        const wb = (h * Dh + j) * D;
+        for (let i = 0; i < D; i++) out[ob + i] += zj * wO[wb + i];
+      }
+    }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--build') return buildCheckpoint();
+  if (args[0] === '--memory') return childMemory(args[1], args.includes('--no-prepack'));
+  process.stdout.write(`${JSON.stringify(await benchEngine(), null, 2)}\n`);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * MLP virtual weights (the seed's W_in(j)ᵀ W_out(i), written out with TransformerLens shapes
+ * W_in [D, M], W_out [M, D]): W_virtual[m, k] = W_in(j)[:, m] · W_out(i)[k, :], i.e. the [M, M] matrix
+ * W_in(j)ᵀ W_out(i)ᵀ (writer neuron k of MLP i → reader neuron m of MLP j).
+ * Its Frobenius norm comes from d_model × d_model Grams, never the M × M product:
+ *   ‖W_virtual‖_F² = tr(G_j H_i),  G_j = W_in(j) W_in(j)ᵀ,  H_i = W_out(i)ᵀ W_out(i).
+ * Head ↔ MLP strengths use the same Grams with the head factors of composition.ts.
+ */
+import type { MlpPairParams, MlpPairReport } from './circuitTypes';
+import type { HeadFactors } from './composition';
+import { backendGramColumns, backendMatmulTransB, jsBackend, matmulTransB, transpose, type MatmulBackend } from './linalg';
+import type { ProcessedWeights } from './processWeights';
+
+/** Per layer: G_j = W_in W_inᵀ (read Gram) and H_i = W_outᵀ W_out (write Gram), each [D, D]. */
+export interface MlpGrams {
+  readonly read: readonly Float32Array[];
+  readonly write: readonly Float32Array[];
+}
+
+export async function mlpGrams(pw: ProcessedWeights, backend: MatmulBackend = jsBackend): Promise<MlpGrams> {
+  const { dModel: D, dMlp: M } = pw.config;
+  const read: Float32Array[] = [];
+  const write: Float32Array[] = [];
+  for (const layer of pw.layers) {
+    read.push(await backendMatmulTransB(backend, layer.wIn, layer.wIn, D, M, D));
+    write.push(await backendGramColumns(backend, layer.wOut, M, D));
+  }
+  return { read, write };
+}
+
+/** Σ a ⊙ b in float64 (the trace of a product of two symmetric matrices). */
+function frobeniusInner(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
+  return s;
+}
+
+/** [L, L] ‖W_virtual(j ← i)‖_F, row = reader j, column = writer i; 0 where j <= i. */
+export function mlpVirtualNorms(grams: MlpGrams, nLayer: number): Float32Array {
+  const out = new Float32Array(nLayer * nLayer);
+  for (let j = 0; j < nLayer; j++) {
+    for (let i = 0; i < j; i++) out[j * nLayer + i] = Math.sqrt(Math.max(0, frobeniusInner(grams.read[j]!, grams.write[i]!)));
+  }
+  return out;
+}
+
+/**
+ * Head → MLP: [L, H, L] ‖W_OV(h) W_in(j)‖_F for l <= j (the MLP of a head's own layer reads it), else 0.
+ * = sqrt(⟨E(h)ᵀ E(h), G_j⟩), E from HeadFactors.
+ * MLP → head: [L, L, H] for i < l, sqrt(‖W_out(i) W_QK(h)‖² + ‖W_out(i) W_QK(h)ᵀ‖² + ‖W_out(i) W_OV(h)‖²):
+ * how strongly the head's query, key and value reads see MLP i's output; = sqrt(⟨H_i, R(h) R(h)ᵀ⟩).
+ */
+export async function headMlpStrengths(
+  pw: ProcessedWeights,
+  factors: HeadFactors,
+  grams: MlpGrams,
+  backend: MatmulBackend = jsBackend,
+): Promise<{ headToMlp: Float32Array; mlpToHead: Float32Array }> {
+  const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = pw.config;
+  const DD = D * D;
+  const headToMlp = new Float32Array(L * H * L);
+  const mlpToHead = new Float32Array(L * L * H);
+  // every inner product ⟨head Gram, MLP Gram⟩ of a layer is one entry of a [H, D²] × [D², L] product
+  const readStack = new Float32Array(L * DD);
+  const writeStack = new Float32Array(L * DD);
+  grams.read.forEach((g, j) => readStack.set(g, j * DD));
+  grams.write.forEach((g, i) => writeStack.set(g, i * DD));
+  const stack = new Float32Array(H * DD);
+  const W3 = 3 * H * Dh;
+  const r = new Float32Array(D * 3 * Dh); // [D, 3·Dh]: one head's q | k | v read factors
+  for (let l = 0; l < L; l++) {
+    for (let h = 0; h < H; h++) {
+      const e = factors.write.subarray((l * H + h) * Dh * D, (l * H + h + 1) * Dh * D);
+      stack.set(await backendGramColumns(backend, e, Dh, D), h * DD);
+    }
+    const toMlp = await backendMatmulTransB(backend, stack, readStack, H, DD, L); // [H, L]
+    for (let h = 0; h < H; h++) for (let j = l; j < L; j++) headToMlp[(l * H + h) * L + j] = Math.sqrt(Math.max(0, toMlp[h * L + j] as number));
+    if (l === 0) continue;
+    const readLayer = factors.read[l]!;
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < D; i++) {
+        for (let mode = 0; mode < 3; mode++) {
+          const from = i * W3 + mode * H * Dh + h * Dh;
+          r.set(readLayer.subarray(from, from + Dh), i * 3 * Dh + mode * Dh);
+        }
+      }
+      stack.set(await backendMatmulTransB(backend, r, r, D, 3 * Dh, D), h * DD);
+    }
+    const fromMlp = await backendMatmulTransB(backend, stack, writeStack.subarray(0, l * DD), H, DD, l); // [H, l]
+    for (let h = 0; h < H; h++) for (let i = 0; i < l; i++) mlpToHead[(i * L + l) * H + h] = Math.sqrt(Math.max(0, fromMlp[h * l + i] as number));
+  }
+  return { headToMlp, mlpToHead };
+}
+
+/** Exact drill-down for one MLP pair: the M × M virtual weight, computed in row blocks, its norm and top |entries|. */
+export function mlpPairReport(pw: ProcessedWeights, params: MlpPairParams): MlpPairReport {
+  const { nLayer: L, dModel: D, dMlp: M } = pw.config;
+  const { writer, reader } = params;
+  const topN = params.topN ?? 20;
+  if (!Number.isInteger(writer) || !Number.isInteger(reader) || writer < 0 || reader >= L || writer >= reader) {
+    throw new RangeError(`mlpPair: need writer layer < reader layer within 0..${L - 1}, got writer ${writer}, reader ${reader}`);
+  }
+  if (!Number.isInteger(topN) || topN < 1) throw new RangeError(`mlpPair: topN must be a positive integer, got ${topN}`);
+  const inT = transpose(pw.layers[reader]!.wIn, D, M); // [M, D] row m = reader neuron m's read vector
+  const outRows = pw.layers[writer]!.wOut; // [M, D] row k = writer neuron k's write vector
+  const top: { readerNeuron: number; writerNeuron: number; value: number }[] = [];
+  let threshold = 0;
+  let sumSq = 0;
+  const block = 128;
+  for (let m0 = 0; m0 < M; m0 += block) {
+    const rows = Math.min(block, M - m0);
+    const part = matmulTransB(inT.subarray(m0 * D, (m0 + rows) * D), outRows, rows, D, M); // [rows, M]
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < M; k++) {
+        const value = part[r * M + k] as number;
+        sumSq += value * value;
+        const mag = Math.abs(value);
+        if (top.length < topN || mag > threshold) {
+          top.push({ readerNeuron: m0 + r, writerNeuron: k, value });
+          if (top.length > 4 * topN) {
+            top.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
+            top.length = topN;
+            threshold = Math.abs(top[topN - 1]!.value);
+          }
+        }
+      }
+    }
+  }
+  top.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
+  if (top.length > topN) top.length = topN;
+  return { writer, reader, topN, norm: Math.sqrt(sumSq), pairs: top };
+}

@@ -1,0 +1,130 @@
+/**
+ * `residual-lens trace --model <folder|name> --text <text> [--json] [--no-bos] [--k N] [--dir DIR]`:
+ * one forward pass with the engine in-process, printed as readable tables or as the JSON of
+ * docs/cli-json.md (schema 1).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { formatTable, readTextOption, showToken, tokenTable } from './tokenize';
+import { traceToJson, type TraceJson } from './traceJson';
+import { Engine } from '../engine/engine';
+import { decodeToken } from '../engine/tokenizer';
+import { residualNorms } from '../analysis/residual';
+
+export const command: CliCommand = {
+  async run(args) {
+    const { values } = parseCliArgs(args, {
+      model: { type: 'string', default: 'demo' },
+      text: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'no-bos': { type: 'boolean', default: false },
+      k: { type: 'string', default: '10' },
+      dir: { type: 'string' },
+    });
+    const text = readTextOption(values.text);
+    const k = Number(values.k);
+    if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got '${values.k}'`);
+    const cacheDir = cacheDirectory(values.dir);
+    const model = await resolveModelArg(values.model, cacheDir);
+    const prependBos = !values['no-bos'];
+
+    const engine = new Engine();
+    try {
+      await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      const trace = await engine.trace({ text, options: { prependBos, topK: k } });
+      const lens = await engine.lens({ traceId: trace.traceId, k });
+      const last = trace.tokens.length - 1;
+      const attribution = await engine.attribute({ traceId: trace.traceId, pos: last });
+      const c = trace.model.config;
+      const norms = residualNorms(trace.resid, c.nLayer + 1, trace.tokens.length, c.dModel);
+      const json = traceToJson({ trace, lens, attribution, residNorms: norms, prependBos });
+      process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${traceTables(json)}\n`);
+    } finally {
+      await engine.dispose();
+    }
+    return 0;
+  },
+};
+
+/** --dir, else $RESIDUAL_LENS_CACHE, else ~/.cache/residual-lens. */
+export function cacheDirectory(dir: string | undefined): string {
+  return path.resolve(dir || process.env.RESIDUAL_LENS_CACHE || path.join(os.homedir(), '.cache', 'residual-lens'));
+}
+
+/** The repository / extension root: the nearest folder above this file with a package.json (dist/ or src/cli/). */
+export function extensionRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve(__dirname, '..');
+    dir = parent;
+  }
+  return dir;
+}
+
+/** A folder (absolute or relative to the working directory) or a model name ("demo", "gpt2", …). */
+export async function resolveModelArg(arg: string, cacheDir: string): Promise<{ folder: string; name: string }> {
+  const looksLikePath = arg.includes('/') || arg.includes('\\') || arg.startsWith('.') || fs.existsSync(arg);
+  // A folder is loaded as given (the engine names the file and the problem if it is not a checkpoint).
+  if (looksLikePath) return { folder: path.resolve(arg), name: path.basename(path.resolve(arg)) };
+  const { resolveModel } = await import('../models/registry');
+  const r = resolveModel(arg, { extensionRoot: extensionRoot(), cacheDir });
+  if (r.kind === 'ready') return { folder: r.folder, name: r.name };
+  if (r.kind === 'not-downloaded') throw new Error(`model '${r.entry.name}' is not downloaded yet; run: residual-lens download ${r.entry.name}`);
+  throw new Error(r.message);
+}
+
+/** The readable (non-JSON) report. */
+export function traceTables(j: TraceJson): string {
+  const T = j.tokens.length;
+  const L = j.model.n_layer;
+  const out: string[] = [];
+  out.push(`${j.model.name} (${j.model.dtype}, ${L} layers × ${j.model.n_head} heads, d_model ${j.model.d_model}) · ${T} tokens · forward ${j.forward_ms.toFixed(1)} ms`);
+  out.push('', 'Tokens', tokenTable(j.tokens.map((t) => ({ ...t }))));
+
+  const shown = Math.min(3, j.k);
+  out.push('', `Top ${shown} next-token predictions`);
+  out.push(
+    formatTable(
+      ['pos', 'token', ...Array.from({ length: shown }, (_, i) => `#${i + 1}`)],
+      j.logits_top.map((row, t) => [String(t), showToken(j.tokens[t].text), ...row.slice(0, shown).map((p) => `${showToken(p.token)} ${pct(p.prob)}`)]),
+      [true],
+    ),
+  );
+
+  const rowName = (r: number): string => (r < L ? `resid_pre ${r}` : 'final');
+  out.push('', 'Logit lens: top-1 token and probability per layer (rows) and position (columns)');
+  out.push(
+    formatTable(
+      ['', ...j.tokens.map((_, t) => String(t))],
+      j.logit_lens.map((layer, r) => [rowName(r), ...layer.map((cell) => `${showToken(cell[0].token, 10)} ${pct(cell[0].prob)}`)]),
+    ),
+  );
+  out.push('', 'Rank of the actual next token (0 = top-1)');
+  out.push(
+    formatTable(
+      ['', ...j.tokens.map((_, t) => String(t))],
+      j.next_token_rank.map((row, r) => [rowName(r), ...row.map((v) => (v === null ? '-' : String(v)))]),
+      [false, ...j.tokens.map(() => true)],
+    ),
+  );
+  out.push('', 'Residual norm');
+  out.push(
+    formatTable(
+      ['', ...j.tokens.map((_, t) => String(t))],
+      j.resid_norms.map((row, r) => [rowName(r), ...row.map((v) => v.toFixed(2))]),
+      [false, ...j.tokens.map(() => true)],
+    ),
+  );
+  const comps = [...j.dla.components].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, 12);
+  out.push('', `Direct logit attribution at position ${j.dla.pos} to ${showToken(decodeToken(j.dla.token.id), 30)} (logit ${j.dla.logit.toFixed(3)}, ln_final bias ${j.dla.ln_bias_term.toFixed(3)}); top ${comps.length} by |value|`);
+  out.push(formatTable(['component', 'value'], comps.map((c) => [c.name, c.value.toFixed(4)]), [false, true]));
+  out.push('', 'Attention patterns: use --json (attention[layer][head][query][key]).');
+  return out.join('\n');
+}
+
+function pct(p: number): string {
+  return `${(p * 100).toFixed(p >= 0.1 ? 0 : 1)}%`;
+}

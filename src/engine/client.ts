@@ -1,0 +1,180 @@
+/**
+ * EngineClient: the extension host's (or CLI's) side of the engine. Spawns the worker
+ * (dist/worker.js) on first use, matches replies to requests, forwards progress, cancels on
+ * AbortSignal, and survives the worker dying: pending requests reject with code 'crashed' and the
+ * next request starts a fresh worker that first reloads the last model.
+ */
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import {
+  ENGINE_PROTOCOL_VERSION,
+  EngineError,
+  type EngineMethod,
+  type EngineMethods,
+  type HostToWorker,
+  type LoadParams,
+} from '../protocol/engine';
+
+export const CRASHED_MESSAGE = 'The Residual Lens engine stopped unexpectedly; the next request starts a fresh one.';
+
+export interface EngineClientOptions {
+  /** The bundled worker script (dist/worker.js). */
+  readonly workerPath: string;
+  /** Diagnostics (worker exits, protocol problems) for an output channel. */
+  readonly log?: (line: string) => void;
+  /** V8 heap limits for the worker; an out-of-memory worker is reported like any crash. */
+  readonly resourceLimits?: ResourceLimits;
+  /** Node flags for the worker; default: the parent's (so tests under tsx can run worker.ts). */
+  readonly execArgv?: string[];
+}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (stage: string) => void;
+}
+
+interface Pending {
+  readonly method: EngineMethod;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: EngineError) => void;
+  readonly onProgress?: (stage: string) => void;
+  /** Removes the abort listener. */
+  readonly cleanup: () => void;
+}
+
+export class EngineClient {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private lastLoad: LoadParams | undefined;
+  private disposed = false;
+
+  constructor(private readonly options: EngineClientOptions) {}
+
+  /** The last model loaded successfully; reloaded automatically into a fresh worker after a crash. */
+  get loaded(): LoadParams | undefined {
+    return this.lastLoad;
+  }
+
+  request<M extends EngineMethod>(method: M, params: EngineMethods[M]['params'], options: RequestOptions = {}): Promise<EngineMethods[M]['result']> {
+    if (this.disposed) return Promise.reject(new EngineError('cancelled', 'The engine was closed.'));
+    if (options.signal?.aborted) return Promise.reject(new EngineError('cancelled', 'Cancelled.'));
+    const worker = this.ensureWorker(method);
+    const id = this.nextId++;
+    return new Promise<EngineMethods[M]['result']>((resolve, reject) => {
+      const signal = options.signal;
+      const onAbort = (): void => {
+        if (!this.settle(id)) return;
+        this.post({ v: ENGINE_PROTOCOL_VERSION, kind: 'cancel', id });
+        reject(new EngineError('cancelled', 'Cancelled.'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        method,
+        resolve: (value) => {
+          if (method === 'load') this.lastLoad = params as LoadParams;
+          resolve(value as EngineMethods[M]['result']);
+        },
+        reject,
+        onProgress: options.onProgress,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      });
+      worker.ref();
+      this.post({ v: ENGINE_PROTOCOL_VERSION, kind: 'request', id, method, params });
+    });
+  }
+
+  /** Terminates the worker; pending requests reject with code 'cancelled'. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const worker = this.worker;
+    this.worker = undefined;
+    this.rejectAll(new EngineError('cancelled', 'The engine was closed.'));
+    void worker?.terminate();
+  }
+
+  /** Whether a worker thread is running now (for tests and status). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  private ensureWorker(method: EngineMethod): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(this.options.workerPath, {
+      resourceLimits: this.options.resourceLimits,
+      ...(this.options.execArgv ? { execArgv: this.options.execArgv } : {}),
+    });
+    this.worker = worker;
+    worker.on('message', (message: unknown) => this.onMessage(message));
+    worker.on('error', (err: Error) => this.onDeath(worker, `error: ${err.message}`));
+    worker.on('exit', (code: number) => this.onDeath(worker, `exit code ${code}`));
+    // A fresh worker after a crash: reload the last model before the caller's request.
+    if (this.lastLoad && method !== 'load') {
+      const reload = this.lastLoad;
+      this.request('load', reload).catch((err: unknown) => {
+        this.options.log?.(`engine: reloading ${reload.folder} failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
+    return worker;
+  }
+
+  private post(message: HostToWorker): void {
+    this.worker?.postMessage(message);
+  }
+
+  private onMessage(message: unknown): void {
+    if (typeof message !== 'object' || message === null) return;
+    const m = message as Record<string, unknown>;
+    if (m.v !== ENGINE_PROTOCOL_VERSION || typeof m.id !== 'number') {
+      this.options.log?.(`engine: ignored a message with protocol version ${String(m.v)}`);
+      return;
+    }
+    const pending = this.pending.get(m.id);
+    if (!pending) {
+      // Cancelled or already answered: a late reply is dropped.
+      if (m.kind === 'response') {
+        const code = m.ok === true ? 'ok' : String((m.error as { code?: unknown } | undefined)?.code);
+        this.options.log?.(`engine: dropped the late reply to request ${m.id} (${code})`);
+      }
+      return;
+    }
+    if (m.kind === 'progress' && typeof m.stage === 'string') {
+      pending.onProgress?.(m.stage);
+      return;
+    }
+    if (m.kind !== 'response') return;
+    this.settle(m.id);
+    if (m.ok === true) {
+      pending.resolve(m.result);
+    } else {
+      const e = (m.error ?? {}) as { code?: unknown; message?: unknown; detail?: unknown };
+      const code = typeof e.code === 'string' ? (e.code as EngineError['code']) : 'internal';
+      pending.reject(new EngineError(code, typeof e.message === 'string' ? e.message : 'Engine error.', typeof e.detail === 'string' ? e.detail : undefined));
+    }
+  }
+
+  /** Removes a pending request; false when it was already settled. */
+  private settle(id: number): boolean {
+    const pending = this.pending.get(id);
+    if (!pending) return false;
+    this.pending.delete(id);
+    pending.cleanup();
+    if (this.pending.size === 0) this.worker?.unref();
+    return true;
+  }
+
+  private onDeath(worker: Worker, why: string): void {
+    if (this.worker !== worker) return; // disposed, or already handled (error is followed by exit)
+    this.worker = undefined;
+    this.options.log?.(`engine: worker stopped (${why})`);
+    this.rejectAll(new EngineError('crashed', CRASHED_MESSAGE, why));
+  }
+
+  private rejectAll(error: EngineError): void {
+    const all = [...this.pending.entries()];
+    for (const [id, p] of all) {
+      this.settle(id);
+      p.reject(error);
+    }
+  }
+}

@@ -1,0 +1,548 @@
+/**
+ * The engine in-process: loads a checkpoint into ORT sessions and answers the requests of
+ * EngineMethods (src/protocol/engine.ts). The worker, the CLI and the tests all use this class.
+ *
+ * Sessions per model: the instrumented forward and the lens graph at load; the mlp.hook_post
+ * graph and the per-head result graph lazily, on first use. The last few traces are kept (LRU,
+ * bounded by count and bytes) for lens / attribution / head-result requests that name them.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { CheckpointError, ensureF32Weights, openCheckpoint, readTensor, readTokenEmbeddingRow, readWeights, type Checkpoint } from './checkpoint';
+import { buildHeadResultGraph, buildInstrumentedGraph, buildLensGraph, buildMlpPostGraph, FORWARD_OUTPUTS, HEAD_RESULT_OUTPUT, INPUTS, MLP_POST_OUTPUT, type WeightLocator } from './graph';
+import { LensRunner, nextTokenTargets } from './lens';
+import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
+import { tokenize } from './tokenizer';
+import type { Attribution, LensTable, ModelInfo, ModelWeights, TokenInfo, Tokenized, Trace } from './types';
+import { componentLabels, decomposeResidual } from '../analysis/decomposition';
+import { directLogitAttribution } from '../analysis/attribution';
+import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
+import {
+  EngineError,
+  type AttributeParams,
+  type HeadResultsParams,
+  type LensDistributionParams,
+  type LensParams,
+  type LoadParams,
+  type TokenizeParams,
+  type TraceParams,
+} from '../protocol/engine';
+
+/** Hooks a caller (the worker) gives a request: progress lines and a cancellation point. */
+export interface RequestContext {
+  /** Reports a stage of a long request ("reading checkpoint", …). */
+  readonly progress?: (stage: string) => void;
+  /** Awaited between stages: yields to the event loop, throws EngineError('cancelled') if the request was cancelled. */
+  readonly between?: () => Promise<void>;
+}
+
+export interface EngineOptions extends SessionSettings {
+  /** Traces kept for follow-up requests. Default 8. */
+  readonly maxTraces?: number;
+  /** Bytes of stored trace data kept at most (the newest trace is always kept). Default 384 MiB. */
+  readonly maxTraceBytes?: number;
+}
+
+const DEFAULT_TOP_K = 10;
+const MAX_TOP_K = 1000;
+
+/** What a stored trace keeps: the arrays follow-up requests read (shared with the returned Trace). */
+interface StoredTrace {
+  readonly traceId: number;
+  readonly model: ModelInfo;
+  readonly tokens: TokenInfo[];
+  /** [T, D] */ readonly embed: Float32Array;
+  /** [T, D] */ readonly posEmbed: Float32Array;
+  /** [L+1, T, D] */ readonly resid: Float32Array;
+  /** [L, T, H, Dh] */ readonly z: Float32Array;
+  /** [L, T, D] */ readonly mlpOut: Float32Array;
+  /** [T] */ readonly lnFinalScale: Float32Array;
+  /** [T, k] top-1 ids are the default attribution targets */ readonly topIds: Int32Array;
+  readonly k: number;
+  readonly bytes: number;
+}
+
+/** One loaded model and its sessions. */
+interface LoadedModel {
+  readonly info: ModelInfo;
+  readonly ckpt: Checkpoint;
+  readonly cacheDir: string | undefined;
+  /** Folder of the F32 weights file the graphs' external data points into. */
+  readonly weightsFolder: string;
+  readonly locate: WeightLocator;
+  readonly forward: ort.InferenceSession;
+  readonly lensSession: ort.InferenceSession;
+  readonly lens: LensRunner;
+  mlpPost?: Promise<ort.InferenceSession>;
+  headResult?: Promise<ort.InferenceSession>;
+  /** [D, D] W_O per layer (rows: H heads of Dh), [D] b_O per layer, ln_final gain and bias: small, kept for attribution. */
+  readonly attnProjWeight: Float32Array[];
+  readonly attnProjBias: Float32Array[];
+  readonly lnFinalWeight: Float32Array;
+  readonly lnFinalBias: Float32Array;
+  /** Every weight in memory, read only when circuits are asked for. */
+  weights?: ModelWeights;
+}
+
+export class Engine {
+  private model: LoadedModel | undefined;
+  private readonly traces = new Map<number, StoredTrace>();
+  private evicted = 0;
+  /** Random start so ids from a crashed worker never name a trace of the fresh one. */
+  private nextTraceId = 1 + Math.floor(Math.random() * 2 ** 40);
+
+  constructor(private readonly options: EngineOptions = {}) {}
+
+  /** The loaded model, if any. */
+  get info(): ModelInfo | undefined {
+    return this.model?.info;
+  }
+
+  /** Loads a checkpoint; on failure the previous model stays loaded. */
+  async load(p: LoadParams, ctx: RequestContext = {}): Promise<ModelInfo> {
+    ctx.progress?.('reading checkpoint');
+    const ckpt = checkpointCall(() => openCheckpoint(p.folder));
+    const current = this.model;
+    if (current && current.ckpt.fingerprint === ckpt.fingerprint && current.ckpt.folder === ckpt.folder && current.info.name === p.name) {
+      return current.info;
+    }
+    const cacheDir = p.cacheDir;
+    const f32 = checkpointCall(() => ensureF32Weights(ckpt, cacheDir ?? defaultCacheDir()));
+    const config = ckpt.config;
+    const attnProjWeight: Float32Array[] = [];
+    const attnProjBias: Float32Array[] = [];
+    checkpointCall(() => {
+      for (let l = 0; l < config.nLayer; l++) {
+        attnProjWeight.push(readTensor(ckpt, `h.${l}.attn.c_proj.weight`));
+        attnProjBias.push(readTensor(ckpt, `h.${l}.attn.c_proj.bias`));
+      }
+    });
+    const lnFinalWeight = checkpointCall(() => readTensor(ckpt, 'ln_f.weight'));
+    const lnFinalBias = checkpointCall(() => readTensor(ckpt, 'ln_f.bias'));
+    await ctx.between?.();
+
+    ctx.progress?.('building graph');
+    const locate = weightLocator(ckpt, f32);
+    const weightsFolder = path.dirname(f32.path);
+    const forwardGraph = buildInstrumentedGraph(config, locate);
+    const lensGraph = buildLensGraph(config, locate);
+    await ctx.between?.();
+
+    ctx.progress?.('creating session');
+    const created: ort.InferenceSession[] = [];
+    try {
+      const forward = await createSession(forwardGraph, weightsFolder, this.options);
+      created.push(forward);
+      await ctx.between?.();
+      const lensSession = await createSession(lensGraph, weightsFolder, this.options);
+      created.push(lensSession);
+      await ctx.between?.();
+      const info: ModelInfo = { name: p.name, folder: ckpt.folder, config, dtype: ckpt.dtype, fingerprint: ckpt.fingerprint };
+      this.model = {
+        info, ckpt, cacheDir, weightsFolder, locate, forward, lensSession,
+        lens: new LensRunner(lensSession, config),
+        attnProjWeight, attnProjBias, lnFinalWeight, lnFinalBias,
+      };
+    } catch (err) {
+      await Promise.all(created.map((s) => s.release().catch(() => undefined)));
+      if (err instanceof EngineError) throw err;
+      throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: onnxruntime could not load the model: ${firstLine(err)}`, errorDetail(err));
+    }
+    this.traces.clear();
+    if (current) await releaseModel(current);
+    return this.model.info;
+  }
+
+  tokenize(p: TokenizeParams): Tokenized {
+    return tokenize(p.text, p.options);
+  }
+
+  /** Tokenizes, runs the instrumented forward (and mlp.hook_post when asked), stores the trace. */
+  async trace(p: TraceParams, ctx: RequestContext = {}): Promise<Trace> {
+    const m = this.requireModel();
+    const { nLayer: L, dModel: D, nCtx, dVocab: V } = m.info.config;
+    const options = p.options ?? {};
+    const k = checkTopK(options.topK ?? DEFAULT_TOP_K, V);
+    const prependBos = options.prependBos ?? true;
+    const tokenized = tokenize(p.text, { prependBos, allowSpecial: options.allowSpecial ?? false, maxTokens: nCtx + 1 });
+    const tokens = tokenized.tokens;
+    if (tokenized.exceeded || tokens.length > nCtx) {
+      throw new EngineError('bad-input', `The text has more than ${nCtx} tokens; ${m.info.name} accepts at most ${nCtx} (BOS included). Select less text.`);
+    }
+    if (tokens.length === 0 || (prependBos && tokens.length === 1)) {
+      throw new EngineError('bad-input', 'Nothing to trace: the text is empty.');
+    }
+    const ids = tokens.map((t) => t.id);
+    const outside = tokens.find((t) => t.id >= V);
+    if (outside) {
+      throw new EngineError('bad-input', `Token ${outside.id} (${JSON.stringify(outside.text)}) is outside ${m.info.name}'s vocabulary of ${V} tokens.`);
+    }
+    const T = ids.length;
+    await ctx.between?.();
+
+    const started = performance.now();
+    const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [T]) });
+    await ctx.between?.();
+    const resid = floatOutput(out, FORWARD_OUTPUTS.resid);
+    const final = resid.subarray(L * T * D);
+    const head = await m.lens.run(final, new Int32Array(T).fill(-1), k);
+    const forwardMs = performance.now() - started;
+
+    const residMid = floatOutput(out, FORWARD_OUTPUTS.residMid);
+    let mlpPost: Float32Array | undefined;
+    if (options.withMlpPost === true) {
+      await ctx.between?.();
+      m.mlpPost ??= createSession(buildMlpPostGraph(m.info.config, m.locate), m.weightsFolder, this.options);
+      const session = await m.mlpPost;
+      mlpPost = floatOutput(await session.run({ [INPUTS.residMid]: floatTensor(residMid, [L, T, D]) }), MLP_POST_OUTPUT);
+    }
+
+    const trace: Trace = {
+      schema: 1,
+      traceId: this.nextTraceId++,
+      model: m.info,
+      text: p.text,
+      tokens,
+      embed: floatOutput(out, FORWARD_OUTPUTS.embed),
+      posEmbed: floatOutput(out, FORWARD_OUTPUTS.posEmbed),
+      resid,
+      residMid,
+      ln1Scale: floatOutput(out, FORWARD_OUTPUTS.ln1Scale),
+      ln2Scale: floatOutput(out, FORWARD_OUTPUTS.ln2Scale),
+      pattern: floatOutput(out, FORWARD_OUTPUTS.pattern),
+      z: floatOutput(out, FORWARD_OUTPUTS.z),
+      attnOut: floatOutput(out, FORWARD_OUTPUTS.attnOut),
+      mlpOut: floatOutput(out, FORWARD_OUTPUTS.mlpOut),
+      ...(mlpPost ? { mlpPost } : {}),
+      lnFinalScale: head.scale,
+      logitsTop: head.top,
+      forwardMs,
+    };
+    this.store(trace);
+    return trace;
+  }
+
+  /** The logit lens for every (layer, position) of a stored trace, with next-token ranks. */
+  async lens(p: LensParams, ctx: RequestContext = {}): Promise<LensTable> {
+    const m = this.requireModel();
+    const s = this.storedTrace(p.traceId);
+    const rows = m.info.config.nLayer + 1;
+    const k = checkTopK(p.k ?? DEFAULT_TOP_K, m.info.config.dVocab);
+    const targets = nextTokenTargets(s.tokens.map((t) => t.id), rows);
+    const r = await m.lens.run(s.resid, targets, k, ctx.between);
+    return { traceId: s.traceId, rows, positions: s.tokens.length, top: r.top, nextTokenRank: r.rank };
+  }
+
+  /** [V] the lens distribution of one (layer, position) cell. */
+  async lensDistribution(p: LensDistributionParams): Promise<Float32Array> {
+    const m = this.requireModel();
+    const s = this.storedTrace(p.traceId);
+    const { nLayer: L, dModel: D } = m.info.config;
+    const T = s.tokens.length;
+    checkIndex('layer', p.layer, L + 1);
+    checkIndex('pos', p.pos, T);
+    const at = (p.layer * T + p.pos) * D;
+    return m.lens.distribution(s.resid.slice(at, at + D));
+  }
+
+  /** Direct logit attribution at one position, final LayerNorm scale frozen. */
+  async attribute(p: AttributeParams): Promise<Attribution> {
+    const m = this.requireModel();
+    const s = this.storedTrace(p.traceId);
+    const c = m.info.config;
+    const T = s.tokens.length;
+    checkIndex('pos', p.pos, T);
+    const tokenId = p.tokenId ?? s.topIds[p.pos * s.k];
+    checkIndex('tokenId', tokenId, c.dVocab);
+    const components = decomposeResidual(
+      { embed: s.embed, posEmbed: s.posEmbed, z: s.z, mlpOut: s.mlpOut, tokens: s.tokens, model: s.model },
+      { attnProjWeight: m.attnProjWeight, attnProjBias: m.attnProjBias },
+      p.pos,
+    );
+    const column = checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId));
+    const scale = s.lnFinalScale[p.pos];
+    const { values, lnBiasTerm } = directLogitAttribution(components, c.dModel, scale, m.lnFinalWeight, m.lnFinalBias, column);
+    const labels = componentLabels(c);
+    const headGrid = new Float32Array(c.nLayer * c.nHead);
+    labels.forEach((label, i) => {
+      if (label.kind === 'head') headGrid[label.layer * c.nHead + label.head] = values[i];
+    });
+    const finalRow = s.resid.subarray((c.nLayer * T + p.pos) * c.dModel, (c.nLayer * T + p.pos + 1) * c.dModel);
+    return { traceId: s.traceId, pos: p.pos, tokenId, components: labels, values, headGrid, logit: unembedLogit(finalRow, scale, m.lnFinalWeight, m.lnFinalBias, column), lnBiasTerm };
+  }
+
+  /** [T, H, D] blocks.{layer}.attn.hook_result of a stored trace: z_h · W_O[h] per head, no bias. */
+  async headResults(p: HeadResultsParams): Promise<Float32Array> {
+    const m = this.requireModel();
+    const s = this.storedTrace(p.traceId);
+    const { nLayer: L, nHead: H, dHead: Dh, dModel: D } = m.info.config;
+    checkIndex('layer', p.layer, L);
+    const T = s.tokens.length;
+    const size = T * H * Dh;
+    m.headResult ??= createSession(buildHeadResultGraph(m.info.config), undefined, this.options);
+    const session = await m.headResult;
+    const out = await session.run({
+      [INPUTS.z]: floatTensor(s.z.subarray(p.layer * size, (p.layer + 1) * size), [T, H, Dh]),
+      [INPUTS.wO]: floatTensor(m.attnProjWeight[p.layer], [H, Dh, D]),
+    });
+    return floatOutput(out, HEAD_RESULT_OUTPUT);
+  }
+
+  /** Weight-based circuits (plus detector patterns run through the forward graph); cached per model under cacheDir. */
+  async circuits(p: CircuitsOptions, ctx: RequestContext = {}): Promise<CircuitsReport> {
+    const m = this.requireModel();
+    const cacheFile = m.cacheDir ? circuitsCachePath(m.cacheDir, m.info.fingerprint, p) : undefined;
+    const cached = cacheFile ? readCircuitsCache(cacheFile) : undefined;
+    if (cached) return cached;
+    ctx.progress?.('reading weights');
+    const weights = this.fullWeights(m);
+    await ctx.between?.();
+    ctx.progress?.('computing circuits');
+    const { computeCircuits } = await import('../analysis/circuits');
+    const report = await computeCircuits(weights, (batch: readonly Int32Array[]) => this.runPatterns(m, batch, ctx), p);
+    if (cacheFile) writeCircuitsCache(cacheFile, report);
+    return report;
+  }
+
+  async headPair(p: HeadPairParams): Promise<HeadPairReport> {
+    const m = this.requireModel();
+    const { headPair } = await import('../analysis/circuits');
+    return headPair(this.fullWeights(m), p);
+  }
+
+  async mlpPair(p: MlpPairParams): Promise<MlpPairReport> {
+    const m = this.requireModel();
+    const { mlpPair } = await import('../analysis/circuits');
+    return mlpPair(this.fullWeights(m), p);
+  }
+
+  /** Releases every session; the engine can load again afterwards. */
+  async dispose(): Promise<void> {
+    const m = this.model;
+    this.model = undefined;
+    this.traces.clear();
+    if (m) await releaseModel(m);
+  }
+
+  /** Stored trace ids, newest last (for tests). */
+  storedTraceIds(): number[] {
+    return [...this.traces.keys()];
+  }
+
+  private requireModel(): LoadedModel {
+    if (!this.model) throw new EngineError('no-model', 'No model is loaded: load a model before tracing.');
+    return this.model;
+  }
+
+  private storedTrace(traceId: number): StoredTrace {
+    const s = this.traces.get(traceId);
+    if (!s) throw new EngineError('unknown-trace', `Trace ${traceId} is no longer stored; trace the text again.`);
+    // Least recently used first: re-insert on access.
+    this.traces.delete(traceId);
+    this.traces.set(traceId, s);
+    return s;
+  }
+
+  /**
+   * Keeps the arrays follow-up requests read. They are the returned trace's own arrays (no copy):
+   * callers must not modify them, and the worker copies rather than transfers them (retainedBuffers).
+   */
+  private store(trace: Trace): void {
+    const kept = {
+      embed: trace.embed,
+      posEmbed: trace.posEmbed,
+      resid: trace.resid,
+      z: trace.z,
+      mlpOut: trace.mlpOut,
+      lnFinalScale: trace.lnFinalScale,
+      topIds: trace.logitsTop.ids,
+    };
+    const bytes = Object.values(kept).reduce((n, a) => n + a.byteLength, 0);
+    this.traces.set(trace.traceId, { traceId: trace.traceId, model: trace.model, tokens: trace.tokens, k: trace.logitsTop.k, bytes, ...kept });
+    const maxTraces = Math.max(1, this.options.maxTraces ?? 8);
+    const maxBytes = this.options.maxTraceBytes ?? 384 * 1024 * 1024;
+    let total = [...this.traces.values()].reduce((n, s) => n + s.bytes, 0);
+    for (const [id, s] of this.traces) {
+      if (this.traces.size <= 1 || (this.traces.size <= maxTraces && total <= maxBytes)) break;
+      this.traces.delete(id);
+      total -= s.bytes;
+      this.evicted += s.bytes;
+    }
+  }
+
+  /** Bytes of trace data evicted so far (monotonic); the worker collects garbage by it. */
+  get evictedBytes(): number {
+    return this.evicted;
+  }
+
+  /** Buffers of stored traces: a worker must copy, not transfer, these when posting a result. */
+  retainedBuffers(): Set<ArrayBufferLike> {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const s of this.traces.values()) {
+      for (const a of [s.embed, s.posEmbed, s.resid, s.z, s.mlpOut, s.lnFinalScale, s.topIds]) buffers.add(a.buffer);
+    }
+    return buffers;
+  }
+
+  private fullWeights(m: LoadedModel): ModelWeights {
+    m.weights ??= checkpointCall(() => readWeights(m.ckpt));
+    return m.weights;
+  }
+
+  /** Attention patterns [L, H, T, T] of each token sequence, through the forward graph. */
+  private async runPatterns(m: LoadedModel, batch: readonly Int32Array[], ctx: RequestContext): Promise<Float32Array[]> {
+    const { nCtx, dVocab } = m.info.config;
+    const patterns: Float32Array[] = [];
+    for (const ids of batch) {
+      if (ids.length === 0 || ids.length > nCtx) throw new EngineError('bad-input', `A pattern sequence has ${ids.length} tokens; 1..${nCtx} are allowed.`);
+      for (const id of ids) checkIndex('token id', id, dVocab);
+      await ctx.between?.();
+      const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [ids.length]) });
+      patterns.push(floatOutput(out, FORWARD_OUTPUTS.pattern));
+    }
+    return patterns;
+  }
+}
+
+/** External-data locations of every F32 weight (the checkpoint itself, or the F32 cache for F16 files). */
+function weightLocator(ckpt: Checkpoint, f32: { readonly path: string; readonly offsets: ReadonlyMap<string, number> }): WeightLocator {
+  const location = path.basename(f32.path);
+  return (name, dims) => {
+    const entry = ckpt.tensors.get(name);
+    const offset = f32.offsets.get(name);
+    if (!entry || offset === undefined) throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: tensor ${name} is missing`);
+    if (entry.shape.length !== dims.length || entry.shape.some((d, i) => d !== dims[i])) {
+      throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: tensor ${name} has shape [${entry.shape.join(', ')}], config.json implies [${dims.join(', ')}]`);
+    }
+    return { location, offset, byteLength: dims.reduce((a, b) => a * b, 1) * 4 };
+  };
+}
+
+/** logit = (LN_f(x) with the stored scale) · W_U[:, token], in float64. */
+function unembedLogit(x: Float32Array, scale: number, weight: Float32Array, bias: Float32Array, column: Float32Array): number {
+  let mean = 0;
+  for (let i = 0; i < x.length; i++) mean += x[i];
+  mean /= x.length;
+  let logit = 0;
+  for (let i = 0; i < x.length; i++) logit += (((x[i] - mean) / scale) * weight[i] + bias[i]) * column[i];
+  return logit;
+}
+
+function checkTopK(k: number, vocab: number): number {
+  const max = Math.min(MAX_TOP_K, vocab);
+  if (!Number.isInteger(k) || k < 1 || k > max) throw new EngineError('bad-input', `Top-k must be a whole number from 1 to ${max}, got ${k}.`);
+  return k;
+}
+
+function checkIndex(what: string, value: number, size: number): void {
+  if (!Number.isInteger(value) || value < 0 || value >= size) {
+    throw new EngineError('bad-input', `${what} ${value} is out of range: 0..${size - 1}.`);
+  }
+}
+
+/** Runs checkpoint code, turning its one-line errors into EngineError('bad-checkpoint'). */
+function checkpointCall<R>(fn: () => R): R {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CheckpointError) throw new EngineError('bad-checkpoint', err.message, errorDetail(err));
+    throw err;
+  }
+}
+
+async function releaseModel(m: LoadedModel): Promise<void> {
+  const sessions: Promise<ort.InferenceSession>[] = [Promise.resolve(m.forward), Promise.resolve(m.lensSession)];
+  if (m.mlpPost) sessions.push(m.mlpPost);
+  if (m.headResult) sessions.push(m.headResult);
+  await Promise.all(sessions.map((p) => p.then((s) => s.release()).catch(() => undefined)));
+}
+
+function defaultCacheDir(): string {
+  return process.env.RESIDUAL_LENS_CACHE || path.join(os.homedir(), '.cache', 'residual-lens');
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
+}
+
+function errorDetail(err: unknown): string | undefined {
+  return err instanceof Error ? err.stack : undefined;
+}
+
+// ---- circuits cache: <cacheDir>/circuits/<key>.json (structure) + <key>.bin (Float32Array bytes) ----
+
+const CIRCUITS_CACHE_VERSION = 1;
+
+function circuitsCachePath(cacheDir: string, fingerprint: string, options: CircuitsOptions): string {
+  const key = createHash('sha256')
+    .update(JSON.stringify({ v: CIRCUITS_CACHE_VERSION, fingerprint, seed: options.seed ?? 0, tokenSample: options.tokenSample ?? 200 }))
+    .digest('hex')
+    .slice(0, 32);
+  return path.join(cacheDir, 'circuits', key);
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Splits a report into JSON with {"$f32": [offset, length]} placeholders and one binary blob. */
+function encodeCircuits(value: unknown, blobs: Float32Array[], offset: { n: number }): Json {
+  if (value instanceof Float32Array) {
+    const ref: Json = { $f32: [offset.n, value.length] };
+    blobs.push(value);
+    offset.n += value.length;
+    return ref;
+  }
+  if (Array.isArray(value)) return value.map((v) => encodeCircuits(v, blobs, offset));
+  if (value !== null && typeof value === 'object') {
+    const out: { [key: string]: Json } = {};
+    for (const [k, v] of Object.entries(value)) out[k] = encodeCircuits(v, blobs, offset);
+    return out;
+  }
+  return value as Json;
+}
+
+function decodeCircuits(value: Json, data: Float32Array): unknown {
+  if (Array.isArray(value)) return value.map((v) => decodeCircuits(v, data));
+  if (value !== null && typeof value === 'object') {
+    const ref = value.$f32;
+    if (Array.isArray(ref) && typeof ref[0] === 'number' && typeof ref[1] === 'number') {
+      if (ref[0] < 0 || ref[1] < 0 || ref[0] + ref[1] > data.length) throw new Error('circuits cache: reference out of range');
+      return data.slice(ref[0], ref[0] + ref[1]);
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = decodeCircuits(v, data);
+    return out;
+  }
+  return value;
+}
+
+function readCircuitsCache(file: string): CircuitsReport | undefined {
+  try {
+    const json = JSON.parse(fs.readFileSync(`${file}.json`, 'utf8')) as { v?: number; report?: Json };
+    if (json.v !== CIRCUITS_CACHE_VERSION || json.report === undefined) return undefined;
+    const bytes = fs.readFileSync(`${file}.bin`);
+    if (bytes.byteLength % 4 !== 0) return undefined;
+    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    return decodeCircuits(json.report, data) as CircuitsReport;
+  } catch {
+    return undefined; // missing or damaged: recompute
+  }
+}
+
+function writeCircuitsCache(file: string, report: CircuitsReport): void {
+  try {
+    const blobs: Float32Array[] = [];
+    const json = encodeCircuits(report, blobs, { n: 0 });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(`${tmp}.bin`, Buffer.concat(blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))));
+    fs.writeFileSync(`${tmp}.json`, JSON.stringify({ v: CIRCUITS_CACHE_VERSION, report: json }));
+    // The .bin first: a .json is only ever next to its complete .bin.
+    fs.renameSync(`${tmp}.bin`, `${file}.bin`);
+    fs.renameSync(`${tmp}.json`, `${file}.json`);
+  } catch {
+    // A cache that cannot be written only costs time next run.
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The ONNX graphs the engine runs, built from a ModelConfig and the on-disk location of each
+ * F32 weight (external data, so nothing is copied into the model bytes).
+ *
+ * - forward "instrumented": token ids → every hook point in Trace except the final unembedding.
+ *   The final residual goes through the lens graph, so W_U is packed once, in one session.
+ * - forward "plain": token ids → final top-k + logsumexp; the baseline the bench compares with.
+ * - lens: residual rows → ln_final → W_U → top-k, logsumexp, rank of a target id, optional full
+ *   distributions for chosen rows. [rows, d_vocab] logits never leave ORT.
+ * - mlpPost: blocks.{l}.hook_resid_mid for all layers → blocks.{l}.mlp.hook_post (only when asked).
+ * - headResult: one layer's hook_z and W_O → attn.hook_result (W_O is an input: no weights).
+ */
+import type { ModelConfig } from './types';
+import { DataType, GraphBuilder, type ExternalTensor } from './onnx/model';
+
+/** Where a canonical tensor's F32 bytes are; the graph states the shape it expects. */
+export type WeightLocator = (name: string, dims: readonly number[]) => ExternalTensor;
+
+/** Output names of the instrumented forward graph (TransformerLens names in the comments). */
+export const FORWARD_OUTPUTS = {
+  /** [T, D] hook_embed */ embed: 'hook_embed',
+  /** [T, D] hook_pos_embed */ posEmbed: 'hook_pos_embed',
+  /** [L+1, T, D] blocks.{l}.hook_resid_pre, then the last hook_resid_post */ resid: 'resid',
+  /** [L, T, D] blocks.{l}.hook_resid_mid */ residMid: 'resid_mid',
+  /** [L, T] blocks.{l}.ln1.hook_scale */ ln1Scale: 'ln1_scale',
+  /** [L, T] blocks.{l}.ln2.hook_scale */ ln2Scale: 'ln2_scale',
+  /** [L, H, T, T] blocks.{l}.attn.hook_pattern */ pattern: 'pattern',
+  /** [L, T, H, Dh] blocks.{l}.attn.hook_z */ z: 'z',
+  /** [L, T, D] blocks.{l}.hook_attn_out */ attnOut: 'attn_out',
+  /** [L, T, D] blocks.{l}.hook_mlp_out */ mlpOut: 'mlp_out',
+} as const;
+
+/** Input names shared by the graphs. */
+export const INPUTS = {
+  /** [T] int64 token ids */ ids: 'input_ids',
+  /** [N, D] residual rows (lens) */ rows: 'rows',
+  /** [N] int64 target token per row (lens rank) */ target: 'target',
+  /** [1] int64 top-k size */ k: 'k',
+  /** [M] int64 rows whose full distribution is wanted (lens; usually empty) */ distRows: 'dist_rows',
+  /** [L, T, D] hook_resid_mid of every layer (mlpPost) */ residMid: 'resid_mid',
+  /** [T, H, Dh] one layer's hook_z (headResult) */ z: 'z',
+  /** [H, Dh, D] one layer's W_O (headResult) */ wO: 'W_O',
+} as const;
+
+/** Output names of the lens graph and of the plain forward graph's head. */
+export const LENS_OUTPUTS = {
+  /** [N, k] top-k logits */ topLogits: 'top_logits',
+  /** [N, k] int64 top-k ids */ topIds: 'top_ids',
+  /** [N, k] softmax probabilities of the top-k: exp(log_softmax) = exp(logit − logsumexp) */ topProbs: 'top_probs',
+  /** [N] int32 count of logits strictly above the target's (0 = top-1) */ rank: 'rank',
+  /** [N] ln_final.hook_scale of each row */ scale: 'ln_final_scale',
+  /** [M, V] full softmax of the rows named in dist_rows */ dist: 'dist',
+} as const;
+
+export const MLP_POST_OUTPUT = 'mlp_post'; // [L, T, M] blocks.{l}.mlp.hook_post
+export const HEAD_RESULT_OUTPUT = 'head_result'; // [T, H, D] blocks.{l}.attn.hook_result
+
+const OPSET = 17;
+
+/** Shared helpers for one graph under construction. */
+class Builder {
+  readonly g: GraphBuilder;
+  private readonly ints = new Map<string, string>();
+  private readonly weights = new Map<string, string>();
+
+  constructor(
+    name: string,
+    readonly config: ModelConfig,
+    private readonly locate?: WeightLocator,
+  ) {
+    this.g = new GraphBuilder(name, OPSET);
+  }
+
+  /** An external F32 weight by canonical name (declared once, however often it is read). */
+  weight(name: string, dims: readonly number[]): string {
+    if (!this.locate) throw new Error(`graph ${name}: no weights for this graph`);
+    let value = this.weights.get(name);
+    if (!value) {
+      value = this.g.external(name, dims, this.locate(name, dims));
+      this.weights.set(name, value);
+    }
+    return value;
+  }
+
+  /** A reused int64 1-D constant. */
+  ints1(values: readonly number[]): string {
+    const key = values.join(',');
+    let name = this.ints.get(key);
+    if (!name) {
+      name = this.g.constInts(values);
+      this.ints.set(key, name);
+    }
+    return name;
+  }
+
+  /** LayerNormalization over the last axis; returns the normalised value and hook_scale [rows, 1]. */
+  layerNorm(x: string, weight: string, bias: string, withScale: boolean): { y: string; scale?: string } {
+    const [y, , invStd] = this.g.node('LayerNormalization', [x, weight, bias], withScale ? 3 : 1, {
+      axis: { i: -1 },
+      epsilon: { f: this.config.layerNormEps },
+    });
+    // hook_scale is sqrt(var + eps); ORT gives its inverse.
+    return { y, scale: withScale ? this.g.op('Reciprocal', [invStd]) : undefined };
+  }
+
+  /** x @ W + b for a Conv1D weight stored [in, out]. */
+  linear(x: string, prefix: string, dIn: number, dOut: number): string {
+    const w = this.weight(`${prefix}.weight`, [dIn, dOut]);
+    const b = this.weight(`${prefix}.bias`, [dOut]);
+    return this.g.op('Add', [this.g.op('MatMul', [x, w]), b]);
+  }
+
+  /** GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+  gelu(x: string): string {
+    const g = this.g;
+    const x3 = g.op('Mul', [g.op('Mul', [x, x]), x]);
+    const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [x3, g.constFloat(0.044715)])]), g.constFloat(Math.sqrt(2 / Math.PI))]);
+    const t = g.op('Add', [g.op('Tanh', [inner]), g.constFloat(1)]);
+    return g.op('Mul', [g.op('Mul', [x, g.constFloat(0.5)]), t]);
+  }
+
+  /** Stacks same-shaped tensors along a new axis 0, named `name`. */
+  stack(values: readonly string[], name: string): string {
+    const axis = this.ints1([0]);
+    const unsq = values.map((v) => this.g.op('Unsqueeze', [v, axis]));
+    return this.g.op('Concat', unsq, { axis: { i: 0 } }, name);
+  }
+
+  /** [rows, 1] scales of every layer → [L, rows], named `name`. */
+  stackScales(values: readonly string[], name: string): string {
+    const cat = this.g.op('Concat', [...values], { axis: { i: 1 } });
+    return this.g.op('Transpose', [cat], { perm: { ints: [1, 0] } }, name);
+  }
+}
+
+/** Per-layer values recorded by the instrumented forward pass. */
+interface Hooks {
+  residPre: string[];
+  residMid: string[];
+  ln1Scale: string[];
+  ln2Scale: string[];
+  pattern: string[];
+  z: string[];
+  attnOut: string[];
+  mlpOut: string[];
+}
+
+/**
+ * ids → blocks → final residual. With `hooks` the per-layer values are recorded; the graph is
+ * the same either way, since ORT computes every node regardless of which outputs are fetched.
+ */
+function buildBlocks(b: Builder, ids: string, hooks: Hooks | undefined): { embed: string; posEmbed: string; final: string } {
+  const { g, config: c } = b;
+  const { nLayer: L, nHead: H, dModel: D, dHead: Dh, dMlp: M, nCtx } = c;
+  const wte = b.weight('wte.weight', [c.dVocab, D]);
+  const wpe = b.weight('wpe.weight', [nCtx, D]);
+  const T = g.op('Shape', [ids]); // [1]
+  const embed = g.op('Gather', [wte, ids], { axis: { i: 0 } }, hooks ? FORWARD_OUTPUTS.embed : undefined);
+  const posEmbed = g.op('Slice', [wpe, b.ints1([0]), T, b.ints1([0])], {}, hooks ? FORWARD_OUTPUTS.posEmbed : undefined);
+
+  // Causal mask: [T, T] slice of a precomputed [n_ctx, n_ctx] table, 0 on and below the diagonal,
+  // -inf above (exact zeros after softmax). The caller checks T ≤ n_ctx: Slice would clamp silently.
+  const table = new Float32Array(nCtx * nCtx);
+  for (let q = 0; q < nCtx; q++) for (let k = q + 1; k < nCtx; k++) table[q * nCtx + k] = -Infinity;
+  const maskTable = g.floats('causal_mask_table', [nCtx, nCtx], table);
+  const TT = g.op('Concat', [T, T], { axis: { i: 0 } });
+  const mask = g.op('Slice', [maskTable, b.ints1([0, 0]), TT, b.ints1([0, 1])]);
+  const attnScale = g.constFloat(1 / Math.sqrt(Dh));
+  const splitSizes = b.ints1([D, D, D]);
+  const headShape = b.ints1([0, H, Dh]);
+  const flatShape = b.ints1([0, D]);
+
+  let resid = g.op('Add', [embed, posEmbed]);
+  for (let l = 0; l < L; l++) {
+    const p = `h.${l}`;
+    hooks?.residPre.push(resid);
+    const ln1 = b.layerNorm(resid, b.weight(`${p}.ln_1.weight`, [D]), b.weight(`${p}.ln_1.bias`, [D]), hooks !== undefined);
+    const qkv = b.linear(ln1.y, `${p}.attn.c_attn`, D, 3 * D); // [T, 3D]
+    const [q, k, v] = g.node('Split', [qkv, splitSizes], 3, { axis: { i: 1 } });
+    const qh = g.op('Transpose', [g.op('Reshape', [q, headShape])], { perm: { ints: [1, 0, 2] } }); // [H, T, Dh]
+    const kh = g.op('Transpose', [g.op('Reshape', [k, headShape])], { perm: { ints: [1, 2, 0] } }); // [H, Dh, T]
+    const vh = g.op('Transpose', [g.op('Reshape', [v, headShape])], { perm: { ints: [1, 0, 2] } }); // [H, T, Dh]
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qh, kh]), attnScale]), mask]); // [H, T, T]
+    const pattern = g.op('Softmax', [scores], { axis: { i: -1 } });
+    const z = g.op('Transpose', [g.op('MatMul', [pattern, vh])], { perm: { ints: [1, 0, 2] } }); // [T, H, Dh]
+    const attnOut = b.linear(g.op('Reshape', [z, flatShape]), `${p}.attn.c_proj`, D, D);
+    const residMid = g.op('Add', [resid, attnOut]);
+    const ln2 = b.layerNorm(residMid, b.weight(`${p}.ln_2.weight`, [D]), b.weight(`${p}.ln_2.bias`, [D]), hooks !== undefined);
+    const post = b.gelu(b.linear(ln2.y, `${p}.mlp.c_fc`, D, M)); // [T, M]
+    const mlpOut = b.linear(post, `${p}.mlp.c_proj`, M, D);
+    resid = g.op('Add', [residMid, mlpOut]);
+    if (hooks) {
+      hooks.residMid.push(residMid);
+      hooks.ln1Scale.push(ln1.scale as string);
+      hooks.ln2Scale.push(ln2.scale as string);
+      hooks.pattern.push(pattern);
+      hooks.z.push(z);
+      hooks.attnOut.push(attnOut);
+      hooks.mlpOut.push(mlpOut);
+    }
+  }
+  return { embed, posEmbed, final: resid };
+}
+
+/**
+ * Appends ln_final → logits (Gemm against W_E, transB) → top-k / probabilities / rank / distributions.
+ * `target` and `distRows` are optional: the plain forward graph only needs the top-k.
+ *
+ * Probabilities come from LogSoftmax (one vectorised pass; ReduceLogSumExp measured 2× slower at
+ * 128 rows): top-k is taken on log-probabilities (same order as the logits) and the logits are
+ * gathered back by id. Measured in bench/engine.ts.
+ */
+function buildUnembedHead(b: Builder, rows: string, k: string, target: string | undefined, distRows: string | undefined): void {
+  const { g, config: c } = b;
+  const { dModel: D, dVocab: V } = c;
+  const ln = b.layerNorm(rows, b.weight('ln_f.weight', [D]), b.weight('ln_f.bias', [D]), true);
+  const logits = g.op('Gemm', [ln.y, b.weight('wte.weight', [V, D])], { transB: { i: 1 } }); // [N, V]
+  const logProbs = g.op('LogSoftmax', [logits], { axis: { i: -1 } }); // [N, V]
+  const [topLogProbs] = g.node('TopK', [logProbs, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, ['top_log_probs', LENS_OUTPUTS.topIds]);
+  g.op('GatherElements', [logits, LENS_OUTPUTS.topIds], { axis: { i: 1 } }, LENS_OUTPUTS.topLogits);
+  g.op('Exp', [topLogProbs], {}, LENS_OUTPUTS.topProbs);
+  g.op('Reshape', [ln.scale as string, b.ints1([-1])], {}, LENS_OUTPUTS.scale);
+  g.output(LENS_OUTPUTS.topLogits, DataType.FLOAT, ['rows', 'k']);
+  g.output(LENS_OUTPUTS.topIds, DataType.INT64, ['rows', 'k']);
+  g.output(LENS_OUTPUTS.topProbs, DataType.FLOAT, ['rows', 'k']);
+  g.output(LENS_OUTPUTS.scale, DataType.FLOAT, ['rows']);
+  if (target) {
+    // Rank = how many logits are strictly above the target's: compare and count, in the graph.
+    // (ReduceSum has no bool kernel; float counts are exact far beyond any vocabulary size.)
+    const targetLogit = g.op('GatherElements', [logits, g.op('Unsqueeze', [target, b.ints1([1])])], { axis: { i: 1 } }); // [N, 1]
+    const above = g.op('Cast', [g.op('Greater', [logits, targetLogit])], { to: { i: DataType.FLOAT } });
+    const count = g.op('ReduceSum', [above, b.ints1([1])], { keepdims: { i: 0 } });
+    g.op('Cast', [count], { to: { i: DataType.INT32 } }, LENS_OUTPUTS.rank);
+    g.output(LENS_OUTPUTS.rank, DataType.INT32, ['rows']);
+  }
+  if (distRows) {
+    g.op('Exp', [g.op('Gather', [logProbs, distRows], { axis: { i: 0 } })], {}, LENS_OUTPUTS.dist); // [M, V]
+    g.output(LENS_OUTPUTS.dist, DataType.FLOAT, ['dist_rows', V]);
+  }
+}
+
+/** The instrumented forward graph (outputs: FORWARD_OUTPUTS). */
+export function buildInstrumentedGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
+  const b = new Builder('residual_lens_instrumented', config, locate);
+  const { g } = b;
+  const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = config;
+  const ids = g.input(INPUTS.ids, DataType.INT64, ['T']);
+  const hooks: Hooks = { residPre: [], residMid: [], ln1Scale: [], ln2Scale: [], pattern: [], z: [], attnOut: [], mlpOut: [] };
+  const { final } = buildBlocks(b, ids, hooks);
+  const o = FORWARD_OUTPUTS;
+  b.stack([...hooks.residPre, final], o.resid);
+  b.stack(hooks.residMid, o.residMid);
+  b.stackScales(hooks.ln1Scale, o.ln1Scale);
+  b.stackScales(hooks.ln2Scale, o.ln2Scale);
+  b.stack(hooks.pattern, o.pattern);
+  b.stack(hooks.z, o.z);
+  b.stack(hooks.attnOut, o.attnOut);
+  b.stack(hooks.mlpOut, o.mlpOut);
+  g.output(o.embed, DataType.FLOAT, ['T', D]);
+  g.output(o.posEmbed, DataType.FLOAT, ['T', D]);
+  g.output(o.resid, DataType.FLOAT, [L + 1, 'T', D]);
+  g.output(o.residMid, DataType.FLOAT, [L, 'T', D]);
+  g.output(o.ln1Scale, DataType.FLOAT, [L, 'T']);
+  g.output(o.ln2Scale, DataType.FLOAT, [L, 'T']);
+  g.output(o.pattern, DataType.FLOAT, [L, H, 'T', 'T']);
+  g.output(o.z, DataType.FLOAT, [L, 'T', H, Dh]);
+  g.output(o.attnOut, DataType.FLOAT, [L, 'T', D]);
+  g.output(o.mlpOut, DataType.FLOAT, [L, 'T', D]);
+  return g.build();
+}
+
+/** The plain forward graph: ids, k → top-k logits / ids / probs and ln_final scale, no hooks. */
+export function buildPlainGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
+  const b = new Builder('residual_lens_plain', config, locate);
+  const ids = b.g.input(INPUTS.ids, DataType.INT64, ['T']);
+  const k = b.g.input(INPUTS.k, DataType.INT64, [1]);
+  const { final } = buildBlocks(b, ids, undefined);
+  buildUnembedHead(b, final, k, undefined, undefined);
+  return b.g.build();
+}
+
+/** The lens graph (inputs rows, target, k, dist_rows; outputs LENS_OUTPUTS). */
+export function buildLensGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
+  const b = new Builder('residual_lens_lens', config, locate);
+  const { g } = b;
+  const rows = g.input(INPUTS.rows, DataType.FLOAT, ['rows', config.dModel]);
+  const target = g.input(INPUTS.target, DataType.INT64, ['rows']);
+  const k = g.input(INPUTS.k, DataType.INT64, [1]);
+  const distRows = g.input(INPUTS.distRows, DataType.INT64, ['dist_rows']);
+  buildUnembedHead(b, rows, k, target, distRows);
+  return g.build();
+}
+
+/** hook_resid_mid [L, T, D] → mlp.hook_post [L, T, M]: ln_2, c_fc and GELU of every layer. */
+export function buildMlpPostGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
+  const b = new Builder('residual_lens_mlp_post', config, locate);
+  const { g } = b;
+  const { nLayer: L, dModel: D, dMlp: M } = config;
+  const residMid = g.input(INPUTS.residMid, DataType.FLOAT, [L, 'T', D]);
+  const parts = L === 1 ? [residMid] : g.node('Split', [residMid], L, { axis: { i: 0 } });
+  const posts: string[] = [];
+  for (let l = 0; l < L; l++) {
+    const x = g.op('Squeeze', [parts[l], b.ints1([0])]);
+    const ln2 = b.layerNorm(x, b.weight(`h.${l}.ln_2.weight`, [D]), b.weight(`h.${l}.ln_2.bias`, [D]), false);
+    posts.push(b.gelu(b.linear(ln2.y, `h.${l}.mlp.c_fc`, D, M)));
+  }
+  b.stack(posts, MLP_POST_OUTPUT);
+  g.output(MLP_POST_OUTPUT, DataType.FLOAT, [L, 'T', M]);
+  return g.build();
+}
+
+/** hook_z [T, H, Dh] and W_O [H, Dh, D] → attn.hook_result [T, H, D] (each head's write, bias excluded). */
+export function buildHeadResultGraph(config: ModelConfig): Uint8Array {
+  const b = new Builder('residual_lens_head_result', config);
+  const { g } = b;
+  const { nHead: H, dModel: D, dHead: Dh } = config;
+  const z = g.input(INPUTS.z, DataType.FLOAT, ['T', H, Dh]);
+  const wO = g.input(INPUTS.wO, DataType.FLOAT, [H, Dh, D]);
+  const zh = g.op('Transpose', [z], { perm: { ints: [1, 0, 2] } }); // [H, T, Dh]
+  const result = g.op('MatMul', [zh, wO]); // [H, T, D]
+  g.op('Transpose', [result], { perm: { ints: [1, 0, 2] } }, HEAD_RESULT_OUTPUT);
+  g.output(HEAD_RESULT_OUTPUT, DataType.FLOAT, ['T', H, D]);
+  return g.build();
+}

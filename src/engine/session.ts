@@ -1,0 +1,82 @@
+/**
+ * onnxruntime-node sessions with the options measured on this kind of machine
+ * (see shared notes): intra-op threads = cores, one inter-op thread, no spinning.
+ */
+import * as os from 'node:os';
+import * as ort from 'onnxruntime-node';
+
+export interface SessionSettings {
+  /**
+   * Keep weights memory-mapped from the external-data file instead of repacking them per session.
+   * Saves one copy of every MatMul weight per session; costs forward time at small T (measured in bench).
+   */
+  readonly disablePrepacking?: boolean;
+  /** Intra-op threads; default: the number of cores. */
+  readonly threads?: number;
+}
+
+/** Whether the engine disables prepacking by default (decided by `npm run bench`; see the README). */
+export const DEFAULT_DISABLE_PREPACKING = false;
+
+export function sessionOptions(weightsFolder: string | undefined, settings: SessionSettings = {}): ort.InferenceSession.SessionOptions {
+  const extra: Record<string, string> = {
+    // Flat key names: nested objects are silently ignored by the binding.
+    'session.intra_op.allow_spinning': '0',
+    'session.disable_prepacking': (settings.disablePrepacking ?? DEFAULT_DISABLE_PREPACKING) ? '1' : '0',
+  };
+  // External-data locations are resolved against this folder (the model bytes come from memory).
+  if (weightsFolder) extra['session.model_external_initializers_file_folder_path'] = weightsFolder;
+  return {
+    intraOpNumThreads: settings.threads ?? Math.max(1, os.availableParallelism()),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra,
+  };
+}
+
+/**
+ * Creates a session from model bytes whose external data lives in `weightsFolder`.
+ * Blocks the calling thread for the whole creation (run it in the worker).
+ */
+export async function createSession(model: Uint8Array, weightsFolder: string | undefined, settings?: SessionSettings): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(model, sessionOptions(weightsFolder, settings));
+}
+
+/** Feeds: name → tensor; helpers keep call sites short and typed. */
+export function int64Tensor(values: ArrayLike<number>, dims: readonly number[]): ort.Tensor {
+  const data = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]);
+  return new ort.Tensor('int64', data, dims);
+}
+
+export function floatTensor(data: Float32Array, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor('float32', data, dims);
+}
+
+/** A float32 output as a Float32Array that owns its buffer (safe to transfer). */
+export function floatOutput(outputs: ort.InferenceSession.OnnxValueMapType, name: string): Float32Array {
+  const t = outputs[name];
+  if (!t || t.type !== 'float32') throw new Error(`ORT output '${name}' is missing or not float32`);
+  return ownedCopy(t.data as Float32Array);
+}
+
+/** An int32 or int64 output as an Int32Array. */
+export function intOutput(outputs: ort.InferenceSession.OnnxValueMapType, name: string): Int32Array {
+  const t = outputs[name];
+  if (!t) throw new Error(`ORT output '${name}' is missing`);
+  if (t.type === 'int32') return ownedCopy(t.data as Int32Array);
+  if (t.type === 'int64') {
+    const src = t.data as BigInt64Array;
+    const out = new Int32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = Number(src[i]);
+    return out;
+  }
+  throw new Error(`ORT output '${name}' is ${t.type}, expected an integer type`);
+}
+
+/** Output arrays may view a larger or shared buffer; a transferable array must own exactly its bytes. */
+function ownedCopy<A extends Float32Array | Int32Array>(a: A): A {
+  if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer) return a;
+  return a.slice() as A;
+}

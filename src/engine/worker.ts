@@ -1,0 +1,187 @@
+/**
+ * The engine worker thread (bundled as dist/worker.js). ORT's create and run block their thread,
+ * so the engine lives here, behind the typed protocol of src/protocol/engine.ts.
+ *
+ * Requests run one at a time in arrival order. A cancel drops a queued request at once; a running
+ * one stops at its next stage boundary. Both are answered with code 'cancelled'. Results travel
+ * back with their typed arrays transferred, not copied — except the arrays the engine keeps for
+ * follow-up requests (lens, attribution), which are copied.
+ */
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { parentPort, resourceLimits } from 'node:worker_threads';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { Engine, type RequestContext } from './engine';
+import {
+  ENGINE_PROTOCOL_VERSION,
+  EngineError,
+  type EngineErrorPayload,
+  type EngineMethod,
+  type EngineMethods,
+  type EngineRequest,
+  type WorkerToHost,
+} from '../protocol/engine';
+
+type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
+
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'lens', 'lensDistribution', 'attribute', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
+
+/**
+ * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
+ * method arrives, "oom:<method>" allocates until V8 gives up (only under resourceLimits).
+ */
+const FAULT = process.env.RESIDUAL_LENS_WORKER_FAULT;
+
+/**
+ * Evicted traces are old-generation garbage whose big buffers live outside the V8 heap; V8 lets
+ * ~64 MiB of such external memory pile up before a full collection, which reads as RSS growth
+ * (measured: +18 % over 200 traces on the demo model, then flat). Collecting after every
+ * GC_AFTER_EVICTED bytes of evicted trace data keeps resident memory flat (bench/soak.ts).
+ */
+const GC_AFTER_EVICTED = 16 * 1024 * 1024;
+
+/** V8's gc(), exposed for this thread only: the flag is turned off again right after. */
+function exposeGc(): (() => void) | undefined {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc: unknown = vm.runInNewContext('gc');
+    return typeof gc === 'function' ? (gc as () => void) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+}
+
+export function startWorker(port: NonNullable<typeof parentPort>): void {
+  const engine = new Engine();
+  const gc = exposeGc();
+  let collectedAt = 0;
+  const queue: EngineRequest[] = [];
+  const cancelled = new Set<number>();
+  let running: number | undefined;
+  let busy = false;
+
+  const post = (message: WorkerToHost, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+  const fail = (id: number, error: EngineErrorPayload): void => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'response', id, ok: false, error });
+
+  const handlers: Handlers = {
+    load: (p, ctx) => engine.load(p, ctx),
+    tokenize: (p) => engine.tokenize(p),
+    trace: (p, ctx) => engine.trace(p, ctx),
+    lens: (p, ctx) => engine.lens(p, ctx),
+    lensDistribution: (p) => engine.lensDistribution(p),
+    attribute: (p) => engine.attribute(p),
+    headResults: (p) => engine.headResults(p),
+    circuits: (p, ctx) => engine.circuits(p, ctx),
+    headPair: (p) => engine.headPair(p),
+    mlpPair: (p) => engine.mlpPair(p),
+    dispose: async () => {
+      await engine.dispose();
+      return null;
+    },
+  };
+
+  async function handle(req: EngineRequest): Promise<void> {
+    const ctx: RequestContext = {
+      progress: (stage) => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'progress', id: req.id, stage }),
+      between: async () => {
+        await yieldToEventLoop(); // lets queued cancel messages arrive
+        if (cancelled.has(req.id)) throw new EngineError('cancelled', 'Cancelled.');
+      },
+    };
+    try {
+      await ctx.between?.();
+      const handler = handlers[req.method] as (params: unknown, ctx: RequestContext) => unknown;
+      const result = await handler(req.params, ctx);
+      post({ v: ENGINE_PROTOCOL_VERSION, kind: 'response', id: req.id, ok: true, result } as WorkerToHost, transferList(result, engine.retainedBuffers()));
+      if (req.method === 'dispose') port.close();
+    } catch (err) {
+      fail(req.id, errorPayload(err));
+    }
+  }
+
+  async function pump(): Promise<void> {
+    if (busy) return;
+    busy = true;
+    try {
+      for (let req = queue.shift(); req; req = queue.shift()) {
+        running = req.id;
+        await handle(req);
+        cancelled.delete(req.id);
+        running = undefined;
+        if (gc && queue.length === 0 && engine.evictedBytes - collectedAt >= GC_AFTER_EVICTED) {
+          collectedAt = engine.evictedBytes;
+          gc();
+        }
+      }
+    } finally {
+      busy = false;
+    }
+  }
+
+  port.on('message', (message: unknown) => {
+    if (!isRecord(message) || (message.kind !== 'request' && message.kind !== 'cancel') || typeof message.id !== 'number') return;
+    const id = message.id;
+    if (message.v !== ENGINE_PROTOCOL_VERSION) {
+      if (message.kind === 'request') fail(id, { code: 'protocol', message: `Engine protocol version ${String(message.v)} is not ${ENGINE_PROTOCOL_VERSION}; rebuild the extension.` });
+      return;
+    }
+    if (message.kind === 'cancel') {
+      const queued = queue.findIndex((r) => r.id === id);
+      if (queued >= 0) {
+        queue.splice(queued, 1);
+        fail(id, { code: 'cancelled', message: 'Cancelled.' });
+      } else if (running === id) {
+        cancelled.add(id);
+      }
+      return;
+    }
+    const method = message.method;
+    if (typeof method !== 'string' || !(METHODS as readonly string[]).includes(method) || !isRecord(message.params)) {
+      fail(id, { code: 'protocol', message: `Unknown engine request ${JSON.stringify(method)}.` });
+      return;
+    }
+    injectFault(method);
+    queue.push(message as unknown as EngineRequest);
+    void pump();
+  });
+}
+
+function injectFault(method: string): void {
+  if (!FAULT) return;
+  const [kind, target] = FAULT.split(':');
+  if (target !== method) return;
+  if (kind === 'exit') process.exit(70);
+  if (kind === 'oom' && resourceLimits.maxOldGenerationSizeMb) {
+    const hog: number[][] = [];
+    for (;;) hog.push(new Array<number>(1 << 20).fill(hog.length));
+  }
+}
+
+function errorPayload(err: unknown): EngineErrorPayload {
+  if (err instanceof EngineError) return { code: err.code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) };
+  const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  return { code: 'internal', message: `Engine error: ${message}`, ...(err instanceof Error && err.stack ? { detail: err.stack } : {}) };
+}
+
+/** Every distinct ArrayBuffer under a result, except those the engine keeps (posted as copies). */
+function transferList(value: unknown, keep: ReadonlySet<ArrayBufferLike>): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  const visit = (v: unknown, depth: number): void => {
+    if (depth > 6 || v === null || typeof v !== 'object') return;
+    if (ArrayBuffer.isView(v)) {
+      if (v.buffer instanceof ArrayBuffer && !keep.has(v.buffer)) buffers.add(v.buffer);
+      return;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) visit(child, depth + 1);
+  };
+  visit(value, 0);
+  return [...buffers];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+if (parentPort) startWorker(parentPort);

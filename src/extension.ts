@@ -1,0 +1,151 @@
+/**
+ * Residual Lens extension entry: wiring only. Activation is cheap — commands, views and
+ * providers are registered, and the engine worker is spawned by the first request that needs it.
+ */
+import * as vscode from 'vscode';
+import type { WebviewKind } from './protocol/webview';
+import { parseTracePanelState } from './protocol/webview';
+import { CircuitsController } from './ui/circuitsController';
+import { TracedRangeDecorations } from './ui/decorations';
+import { Diagnostics } from './ui/diagnostics';
+import { EngineSession } from './ui/engineSession';
+import { TraceHoverProvider } from './ui/hover';
+import { downloadModelCommand, modelSetting, selectModelCommand, type ModelContext } from './ui/modelPicker';
+import { Output } from './ui/output';
+import { Panel, SideView, type ViewSource } from './ui/panels';
+import { savePng } from './ui/savePng';
+import { StatusBar } from './ui/statusBar';
+import { TraceController } from './ui/traceController';
+import type { HostMessage, PageMessage } from './ui/webviewChannel';
+
+const TRACE_VIEW_TYPE = 'residualLens.trace';
+const CIRCUITS_VIEW_TYPE = 'residualLens.circuits';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const subs = context.subscriptions;
+  const diagnostics = new Diagnostics(process.env.RESIDUAL_LENS_DIAGNOSTICS || undefined);
+  const output = new Output(diagnostics);
+  subs.push(diagnostics, output);
+
+  const storage = context.globalStorageUri.fsPath;
+  const models: ModelContext = { extensionRoot: context.extensionPath, defaultCacheDir: vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath, output };
+  const session = new EngineSession(context.asAbsolutePath('dist/worker.js'), vscode.Uri.joinPath(context.globalStorageUri, 'cache').fsPath, (line) => output.info(line));
+  const statusBar = new StatusBar(() => modelSetting(output));
+  subs.push(session, statusBar, session.onDidChangeStatus((s) => statusBar.update(s)));
+  output.info(`Residual Lens activated (storage ${storage}).`);
+
+  let tracePanel: Panel | undefined;
+  let circuitsPanel: Panel | undefined;
+
+  // Every webview's messages arrive here, already validated; replay re-sends state after a reload.
+  const source: ViewSource = {
+    replay: (view: WebviewKind): HostMessage[] => {
+      if (view === 'circuits') return circuits.replay('circuits');
+      const msgs = traces.replay(view);
+      return view === 'side' ? [...msgs, ...circuits.replay('side')] : msgs;
+    },
+    handle: (msg: PageMessage, view: WebviewKind): void => {
+      switch (msg.type) {
+        case 'painted':
+          if (view === 'trace') traces.painted(msg.traceId);
+          break;
+        case 'select':
+          traces.select(msg.pos, msg.layer, msg.head, msg.reveal);
+          break;
+        case 'pickToken':
+          traces.pickToken(msg.pos, msg.tokenId);
+          break;
+        case 'exportLens':
+          void traces.exportLens(msg.format);
+          break;
+        case 'savePng':
+          void savePng(msg.name, msg.dataUrl, output);
+          break;
+        case 'openHead':
+          void circuits.show({ layer: msg.layer, head: msg.head });
+          break;
+        case 'headPair':
+          void circuits.requestHeadPair({ layer1: msg.layer1, head1: msg.head1, layer2: msg.layer2, head2: msg.head2, kind: msg.kind });
+          break;
+        case 'mlpPair':
+          void circuits.requestMlpPair(msg.writer, msg.reader);
+          break;
+        case 'computeCircuits':
+          void circuits.show();
+          break;
+        case 'retrace':
+          traces.retrace();
+          break;
+        case 'log':
+          output.info(`webview (${view}): ${msg.message}`);
+          break;
+      }
+    },
+    log: (line) => output.info(line),
+  };
+
+  const adoptTracePanel = (panel: Panel): Panel => {
+    tracePanel = panel;
+    panel.onDidDispose(() => {
+      if (tracePanel === panel) tracePanel = undefined;
+      traces.panelClosed();
+    });
+    return panel;
+  };
+  const adoptCircuitsPanel = (panel: Panel): Panel => {
+    circuitsPanel = panel;
+    panel.onDidDispose(() => {
+      if (circuitsPanel === panel) circuitsPanel = undefined;
+    });
+    return panel;
+  };
+  const openTracePanel = (): Panel => {
+    if (tracePanel) tracePanel.reveal();
+    return tracePanel ?? adoptTracePanel(Panel.create(TRACE_VIEW_TYPE, 'Residual Lens: Trace', 'trace', context.extensionUri, source));
+  };
+  const openCircuitsPanel = (reveal: boolean): Panel => {
+    if (circuitsPanel && reveal) circuitsPanel.reveal();
+    return circuitsPanel ?? adoptCircuitsPanel(Panel.create(CIRCUITS_VIEW_TYPE, 'Residual Lens: Circuits', 'circuits', context.extensionUri, source));
+  };
+
+  const side = new SideView(context.extensionUri, source);
+  const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side });
+  const circuits = new CircuitsController(session, output, models, { panel: openCircuitsPanel, side });
+  const decorations = new TracedRangeDecorations(traces);
+  subs.push(side, traces, decorations, { dispose: () => tracePanel?.dispose() }, { dispose: () => circuitsPanel?.dispose() });
+
+  subs.push(
+    vscode.window.registerWebviewViewProvider(SideView.viewId, side),
+    vscode.window.registerWebviewPanelSerializer(TRACE_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
+        adoptTracePanel(new Panel(panel, context.extensionUri, 'trace', source));
+        // A reloaded window brings the panel back and re-runs its trace from the saved text.
+        const saved = parseTracePanelState(state);
+        if (saved.ok) traces.retrace(saved.value.text);
+      },
+    }),
+    vscode.window.registerWebviewPanelSerializer(CIRCUITS_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel) => {
+        adoptCircuitsPanel(new Panel(panel, context.extensionUri, 'circuits', source));
+        void circuits.show();
+      },
+    }),
+    vscode.languages.registerHoverProvider('*', new TraceHoverProvider(traces)),
+    vscode.workspace.onDidChangeTextDocument((e) => traces.documentChanged(e)),
+    vscode.workspace.onDidCloseTextDocument((d) => traces.documentClosed(d)),
+    vscode.commands.registerCommand('residualLens.trace', () => traces.traceCommand()),
+    vscode.commands.registerCommand('residualLens.selectModel', () => selectModelCommand(models)),
+    vscode.commands.registerCommand('residualLens.downloadModel', (name?: unknown) => downloadModelCommand(models, typeof name === 'string' ? name : undefined)),
+    vscode.commands.registerCommand('residualLens.showCircuits', () => circuits.show()),
+    vscode.commands.registerCommand('residualLens.showHeadVirtualWeights', () => circuits.showHeadVirtualWeights()),
+    vscode.commands.registerCommand('residualLens.exportLensCsv', () => traces.exportLens('csv')),
+    vscode.commands.registerCommand('residualLens.exportLensMarkdown', () => traces.exportLens('markdown')),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.status.state === 'idle' ? session.status : { ...session.status, model: session.model?.name });
+    }),
+  );
+}
+
+export function deactivate(): void {
+  // Everything (the engine worker included) is disposed through context.subscriptions.
+}

@@ -1,0 +1,264 @@
+/**
+ * The typed, versioned message protocol between the extension host and its webviews
+ * (trace panel, side view, circuits panel). Tensors travel as typed arrays: postMessage's
+ * structured clone keeps them, so nothing is turned into JSON number lists.
+ *
+ * Every message a webview sends is untrusted input: the host runs it through
+ * `parseWebviewMessage` before use, and the webview checks host messages with `isHostMessage`.
+ * Shapes use the axis glossary of src/engine/types.ts.
+ */
+import type { Attribution, ComponentLabel } from '../engine/types';
+import type { CircuitsReport, HeadPairReport, MlpPairReport } from '../analysis/circuitTypes';
+
+/** Bumped whenever a message shape changes; both ends ignore a mismatch. */
+export const WEBVIEW_PROTOCOL_VERSION = 1;
+
+export type WebviewKind = 'trace' | 'side' | 'circuits';
+
+/** Token ids → display text, for every id a payload mentions (the webview has no tokenizer). */
+export type VocabEntries = readonly (readonly [id: number, text: string])[];
+
+export interface TokenPayload {
+  readonly id: number;
+  readonly text: string;
+  readonly partial: boolean;
+  readonly special: boolean;
+}
+
+/** What the views need of one trace (computed once on the host from the Trace). */
+export interface TracePayload {
+  readonly traceId: number;
+  readonly model: string;
+  readonly text: string;
+  readonly nLayer: number;
+  readonly nHead: number;
+  readonly tokens: readonly TokenPayload[];
+  /** [L+1, T] ‖resid_pre‖ per layer, last row ‖resid_post‖ of the final block. */
+  readonly residNorms: Float32Array;
+  /** [L, T] ‖hook_attn_out‖ */ readonly attnNorms: Float32Array;
+  /** [L, T] ‖hook_mlp_out‖ */ readonly mlpNorms: Float32Array;
+  /** Top-k of the final logits: [T, k] ids and probabilities. */
+  readonly predK: number;
+  readonly predIds: Int32Array;
+  readonly predProbs: Float32Array;
+  readonly vocab: VocabEntries;
+  /** Host-measured time of the trace request, ms. */
+  readonly elapsedMs: number;
+}
+
+/**
+ * One layer's attention patterns. Only the selected layer travels (the whole [L, H, T, T] is
+ * 600 MB for GPT-2 small at 1024 tokens); another layer is sent when the selection moves there.
+ */
+export interface PatternPayload {
+  readonly traceId: number;
+  readonly layer: number;
+  /** [H, T, T] blocks.{layer}.attn.hook_pattern [head, query_pos, key_pos]. */
+  readonly values: Float32Array;
+}
+
+/** Every head's pattern as a small thumbnail, max-pooled when T is larger than `size`. */
+export interface PatternThumbsPayload {
+  readonly traceId: number;
+  /** S = min(T, THUMB_MAX_SIZE). */
+  readonly size: number;
+  /** [L, H, S, S] */
+  readonly values: Float32Array;
+}
+
+/** Thumbnails are at most this many cells across. */
+export const THUMB_MAX_SIZE = 32;
+
+export interface LensPayload {
+  readonly traceId: number;
+  readonly rows: number; // L + 1
+  readonly positions: number; // T
+  readonly k: number;
+  /** [L+1, T, k] */ readonly ids: Int32Array;
+  /** [L+1, T, k] */ readonly probs: Float32Array;
+  /** [L+1, T] rank of the actual next token, -1 at the last position. */ readonly nextTokenRank: Int32Array;
+  readonly vocab: VocabEntries;
+}
+
+export interface AttributionPayload extends Pick<Attribution, 'traceId' | 'pos' | 'tokenId' | 'logit' | 'lnBiasTerm'> {
+  readonly tokenText: string;
+  readonly components: readonly ComponentLabel[];
+  /** [C] */ readonly values: Float32Array;
+  /** [L, H] */ readonly headGrid: Float32Array;
+}
+
+export interface CircuitsPayload {
+  readonly model: string;
+  readonly report: CircuitsReport;
+}
+
+export interface HeadPairPayload {
+  readonly report: HeadPairReport;
+  readonly vocab: VocabEntries;
+}
+
+export interface MlpPairPayload {
+  readonly report: MlpPairReport;
+}
+
+/** The position / head the user is looking at, shared by every view. */
+export interface SelectionState {
+  readonly pos: number;
+  readonly layer: number;
+  readonly head: number;
+}
+
+type Versioned<T> = T & { readonly v: typeof WEBVIEW_PROTOCOL_VERSION };
+
+export type HostToWebview = Versioned<
+  | { readonly type: 'trace'; readonly trace: TracePayload; readonly selection: SelectionState }
+  | { readonly type: 'pattern'; readonly pattern: PatternPayload }
+  | { readonly type: 'thumbs'; readonly thumbs: PatternThumbsPayload }
+  | { readonly type: 'lens'; readonly lens: LensPayload }
+  | { readonly type: 'attribution'; readonly attribution: AttributionPayload }
+  | { readonly type: 'select'; readonly selection: SelectionState }
+  | { readonly type: 'status'; readonly text: string; readonly busy: boolean }
+  | { readonly type: 'clear'; readonly text: string }
+  | { readonly type: 'circuits'; readonly circuits: CircuitsPayload }
+  | { readonly type: 'headPair'; readonly pair: HeadPairPayload }
+  | { readonly type: 'mlpPair'; readonly pair: MlpPairPayload }
+  | { readonly type: 'focusHead'; readonly layer: number; readonly head: number }
+>;
+
+export type ExportFormat = 'csv' | 'markdown';
+export type CompositionKind = 'q' | 'k' | 'v';
+
+export type WebviewToHost = Versioned<
+  | { readonly type: 'ready'; readonly view: WebviewKind }
+  | { readonly type: 'painted'; readonly traceId: number }
+  | { readonly type: 'select'; readonly pos: number; readonly layer?: number; readonly head?: number; readonly reveal: boolean }
+  | { readonly type: 'pickToken'; readonly pos: number; readonly tokenId: number }
+  | { readonly type: 'exportLens'; readonly format: ExportFormat }
+  | { readonly type: 'savePng'; readonly name: string; readonly dataUrl: string }
+  | { readonly type: 'openHead'; readonly layer: number; readonly head: number }
+  | { readonly type: 'headPair'; readonly layer1: number; readonly head1: number; readonly layer2: number; readonly head2: number; readonly kind: CompositionKind }
+  | { readonly type: 'mlpPair'; readonly writer: number; readonly reader: number }
+  | { readonly type: 'computeCircuits' }
+  | { readonly type: 'retrace' }
+  | { readonly type: 'log'; readonly message: string }
+>;
+
+/** What the trace panel keeps with getState/setState, and what the serializer receives on reload. */
+export interface TracePanelState {
+  readonly text: string;
+  readonly model: string;
+  readonly selection: SelectionState;
+}
+
+/** PNG data URLs larger than this are refused (a 4k canvas is ~10 MB). */
+export const MAX_PNG_DATA_URL_CHARS = 32 * 1024 * 1024;
+/** Log lines from a webview are cut to this length. */
+export const MAX_LOG_CHARS = 2000;
+/** Saved text larger than this is not restored (the engine would refuse it anyway). */
+export const MAX_STATE_TEXT_CHARS = 1024 * 1024;
+
+export type ParseResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+type Fields = Readonly<Record<string, unknown>>;
+
+function isObject(x: unknown): x is Fields {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function isIndex(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+const PNG_PREFIX = 'data:image/png;base64,';
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** File-name stem for a saved chart: letters, digits, dash, underscore, dot; no path separators. */
+const FILE_STEM = /^[A-Za-z0-9_.-]{1,80}$/;
+
+/** Checks the listed fields are non-negative integers; returns the first bad name. */
+function badIndex(m: Fields, names: readonly string[]): string | undefined {
+  return names.find((n) => !isIndex(m[n]));
+}
+
+function fail<T>(error: string): ParseResult<T> {
+  return { ok: false, error };
+}
+
+/**
+ * Validates a message received from a webview. Unknown types, a wrong version, missing or
+ * ill-typed fields, oversized payloads → `{ ok: false, error }` naming the problem.
+ * Range checks against the current trace (pos < T, layer < L) are the host's job.
+ */
+export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
+  if (!isObject(raw)) return fail('message is not an object');
+  if (raw.v !== WEBVIEW_PROTOCOL_VERSION) return fail(`message version ${String(raw.v)} is not ${WEBVIEW_PROTOCOL_VERSION}`);
+  const type = raw.type;
+  const ok = (value: WebviewToHost): ParseResult<WebviewToHost> => ({ ok: true, value });
+  const v = WEBVIEW_PROTOCOL_VERSION;
+  let bad: string | undefined;
+  switch (type) {
+    case 'ready':
+      if (raw.view !== 'trace' && raw.view !== 'side' && raw.view !== 'circuits') return fail(`ready: unknown view ${String(raw.view)}`);
+      return ok({ v, type, view: raw.view });
+    case 'painted':
+      if ((bad = badIndex(raw, ['traceId']))) return fail(`painted: ${bad} must be a non-negative integer`);
+      return ok({ v, type, traceId: raw.traceId as number });
+    case 'select': {
+      if ((bad = badIndex(raw, ['pos']))) return fail(`select: ${bad} must be a non-negative integer`);
+      if (raw.layer !== undefined && !isIndex(raw.layer)) return fail('select: layer must be a non-negative integer');
+      if (raw.head !== undefined && !isIndex(raw.head)) return fail('select: head must be a non-negative integer');
+      if (typeof raw.reveal !== 'boolean') return fail('select: reveal must be a boolean');
+      return ok({ v, type, pos: raw.pos as number, ...(raw.layer !== undefined && { layer: raw.layer as number }), ...(raw.head !== undefined && { head: raw.head as number }), reveal: raw.reveal });
+    }
+    case 'pickToken':
+      if ((bad = badIndex(raw, ['pos', 'tokenId']))) return fail(`pickToken: ${bad} must be a non-negative integer`);
+      return ok({ v, type, pos: raw.pos as number, tokenId: raw.tokenId as number });
+    case 'exportLens':
+      if (raw.format !== 'csv' && raw.format !== 'markdown') return fail(`exportLens: unknown format ${String(raw.format)}`);
+      return ok({ v, type, format: raw.format });
+    case 'savePng': {
+      if (typeof raw.name !== 'string' || !FILE_STEM.test(raw.name)) return fail('savePng: name must be 1–80 characters of letters, digits, ".", "_" or "-"');
+      const url = raw.dataUrl;
+      if (typeof url !== 'string' || !url.startsWith(PNG_PREFIX)) return fail('savePng: dataUrl must be a data:image/png;base64 URL');
+      if (url.length > MAX_PNG_DATA_URL_CHARS) return fail(`savePng: image larger than ${MAX_PNG_DATA_URL_CHARS} characters`);
+      if (!BASE64.test(url.slice(PNG_PREFIX.length))) return fail('savePng: dataUrl is not valid base64');
+      return ok({ v, type, name: raw.name, dataUrl: url });
+    }
+    case 'openHead':
+      if ((bad = badIndex(raw, ['layer', 'head']))) return fail(`openHead: ${bad} must be a non-negative integer`);
+      return ok({ v, type, layer: raw.layer as number, head: raw.head as number });
+    case 'headPair': {
+      if ((bad = badIndex(raw, ['layer1', 'head1', 'layer2', 'head2']))) return fail(`headPair: ${bad} must be a non-negative integer`);
+      if (raw.kind !== 'q' && raw.kind !== 'k' && raw.kind !== 'v') return fail(`headPair: kind must be q, k or v`);
+      if ((raw.layer1 as number) >= (raw.layer2 as number)) return fail('headPair: layer1 must be before layer2');
+      return ok({ v, type, layer1: raw.layer1 as number, head1: raw.head1 as number, layer2: raw.layer2 as number, head2: raw.head2 as number, kind: raw.kind });
+    }
+    case 'mlpPair':
+      if ((bad = badIndex(raw, ['writer', 'reader']))) return fail(`mlpPair: ${bad} must be a non-negative integer`);
+      if ((raw.writer as number) >= (raw.reader as number)) return fail('mlpPair: writer must be before reader');
+      return ok({ v, type, writer: raw.writer as number, reader: raw.reader as number });
+    case 'computeCircuits':
+    case 'retrace':
+      return ok({ v, type });
+    case 'log':
+      if (typeof raw.message !== 'string') return fail('log: message must be a string');
+      return ok({ v, type, message: raw.message.slice(0, MAX_LOG_CHARS) });
+    default:
+      return fail(`unknown message type ${JSON.stringify(String(type)).slice(0, 40)}`);
+  }
+}
+
+/** Validates a saved trace-panel state (it comes back from the webview on reload). */
+export function parseTracePanelState(raw: unknown): ParseResult<TracePanelState> {
+  if (!isObject(raw)) return fail('state is not an object');
+  if (typeof raw.text !== 'string' || raw.text.length === 0) return fail('state: text must be a non-empty string');
+  if (raw.text.length > MAX_STATE_TEXT_CHARS) return fail('state: text too long');
+  if (typeof raw.model !== 'string') return fail('state: model must be a string');
+  const sel = raw.selection;
+  if (!isObject(sel) || badIndex(sel, ['pos', 'layer', 'head']) !== undefined) return fail('state: selection must hold pos, layer, head');
+  return { ok: true, value: { text: raw.text, model: raw.model, selection: { pos: sel.pos as number, layer: sel.layer as number, head: sel.head as number } } };
+}
+
+/** The webview's cheap check on what the host sends (the host is trusted; this catches version skew). */
+export function isHostMessage(raw: unknown): raw is HostToWebview {
+  return isObject(raw) && raw.v === WEBVIEW_PROTOCOL_VERSION && typeof raw.type === 'string';
+}

@@ -1,0 +1,106 @@
+/**
+ * The extension's one engine: the worker is spawned by the first request (never at activation),
+ * the loaded model is remembered so a trace only loads when the choice changed, and every
+ * request moves the status bar through loading / tracing / ready / error.
+ */
+import * as vscode from 'vscode';
+import { EngineClient } from '../engine/client';
+import type { ModelInfo } from '../engine/types';
+import type { EngineMethod, EngineMethods } from '../protocol/engine';
+import { isCancellation } from './output';
+
+export type EngineState = 'idle' | 'loading' | 'ready' | 'tracing' | 'computing' | 'error';
+
+export interface EngineStatus {
+  readonly state: EngineState;
+  /** Name of the loaded (or loading) model. */
+  readonly model: string | undefined;
+  readonly detail?: string;
+}
+
+/** The model a command decided to use. */
+export interface ModelChoice {
+  readonly name: string;
+  readonly folder: string;
+}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (stage: string) => void;
+}
+
+export class EngineSession implements vscode.Disposable {
+  private client: EngineClient | undefined;
+  private info: ModelInfo | undefined;
+  private running = 0;
+  private current: EngineStatus = { state: 'idle', model: undefined };
+  private readonly emitter = new vscode.EventEmitter<EngineStatus>();
+  readonly onDidChangeStatus = this.emitter.event;
+
+  constructor(
+    private readonly workerPath: string,
+    private readonly cacheDir: string,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  get status(): EngineStatus {
+    return this.current;
+  }
+
+  /** The model the worker holds, if any. */
+  get model(): ModelInfo | undefined {
+    return this.info;
+  }
+
+  private engine(): EngineClient {
+    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log });
+    return this.client;
+  }
+
+  private setStatus(state: EngineState, detail?: string): void {
+    this.current = { state, model: this.info?.name ?? this.current.model, detail };
+    this.emitter.fire(this.current);
+  }
+
+  /** Loads `choice` unless it is already the loaded model. */
+  async ensureLoaded(choice: ModelChoice, options: RequestOptions = {}): Promise<ModelInfo> {
+    const client = this.engine();
+    if (this.info && this.info.folder === choice.folder && client.loaded?.folder === choice.folder) return this.info;
+    this.current = { state: 'loading', model: choice.name };
+    this.emitter.fire(this.current);
+    try {
+      this.info = await client.request('load', { folder: choice.folder, name: choice.name, cacheDir: this.cacheDir }, options);
+      this.log(`Loaded ${this.info.name} from ${this.info.folder} (${this.info.config.nLayer} layers, ${this.info.config.nHead} heads, d_model ${this.info.config.dModel}).`);
+      this.setStatus('ready');
+      return this.info;
+    } catch (err) {
+      if (isCancellation(err)) this.setStatus(this.info ? 'ready' : 'idle');
+      else this.setStatus('error', err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+  }
+
+  /** One engine request, shown in the status bar as `busy` while it runs. */
+  async request<M extends EngineMethod>(method: M, params: EngineMethods[M]['params'], options: RequestOptions = {}, busy: EngineState = 'tracing'): Promise<EngineMethods[M]['result']> {
+    const client = this.engine();
+    this.running++;
+    if (busy !== 'ready') this.setStatus(busy);
+    try {
+      const result = await client.request(method, params, options);
+      if (--this.running === 0) this.setStatus('ready');
+      return result;
+    } catch (err) {
+      if (--this.running === 0) {
+        if (isCancellation(err)) this.setStatus('ready');
+        else this.setStatus('error', err instanceof Error ? err.message : String(err));
+      }
+      throw err;
+    }
+  }
+
+  dispose(): void {
+    this.client?.dispose();
+    this.client = undefined;
+    this.emitter.dispose();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Hover over a traced token: its id, the model's top-5 next tokens, the top-5 components by direct
+ * logit attribution and the first layer where the lens already has the final top-1. Everything
+ * comes from the stored trace; the attribution and lens are fetched once and cached per record.
+ */
+import * as vscode from 'vscode';
+import { topComponentTexts } from '../viewModels/attribution';
+import { vocabLookup } from '../viewModels/format';
+import { firstLensRow, hoverMarkdown } from '../viewModels/hover';
+import type { TraceController } from './traceController';
+
+const TOP = 5;
+
+export class TraceHoverProvider implements vscode.HoverProvider {
+  constructor(private readonly controller: TraceController) {}
+
+  async provideHover(document: vscode.TextDocument, position: vscode.Position): Promise<vscode.Hover | undefined> {
+    const hit = this.controller.tokenAtOffset(document.uri.toString(), document.offsetAt(position));
+    if (!hit) return undefined;
+    const { record, pos } = hit;
+    const { trace, payload } = record;
+    const decode = vocabLookup(payload.vocab);
+    const k = payload.predK;
+    const predictions = [];
+    for (let j = 0; j < Math.min(TOP, k); j++) predictions.push({ text: decode(payload.predIds[pos * k + j]), prob: payload.predProbs[pos * k + j] });
+    // Both are cached per record: the first hover on a position asks once, later hovers reuse.
+    const [attribution, lens] = await Promise.allSettled([this.controller.attributionOf(record, pos), this.controller.lensOf(record)]);
+    const components = attribution.status === 'fulfilled' ? topComponentTexts(attribution.value, TOP) : undefined;
+    const firstRow = lens.status === 'fulfilled' ? firstLensRow(lens.value.top.ids, lens.value.rows, lens.value.positions, lens.value.top.k, pos) : undefined;
+    const token = trace.tokens[pos];
+    const md = new vscode.MarkdownString(
+      hoverMarkdown({ pos, tokenText: token.text, tokenId: token.id, model: trace.model.name, predictions, components, firstLensRow: firstRow, nLayer: trace.model.config.nLayer }),
+    );
+    md.isTrusted = false;
+    md.supportHtml = false;
+    if (!record.range) return undefined; // invalidated while we waited
+    const start = document.positionAt(record.range.start + token.start);
+    const end = document.positionAt(record.range.start + token.end);
+    return new vscode.Hover(md, new vscode.Range(start, end));
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * The trace flow: the Trace command (selection or current line, cancellable progress, newest
+ * trace wins), the traces kept for hovers and decorations, the selected position / head that
+ * every view shares, and the follow-up engine requests (lens once per trace, attribution once per
+ * position) whose results are cached so hovers never call the engine twice.
+ */
+import { performance } from 'node:perf_hooks';
+import * as vscode from 'vscode';
+import type { Attribution, LensTable, Trace } from '../engine/types';
+import { EngineError } from '../protocol/engine';
+import type { AttributionPayload, ExportFormat, LensPayload, PatternThumbsPayload, SelectionState, WebviewKind } from '../protocol/webview';
+import { vocabLookup } from '../viewModels/format';
+import { lensCsv, lensMarkdown, lensTableView } from '../viewModels/lens';
+import { applyEdit, tokenAt, type TracedRange } from '../viewModels/tracedRange';
+import type { Diagnostics } from './diagnostics';
+import type { EngineSession } from './engineSession';
+import { chooseModelForTrace, type ModelContext } from './modelPicker';
+import { errorMessage, isCancellation, type Output } from './output';
+import type { ViewSink } from './panels';
+import { attributionPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
+import type { HostMessage } from './webviewChannel';
+import type { TracePayload } from '../protocol/webview';
+
+export const EMPTY_MESSAGE = 'Nothing to trace: select text or put the cursor on a non-empty line.';
+/** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
+const MAX_RECORDS = 8;
+
+export interface TraceRecord {
+  readonly trace: Trace;
+  readonly payload: TracePayload;
+  /** Document the text came from; undefined for a trace re-run from a restored panel. */
+  readonly uri: string | undefined;
+  /** Where the text sits in the document; undefined once an edit touched it. */
+  range: TracedRange | undefined;
+  lens?: Promise<LensTable>;
+  readonly attributions: Map<string, Promise<Attribution>>;
+}
+
+interface PendingPaint {
+  readonly traceId: number;
+  readonly started: number;
+  readonly engineMs: number;
+  readonly tokens: number;
+  readonly model: string;
+}
+
+export interface TraceViews {
+  /** Creates the trace panel, or reveals it (without taking focus). */
+  readonly openPanel: () => ViewSink;
+  /** The trace panel if it is open. */
+  readonly panel: () => ViewSink | undefined;
+  readonly side: ViewSink;
+}
+
+export class TraceController implements vscode.Disposable {
+  private records: TraceRecord[] = [];
+  private current: TraceRecord | undefined;
+  private selection: SelectionState = { pos: 0, layer: 0, head: 0 };
+  private lensShown: LensPayload | undefined;
+  private thumbsShown: PatternThumbsPayload | undefined;
+  private attributionShown: AttributionPayload | undefined;
+  private status: { text: string; busy: boolean } | undefined;
+  private generation = 0;
+  private inflight: AbortController | undefined;
+  private pendingPaint: PendingPaint | undefined;
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires when traced ranges appear, move or go (decorations listen). */
+  readonly onDidChangeRecords = this.changed.event;
+
+  constructor(
+    private readonly session: EngineSession,
+    private readonly output: Output,
+    private readonly diagnostics: Diagnostics,
+    private readonly models: ModelContext,
+    private readonly views: TraceViews,
+  ) {}
+
+  get latest(): TraceRecord | undefined {
+    return this.current;
+  }
+
+  /** Records with a live range in `uri`. */
+  rangesIn(uri: string): TraceRecord[] {
+    return this.records.filter((r) => r.uri === uri && r.range !== undefined);
+  }
+
+  private broadcast(msg: HostMessage): void {
+    this.views.panel()?.post(msg);
+    this.views.side.post(msg);
+  }
+
+  private setStatus(text: string, busy: boolean): void {
+    this.status = { text, busy };
+    this.broadcast({ type: 'status', text, busy });
+  }
+
+  /** What a (re)loaded trace panel or side view must show. */
+  replay(_view: WebviewKind): HostMessage[] {
+    const out: HostMessage[] = [];
+    if (this.current) {
+      out.push({ type: 'trace', trace: this.current.payload, selection: this.selection });
+      out.push({ type: 'pattern', pattern: patternPayload(this.current.trace, this.selection.layer) });
+    }
+    if (this.thumbsShown && this.thumbsShown.traceId === this.current?.trace.traceId) out.push({ type: 'thumbs', thumbs: this.thumbsShown });
+    if (this.lensShown && this.lensShown.traceId === this.current?.trace.traceId) out.push({ type: 'lens', lens: this.lensShown });
+    if (this.attributionShown && this.attributionShown.traceId === this.current?.trace.traceId) out.push({ type: 'attribution', attribution: this.attributionShown });
+    if (this.status) out.push({ type: 'status', ...this.status });
+    return out;
+  }
+
+  /** Residual Lens: Trace Residual Stream — the selection, or the current line. */
+  async traceCommand(): Promise<void> {
+    const started = performance.now();
+    this.diagnostics.traceStarted();
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      this.output.showWarning('Open a text editor and select text to trace.');
+      return;
+    }
+    const doc = editor.document;
+    const range = editor.selection.isEmpty ? doc.lineAt(editor.selection.active.line).range : new vscode.Range(editor.selection.start, editor.selection.end);
+    const text = doc.getText(range);
+    const startOffset = doc.offsetAt(range.start);
+    await this.run(text, { uri: doc.uri.toString(), range: { start: startOffset, end: startOffset + text.length } }, started);
+  }
+
+  /** Traces `text` (from a document range, or from a restored panel's saved text). */
+  async run(text: string, source: { uri: string; range: TracedRange } | undefined, started = performance.now()): Promise<void> {
+    if (text.trim().length === 0) {
+      this.output.showWarning(EMPTY_MESSAGE);
+      return;
+    }
+    // Newest wins: cancel whatever is running; a stale result is dropped by the generation check.
+    this.inflight?.abort();
+    const abort = new AbortController();
+    this.inflight = abort;
+    const generation = ++this.generation;
+    const stale = (): boolean => generation !== this.generation;
+
+    const choice = await chooseModelForTrace(this.models);
+    if (!choice || stale()) return;
+    this.views.openPanel(); // open the panel now so its page loads while the engine works
+    const cfg = vscode.workspace.getConfiguration('residualLens');
+    const prependBos = cfg.get<boolean>('prependBos', true);
+    const topK = Math.max(1, Math.min(100, Math.round(cfg.get<number>('topK', 10))));
+
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true }, async (progress, token) => {
+      token.onCancellationRequested(() => abort.abort());
+      const signal = abort.signal;
+      try {
+        progress.report({ message: `Loading model ${choice.name}…` });
+        this.setStatus(`Loading model ${choice.name}…`, true);
+        const info = await this.session.ensureLoaded(choice, { signal, onProgress: (stage) => progress.report({ message: `Loading model ${choice.name}: ${stage}…` }) });
+        if (stale()) return;
+        const nCtx = info.config.nCtx;
+        const counted = await this.session.request('tokenize', { text, options: { prependBos, maxTokens: nCtx + 1 } }, { signal });
+        if (stale()) return;
+        if (counted.exceeded || counted.tokens.length > nCtx) {
+          this.output.showWarning(`The selection has more than ${nCtx} tokens; ${info.name} accepts at most ${nCtx} (BOS included). Select less text.`);
+          this.setStatus('', false);
+          return;
+        }
+        const n = counted.tokens.length;
+        progress.report({ message: `Tracing ${n} tokens…` });
+        this.setStatus(`Tracing ${n} tokens…`, true);
+        const t0 = performance.now();
+        const trace = await this.session.request('trace', { text, options: { prependBos, topK } }, { signal });
+        const engineMs = performance.now() - t0;
+        if (stale()) return;
+        this.show(trace, engineMs, source, started);
+      } catch (err) {
+        if (stale() || isCancellation(err)) {
+          if (!stale()) this.setStatus('Trace cancelled.', false);
+          return;
+        }
+        this.setStatus(errorMessage(err), false);
+        if (err instanceof EngineError && err.code === 'bad-input') this.output.showWarning(err.message);
+        else this.output.showError(err);
+      }
+    });
+  }
+
+  private show(trace: Trace, engineMs: number, source: { uri: string; range: TracedRange } | undefined, started: number): void {
+    const record: TraceRecord = { trace, payload: tracePayload(trace, engineMs), uri: source?.uri, range: source?.range, attributions: new Map() };
+    // One trace per document range: a re-trace of overlapping text replaces the old one.
+    this.records = this.records.filter((r) => !(r.uri === record.uri && r.range && record.range && r.range.start < record.range.end && record.range.start < r.range.end));
+    this.records.push(record);
+    if (this.records.length > MAX_RECORDS) this.records.splice(0, this.records.length - MAX_RECORDS);
+    this.current = record;
+    this.lensShown = undefined;
+    this.thumbsShown = undefined;
+    this.attributionShown = undefined;
+    this.status = undefined;
+    const T = trace.tokens.length;
+    // Default selection: the last position (what the model predicts next), keeping the head if it still exists.
+    const { nLayer, nHead } = trace.model.config;
+    this.selection = { pos: T - 1, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
+    this.pendingPaint = { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name };
+    this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
+    this.views.openPanel();
+    this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
+    this.broadcast({ type: 'pattern', pattern: patternPayload(trace, this.selection.layer) });
+    this.changed.fire();
+    void this.fetchThumbs(record);
+    void this.fetchLens(record);
+    void this.fetchAttribution(record, this.selection.pos);
+  }
+
+  /** The lens table of a record, requested once. */
+  lensOf(record: TraceRecord): Promise<LensTable> {
+    const k = Math.max(1, Math.min(100, Math.round(vscode.workspace.getConfiguration('residualLens').get<number>('topK', 10))));
+    record.lens ??= this.session.request('lens', { traceId: record.trace.traceId, k }, {}, 'ready');
+    record.lens.catch(() => {
+      record.lens = undefined; // a later view may retry (e.g. after a worker restart)
+    });
+    return record.lens;
+  }
+
+  /** DLA at `pos` (to `tokenId`, default the top-1), requested once per (pos, token). */
+  attributionOf(record: TraceRecord, pos: number, tokenId?: number): Promise<Attribution> {
+    const key = `${pos}:${tokenId ?? 'top'}`;
+    let p = record.attributions.get(key);
+    if (!p) {
+      p = this.session.request('attribute', { traceId: record.trace.traceId, pos, tokenId }, {}, 'ready');
+      record.attributions.set(key, p);
+      p.catch(() => record.attributions.delete(key));
+    }
+    return p;
+  }
+
+  private async fetchThumbs(record: TraceRecord): Promise<void> {
+    const thumbs = await thumbsPayload(record.trace);
+    if (record !== this.current) return;
+    this.thumbsShown = thumbs;
+    this.broadcast({ type: 'thumbs', thumbs });
+  }
+
+  private async fetchLens(record: TraceRecord): Promise<void> {
+    try {
+      const lens = lensPayload(await this.lensOf(record));
+      if (record !== this.current) return;
+      this.lensShown = lens;
+      this.broadcast({ type: 'lens', lens });
+    } catch (err) {
+      if (record === this.current) this.reportFollowUpError(err, 'logit lens');
+    }
+  }
+
+  private async fetchAttribution(record: TraceRecord, pos: number, tokenId?: number): Promise<void> {
+    try {
+      const attribution = attributionPayload(await this.attributionOf(record, pos, tokenId));
+      if (record !== this.current || this.selection.pos !== pos) return;
+      this.attributionShown = attribution;
+      this.broadcast({ type: 'attribution', attribution });
+    } catch (err) {
+      if (record === this.current) this.reportFollowUpError(err, 'attribution');
+    }
+  }
+
+  private reportFollowUpError(err: unknown, what: string): void {
+    if (isCancellation(err)) return;
+    if (err instanceof EngineError && err.code === 'unknown-trace') {
+      this.setStatus(`The engine no longer holds this trace; trace again to see the ${what}.`, false);
+      return;
+    }
+    this.output.showError(err, `Could not compute the ${what}: ${errorMessage(err)}`);
+  }
+
+  /** A position / head picked in any view: every view follows; the editor shows the token when asked. */
+  select(pos: number, layer: number | undefined, head: number | undefined, reveal: boolean): void {
+    const record = this.current;
+    if (!record) return;
+    const { nLayer, nHead } = record.trace.model.config;
+    if (pos >= record.trace.tokens.length || (layer !== undefined && layer >= nLayer) || (head !== undefined && head >= nHead)) {
+      this.output.info(`Ignored a selection outside the trace: pos ${pos}, layer ${layer}, head ${head}.`);
+      return;
+    }
+    const posChanged = pos !== this.selection.pos;
+    const layerChanged = layer !== undefined && layer !== this.selection.layer;
+    this.selection = { pos, layer: layer ?? this.selection.layer, head: head ?? this.selection.head };
+    this.broadcast({ type: 'select', selection: this.selection });
+    if (layerChanged) this.broadcast({ type: 'pattern', pattern: patternPayload(record.trace, this.selection.layer) });
+    if (posChanged) void this.fetchAttribution(record, pos);
+    if (reveal) this.revealToken(record, pos);
+  }
+
+  /** Attribute the selected position's logit of another token (picked from the top-k). */
+  pickToken(pos: number, tokenId: number): void {
+    const record = this.current;
+    if (!record || pos >= record.trace.tokens.length || tokenId >= record.trace.model.config.dVocab) return;
+    if (pos !== this.selection.pos) this.select(pos, undefined, undefined, false);
+    void this.fetchAttribution(record, pos, tokenId);
+  }
+
+  private revealToken(record: TraceRecord, pos: number): void {
+    const tok = record.trace.tokens[pos];
+    if (!record.uri || !record.range || tok.end <= tok.start) return;
+    const editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === record.uri);
+    if (!editor) return;
+    const doc = editor.document;
+    const sel = new vscode.Selection(doc.positionAt(record.range.start + tok.start), doc.positionAt(record.range.start + tok.end));
+    editor.selection = sel;
+    editor.revealRange(sel, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  }
+
+  /** The trace panel reported a trace painted: log the command → paint time. */
+  painted(traceId: number): void {
+    const p = this.pendingPaint;
+    if (!p || p.traceId !== traceId) return;
+    this.pendingPaint = undefined;
+    const paintedMs = performance.now() - p.started;
+    this.output.info(`Trace ${traceId} painted ${paintedMs.toFixed(0)} ms after the command.`);
+    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs });
+  }
+
+  /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */
+  retrace(text: string | undefined = this.current?.trace.text): void {
+    if (text) void this.run(text, undefined);
+  }
+
+  /** The record and token under a document offset, for the hover. */
+  tokenAtOffset(uri: string, offset: number): { record: TraceRecord; pos: number } | undefined {
+    for (let i = this.records.length - 1; i >= 0; i--) {
+      const r = this.records[i];
+      if (r.uri !== uri || !r.range || offset < r.range.start || offset >= r.range.end) continue;
+      const pos = tokenAt(r.trace.tokens, r.range.start, offset);
+      if (pos >= 0) return { record: r, pos };
+    }
+    return undefined;
+  }
+
+  /** Edits move traced ranges, or invalidate those they touch. */
+  documentChanged(event: vscode.TextDocumentChangeEvent): void {
+    const uri = event.document.uri.toString();
+    let touched = false;
+    for (const r of this.records) {
+      if (r.uri !== uri || !r.range) continue;
+      for (const c of event.contentChanges) {
+        if (!r.range) break;
+        const next = applyEdit(r.range, { offset: c.rangeOffset, length: c.rangeLength, insertedLength: c.text.length });
+        if (next !== r.range) touched = true;
+        r.range = next;
+      }
+    }
+    if (touched) this.changed.fire();
+  }
+
+  documentClosed(doc: vscode.TextDocument): void {
+    const uri = doc.uri.toString();
+    const before = this.records.length;
+    this.records = this.records.filter((r) => r.uri !== uri || r === this.current);
+    const current = this.current;
+    if (current?.uri === uri) current.range = undefined;
+    if (this.records.length !== before) this.changed.fire();
+  }
+
+  /** Residual Lens: Copy Logit Lens as CSV / Markdown. */
+  async exportLens(format: ExportFormat): Promise<void> {
+    const record = this.current;
+    if (!record) {
+      void vscode.window.showInformationMessage('Trace some text first: Residual Lens: Trace Residual Stream.');
+      return;
+    }
+    try {
+      const lens = lensPayload(await this.lensOf(record));
+      const p = record.payload;
+      const view = lensTableView(lens, p.tokens, vocabLookup(lens.vocab), p.nLayer);
+      await vscode.env.clipboard.writeText(format === 'csv' ? lensCsv(view, p.tokens) : lensMarkdown(view));
+      void vscode.window.showInformationMessage(`Copied the logit lens table as ${format === 'csv' ? 'CSV' : 'Markdown'}.`);
+    } catch (err) {
+      this.output.showError(err, `Could not copy the logit lens: ${errorMessage(err)}`);
+    }
+  }
+
+  /** The user closed the trace panel: a running trace has nowhere to show, so it stops. */
+  panelClosed(): void {
+    this.inflight?.abort();
+  }
+
+  dispose(): void {
+    this.inflight?.abort();
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,53 @@
+/** The editor hover over a traced token, as Markdown (built from the stored trace, no engine call). */
+import { formatProb, lensRowLabel, visibleToken } from './format';
+
+export interface HoverInput {
+  readonly pos: number;
+  readonly tokenText: string;
+  readonly tokenId: number;
+  readonly model: string;
+  /** The model's top predictions for the next token, best first. */
+  readonly predictions: readonly { readonly text: string; readonly prob: number }[];
+  /** Top components by DLA to the top-1 prediction, already formatted ("L9 H6 +3.1"); undefined while unknown. */
+  readonly components?: readonly string[];
+  /** Lens row where the top-1 first equals the final top-1; undefined while unknown. */
+  readonly firstLensRow?: number;
+  readonly nLayer: number;
+}
+
+/** Escapes Markdown so token text shows literally (tokens can be `*`, `|`, `<`, backticks…). */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>~]/g, (c) => `\\${c}`);
+}
+
+/**
+ * First lens row r (0..L) whose top-1 equals the final row's top-1 at `pos`.
+ * @param ids [L+1, T, k] lens top-k ids
+ */
+export function firstLensRow(ids: Int32Array, rows: number, positions: number, k: number, pos: number): number {
+  const finalTop = ids[((rows - 1) * positions + pos) * k];
+  for (let r = 0; r < rows; r++) if (ids[(r * positions + pos) * k] === finalTop) return r;
+  return rows - 1;
+}
+
+export function hoverMarkdown(h: HoverInput): string {
+  const lines: string[] = [];
+  lines.push(`**Residual Lens** · \`${h.model.replace(/`/g, "'")}\` · pos ${h.pos}`);
+  lines.push('');
+  lines.push(`Token ${escapeMarkdown(JSON.stringify(h.tokenText))} · id ${h.tokenId}`);
+  lines.push('');
+  lines.push('**Top predictions**');
+  lines.push('');
+  h.predictions.forEach((p, i) => lines.push(`${i + 1}. ${escapeMarkdown(visibleToken(p.text))} \u2014 ${formatProb(p.prob)}`));
+  lines.push('');
+  lines.push('**Top components**');
+  lines.push('');
+  if (h.components === undefined) lines.push('_not available for this trace_');
+  else lines.push(h.components.map((c) => `\`${c}\``).join(' \u00b7 '));
+  if (h.firstLensRow !== undefined) {
+    lines.push('');
+    const where = h.firstLensRow >= h.nLayer ? 'only at the final layer' : `from ${lensRowLabel(h.firstLensRow, h.nLayer)} (resid_pre) on`;
+    lines.push(`The logit lens predicts the final top-1 ${where}.`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,67 @@
+/** The residual-stream views: one position's norms across layers, and the layers × positions grid. */
+
+export interface ResidualChartView {
+  /** L+1 labels: "L0" … "L{L-1}" (resid_pre of that block), then "final". */
+  readonly labels: readonly string[];
+  /** [L+1] ‖resid‖ at the position. */
+  readonly resid: readonly number[];
+  /** [L+1] ‖attn_out‖ of block l at index l; null at "final". */
+  readonly attn: readonly (number | null)[];
+  /** [L+1] ‖mlp_out‖ of block l at index l; null at "final". */
+  readonly mlp: readonly (number | null)[];
+}
+
+/**
+ * @param residNorms [L+1, T]  @param attnNorms [L, T]  @param mlpNorms [L, T]
+ */
+export function residualChartView(residNorms: Float32Array, attnNorms: Float32Array, mlpNorms: Float32Array, nLayer: number, positions: number, pos: number): ResidualChartView {
+  if (pos < 0 || pos >= positions) throw new RangeError(`position ${pos} is outside 0..${positions - 1}`);
+  const labels: string[] = [];
+  const resid: number[] = [];
+  const attn: (number | null)[] = [];
+  const mlp: (number | null)[] = [];
+  for (let r = 0; r <= nLayer; r++) {
+    labels.push(r < nLayer ? `L${r}` : 'final');
+    resid.push(residNorms[r * positions + pos]);
+    attn.push(r < nLayer ? attnNorms[r * positions + pos] : null);
+    mlp.push(r < nLayer ? mlpNorms[r * positions + pos] : null);
+  }
+  return { labels, resid, attn, mlp };
+}
+
+/** Column `pos` of a row-major [rows, cols] grid. */
+export function column(grid: Float32Array, rows: number, cols: number, col: number): Float32Array {
+  const out = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) out[r] = grid[r * cols + col];
+  return out;
+}
+
+/**
+ * Max-pools one [T, T] pattern (at `offset` in `src`) into an [S, S] block of `dst` at `dstOffset`:
+ * cell (i, j) is the maximum over query rows ⌊iT/S⌋ … ⌊(i+1)T/S⌋ − 1 and the same key columns,
+ * so a sharp diagonal stays visible in a thumbnail. S must be ≤ T.
+ */
+export function maxPoolPattern(src: Float32Array, offset: number, positions: number, dst: Float32Array, dstOffset: number, size: number): void {
+  if (size > positions) throw new RangeError(`cannot pool ${positions} positions into ${size}`);
+  for (let i = 0; i < size; i++) {
+    const r0 = Math.floor((i * positions) / size);
+    const r1 = Math.floor(((i + 1) * positions) / size);
+    for (let j = 0; j < size; j++) {
+      const c0 = Math.floor((j * positions) / size);
+      const c1 = Math.floor(((j + 1) * positions) / size);
+      let m = -Infinity;
+      for (let r = r0; r < r1; r++) {
+        const row = offset + r * positions;
+        for (let c = c0; c < c1; c++) if (src[row + c] > m) m = src[row + c];
+      }
+      dst[dstOffset + i * size + j] = m;
+    }
+  }
+}
+
+/** Pattern of one head: [T, T] slice of [L, H, T, T]. */
+export function headPattern(pattern: Float32Array, nHead: number, positions: number, layer: number, head: number): Float32Array {
+  const size = positions * positions;
+  const start = (layer * nHead + head) * size;
+  return pattern.subarray(start, start + size);
+}

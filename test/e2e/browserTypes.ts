@@ -1,0 +1,30 @@
+/**
+ * The few DOM shapes that code evaluated inside the page uses. The project compiles without the
+ * DOM library (it is Node code), so page functions reach the DOM through these.
+ */
+export interface DomText {
+  readonly textContent: string | null;
+}
+export interface DomRect {
+  readonly left: number;
+  readonly top: number;
+  readonly width: number;
+  readonly height: number;
+}
+export interface DomRange {
+  setStart(node: DomText, offset: number): void;
+  setEnd(node: DomText, offset: number): void;
+  getBoundingClientRect(): DomRect;
+}
+export interface DomDocument {
+  querySelectorAll(selector: string): ArrayLike<DomText>;
+  createTreeWalker(root: DomText, whatToShow: number): { nextNode(): DomText | null };
+  createRange(): DomRange;
+}
+export interface DomCanvas {
+  readonly width: number;
+  readonly height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { readonly data: ArrayLike<number> } } | null;
+}
+/** NodeFilter.SHOW_TEXT */
+export const SHOW_TEXT = 4;

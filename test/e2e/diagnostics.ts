@@ -1,0 +1,58 @@
+/**
+ * Reads the extension's diagnostics file (RESIDUAL_LENS_DIAGNOSTICS): one JSON object per line,
+ * `{"event":"trace",…}` per finished trace and `{"event":"error","message":…}` per error.
+ */
+import * as fs from 'node:fs';
+
+export interface TraceEvent {
+  readonly event: 'trace';
+  readonly tokens: number;
+  readonly model: string;
+  readonly engineMs: number;
+  readonly paintedMs: number;
+  readonly eventLoopMaxMs: number;
+}
+
+export interface ErrorEvent {
+  readonly event: 'error';
+  readonly message: string;
+}
+
+export type DiagnosticEvent = TraceEvent | ErrorEvent;
+
+function isDiagnosticEvent(v: unknown): v is DiagnosticEvent {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  if (e.event === 'error') return typeof e.message === 'string';
+  return e.event === 'trace' && typeof e.tokens === 'number' && typeof e.paintedMs === 'number' && typeof e.eventLoopMaxMs === 'number';
+}
+
+/** Follows the file from where the last read stopped. */
+export class DiagnosticsLog {
+  private offset = 0;
+
+  constructor(readonly file: string) {}
+
+  /** Events appended since the previous call (complete lines only); malformed lines are reported. */
+  readNew(): { events: DiagnosticEvent[]; malformed: string[] } {
+    if (!fs.existsSync(this.file)) return { events: [], malformed: [] };
+    const text = fs.readFileSync(this.file).subarray(this.offset).toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end < 0) return { events: [], malformed: [] };
+    this.offset += Buffer.byteLength(text.slice(0, end + 1));
+    const events: DiagnosticEvent[] = [];
+    const malformed: string[] = [];
+    for (const line of text.slice(0, end).split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        const v: unknown = JSON.parse(line);
+        if (isDiagnosticEvent(v)) events.push(v);
+        else if (typeof v !== 'object' || v === null || (v as { event?: unknown }).event === 'trace' || (v as { event?: unknown }).event === 'error') malformed.push(line);
+        // other event kinds are not ours to judge
+      } catch {
+        malformed.push(line);
+      }
+    }
+    return { events, malformed };
+  }
+}

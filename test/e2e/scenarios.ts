@@ -1,0 +1,420 @@
+/**
+ * The end-to-end scenarios of issue 6, each asserting on what the workbench shows. A scenario
+ * records every contract item it finds broken (`problem`) and goes on where it can, so one run
+ * names all of them; it fails when it has any.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Frame } from 'playwright-core';
+import { tokenize } from '../../src/engine/tokenizer';
+import type { DomCanvas } from './browserTypes';
+import type { DiagnosticsLog, TraceEvent } from './diagnostics';
+import type { HubFixture } from './hub';
+import { waitFor, type Workbench } from './workbench';
+
+export const TRACE_TITLE = 'Residual Lens: Trace Residual Stream';
+export const CIRCUITS_TITLE = 'Residual Lens: Show Model Circuits';
+export const DOWNLOAD_TITLE = 'Residual Lens: Download Model';
+export const EMPTY_MESSAGE = 'Nothing to trace: select text or put the cursor on a non-empty line.';
+/** Event-loop delay above which a trace fails its scenario (issue 6). */
+export const EVENT_LOOP_LIMIT_MS = 50;
+
+export interface DemoModel {
+  readonly nLayer: number;
+  readonly nHead: number;
+  readonly nCtx: number;
+}
+
+export interface ScenarioContext {
+  readonly wb: Workbench;
+  readonly diagnostics: DiagnosticsLog;
+  readonly workspace: string;
+  readonly demo: DemoModel;
+  readonly manifest: ExtensionManifest;
+  readonly hub: HubFixture | undefined;
+  readonly hubSkipReason: string | undefined;
+  /** residualLens.modelCacheDir of the run. */
+  readonly modelCacheDir: string;
+  /** Figures to print at the end (name → value). */
+  readonly figures: Map<string, string>;
+  /** Token ids of the last successful trace, for the reload scenario. */
+  lastTraceIds: number[] | undefined;
+  /** Records a broken contract item; the scenario continues and fails at the end. */
+  problem(message: string): void;
+}
+
+export interface ExtensionManifest {
+  readonly contributes?: {
+    readonly viewsContainers?: { readonly activitybar?: readonly { readonly id: string; readonly title: string }[] };
+    readonly views?: Readonly<Record<string, readonly { readonly id: string; readonly name: string }[]>>;
+  };
+}
+
+export interface Scenario {
+  readonly id: number;
+  readonly name: string;
+  /** A reason to skip, or undefined to run. */
+  skip?(ctx: ScenarioContext): string | undefined;
+  run(ctx: ScenarioContext): Promise<void>;
+}
+
+const SENTENCES = 'sentences.txt';
+const LONG = 'long-passage.txt';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** 1-based number and text of the first line of a workspace file that starts with `prefix`. */
+function fixtureLine(ctx: ScenarioContext, file: string, prefix: string): { line: number; text: string } {
+  const lines = fs.readFileSync(path.join(ctx.workspace, file), 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.startsWith(prefix));
+  if (i < 0) throw new Error(`${file} has no line starting with "${prefix}"`);
+  return { line: i + 1, text: lines[i] ?? '' };
+}
+
+function firstEmptyLine(ctx: ScenarioContext, file: string): number {
+  const lines = fs.readFileSync(path.join(ctx.workspace, file), 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.trim() === '');
+  if (i < 0) throw new Error(`${file} has no empty line`);
+  return i + 1;
+}
+
+function expectedIds(text: string): number[] {
+  return tokenize(text, { prependBos: true }).tokens.map((t) => t.id);
+}
+
+async function chipIds(frame: Frame): Promise<number[]> {
+  const ids = await frame.locator('[data-testid="token-chip"]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-token-id'))));
+  return ids;
+}
+
+const sameIds = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** Number of non-transparent pixels in a canvas (drawn by chart.js or by hand, 2d context). */
+async function paintedPixels(frame: Frame, selector: string): Promise<number> {
+  return frame.locator(selector).first().evaluate((el) => {
+    const canvas = el as unknown as DomCanvas;
+    if (canvas.width === 0 || canvas.height === 0) return 0;
+    const g = canvas.getContext('2d');
+    if (g === null) return -1;
+    const data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if ((data[i] ?? 0) > 0) n++;
+    return n;
+  });
+}
+
+/** Trace events seen since the last read; checks the event-loop limit on each. */
+function takeTraceEvents(ctx: ScenarioContext): TraceEvent[] {
+  const { events, malformed } = ctx.diagnostics.readNew();
+  for (const line of malformed) ctx.problem(`diagnostics: malformed line ${line.slice(0, 120)}`);
+  const traces = events.filter((e): e is TraceEvent => e.event === 'trace');
+  for (const t of traces) {
+    if (t.eventLoopMaxMs > EVENT_LOOP_LIMIT_MS) ctx.problem(`event loop blocked ${t.eventLoopMaxMs.toFixed(0)} ms (> ${EVENT_LOOP_LIMIT_MS}) during a ${t.tokens}-token trace`);
+  }
+  return traces;
+}
+
+/**
+ * Waits until the trace panel shows exactly the tokenizer's ids for `text`, then the diagnostics
+ * line of that trace. Returns the panel's frame.
+ */
+async function expectTraceOf(ctx: ScenarioContext, text: string, how: string, timeoutMs = 90_000): Promise<{ frame: Frame; event: TraceEvent | undefined }> {
+  const want = expectedIds(text);
+  let lastSeen: number[] = [];
+  const frame = await waitFor(
+    `the trace panel to show the ${want.length} tokens of "${text.slice(0, 40)}…" (${how}); last seen ${lastSeen.length} chips`,
+    async () => {
+      const f = await ctx.wb.frameWith('[data-testid="token-chip"]', 2000).catch(() => undefined);
+      if (f === undefined) return undefined;
+      lastSeen = await chipIds(f);
+      return sameIds(lastSeen, want) ? f : undefined;
+    },
+    timeoutMs,
+    300,
+  ).catch((err: unknown) => {
+    const seen = lastSeen.length > 0 ? ` Chips shown: [${lastSeen.slice(0, 12).join(', ')}${lastSeen.length > 12 ? ', …' : ''}] (${lastSeen.length}); expected [${want.slice(0, 12).join(', ')}${want.length > 12 ? ', …' : ''}] (${want.length}).` : '';
+    throw new Error(`${err instanceof Error ? err.message : String(err)}.${seen}`);
+  });
+  ctx.lastTraceIds = want;
+  // The diagnostics line is written once the webview reports it painted.
+  const event = await waitFor('the diagnostics line of the trace', async () => takeTraceEvents(ctx).find((e) => e.tokens === want.length), 15_000).catch(() => undefined);
+  if (event === undefined) ctx.problem(`diagnostics: no {"event":"trace","tokens":${want.length}} line in $RESIDUAL_LENS_DIAGNOSTICS after a trace (${how})`);
+  return { frame, event };
+}
+
+/** Contract checks on a trace panel showing T tokens. */
+async function checkPanel(ctx: ScenarioContext, frame: Frame, tokens: number): Promise<void> {
+  const { nLayer, nHead } = ctx.demo;
+  const rows = frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]');
+  const rowCount = await rows.count();
+  if (rowCount !== nLayer + 1) ctx.problem(`lens table: ${rowCount} tbody tr[data-layer] rows, expected L+1 = ${nLayer + 1}`);
+  for (let r = 0; r < rowCount; r++) {
+    const cells = await rows.nth(r).locator('td[data-pos]').count();
+    if (cells !== tokens) {
+      ctx.problem(`lens table row ${r}: ${cells} td[data-pos] cells, expected T = ${tokens}`);
+      break;
+    }
+  }
+  if ((await frame.locator('table[data-testid="lens-table"] tfoot tr[data-testid="rank-row"]').count()) !== 1) ctx.problem('lens table: no tfoot tr[data-testid="rank-row"]');
+  const chart = await waitFor('the residual chart to be drawn', async () => ((await paintedPixels(frame, 'canvas[data-testid="resid-chart"]').catch(() => 0)) > 0 ? true : undefined), 15_000).catch(() => false);
+  if (!chart) ctx.problem('canvas[data-testid="resid-chart"] missing or blank');
+  if ((await frame.locator('[data-testid="dla-list"] li').count()) === 0) ctx.problem('[data-testid="dla-list"] has no li');
+  if ((await frame.locator('canvas[data-testid="dla-grid"]').count()) === 0) ctx.problem('canvas[data-testid="dla-grid"] missing');
+  if ((await frame.locator('canvas[data-testid="attention-heatmap"]').count()) === 0) ctx.problem('canvas[data-testid="attention-heatmap"] missing');
+  const thumbs = await frame.locator('[data-testid="head-thumb"][data-layer][data-head]').count();
+  if (thumbs !== nLayer * nHead) ctx.problem(`${thumbs} [data-testid="head-thumb"] with data-layer/data-head, expected L×H = ${nLayer * nHead}`);
+  const status = (await frame.locator('[data-testid="trace-status"]').first().innerText().catch(() => '')).replace(/\s+/g, ' ');
+  if (!new RegExp(`demo · ${tokens} tokens · [\\d.,]+ ?ms`).test(status)) ctx.problem(`trace-status shows "${status}", expected "demo · ${tokens} tokens · x ms"`);
+  if ((await frame.locator('[data-testid="token-chip"][aria-selected="true"]').count()) !== 1) ctx.problem('no single token chip with aria-selected="true"');
+}
+
+async function selectedPos(frame: Frame): Promise<number | undefined> {
+  const v = await frame.locator('[data-testid="token-chip"][aria-selected="true"]').first().getAttribute('data-pos', { timeout: 2000 }).catch(() => null);
+  return v === null ? undefined : Number(v);
+}
+
+async function openSentences(ctx: ScenarioContext): Promise<void> {
+  await ctx.wb.openFile(SENTENCES);
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] ?? NaN;
+};
+
+export const scenarios: readonly Scenario[] = [
+  {
+    id: 1,
+    name: 'palette trace of a selected sentence',
+    async run(ctx) {
+      await openSentences(ctx);
+      const sentence = fixtureLine(ctx, SENTENCES, 'The Eiffel Tower');
+      await ctx.wb.selectLine(sentence.line);
+      takeTraceEvents(ctx);
+      await ctx.wb.runCommand(TRACE_TITLE);
+      const { frame } = await expectTraceOf(ctx, sentence.text, 'palette, selection', 120_000);
+      const tokens = expectedIds(sentence.text).length;
+      await checkPanel(ctx, frame, tokens);
+      await ctx.wb.screenshot('01-palette-trace');
+      // paintedMs, warm: the same 32-token selection traced again from the palette.
+      const warm: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await ctx.wb.selectLine(sentence.line);
+        const before = Date.now();
+        await ctx.wb.runCommand(TRACE_TITLE);
+        const event = await waitFor('a warm trace line in diagnostics', async () => takeTraceEvents(ctx).find((e) => e.tokens === tokens), 60_000).catch(() => undefined);
+        if (event !== undefined) warm.push(event.paintedMs);
+        else ctx.figures.set(`warm trace ${i + 1} (no diagnostics line)`, `${Date.now() - before} ms wall`);
+      }
+      if (warm.length > 0) ctx.figures.set(`paintedMs (demo, ${tokens} tokens, warm, median of ${warm.length})`, `${median(warm).toFixed(0)} ms [${warm.map((w) => w.toFixed(0)).join(', ')}]`);
+    },
+  },
+  {
+    id: 2,
+    name: 'context-menu trace; current line without selection',
+    async run(ctx) {
+      await openSentences(ctx);
+      const mary = fixtureLine(ctx, SENTENCES, 'When Mary and John');
+      await ctx.wb.selectLine(mary.line);
+      takeTraceEvents(ctx);
+      await ctx.wb.contextMenuCommand('Trace Residual Stream');
+      await expectTraceOf(ctx, mary.text, 'editor context menu');
+      await ctx.wb.screenshot('02a-context-menu-trace');
+      const resid = fixtureLine(ctx, SENTENCES, 'The residual stream is a sum');
+      await ctx.wb.goToLine(resid.line);
+      await ctx.wb.page.keyboard.press('Control+Alt+t');
+      try {
+        await expectTraceOf(ctx, resid.text, 'ctrl+alt+t, no selection', 30_000);
+      } catch {
+        ctx.problem('keybinding ctrl+alt+t did not trace the current line within 30 s; retrying from the palette');
+        await ctx.wb.goToLine(resid.line);
+        await ctx.wb.runCommand(TRACE_TITLE);
+        await expectTraceOf(ctx, resid.text, 'palette, no selection');
+      }
+      await ctx.wb.screenshot('02b-current-line-trace');
+    },
+  },
+  {
+    id: 3,
+    name: 'hover on a traced token',
+    async run(ctx) {
+      await openSentences(ctx);
+      const sentence = fixtureLine(ctx, SENTENCES, 'The Eiffel Tower');
+      await ctx.wb.selectLine(sentence.line);
+      takeTraceEvents(ctx);
+      await ctx.wb.runCommand(TRACE_TITLE);
+      await expectTraceOf(ctx, sentence.text, 'palette');
+      await ctx.wb.focusEditor();
+      await ctx.wb.page.keyboard.press('Escape');
+      const hover = await ctx.wb.hoverText('The Eiffel Tower', 'Paris', 'Top predictions');
+      await ctx.wb.screenshot('03-hover');
+      if (!hover.strong.some((s) => s.includes('Top predictions'))) ctx.problem(`hover: "Top predictions" is not bold (**Top predictions**); hover text: ${hover.text.slice(0, 200)}`);
+      if (!hover.text.includes('Top components')) ctx.problem(`hover has no "Top components"; hover text: ${hover.text.slice(0, 300)}`);
+      else if (!hover.strong.some((s) => s.includes('Top components'))) ctx.problem('hover: "Top components" is not bold');
+    },
+  },
+  {
+    id: 4,
+    name: 'side view heatmaps; a click selects a position',
+    async run(ctx) {
+      await openSentences(ctx);
+      const sentence = fixtureLine(ctx, SENTENCES, 'The Eiffel Tower');
+      await ctx.wb.selectLine(sentence.line);
+      takeTraceEvents(ctx);
+      await ctx.wb.runCommand(TRACE_TITLE);
+      const { frame: panel } = await expectTraceOf(ctx, sentence.text, 'palette');
+      const container = ctx.manifest.contributes?.viewsContainers?.activitybar?.find((c) => c.id === 'residualLens');
+      if (container === undefined) ctx.problem('package.json has no activity-bar view container "residualLens"');
+      const icon = ctx.wb.page.locator(`.activitybar .action-item .action-label[aria-label^="${container?.title ?? 'Residual Lens'}"]`).first();
+      if ((await icon.count()) > 0) await icon.click();
+      else await ctx.wb.runCommand('residualLens.heatmaps.focus').catch(() => ctx.problem('could not open the side view (no activity-bar item, no focus command)'));
+      const side = await ctx.wb.frameWith('canvas[data-testid="side-resid-heatmap"]', 60_000);
+      for (const sel of ['canvas[data-testid="side-dla-heatmap"]', '[data-testid="side-head-grid"]']) {
+        if ((await side.locator(sel).count()) === 0) ctx.problem(`side view: ${sel} missing`);
+      }
+      const drawn = await waitFor('the side residual heatmap to be drawn', async () => ((await paintedPixels(side, 'canvas[data-testid="side-resid-heatmap"]').catch(() => 0)) > 0 ? true : undefined), 15_000).catch(() => false);
+      if (!drawn) ctx.problem('side view: canvas[data-testid="side-resid-heatmap"] is blank');
+      await ctx.wb.screenshot('04a-side-view');
+      const canvas = side.locator('canvas[data-testid="side-resid-heatmap"]').first();
+      const box = await canvas.boundingBox();
+      if (box === null) throw new Error('side residual heatmap has no box');
+      const picks: number[] = [];
+      for (const fx of [0.12, 0.88]) {
+        await canvas.click({ position: { x: box.width * fx, y: box.height * 0.5 } });
+        const before = picks.at(-1);
+        const pos = await waitFor('the trace panel to select the clicked position', async () => {
+          const p = await selectedPos(panel);
+          return p !== undefined && p !== before ? p : undefined;
+        }, 10_000).catch(() => undefined);
+        if (pos === undefined) {
+          ctx.problem(`clicking the side residual heatmap at ${(fx * 100).toFixed(0)} % of its width did not change the selected token (aria-selected) in the trace panel`);
+          break;
+        }
+        picks.push(pos);
+      }
+      if (picks.length === 2 && !((picks[0] ?? 0) < (picks[1] ?? 0))) ctx.problem(`heatmap clicks left→right selected positions ${picks.join(' then ')}, expected increasing`);
+      await ctx.wb.screenshot('04b-side-view-click');
+    },
+  },
+  {
+    id: 5,
+    name: 'circuits panel shows the planted pair',
+    async run(ctx) {
+      takeTraceEvents(ctx);
+      await ctx.wb.runCommand(CIRCUITS_TITLE);
+      const frame = await ctx.wb.frameWith('table[data-testid="composition-top"] tbody tr', 180_000);
+      const first = (await frame.locator('table[data-testid="composition-top"] tbody tr').first().innerText()).replace(/\s+/g, ' ').trim();
+      await ctx.wb.screenshot('05-circuits');
+      if (!/L0H0\s*→\s*L1H0/.test(first)) ctx.problem(`circuits: first composition row is "${first}", expected the pair "L0H0 → L1H0"`);
+      if (!/\d\.\d/.test(first)) ctx.problem(`circuits: first composition row "${first}" shows no score`);
+      takeTraceEvents(ctx);
+    },
+  },
+  {
+    id: 6,
+    name: 'reload restores the trace panel',
+    async run(ctx) {
+      const want = ctx.lastTraceIds;
+      await ctx.wb.reload();
+      // A restored panel may be a background tab (the circuits panel was opened after it).
+      const tab = ctx.wb.page.locator('.tabs-container .tab', { hasText: 'Residual Lens: Trace' }).first();
+      await tab.waitFor({ timeout: 60_000 }).catch(() => undefined);
+      if ((await tab.count()) === 0) throw new Error('after reload there is no "Residual Lens: Trace" tab');
+      await tab.click();
+      const frame = await ctx.wb.frameWith('[data-testid="token-chip"]', 90_000);
+      await sleep(500);
+      const ids = await chipIds(frame);
+      await ctx.wb.screenshot('06-reload');
+      if (want !== undefined && !sameIds(ids, want)) ctx.problem(`after reload the panel shows ${ids.length} chips [${ids.slice(0, 8).join(', ')}…], expected the last trace's ${want.length}`);
+      if ((await frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]').count()) !== ctx.demo.nLayer + 1) ctx.problem('after reload the lens table is not restored');
+      takeTraceEvents(ctx);
+    },
+  },
+  {
+    id: 7,
+    name: 'bad input: empty line, too long; then a good trace',
+    async run(ctx) {
+      await ctx.wb.clearNotifications();
+      await openSentences(ctx);
+      await ctx.wb.goToLine(firstEmptyLine(ctx, SENTENCES));
+      await ctx.wb.runCommand(TRACE_TITLE);
+      const empty = await ctx.wb.waitForNotification(/Nothing to trace/, 30_000).catch(() => undefined);
+      await ctx.wb.screenshot('07a-empty-line');
+      if (empty === undefined) ctx.problem(`empty line: no notification "${EMPTY_MESSAGE}"`);
+      else if (!empty.includes(EMPTY_MESSAGE)) ctx.problem(`empty line: message "${empty}", expected "${EMPTY_MESSAGE}"`);
+      await ctx.wb.clearNotifications();
+
+      await ctx.wb.openFile(LONG);
+      await ctx.wb.selectAll();
+      const started = Date.now();
+      await ctx.wb.runCommand(TRACE_TITLE);
+      const long = await ctx.wb.waitForNotification(/Select less text/, 30_000).catch(() => undefined);
+      const answeredMs = Date.now() - started;
+      await ctx.wb.screenshot('07b-too-long');
+      const n = ctx.demo.nCtx;
+      const expected = new RegExp(`^The selection has more than ${n} tokens; demo accepts at most ${n} \\(BOS included\\)\\. Select less text\\.$`);
+      if (long === undefined) ctx.problem('too long: no notification ending "Select less text."');
+      else if (!expected.test(long.trim())) ctx.problem(`too long: message "${long}", expected "The selection has more than ${n} tokens; demo accepts at most ${n} (BOS included). Select less text."`);
+      ctx.figures.set('too-long selection (14 KB) → message', `${answeredMs} ms wall`);
+      await ctx.wb.clearNotifications();
+
+      await openSentences(ctx);
+      const mary = fixtureLine(ctx, SENTENCES, 'When Mary and John');
+      await ctx.wb.selectLine(mary.line);
+      takeTraceEvents(ctx);
+      await ctx.wb.runCommand(TRACE_TITLE);
+      await expectTraceOf(ctx, mary.text, 'after bad input');
+      await ctx.wb.screenshot('07c-good-trace-after');
+    },
+  },
+  {
+    id: 8,
+    name: 'download flow against a local hub: progress, cancel, resume',
+    skip: (ctx) => (ctx.hub === undefined ? (ctx.hubSkipReason ?? 'no local hub fixture') : undefined),
+    async run(ctx) {
+      const hub = ctx.hub;
+      if (hub === undefined) return;
+      const { entry, server, weights } = hub;
+      const page = ctx.wb.page;
+      const pickModel = async (): Promise<void> => {
+        await ctx.wb.runCommand(DOWNLOAD_TITLE);
+        const input = page.locator('.quick-input-widget input');
+        await input.waitFor({ state: 'visible', timeout: 15_000 });
+        await input.fill(entry.name);
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: entry.displayName }).first().waitFor({ timeout: 15_000 });
+        await page.keyboard.press('Enter');
+      };
+      await ctx.wb.clearNotifications();
+      await pickModel();
+      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: `Downloading ${entry.displayName}` }).first();
+      await toast.waitFor({ timeout: 30_000 });
+      // The weights' first response stalls after hub.stallAfter bytes: progress must show it.
+      const shown = await waitFor('download progress on model.safetensors', async () => {
+        const text = await toast.innerText().catch(() => '');
+        return /model\.safetensors: [\d.]+ \/ [\d.]+ MB/.test(text) && !/: 0\.0 \//.test(text) ? text : undefined;
+      }, 30_000).catch(() => undefined);
+      await ctx.wb.screenshot('08a-download-progress');
+      if (shown === undefined) ctx.problem(`download: the progress notification never showed "model.safetensors: x / y MB" with x > 0 (shows "${(await toast.innerText().catch(() => '')).replace(/\s+/g, ' ')}")`);
+      const cancel = toast.locator('.monaco-button', { hasText: 'Cancel' }).first();
+      if ((await cancel.count()) === 0) throw new Error('download: the progress notification has no Cancel button');
+      await cancel.click();
+      const cancelled = await ctx.wb.waitForNotification(/cancelled/i, 20_000).catch(() => undefined);
+      await ctx.wb.screenshot('08b-download-cancelled');
+      if (cancelled === undefined) ctx.problem('download: no message after Cancel');
+      const folder = path.join(ctx.modelCacheDir, entry.name);
+      if (fs.existsSync(path.join(folder, 'model.safetensors'))) ctx.problem('download: model.safetensors exists under its final name after Cancel');
+      const servedBeforeResume = server.bytesServed('model.safetensors');
+      await ctx.wb.clearNotifications();
+      await pickModel();
+      const ready = await ctx.wb.waitForNotification(/is ready in/, 120_000).catch(() => undefined);
+      await ctx.wb.screenshot('08c-download-resumed');
+      if (ready === undefined) throw new Error('download: no "… is ready in …" message after resuming');
+      const ranged = server.requests.filter((r) => r.path.includes('model.safetensors') && r.range !== undefined && r.range !== 'bytes=0-');
+      if (ranged.length === 0) ctx.problem(`download: the second download did not resume (no Range request for model.safetensors; requests: ${server.requests.map((r) => `${r.status} ${r.range ?? ''}`).join(', ')})`);
+      const served = server.bytesServed('model.safetensors');
+      if (served - servedBeforeResume >= weights.length) ctx.problem(`download: resuming fetched ${served - servedBeforeResume} bytes of a ${weights.length}-byte file (expected only the rest)`);
+      const onDisk = fs.existsSync(path.join(folder, 'model.safetensors')) ? fs.readFileSync(path.join(folder, 'model.safetensors')) : undefined;
+      if (onDisk === undefined || !onDisk.equals(weights)) ctx.problem(`download: ${path.join(folder, 'model.safetensors')} is missing or differs from what the hub served`);
+      ctx.figures.set('download: bytes served for a resumed 1.6 MB file', `${served} (${servedBeforeResume} before cancel)`);
+    },
+  },
+];

@@ -1,0 +1,138 @@
+/**
+ * `residual-lens trace` and `tokenize` as a user runs them (a child process through tsx): the JSON
+ * schema 1 fields and shapes, values against the in-process engine and the reference forward,
+ * the readable tables, and one-line errors with a non-zero exit code.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import type { TraceJson } from '../../src/cli/traceJson';
+import type { TokenizeJson } from '../../src/cli/tokenize';
+import { tokenize } from '../../src/engine/tokenizer';
+import type { ModelWeights } from '../../src/engine/types';
+import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
+import { referenceForward } from '../helpers/referenceForward';
+
+const CLI = path.resolve(__dirname, '../../src/cli.ts');
+const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257 };
+
+function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('residual-lens CLI', () => {
+  let root: string;
+  let folder: string;
+  let weights: ModelWeights;
+  const text = 'Hello, residual stream!';
+
+  before(() => {
+    root = makeTempFolder('rl-cli');
+    folder = path.join(root, 'tiny-model');
+    weights = writeRandomCheckpoint(folder, { ...CONFIG, seed: 21 });
+  });
+  after(() => removeTempFolder(root));
+
+  it('trace --json prints schema 1 with every documented field, consistent with the reference forward', () => {
+    const r = cli(['trace', '--model', folder, '--text', text, '--json', '--k', '4', '--dir', path.join(root, 'cache')]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as TraceJson;
+    const { nLayer: L, nHead: H, dVocab: V, dModel: D } = weights.config;
+    const ids = tokenize(text).tokens.map((t) => t.id);
+    const T = ids.length;
+    assert.equal(j.schema, 1);
+    assert.equal(j.model.name, 'tiny-model');
+    assert.equal(j.model.n_layer, L);
+    assert.equal(j.k, 4);
+    assert.deepEqual(j.tokens.map((t) => t.id), ids);
+    assert.deepEqual(Object.keys(j.tokens[1]).sort(), ['end', 'id', 'partial', 'special', 'start', 'text']);
+
+    const ref = referenceForward(weights, ids);
+    // logits_top [T][k]: the reference's best logits, probabilities summing to at most 1.
+    assert.equal(j.logits_top.length, T);
+    for (let t = 0; t < T; t++) {
+      assert.equal(j.logits_top[t].length, 4);
+      const row = ref.logits.subarray(t * V, (t + 1) * V);
+      const best = row.reduce((bi, v, i) => (v > row[bi] ? i : bi), 0);
+      assert.equal(j.logits_top[t][0].id, best);
+      assert.ok(Math.abs(j.logits_top[t][0].logit - row[best]) <= 1e-4 * Math.max(1, Math.abs(row[best])));
+    }
+    // resid_norms [L+1][T]
+    assert.equal(j.resid_norms.length, L + 1);
+    for (let r2 = 0; r2 <= L; r2++) {
+      for (let t = 0; t < T; t++) {
+        let s = 0;
+        for (let i = 0; i < D; i++) s += ref.resid[(r2 * T + t) * D + i] ** 2;
+        assert.ok(Math.abs(j.resid_norms[r2][t] - Math.sqrt(s)) <= 1e-4 * Math.max(1, Math.sqrt(s)), `norm ${r2},${t}`);
+      }
+    }
+    // logit_lens [L+1][T][k]; the last row is the model's own top-k.
+    assert.equal(j.logit_lens.length, L + 1);
+    assert.equal(j.logit_lens[L].length, T);
+    for (let t = 0; t < T; t++) assert.deepEqual(j.logit_lens[L][t].map((e) => e.id), j.logits_top[t].map((e) => e.id));
+    // next_token_rank [L+1][T], null at the last position.
+    assert.equal(j.next_token_rank.length, L + 1);
+    for (const row of j.next_token_rank) {
+      assert.equal(row.length, T);
+      assert.equal(row[T - 1], null);
+      for (const v of row.slice(0, -1)) assert.ok(typeof v === 'number' && v >= 0 && v < V);
+    }
+    // attention [L][H][T][T]: causal rows summing to 1.
+    assert.equal(j.attention.length, L);
+    assert.equal(j.attention[0].length, H);
+    for (const layer of j.attention) for (const head of layer) for (let q = 0; q < T; q++) {
+      assert.equal(head[q].length, T);
+      assert.ok(Math.abs(head[q].reduce((a, b) => a + b, 0) - 1) < 1e-5);
+      for (let k = q + 1; k < T; k++) assert.equal(head[q][k], 0);
+    }
+    // dla: last position, top token; components sum (+ ln bias term) to the logit.
+    assert.equal(j.dla.pos, T - 1);
+    assert.equal(j.dla.token.id, j.logits_top[T - 1][0].id);
+    assert.equal(j.dla.components.length, 2 + L * (H + 2));
+    const total = j.dla.components.reduce((a, c) => a + c.value, 0) + j.dla.ln_bias_term;
+    assert.ok(Math.abs(total - j.dla.logit) <= 1e-4 * Math.max(1, Math.abs(j.dla.logit)), `${total} vs ${j.dla.logit}`);
+    assert.ok(Math.abs(j.dla.logit - ref.logits[(T - 1) * V + j.dla.token.id]) <= 1e-4 * Math.max(1, Math.abs(j.dla.logit)));
+  });
+
+  it('trace prints readable tables without --json, and honours --no-bos', () => {
+    const r = cli(['trace', '--model', folder, '--text', text, '--no-bos']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^tiny-model \(F32, 2 layers × 2 heads, d_model 16\) · 5 tokens · forward [\d.]+ ms/);
+    for (const heading of ['Tokens', 'Top 3 next-token predictions', 'Logit lens:', 'Rank of the actual next token', 'Residual norm', 'Direct logit attribution at position 4']) {
+      assert.ok(r.stdout.includes(heading), heading);
+    }
+    assert.ok(!r.stdout.includes('<|endoftext|>'), 'no BOS');
+  });
+
+  it('tokenize --json and the token table', () => {
+    const r = cli(['tokenize', '--text', 'a<|endoftext|>', '--json', '--special']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as TokenizeJson;
+    assert.equal(j.schema, 1);
+    assert.deepEqual(j.tokens.map((t) => [t.id, t.start, t.end, t.special]), [[50256, 0, 0, true], [64, 0, 1, false], [50256, 1, 14, true]]);
+    const plain = cli(['tokenize', '--text', 'a<|endoftext|>', '--no-bos']);
+    assert.equal(plain.code, 0);
+    assert.match(plain.stdout, /^\d+ tokens\n\npos +id +range +text/);
+    assert.ok(!plain.stdout.includes('special'));
+  });
+
+  it('reports errors as one line on stderr with a non-zero exit code; the stack only with --debug', () => {
+    const missing = path.join(root, 'nope');
+    const r = cli(['trace', '--model', missing, '--text', 'hi']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(r.stderr.startsWith(`residual-lens: ${missing}`), r.stderr);
+    const long = cli(['trace', '--model', folder, '--text', 'x '.repeat(40)]);
+    assert.equal(long.code, 1);
+    assert.equal(long.stderr, 'residual-lens: The text has more than 32 tokens; tiny-model accepts at most 32 (BOS included). Select less text.\n');
+    const usage = cli(['trace', '--model', folder, '--text', 'hi', '--k', 'many']);
+    assert.equal(usage.code, 2);
+    assert.equal(usage.stderr, "residual-lens: --k must be a whole number from 1 to 1000, got 'many'\n");
+    const debug = cli(['trace', '--model', missing, '--text', 'hi', '--debug']);
+    assert.equal(debug.code, 1);
+    assert.ok(debug.stderr.split('\n').length > 2 && debug.stderr.includes('    at '), 'stack with --debug');
+  });
+});

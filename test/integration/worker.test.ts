@@ -1,0 +1,154 @@
+/**
+ * The engine behind EngineClient in a worker thread: results equal the in-process engine's,
+ * load progress, cancel (queued and in flight), crash and out-of-memory recovery (fault injected
+ * through RESIDUAL_LENS_WORKER_FAULT, read by the worker at start), and bad-input messages.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CRASHED_MESSAGE, EngineClient } from '../../src/engine/client';
+import { Engine } from '../../src/engine/engine';
+import { EngineError } from '../../src/protocol/engine';
+import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
+
+const WORKER_SOURCE = path.resolve(__dirname, '../../src/engine/worker.ts');
+const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257 };
+
+async function rejectsWithCode(p: Promise<unknown>, code: EngineError['code'], message?: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof EngineError, `expected EngineError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (message !== undefined) assert.equal(err.message, message);
+    return true;
+  });
+}
+
+describe('engine worker through EngineClient', () => {
+  let root: string;
+  let folder: string;
+  let client: EngineClient;
+  let engine: Engine;
+  let WORKER: string;
+  const log: string[] = [];
+
+  before(async () => {
+    root = makeTempFolder('rl-worker');
+    // Workers cannot start from a .ts file; a CommonJS bootstrap registers tsx, then loads the source.
+    WORKER = path.join(root, 'worker-bootstrap.cjs');
+    fs.writeFileSync(WORKER, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    folder = path.join(root, 'model');
+    writeRandomCheckpoint(folder, { ...CONFIG, seed: 5 }, { dtype: 'F16' });
+    client = new EngineClient({ workerPath: WORKER, log: (line) => log.push(line) });
+    engine = new Engine();
+    await engine.load({ folder, name: 'tiny', cacheDir: path.join(root, 'cache') });
+  });
+  after(async () => {
+    client.dispose();
+    await engine.dispose();
+    delete process.env.RESIDUAL_LENS_WORKER_FAULT;
+    removeTempFolder(root);
+  });
+
+  it('loads with progress stages', async () => {
+    const stages: string[] = [];
+    const info = await client.request('load', { folder, name: 'tiny', cacheDir: path.join(root, 'cache') }, { onProgress: (s) => stages.push(s) });
+    assert.deepEqual(stages, ['reading checkpoint', 'building graph', 'creating session']);
+    assert.equal(info.name, 'tiny');
+    assert.equal(info.dtype, 'F16');
+    assert.deepEqual(client.loaded, { folder, name: 'tiny', cacheDir: path.join(root, 'cache') });
+  });
+
+  it('returns exactly what the in-process engine returns (trace, lens, attribution, head results, distribution)', async () => {
+    const text = 'Results cross the thread boundary as transferred arrays.';
+    const remote = await client.request('trace', { text, options: { topK: 3, withMlpPost: true } });
+    const local = await engine.trace({ text, options: { topK: 3, withMlpPost: true } });
+    for (const key of ['embed', 'posEmbed', 'resid', 'residMid', 'ln1Scale', 'ln2Scale', 'pattern', 'z', 'attnOut', 'mlpOut', 'mlpPost', 'lnFinalScale'] as const) {
+      const r = remote[key];
+      assert.ok(r instanceof Float32Array, `${key} is a Float32Array`);
+      assert.deepEqual(r, local[key], key);
+    }
+    assert.deepEqual(remote.logitsTop, local.logitsTop);
+    assert.deepEqual(remote.tokens, local.tokens);
+    const [rl, ll] = [await client.request('lens', { traceId: remote.traceId, k: 4 }), await engine.lens({ traceId: local.traceId, k: 4 })];
+    assert.deepEqual(rl.top, ll.top);
+    assert.deepEqual(rl.nextTokenRank, ll.nextTokenRank);
+    const [ra, la] = [await client.request('attribute', { traceId: remote.traceId, pos: 3 }), await engine.attribute({ traceId: local.traceId, pos: 3 })];
+    assert.deepEqual(ra.values, la.values);
+    assert.equal(ra.logit, la.logit);
+    assert.deepEqual(await client.request('headResults', { traceId: remote.traceId, layer: 1 }), await engine.headResults({ traceId: local.traceId, layer: 1 }));
+    assert.deepEqual(
+      await client.request('lensDistribution', { traceId: remote.traceId, layer: 0, pos: 2 }),
+      await engine.lensDistribution({ traceId: local.traceId, layer: 0, pos: 2 }),
+    );
+    const tok = await client.request('tokenize', { text: 'a<|endoftext|>', options: { allowSpecial: true } });
+    assert.deepEqual(tok.tokens.map((t) => t.id), [50256, 64, 50256]);
+  });
+
+  it('sends the too-long and empty-text messages', async () => {
+    await rejectsWithCode(client.request('trace', { text: 'w '.repeat(100) }), 'bad-input', 'The text has more than 32 tokens; tiny accepts at most 32 (BOS included). Select less text.');
+    await rejectsWithCode(client.request('trace', { text: '' }), 'bad-input', 'Nothing to trace: the text is empty.');
+    await rejectsWithCode(client.request('lens', { traceId: 12345 }), 'unknown-trace');
+  });
+
+  it('cancels: an aborted request rejects at once, a queued one is dropped, later requests still work', async () => {
+    const pre = new AbortController();
+    pre.abort();
+    await rejectsWithCode(client.request('trace', { text: 'never sent' }, { signal: pre.signal }), 'cancelled');
+
+    const first = client.request('trace', { text: 'the first trace runs' });
+    const controller = new AbortController();
+    const second = client.request('trace', { text: 'the second trace is queued' }, { signal: controller.signal });
+    controller.abort();
+    await rejectsWithCode(second, 'cancelled', 'Cancelled.');
+    const t = await first;
+    assert.ok(t.tokens.length > 1);
+
+    // Aborting a request the worker has started: the client rejects now; the worker stops at its
+    // next stage boundary and answers 'cancelled', a reply the client drops (and logs).
+    const inFlight = new AbortController();
+    const third = client.request('trace', { text: 'the third trace is cancelled while running' }, { signal: inFlight.signal });
+    inFlight.abort();
+    await rejectsWithCode(third, 'cancelled', 'Cancelled.');
+    const after = await client.request('lens', { traceId: t.traceId, k: 5 });
+    assert.equal(after.top.k, 5);
+    assert.ok(log.some((l) => /dropped the late reply to request \d+ \(cancelled\)/.test(l)), log.join('\n'));
+  });
+
+  it('survives the worker exiting: pending requests reject as crashed, the next one reloads the model', async () => {
+    client.dispose();
+    process.env.RESIDUAL_LENS_WORKER_FAULT = 'exit:lens';
+    client = new EngineClient({ workerPath: WORKER, log: (line) => log.push(line) });
+    await client.request('load', { folder, name: 'tiny', cacheDir: path.join(root, 'cache') });
+    const t = await client.request('trace', { text: 'before the crash' });
+    delete process.env.RESIDUAL_LENS_WORKER_FAULT; // the fresh worker starts without the fault
+    const crashing = client.request('lens', { traceId: t.traceId });
+    const pendingTrace = client.request('trace', { text: 'queued behind the crash' });
+    await rejectsWithCode(crashing, 'crashed', CRASHED_MESSAGE);
+    await rejectsWithCode(pendingTrace, 'crashed', CRASHED_MESSAGE);
+    assert.equal(client.running, false);
+    assert.ok(log.some((l) => l.includes('exit code 70')), log.join('\n'));
+    // Fresh worker: the model is reloaded before this request; the old trace is gone.
+    const again = await client.request('trace', { text: 'after the crash' });
+    assert.equal(again.model.name, 'tiny');
+    await rejectsWithCode(client.request('lens', { traceId: t.traceId }), 'unknown-trace');
+  });
+
+  it('survives the worker running out of memory', async () => {
+    client.dispose();
+    process.env.RESIDUAL_LENS_WORKER_FAULT = 'oom:tokenize';
+    client = new EngineClient({ workerPath: WORKER, log: (line) => log.push(line), resourceLimits: { maxOldGenerationSizeMb: 48 } });
+    await client.request('load', { folder, name: 'tiny', cacheDir: path.join(root, 'cache') });
+    delete process.env.RESIDUAL_LENS_WORKER_FAULT;
+    await rejectsWithCode(client.request('tokenize', { text: 'boom' }), 'crashed', CRASHED_MESSAGE);
+    const t = await client.request('trace', { text: 'recovered' });
+    assert.equal(t.model.name, 'tiny');
+  });
+
+  it('rejects pending requests when disposed', async () => {
+    const pending = client.request('trace', { text: 'closing' });
+    client.dispose();
+    await rejectsWithCode(pending, 'cancelled', 'The engine was closed.');
+    await rejectsWithCode(client.request('tokenize', { text: 'x' }), 'cancelled');
+  });
+});

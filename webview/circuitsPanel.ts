@@ -1,0 +1,301 @@
+/**
+ * The circuits panel: composition (L·H × L·H heatmap, Q/K/V switch, top-N table against the
+ * random baseline), MLP virtual weights (L × L heatmap → neuron-pair drill-down), heads
+ * (detector and copying scores, positional QK thumbnails, sortable) and subspaces (curves).
+ * Clicking a pair asks the host for its virtual weights.
+ */
+import type { CircuitsPayload, CompositionKind, HeadPairPayload, HostToWebview, MlpPairPayload } from '../src/protocol/webview';
+import { compositionCell, compositionTop, headRole, sortHeads, type HeadSortKey } from '../src/viewModels/circuits';
+import { cssRgb, divergingColor, finiteRange, maxAbs, sequentialColor } from '../src/viewModels/color';
+import { formatSigned, headName, signedPrecision, visibleToken, vocabLookup } from '../src/viewModels/format';
+import { onHostMessage, post } from './api';
+import { CurveChart } from './charts';
+import { button, clear, h, select } from './dom';
+import { drawThumbnail, Heatmap } from './heatmap';
+import { readPalette, watchTheme, type Palette } from './theme';
+
+const TOP_N = 20;
+
+export function startCircuitsPanel(app: HTMLElement): void {
+  let circuits: CircuitsPayload | undefined;
+  let headPair: HeadPairPayload | undefined;
+  let mlpPair: MlpPairPayload | undefined;
+  let focus: { layer: number; head: number } | undefined;
+  let kind: CompositionKind = 'k';
+  let sortKey: HeadSortKey = 'head';
+  let palette: Palette = readPalette();
+
+  const status = h('div', { class: 'status', 'data-testid': 'circuits-status', role: 'status', text: 'Computing the circuits…' });
+  const tabs = h('vscode-tabs', { 'data-testid': 'circuits-tabs' }) as HTMLElement & { selectedIndex: number };
+  const panels: HTMLElement[] = [];
+  for (const [id, title] of [
+    ['composition', 'Composition'],
+    ['mlp', 'MLP virtual weights'],
+    ['heads', 'Heads'],
+    ['subspaces', 'Subspaces'],
+  ] as const) {
+    tabs.append(h('vscode-tab-header', { slot: 'header', id: `tab-${id}` }, title));
+    const panel = h('vscode-tab-panel', { id: `panel-${id}` });
+    panels.push(panel);
+    tabs.append(panel);
+  }
+  const [compPanel, mlpPanel, headsPanel, subPanel] = panels;
+  app.append(h('header', { class: 'top' }, status, h('div', { class: 'tools' }, button('Recompute', () => post({ type: 'computeCircuits' })))), tabs);
+
+  // Composition tab
+  const compControls = h('div', { class: 'controls' });
+  const compHeat = new Heatmap('composition-heatmap', 'Composition scores, earlier head rows × later head columns', (row, col) => {
+    const r = circuits?.report;
+    const cell = r && compositionCell(r.nLayer, r.nHead, row, col);
+    if (cell) post({ type: 'headPair', ...cell, kind });
+  });
+  const compTable = h('div', { class: 'table-scroll' });
+  const pairBox = h('div', { class: 'pair', 'data-testid': 'head-pair' });
+  compPanel.append(compControls, h('div', { class: 'dla-columns' }, h('div', { class: 'grid-box' }, compHeat.canvas), compTable), pairBox);
+
+  // MLP tab
+  const mlpHeat = new Heatmap('mlp-heatmap', 'MLP to MLP virtual weight norms, reading layer rows × writing layer columns', (row, col) => {
+    if (col < row) post({ type: 'mlpPair', writer: col, reader: row });
+  });
+  const mlpBox = h('div', { class: 'pair', 'data-testid': 'mlp-pair' });
+  mlpPanel.append(h('p', { class: 'muted', text: '‖W_in(j)ᵀ W_out(i)‖_F: row = reading MLP j, column = writing MLP i. Click a cell below the diagonal for its strongest neuron pairs.' }), mlpHeat.canvas, mlpBox);
+
+  // Heads tab
+  const headsBox = h('div', { class: 'table-scroll' });
+  headsPanel.append(headsBox);
+
+  // Subspaces tab
+  const subCanvas = h('canvas', { 'data-testid': 'subspace-chart', role: 'img', 'aria-label': 'Cumulative explained variance of W_E and W_pos' });
+  const subChart = new CurveChart(subCanvas);
+  const subText = h('div');
+  subPanel.append(subText, h('div', { class: 'chart-box' }, subCanvas), button('Save PNG', () => post({ type: 'savePng', name: 'subspaces', dataUrl: subChart.dataUrl() })));
+
+  function renderComposition(): void {
+    const r = circuits?.report;
+    clear(compControls);
+    clear(compTable);
+    if (!r) return;
+    compControls.append(
+      h('label', { text: 'Composition ' }),
+      select(
+        'Composition kind',
+        [
+          { value: 'q', label: 'Q-composition' },
+          { value: 'k', label: 'K-composition' },
+          { value: 'v', label: 'V-composition' },
+        ],
+        kind,
+        (v) => {
+          kind = v === 'q' || v === 'v' ? v : 'k';
+          renderComposition();
+        },
+        { 'data-testid': 'composition-kind' },
+      ),
+      h('span', { class: 'muted', text: ` Random pairs of the same shapes score ≈ ${r.compositionBaseline.toFixed(3)}.` }),
+      button('Save PNG', () => post({ type: 'savePng', name: `composition-${kind}`, dataUrl: compHeat.canvas.toDataURL('image/png') })),
+    );
+    const values = r.composition[kind];
+    const { max } = finiteRange(values);
+    const n = r.nLayer * r.nHead;
+    const labels = Array.from({ length: n }, (_, i) => headName(Math.floor(i / r.nHead), i % r.nHead));
+    compHeat.draw({
+      rows: n,
+      cols: n,
+      values,
+      color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
+      rowLabels: labels,
+      colLabels: labels,
+      cell: 14,
+      maxWidth: Math.max(300, Math.min(900, app.clientWidth * 0.6)),
+      font: palette.font,
+      textColor: cssRgb(palette.foreground),
+      markColor: palette.focus,
+      describe: (row, col, v) => `${labels[row]} → ${labels[col]} ${kind.toUpperCase()} ${v.toFixed(3)}`,
+    });
+    const table = h('table', { 'data-testid': 'composition-top', class: 'data' });
+    table.append(h('thead', {}, h('tr', {}, h('th', { text: 'Pair' }), h('th', { text: `${kind.toUpperCase()} score` }), h('th', { text: '× baseline' }))));
+    const body = h('tbody');
+    for (const p of compositionTop(r, kind, TOP_N)) {
+      const tr = h('tr', { tabindex: 0, class: 'clickable', title: 'Show the virtual weights of this pair' }, h('td', { text: p.label }), h('td', { class: 'num', text: p.score.toFixed(3) }), h('td', { class: 'num', text: r.compositionBaseline > 0 ? (p.score / r.compositionBaseline).toFixed(1) : '–' }));
+      const open = (): void => post({ type: 'headPair', layer1: p.layer1, head1: p.head1, layer2: p.layer2, head2: p.head2, kind });
+      tr.addEventListener('click', open);
+      tr.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') open();
+      });
+      body.append(tr);
+    }
+    table.append(body);
+    compTable.append(table);
+  }
+
+  function renderHeadPair(): void {
+    clear(pairBox);
+    if (!headPair) return;
+    const p = headPair.report;
+    const decode = vocabLookup(headPair.vocab);
+    const name = `${headName(p.layer1, p.head1)} → ${headName(p.layer2, p.head2)}`;
+    pairBox.append(
+      h('h3', { text: `${name}: W_${p.kind.toUpperCase()}(${headName(p.layer2, p.head2)})ᵀ W_OV(${headName(p.layer1, p.head1)})` }),
+      h('p', { text: `‖W_virtual‖_F = ${p.norm.toFixed(3)} · composition score ${p.score.toFixed(3)} · top singular values ${Array.from(p.singularValues.slice(0, 8), (s) => s.toFixed(2)).join(', ')}` }),
+    );
+    const list = h('ol');
+    for (const d of p.directions) list.append(h('li', { text: `σ ${d.singularValue.toFixed(2)}: ${d.topTokens.map((t) => `${visibleToken(decode(t.id))} (${signedPrecision(t.value)})`).join(', ')}` }));
+    pairBox.append(h('p', { class: 'muted', text: 'Top residual directions, read back as tokens through the unembedding:' }), list);
+  }
+
+  function renderMlp(): void {
+    const r = circuits?.report;
+    if (!r) return;
+    const { max } = finiteRange(r.mlpVirtualNorms);
+    mlpHeat.draw({
+      rows: r.nLayer,
+      cols: r.nLayer,
+      values: r.mlpVirtualNorms,
+      color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
+      rowLabels: Array.from({ length: r.nLayer }, (_, l) => `MLP ${l}`),
+      colLabels: Array.from({ length: r.nLayer }, (_, l) => `MLP ${l}`),
+      cell: 26,
+      maxWidth: 600,
+      font: palette.font,
+      textColor: cssRgb(palette.foreground),
+      markColor: palette.focus,
+      describe: (j, i, v) => (i < j ? `MLP ${i} → MLP ${j}: ${v.toFixed(3)}` : 'no connection (the reader must come after the writer)'),
+    });
+  }
+
+  function renderMlpPair(): void {
+    clear(mlpBox);
+    if (!mlpPair) return;
+    const p = mlpPair.report;
+    mlpBox.append(h('h3', { text: `MLP ${p.writer} → MLP ${p.reader}: ‖W_virtual‖_F = ${p.norm.toFixed(3)}` }));
+    const table = h('table', { class: 'data' }, h('thead', {}, h('tr', {}, h('th', { text: 'reader neuron' }), h('th', { text: 'writer neuron' }), h('th', { text: 'W_virtual' }))));
+    const body = h('tbody');
+    for (const q of p.pairs) body.append(h('tr', {}, h('td', { class: 'num', text: String(q.readerNeuron) }), h('td', { class: 'num', text: String(q.writerNeuron) }), h('td', { class: 'num', text: formatSigned(q.value, 4) })));
+    table.append(body);
+    mlpBox.append(table);
+  }
+
+  function renderHeads(): void {
+    const r = circuits?.report;
+    clear(headsBox);
+    if (!r) return;
+    const cols: { key: HeadSortKey; label: string }[] = [
+      { key: 'head', label: 'Head' },
+      { key: 'previousToken', label: 'Previous token' },
+      { key: 'duplicateToken', label: 'Duplicate token' },
+      { key: 'induction', label: 'Induction' },
+      { key: 'copying', label: 'OV copying' },
+      { key: 'writeEffectiveRank', label: 'Write eff. rank' },
+    ];
+    const headRow = h('tr');
+    for (const c of cols) {
+      const b = h('button', { class: 'sort', 'aria-sort': c.key === sortKey ? (c.key === 'head' ? 'ascending' : 'descending') : undefined, text: c.label });
+      b.addEventListener('click', () => {
+        sortKey = c.key;
+        renderHeads();
+      });
+      headRow.append(h('th', { scope: 'col' }, b));
+    }
+    headRow.append(h('th', { text: 'Role' }), h('th', { text: 'Positional QK' }));
+    const body = h('tbody');
+    const P = r.positionalQkSize;
+    const copyScale = 1;
+    for (const s of sortHeads(r.heads, sortKey)) {
+      const canvas = h('canvas', { 'aria-label': `positional QK of ${headName(s.layer, s.head)}` });
+      const start = (s.layer * r.nHead + s.head) * P * P;
+      const qk = r.positionalQk.subarray(start, start + P * P);
+      const scale = maxAbs(qk);
+      drawThumbnail(canvas, qk, P, P, 48, (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive));
+      const cell = (v: number, diverging = false): HTMLElement => {
+        const td = h('td', { class: 'num', text: v.toFixed(3) });
+        const bg = diverging ? divergingColor(v, copyScale, palette.negative, palette.background, palette.positive) : sequentialColor(v, 0, 1, palette.background, palette.high);
+        td.style.backgroundColor = cssRgb(bg);
+        td.style.color = palette.textOn(bg);
+        return td;
+      };
+      const tr = h(
+        'tr',
+        { 'data-layer': s.layer, 'data-head': s.head, class: focus && focus.layer === s.layer && focus.head === s.head ? 'focused' : undefined },
+        h('th', { scope: 'row', text: headName(s.layer, s.head) }),
+        cell(s.previousToken),
+        cell(s.duplicateToken),
+        cell(s.induction),
+        cell(s.copying, true),
+        h('td', { class: 'num', text: s.writeEffectiveRank.toFixed(1) }),
+        h('td', { text: headRole(s) ?? '' }),
+        h('td', {}, canvas),
+      );
+      body.append(tr);
+    }
+    headsBox.append(h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body));
+  }
+
+  function renderSubspaces(): void {
+    const r = circuits?.report;
+    clear(subText);
+    if (!r) return;
+    const { embedding: e, positional: p } = r.subspaces;
+    subText.append(
+      h('p', { text: `W_E: ${e.at50} / ${e.at80} / ${e.at90} principal directions explain 50 / 80 / 90 % of the variance.` }),
+      h('p', { text: `W_pos: ${p.at50} / ${p.at80} / ${p.at90} directions explain 50 / 80 / 90 %.` }),
+    );
+    subChart.draw(
+      [
+        { label: 'W_E (token embedding)', values: e.cumulative },
+        { label: 'W_pos (positional embedding)', values: p.cumulative },
+      ],
+      palette,
+    );
+  }
+
+  function renderFocus(): void {
+    if (!focus) return;
+    tabs.selectedIndex = 2;
+    const row = headsBox.querySelector<HTMLElement>(`tr[data-layer="${focus.layer}"][data-head="${focus.head}"]`);
+    row?.scrollIntoView({ block: 'center' });
+  }
+
+  function renderAll(): void {
+    const r = circuits?.report;
+    status.textContent = circuits && r ? `${circuits.model} · ${r.nLayer} layers × ${r.nHead} heads` : 'Computing the circuits…';
+    renderComposition();
+    renderMlp();
+    renderHeads();
+    renderSubspaces();
+    renderHeadPair();
+    renderMlpPair();
+    renderFocus();
+  }
+
+  onHostMessage((msg: HostToWebview) => {
+    switch (msg.type) {
+      case 'circuits':
+        circuits = msg.circuits;
+        renderAll();
+        break;
+      case 'headPair':
+        headPair = msg.pair;
+        tabs.selectedIndex = 0;
+        renderHeadPair();
+        pairBox.scrollIntoView({ block: 'nearest' });
+        break;
+      case 'mlpPair':
+        mlpPair = msg.pair;
+        renderMlpPair();
+        break;
+      case 'focusHead':
+        focus = { layer: msg.layer, head: msg.head };
+        renderHeads();
+        renderFocus();
+        break;
+      case 'status':
+        status.textContent = msg.text;
+        break;
+    }
+  });
+  watchTheme(() => {
+    palette = readPalette();
+    renderAll();
+  });
+  post({ type: 'ready', view: 'circuits' });
+}

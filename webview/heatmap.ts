@@ -1,0 +1,177 @@
+/**
+ * Canvas heatmaps (chosen over chartjs-chart-matrix: a 128 × 128 matrix is one draw of 16k
+ * rectangles here versus 16k chart.js elements with per-element options; see the report for the
+ * measured times). Cells are clickable and keyboard reachable: the canvas takes focus, arrow keys
+ * move a cursor cell, Enter / Space picks it.
+ */
+import { cssRgb, type Rgb } from '../src/viewModels/color';
+
+export interface HeatmapSpec {
+  readonly rows: number;
+  readonly cols: number;
+  /** [rows, cols] row-major. */
+  readonly values: ArrayLike<number>;
+  readonly color: (value: number) => Rgb;
+  readonly rowLabels?: readonly string[];
+  readonly colLabels?: readonly string[];
+  /** Preferred cell size in CSS pixels (shrunk to fit `maxWidth`, never below 1). */
+  readonly cell?: number;
+  readonly maxWidth?: number;
+  /** Cells are square unless this is taller (narrow views with many columns). */
+  readonly minCellHeight?: number;
+  /** Row / column to outline (the current selection). */
+  readonly mark?: { readonly row?: number; readonly col?: number };
+  readonly font: string;
+  readonly textColor: string;
+  readonly markColor: string;
+  /** Tooltip / aria text of one cell. */
+  readonly describe: (row: number, col: number, value: number) => string;
+}
+
+const LABEL_FONT_PX = 11;
+
+export class Heatmap {
+  readonly canvas: HTMLCanvasElement;
+  private spec: HeatmapSpec | undefined;
+  private layout = { left: 0, top: 0, cw: 1, ch: 1 };
+  private cursor = { row: 0, col: 0 };
+
+  constructor(testId: string, label: string, private readonly onPick: (row: number, col: number) => void) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.dataset.testid = testId;
+    this.canvas.setAttribute('role', 'img');
+    this.canvas.setAttribute('aria-label', label);
+    this.canvas.tabIndex = 0;
+    this.canvas.addEventListener('click', (e) => {
+      const hit = this.hit(e.offsetX, e.offsetY);
+      if (hit) {
+        this.cursor = hit;
+        this.onPick(hit.row, hit.col);
+      }
+    });
+    this.canvas.addEventListener('mousemove', (e) => {
+      const hit = this.hit(e.offsetX, e.offsetY);
+      this.canvas.title = hit && this.spec ? this.spec.describe(hit.row, hit.col, this.spec.values[hit.row * this.spec.cols + hit.col]) : '';
+    });
+    this.canvas.addEventListener('keydown', (e) => this.key(e));
+  }
+
+  /** Cell under CSS-pixel offset (x, y), or undefined outside the grid. */
+  hit(x: number, y: number): { row: number; col: number } | undefined {
+    const s = this.spec;
+    if (!s) return undefined;
+    const col = Math.floor((x - this.layout.left) / this.layout.cw);
+    const row = Math.floor((y - this.layout.top) / this.layout.ch);
+    return row >= 0 && row < s.rows && col >= 0 && col < s.cols ? { row, col } : undefined;
+  }
+
+  private key(e: KeyboardEvent): void {
+    const s = this.spec;
+    if (!s) return;
+    const moves: Record<string, [number, number]> = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+    const m = moves[e.key];
+    if (m) {
+      this.cursor = { row: Math.max(0, Math.min(s.rows - 1, this.cursor.row + m[0])), col: Math.max(0, Math.min(s.cols - 1, this.cursor.col + m[1])) };
+      this.canvas.setAttribute('aria-label', s.describe(this.cursor.row, this.cursor.col, s.values[this.cursor.row * s.cols + this.cursor.col]));
+      this.draw(s);
+      e.preventDefault();
+    } else if (e.key === 'Enter' || e.key === ' ') {
+      this.onPick(this.cursor.row, this.cursor.col);
+      e.preventDefault();
+    }
+  }
+
+  draw(spec: HeatmapSpec): void {
+    this.spec = spec;
+    const { rows, cols } = spec;
+    if (this.cursor.row >= rows || this.cursor.col >= cols) this.cursor = { row: 0, col: 0 };
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) return;
+    ctx.font = `${LABEL_FONT_PX}px ${spec.font}`;
+    const labelWidth = (labels: readonly string[] | undefined): number => (labels ? Math.min(90, Math.max(0, ...labels.map((l) => ctx.measureText(l).width)) + 6) : 0);
+    const left = labelWidth(spec.rowLabels);
+    const top = spec.colLabels ? Math.min(90, labelWidth(spec.colLabels)) : 0;
+    const want = spec.cell ?? 14;
+    const room = spec.maxWidth ? Math.max(1, (spec.maxWidth - left) / Math.max(1, cols)) : want;
+    const cw = Math.max(1, Math.min(want, room));
+    const ch = Math.max(cw, spec.minCellHeight ?? 0);
+    this.layout = { left, top, cw, ch };
+    const width = Math.ceil(left + cw * cols);
+    const height = Math.ceil(top + ch * rows);
+    const dpr = window.devicePixelRatio || 1;
+    this.canvas.width = Math.max(1, Math.round(width * dpr));
+    this.canvas.height = Math.max(1, Math.round(height * dpr));
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${height}px`;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    // Cells: one fillRect each, colours cached by string (heatmaps repeat colours a lot).
+    const cache = new Map<number, string>();
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const v = spec.values[r * cols + c];
+        let fill = cache.get(v);
+        if (fill === undefined) {
+          fill = cssRgb(spec.color(v));
+          if (cache.size < 4096) cache.set(v, fill);
+        }
+        ctx.fillStyle = fill;
+        ctx.fillRect(left + c * cw, top + r * ch, Math.ceil(cw), Math.ceil(ch));
+      }
+    }
+    ctx.fillStyle = spec.textColor;
+    ctx.font = `${LABEL_FONT_PX}px ${spec.font}`;
+    ctx.textBaseline = 'middle';
+    if (spec.rowLabels && ch >= LABEL_FONT_PX - 2) {
+      ctx.textAlign = 'right';
+      spec.rowLabels.forEach((l, r) => ctx.fillText(l, left - 3, top + (r + 0.5) * ch, left - 4));
+    }
+    if (spec.colLabels && cw >= LABEL_FONT_PX - 2) {
+      ctx.save();
+      ctx.textAlign = 'left';
+      spec.colLabels.forEach((l, c) => {
+        ctx.save();
+        ctx.translate(left + (c + 0.5) * cw, top - 3);
+        ctx.rotate(-Math.PI / 2);
+        ctx.fillText(l, 0, 0, top - 4);
+        ctx.restore();
+      });
+      ctx.restore();
+    }
+    ctx.strokeStyle = spec.markColor;
+    ctx.lineWidth = 1.5;
+    if (spec.mark?.row !== undefined) ctx.strokeRect(left + 0.75, top + spec.mark.row * ch + 0.75, cw * cols - 1.5, ch - 1.5);
+    if (spec.mark?.col !== undefined) ctx.strokeRect(left + spec.mark.col * cw + 0.75, top + 0.75, cw - 1.5, ch * rows - 1.5);
+    if (document.activeElement === this.canvas) {
+      ctx.setLineDash([2, 2]);
+      ctx.strokeRect(left + this.cursor.col * cw + 0.5, top + this.cursor.row * ch + 0.5, cw - 1, ch - 1);
+      ctx.setLineDash([]);
+    }
+  }
+}
+
+/** A small unlabeled heatmap for a thumbnail (drawn once, no interaction of its own). */
+export function drawThumbnail(canvas: HTMLCanvasElement, values: ArrayLike<number>, rows: number, cols: number, size: number, color: (v: number) => Rgb): void {
+  const dpr = window.devicePixelRatio || 1;
+  const px = Math.max(1, Math.round(size * dpr));
+  canvas.width = px;
+  canvas.height = px;
+  canvas.style.width = `${size}px`;
+  canvas.style.height = `${size}px`;
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return;
+  const img = ctx.createImageData(px, px);
+  for (let y = 0; y < px; y++) {
+    const r = Math.min(rows - 1, Math.floor((y * rows) / px));
+    for (let x = 0; x < px; x++) {
+      const c = Math.min(cols - 1, Math.floor((x * cols) / px));
+      const rgb = color(values[r * cols + c]);
+      const o = (y * px + x) * 4;
+      img.data[o] = rgb[0];
+      img.data[o + 1] = rgb[1];
+      img.data[o + 2] = rgb[2];
+      img.data[o + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+}

@@ -1,0 +1,145 @@
+/**
+ * The side view: residual norm heatmap (layers × positions), DLA heatmap (layers × heads) at the
+ * selected position, the selected layer's head grid and, once circuits were computed, the
+ * K-composition heatmap. Clicks select in the trace panel and reveal the token in the editor.
+ */
+import type { CircuitsPayload, HostToWebview } from '../src/protocol/webview';
+import { compositionCell } from '../src/viewModels/circuits';
+import { cssRgb, divergingColor, finiteRange, maxAbs, sequentialColor } from '../src/viewModels/color';
+import { formatSigned, headName, lensRowLabel, visibleToken } from '../src/viewModels/format';
+import { onHostMessage, post } from './api';
+import { clear, h } from './dom';
+import { drawThumbnail, Heatmap } from './heatmap';
+import { readPalette, watchTheme, type Palette } from './theme';
+import { TraceState } from './traceState';
+
+export function startSideView(app: HTMLElement): void {
+  const state = new TraceState();
+  let circuits: CircuitsPayload | undefined;
+  let palette: Palette = readPalette();
+
+  const select = (pos: number, layer?: number, head?: number): void => {
+    if (!state.trace || pos >= state.positions) return;
+    post({ type: 'select', pos, layer, head, reveal: true });
+  };
+  const resid = new Heatmap('side-resid-heatmap', 'Residual norm, layers × positions; click a column to select that position', (_row, col) => select(col));
+  const dla = new Heatmap('side-dla-heatmap', 'Direct logit attribution at the selected position, layers × heads', (row, col) => select(state.selection.pos, row, col));
+  const grid = h('div', { class: 'thumb-grid', 'data-testid': 'side-head-grid', role: 'group', 'aria-label': 'Every head (layers × heads)' });
+  const comp = new Heatmap('side-composition-heatmap', 'K-composition scores, earlier head rows × later head columns', (row, col) => {
+    const r = circuits?.report;
+    const cell = r && compositionCell(r.nLayer, r.nHead, row, col);
+    if (cell) post({ type: 'headPair', ...cell, kind: 'k' });
+  });
+  const status = h('p', { class: 'muted', text: 'Trace some text to see its heatmaps.' });
+  const compBox = h('div', { hidden: true }, h('h2', { text: 'K-composition' }), comp.canvas);
+  app.append(
+    status,
+    h('h2', { text: 'Residual norm' }),
+    resid.canvas,
+    h('h2', { text: 'Direct logit attribution (heads)' }),
+    dla.canvas,
+    h('h2', { text: 'Attention heads' }),
+    grid,
+    compBox,
+  );
+
+  function width(): number {
+    return Math.max(120, app.clientWidth - 8);
+  }
+
+  function draw(): void {
+    const t = state.trace;
+    const text = cssRgb(palette.foreground);
+    if (t) {
+      const T = t.tokens.length;
+      const { min, max } = finiteRange(t.residNorms);
+      status.textContent = `${t.model} · ${T} tokens · pos ${state.selection.pos} ${JSON.stringify(visibleToken(t.tokens[state.selection.pos]?.text ?? ''))}`;
+      resid.draw({
+        rows: t.nLayer + 1,
+        cols: T,
+        values: t.residNorms,
+        color: (v) => sequentialColor(v, min, max, palette.background, palette.high),
+        rowLabels: Array.from({ length: t.nLayer + 1 }, (_, r) => lensRowLabel(r, t.nLayer)),
+        cell: 14,
+        maxWidth: width(),
+        minCellHeight: 12,
+        mark: { col: state.selection.pos },
+        font: palette.font,
+        textColor: text,
+        markColor: palette.focus,
+        describe: (r, p, v) => `${lensRowLabel(r, t.nLayer)} · pos ${p}: ‖resid‖ ${v.toFixed(2)}`,
+      });
+      const a = state.attribution;
+      if (a && a.pos === state.selection.pos) {
+        const scale = maxAbs(a.headGrid);
+        dla.draw({
+          rows: t.nLayer,
+          cols: t.nHead,
+          values: a.headGrid,
+          color: (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive),
+          rowLabels: Array.from({ length: t.nLayer }, (_, l) => `L${l}`),
+          cell: 16,
+          maxWidth: width(),
+          mark: undefined,
+          font: palette.font,
+          textColor: text,
+          markColor: palette.focus,
+          describe: (l, hd, v) => `${headName(l, hd)} ${formatSigned(v, 2)}`,
+        });
+      }
+      clear(grid);
+      const { layer, head } = state.selection;
+      const th = state.thumbs;
+      grid.style.gridTemplateColumns = `repeat(${t.nHead}, max-content)`;
+      const px = Math.max(12, Math.min(40, Math.floor(width() / t.nHead) - 6));
+      for (let l = 0; l < t.nLayer; l++) {
+        for (let hd = 0; hd < t.nHead; hd++) {
+          const canvas = h('canvas', { 'aria-hidden': 'true' });
+          const S = th?.size ?? 0;
+          if (th) drawThumbnail(canvas, th.values.subarray((l * t.nHead + hd) * S * S, (l * t.nHead + hd + 1) * S * S), S, S, px, (v) => sequentialColor(v, 0, 1, palette.background, palette.high));
+          const b = h('button', { class: 'thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': l === layer && hd === head ? 'true' : 'false', title: headName(l, hd), 'aria-label': headName(l, hd) }, canvas);
+          b.addEventListener('click', () => select(state.selection.pos, l, hd));
+          grid.append(b);
+        }
+      }
+    }
+    if (circuits) {
+      const r = circuits.report;
+      const n = r.nLayer * r.nHead;
+      const { max } = finiteRange(r.composition.k);
+      compBox.hidden = false;
+      comp.draw({
+        rows: n,
+        cols: n,
+        values: r.composition.k,
+        color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
+        cell: 14,
+        maxWidth: width(),
+        font: palette.font,
+        textColor: text,
+        markColor: palette.focus,
+        describe: (row, col, v) => `${headName(Math.floor(row / r.nHead), row % r.nHead)} → ${headName(Math.floor(col / r.nHead), col % r.nHead)} K ${v.toFixed(3)}`,
+      });
+    }
+  }
+
+  onHostMessage((msg: HostToWebview) => {
+    if (msg.type === 'circuits') {
+      circuits = msg.circuits;
+      draw();
+      return;
+    }
+    if (state.apply(msg)) draw();
+  });
+  watchTheme(() => {
+    palette = readPalette();
+    draw();
+  });
+  let lastWidth = 0;
+  new ResizeObserver(() => {
+    if (app.clientWidth === lastWidth) return; // redraw on width changes only (drawing changes the height)
+    lastWidth = app.clientWidth;
+    draw();
+  }).observe(app);
+  post({ type: 'ready', view: 'side' });
+}

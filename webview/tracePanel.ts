@@ -1,0 +1,376 @@
+/**
+ * The trace panel: token chips, residual-stream chart, logit lens table, direct logit
+ * attribution (sorted list + layer × head grid) and attention (one head with token labels,
+ * thumbnails of the layer's heads). The host owns the selection; clicks post 'select' and the
+ * echo repaints every view the same way.
+ */
+import type { HostToWebview } from '../src/protocol/webview';
+import { dlaItems } from '../src/viewModels/attribution';
+import { cssRgb, divergingColor, maxAbs, sequentialColor } from '../src/viewModels/color';
+import { formatProb, formatSigned, headName, visibleToken, vocabLookup } from '../src/viewModels/format';
+import { lensTableView } from '../src/viewModels/lens';
+import { headPattern, residualChartView } from '../src/viewModels/residual';
+import { tokenChips } from '../src/viewModels/tokens';
+import { getState, onHostMessage, post, setState } from './api';
+import { ResidualChart } from './charts';
+import { button, clear, h, section, select } from './dom';
+import { drawThumbnail, Heatmap } from './heatmap';
+import { readPalette, watchTheme, type Palette } from './theme';
+import { TraceState } from './traceState';
+
+const THUMB_PX = 72;
+
+export function startTracePanel(app: HTMLElement): void {
+  const state = new TraceState();
+  let palette: Palette = readPalette();
+
+  const status = h('div', { class: 'status', 'data-testid': 'trace-status', role: 'status' });
+  const tools = h('div', { class: 'tools' });
+  tools.append(
+    button('Copy lens CSV', () => post({ type: 'exportLens', format: 'csv' }), { 'data-testid': 'export-csv' }),
+    button('Copy lens Markdown', () => post({ type: 'exportLens', format: 'markdown' }), { 'data-testid': 'export-markdown' }),
+    button('Trace again', () => post({ type: 'retrace' }), { 'data-testid': 'retrace' }),
+  );
+  const tokens = section('tokens', 'Tokens');
+  const chips = h('div', { class: 'chips', role: 'listbox', 'aria-label': 'Tokens; arrow keys move the selected position', 'aria-orientation': 'horizontal' });
+  tokens.body.append(chips);
+
+  const residual = section('residual', 'Residual stream');
+  const residCanvas = h('canvas', { 'data-testid': 'resid-chart', role: 'img', 'aria-label': 'Residual norm per layer and the norm of each attention and MLP write at the selected position' });
+  residual.body.append(h('div', { class: 'chart-box' }, residCanvas));
+  const residChart = new ResidualChart(residCanvas);
+  residual.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'residual-stream', dataUrl: residChart.dataUrl() })));
+
+  const lensSection = section('lens', 'Logit lens');
+  const lensBox = h('div', { class: 'table-scroll' });
+  lensSection.body.append(lensBox);
+
+  const dla = section('dla', 'Direct logit attribution');
+  const dlaHeader = h('div', { class: 'dla-header' });
+  const targetBox = h('span', { class: 'target' });
+  const dlaList = h('ol', { 'data-testid': 'dla-list', class: 'dla-list', 'aria-label': 'Components sorted by the size of their contribution' });
+  const dlaGrid = new Heatmap('dla-grid', 'Direct logit attribution of every head (layers × heads)', (row, col) => pick(state.selection.pos, row, col, false));
+  dla.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'dla-heads', dataUrl: dlaGrid.canvas.toDataURL('image/png') })));
+  dla.body.append(dlaHeader, targetBox, h('div', { class: 'dla-columns' }, dlaList, h('div', { class: 'grid-box' }, dlaGrid.canvas)));
+
+  const attention = section('attention', 'Attention');
+  const attControls = h('div', { class: 'controls' });
+  const attHeat = new Heatmap('attention-heatmap', 'Attention pattern of the chosen head (query rows × key columns)', (row) => pick(row, state.selection.layer, state.selection.head, true));
+  const thumbs = h('div', { class: 'thumb-grid', role: 'group', 'aria-label': 'Every head (layers × heads); click one to open it' });
+  attention.tools.append(
+    button('Save PNG', () => post({ type: 'savePng', name: `attention-${headName(state.selection.layer, state.selection.head)}`, dataUrl: attHeat.canvas.toDataURL('image/png') })),
+    button('Head in circuits', () => post({ type: 'openHead', layer: state.selection.layer, head: state.selection.head }), { 'data-testid': 'open-head-circuits' }),
+  );
+  attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), thumbs);
+
+  const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
+  const content = h('div', { class: 'content', hidden: true }, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
+  app.append(h('header', { class: 'top' }, status, tools), empty, content);
+
+  function pick(pos: number, layer: number, head: number, reveal: boolean): void {
+    if (!state.trace || pos >= state.positions) return;
+    state.selection = { pos, layer, head };
+    renderSelection();
+    post({ type: 'select', pos, layer, head, reveal });
+  }
+
+  function renderStatus(): void {
+    const t = state.trace;
+    const base = t ? `${t.model} · ${t.tokens.length} tokens · ${Math.round(t.elapsedMs)} ms` : '';
+    status.textContent = state.status ? (base ? `${base} — ${state.status.text}` : state.status.text) : base;
+    status.classList.toggle('busy', state.status?.busy === true);
+  }
+
+  function renderTokens(): void {
+    const t = state.trace;
+    if (!t) return;
+    clear(chips);
+    for (const chip of tokenChips(t.tokens)) {
+      const b = h('button', {
+        class: `chip${chip.bos ? ' bos' : ''}${chip.partial ? ' partial' : ''}${chip.special ? ' special' : ''}`,
+        role: 'option',
+        'data-testid': 'token-chip',
+        'data-pos': chip.pos,
+        'data-token-id': chip.id,
+        title: chip.title,
+        'aria-selected': 'false',
+        tabindex: -1,
+        text: chip.label,
+      });
+      b.addEventListener('click', () => pick(chip.pos, state.selection.layer, state.selection.head, true));
+      chips.append(b);
+    }
+  }
+
+  chips.addEventListener('keydown', (e) => {
+    const T = state.positions;
+    if (!T) return;
+    const step: Record<string, number> = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 };
+    let pos: number | undefined;
+    if (e.key in step) pos = Math.max(0, Math.min(T - 1, state.selection.pos + step[e.key]));
+    else if (e.key === 'Home') pos = 0;
+    else if (e.key === 'End') pos = T - 1;
+    if (pos === undefined) return;
+    e.preventDefault();
+    pick(pos, state.selection.layer, state.selection.head, true);
+    (chips.children[pos] as HTMLElement | undefined)?.focus();
+  });
+
+  function renderChipSelection(): void {
+    const pos = state.selection.pos;
+    Array.from(chips.children).forEach((el, i) => {
+      el.setAttribute('aria-selected', i === pos ? 'true' : 'false');
+      el.setAttribute('tabindex', i === pos ? '0' : '-1');
+    });
+  }
+
+  function renderResidual(): void {
+    const t = state.trace;
+    if (!t) return;
+    residChart.draw(residualChartView(t.residNorms, t.attnNorms, t.mlpNorms, t.nLayer, t.tokens.length, state.selection.pos), palette);
+  }
+
+  function renderLens(): void {
+    const t = state.trace;
+    clear(lensBox);
+    if (!t) return;
+    if (!state.lens) {
+      lensBox.append(h('p', { class: 'muted', text: 'Computing the logit lens…' }));
+      return;
+    }
+    const view = lensTableView(state.lens, t.tokens, vocabLookup(state.lens.vocab, t.vocab), t.nLayer);
+    const table = h('table', { 'data-testid': 'lens-table', class: 'lens' });
+    const headRow = h('tr', {}, h('th', { scope: 'col', text: 'layer' }));
+    for (const c of view.columns) headRow.append(h('th', { scope: 'col', 'data-pos': c.pos, class: 'token-head', text: c.label }));
+    const tbody = h('tbody');
+    for (const row of view.rows) {
+      const tr = h('tr', { 'data-layer': row.layer }, h('th', { scope: 'row', text: row.label }));
+      for (const c of row.cells) {
+        const bg = sequentialColor(c.prob, 0, 1, palette.background, palette.high);
+        const td = h('td', { 'data-pos': c.pos, title: c.title, class: c.isNext ? 'next' : undefined, 'data-next': c.isNext ? 'true' : undefined }, h('span', { class: 'tok', text: c.top1Text }), h('span', { class: 'p', text: formatProb(c.prob) }));
+        td.style.backgroundColor = cssRgb(bg);
+        td.style.color = palette.textOn(bg);
+        td.addEventListener('click', () => pick(c.pos, state.selection.layer, state.selection.head, true));
+        tr.append(td);
+      }
+      tbody.append(tr);
+    }
+    const rank = h('tr', { 'data-testid': 'rank-row' }, h('th', { scope: 'row', text: 'next-token rank' }));
+    for (const r of view.rank) rank.append(h('td', { 'data-pos': r.pos, title: r.title, text: r.text }));
+    table.append(h('thead', {}, headRow), tbody, h('tfoot', {}, rank));
+    lensBox.append(table);
+    renderLensSelection();
+  }
+
+  function renderLensSelection(): void {
+    const pos = String(state.selection.pos);
+    lensBox.querySelectorAll<HTMLElement>('[data-pos]').forEach((el) => el.classList.toggle('selected-col', el.dataset.pos === pos));
+  }
+
+  function renderDla(): void {
+    const t = state.trace;
+    const a = state.attribution;
+    clear(dlaList);
+    clear(dlaHeader);
+    clear(targetBox);
+    if (!t) return;
+    const pos = state.selection.pos;
+    const k = t.predK;
+    const decode = vocabLookup(t.vocab);
+    const options = [];
+    for (let j = 0; j < k; j++) {
+      const id = t.predIds[pos * k + j];
+      options.push({ value: String(id), label: `${visibleToken(decode(id))} (${formatProb(t.predProbs[pos * k + j])})` });
+    }
+    const current = a && a.pos === pos ? String(a.tokenId) : String(t.predIds[pos * k]);
+    targetBox.append(h('label', { text: 'Attribute the logit of ' }), select('Token whose logit is attributed', options, current, (v) => post({ type: 'pickToken', pos, tokenId: Number(v) }), { 'data-testid': 'dla-target' }));
+    dlaGrid.canvas.hidden = !a || a.pos !== pos;
+    if (!a || a.pos !== pos) {
+      dlaHeader.append(h('p', { class: 'muted', text: 'Computing the attribution…' }));
+      return;
+    }
+    dlaHeader.append(
+      h('p', {}, `Logit of ${JSON.stringify(a.tokenText)} at pos ${pos}: ${a.logit.toFixed(2)} = Σ components + final LayerNorm bias ${formatSigned(a.lnBiasTerm, 2)} (final LayerNorm scale applied).`),
+    );
+    const items = dlaItems(a);
+    const scale = maxAbs(a.values);
+    for (const it of items) {
+      const color = divergingColor(it.value, scale, palette.negative, palette.background, palette.positive);
+      const bar = h('span', { class: 'bar' });
+      bar.style.width = `${scale > 0 ? (50 * Math.abs(it.value)) / scale : 0}%`;
+      bar.style.backgroundColor = cssRgb(color);
+      const li = h('li', { 'data-kind': it.kind, 'data-value': it.value.toFixed(4), title: `${it.name}: ${it.value.toFixed(4)}` }, h('span', { class: 'name', text: it.name }), h('span', { class: 'value', text: formatSigned(it.value, 2) }), bar);
+      if (it.kind === 'head') {
+        li.classList.add('clickable');
+        li.tabIndex = 0;
+        const choose = (): void => pick(pos, it.layer, it.head, false);
+        li.addEventListener('click', choose);
+        li.addEventListener('keydown', (e) => {
+          if (e.key === 'Enter' || e.key === ' ') choose();
+        });
+      }
+      dlaList.append(li);
+    }
+    renderDlaGrid();
+  }
+
+  function renderDlaGrid(): void {
+    const t = state.trace;
+    const a = state.attribution;
+    if (!t || !a) return;
+    const scale = maxAbs(a.headGrid);
+    dlaGrid.draw({
+      rows: t.nLayer,
+      cols: t.nHead,
+      values: a.headGrid,
+      color: (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive),
+      rowLabels: Array.from({ length: t.nLayer }, (_, l) => `L${l}`),
+      colLabels: Array.from({ length: t.nHead }, (_, hd) => `H${hd}`),
+      cell: 22,
+      maxWidth: 420,
+      mark: undefined,
+      font: palette.font,
+      textColor: cssRgb(palette.foreground),
+      markColor: palette.focus,
+      describe: (l, hd, v) => `${headName(l, hd)} ${formatSigned(v, 2)}`,
+    });
+  }
+
+  function renderAttention(): void {
+    const t = state.trace;
+    if (!t) return;
+    const { layer, head } = state.selection;
+    const T = t.tokens.length;
+    renderThumbSelection();
+    clear(attControls);
+    attControls.append(
+      h('label', { text: 'Layer ' }),
+      select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' }),
+      h('label', { text: ' Head ' }),
+      select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' }),
+    );
+    const labels = t.tokens.map((tok, i) => (i === 0 && tok.special ? 'BOS' : visibleToken(tok.text)));
+    const layerPattern = state.layerPattern;
+    attHeat.canvas.hidden = !layerPattern;
+    if (!layerPattern) return;
+    attHeat.draw({
+      rows: T,
+      cols: T,
+      values: headPattern(layerPattern, t.nHead, T, 0, head),
+      color: (v) => sequentialColor(v, 0, 1, palette.background, palette.high),
+      rowLabels: labels,
+      colLabels: labels,
+      cell: 18,
+      maxWidth: Math.max(240, app.clientWidth - 40),
+      mark: { row: state.selection.pos },
+      font: palette.editorFont,
+      textColor: cssRgb(palette.foreground),
+      markColor: palette.focus,
+      describe: (q, kk, v) => `${headName(layer, head)}: ${JSON.stringify(labels[q])} → ${JSON.stringify(labels[kk])} ${(v * 100).toFixed(1)}%`,
+    });
+  }
+
+  /** One button per head (L × H), drawn when the thumbnails arrive. */
+  function renderThumbs(): void {
+    const t = state.trace;
+    clear(thumbs);
+    if (!t) return;
+    thumbs.style.gridTemplateColumns = `max-content repeat(${t.nHead}, max-content)`;
+    for (let l = 0; l < t.nLayer; l++) {
+      thumbs.append(h('span', { class: 'row-label', text: `L${l}` }));
+      for (let hd = 0; hd < t.nHead; hd++) {
+        const thumb = h('button', { class: 'thumb', 'data-testid': 'head-thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': 'false', title: `Open ${headName(l, hd)}`, 'aria-label': headName(l, hd) }, h('canvas', { 'aria-hidden': 'true' }));
+        thumb.addEventListener('click', () => pick(state.selection.pos, l, hd, false));
+        thumbs.append(thumb);
+      }
+    }
+    drawThumbs();
+  }
+
+  function drawThumbs(): void {
+    const t = state.trace;
+    const th = state.thumbs;
+    if (!t || !th) return;
+    const S = th.size;
+    const px = t.nLayer * t.nHead > 48 ? 40 : THUMB_PX;
+    thumbs.querySelectorAll<HTMLElement>('[data-testid="head-thumb"]').forEach((el) => {
+      const l = Number(el.dataset.layer);
+      const hd = Number(el.dataset.head);
+      const canvas = el.querySelector('canvas');
+      if (canvas) drawThumbnail(canvas, th.values.subarray((l * t.nHead + hd) * S * S, (l * t.nHead + hd + 1) * S * S), S, S, px, (v) => sequentialColor(v, 0, 1, palette.background, palette.high));
+    });
+  }
+
+  function renderThumbSelection(): void {
+    const { layer, head } = state.selection;
+    thumbs.querySelectorAll<HTMLElement>('[data-testid="head-thumb"]').forEach((el) => {
+      el.setAttribute('aria-pressed', Number(el.dataset.layer) === layer && Number(el.dataset.head) === head ? 'true' : 'false');
+    });
+  }
+
+  function renderSelection(): void {
+    renderChipSelection();
+    renderResidual();
+    renderLensSelection();
+    renderDla();
+    renderAttention();
+    saveState();
+  }
+
+  function saveState(): void {
+    const t = state.trace;
+    if (t) setState({ text: t.text, model: t.model, selection: state.selection });
+  }
+
+  function renderAll(): void {
+    empty.hidden = state.trace !== undefined;
+    content.hidden = state.trace === undefined;
+    renderStatus();
+    renderTokens();
+    renderThumbs();
+    renderLens();
+    renderSelection();
+  }
+
+  onHostMessage((msg: HostToWebview) => {
+    const before = state.selection;
+    const changed = state.apply(msg);
+    switch (changed) {
+      case 'trace': {
+        const traceId = state.trace?.traceId;
+        renderAll();
+        // Two frames: the first lays out and paints the DOM, the second runs after that paint.
+        requestAnimationFrame(() => requestAnimationFrame(() => traceId !== undefined && post({ type: 'painted', traceId })));
+        break;
+      }
+      case 'lens':
+        renderLens();
+        break;
+      case 'pattern':
+        renderAttention();
+        break;
+      case 'thumbs':
+        drawThumbs();
+        break;
+      case 'attribution':
+        renderDla();
+        break;
+      case 'select':
+        if (before.pos !== state.selection.pos || before.layer !== state.selection.layer || before.head !== state.selection.head) renderSelection();
+        break;
+      case 'status':
+        renderStatus();
+        break;
+    }
+  });
+
+  watchTheme(() => {
+    palette = readPalette();
+    if (state.trace) renderAll();
+  });
+
+  const saved = getState() as { text?: unknown } | undefined;
+  if (saved && typeof saved.text === 'string') empty.textContent = 'Restoring the trace…';
+  renderStatus();
+  post({ type: 'ready', view: 'trace' });
+}

@@ -1,0 +1,64 @@
+/** What the trace panel and the side view know: the host's latest trace, lens, attribution and selection. */
+import type { AttributionPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
+
+export class TraceState {
+  trace: TracePayload | undefined;
+  lens: LensPayload | undefined;
+  /** The selected layer's patterns, once they arrived. */
+  pattern: PatternPayload | undefined;
+  thumbs: PatternThumbsPayload | undefined;
+  attribution: AttributionPayload | undefined;
+  selection: SelectionState = { pos: 0, layer: 0, head: 0 };
+  status: { text: string; busy: boolean } | undefined;
+
+  /** Applies a host message; returns which parts changed. */
+  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'select' | 'status' | undefined {
+    switch (msg.type) {
+      case 'trace':
+        this.trace = msg.trace;
+        this.lens = undefined;
+        this.pattern = undefined;
+        this.thumbs = undefined;
+        this.attribution = undefined;
+        this.selection = msg.selection;
+        this.status = undefined;
+        return 'trace';
+      case 'pattern':
+        if (msg.pattern.traceId !== this.trace?.traceId) return undefined;
+        this.pattern = msg.pattern;
+        return 'pattern';
+      case 'thumbs':
+        if (msg.thumbs.traceId !== this.trace?.traceId) return undefined;
+        this.thumbs = msg.thumbs;
+        return 'thumbs';
+      case 'lens':
+        if (msg.lens.traceId !== this.trace?.traceId) return undefined;
+        this.lens = msg.lens;
+        return 'lens';
+      case 'attribution':
+        if (msg.attribution.traceId !== this.trace?.traceId) return undefined;
+        this.attribution = msg.attribution;
+        return 'attribution';
+      case 'select':
+        this.selection = msg.selection;
+        return 'select';
+      case 'status':
+        this.status = msg.text ? { text: msg.text, busy: msg.busy } : undefined;
+        return 'status';
+      case 'clear':
+        this.status = { text: msg.text, busy: false };
+        return 'status';
+      default:
+        return undefined;
+    }
+  }
+
+  /** [H, T, T] patterns of the selected layer, if they arrived. */
+  get layerPattern(): Float32Array | undefined {
+    return this.pattern && this.pattern.layer === this.selection.layer ? this.pattern.values : undefined;
+  }
+
+  get positions(): number {
+    return this.trace?.tokens.length ?? 0;
+  }
+}
