@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vscode-test/**', 'artifacts/**', 'models/**/*.safetensors', '*.vsix'] },
+  { ignores: ['.bench/**', '.scratch*', 'dist/**', 'out/**', 'node_modules/**', '.vscode-test/**', 'artifacts/**', 'models/**/*.safetensors', '*.vsix'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -17,4 +17,6 @@ export default tseslint.config(
     },
   },
   { files: ['webview/**/*.ts'], languageOptions: { globals: { ...globals.browser } } },
+  // The CLI launcher is plain CommonJS so `npx residual-lens` needs no build tooling at run time.
+  { files: ['bin/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

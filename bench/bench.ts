@@ -3,16 +3,23 @@
  * (bench/soak.ts) and circuits (bench/circuits.ts, when present). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { benchEngine } from './engine';
-import { benchSoak } from './soak';
+
+/** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
+function soakInChild(): Record<string, unknown> {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'soak.ts')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`bench/soak.ts failed with exit code ${r.status}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
 
 async function main(): Promise<void> {
   const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
   out.engine = await benchEngine();
   process.stderr.write('[bench] soak: 200 traces through the worker\n');
-  out.soak = await benchSoak();
+  out.soak = soakInChild();
   if (fs.existsSync(path.join(__dirname, 'circuits.ts'))) {
     process.stderr.write('[bench] circuits\n');
     const { benchCircuits } = (await import('./circuits')) as { benchCircuits: () => Promise<Record<string, unknown>> };

@@ -7,7 +7,7 @@
  * Usage: node --import tsx scripts/package.ts [--target linux-x64[,win32-x64…]] [--all] [--skip-build]
  * Output: artifacts/vsix/residual-lens-<target>-<version>.vsix
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -212,7 +212,10 @@ export function packageTarget(target: string): PackageResult {
   // Without a repository vsce would ask on stdin, and cannot rewrite README's relative links.
   if (manifest.repository === undefined) args.push('--allow-missing-repository', '--no-rewrite-relative-links');
   log(`vsce package --target ${target}`);
-  execFileSync(process.execPath, args, { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  // vsce prints the whole file tree; keep its warnings, errors and the DONE line.
+  const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`vsce package --target ${target} failed:\n${r.stdout}${r.stderr}`);
+  for (const line of `${r.stdout}\n${r.stderr}`.split('\n')) if (/WARNING|ERROR|DONE|large/i.test(line)) log(`vsce: ${line.trim()}`);
   const files = verify(target, vsix);
   const bytes = fs.statSync(vsix).size;
   log(`${path.relative(root, vsix)}: ${(bytes / 1e6).toFixed(1)} MB, ${files} files`);

@@ -120,7 +120,7 @@ async function main(): Promise<number> {
     'workbench.startupEditor': 'none',
     'telemetry.telemetryLevel': 'off',
     'extensions.autoUpdate': false,
-    'residualLens.model': 'demo',
+    'git.openRepositoryInParentFolders': 'never', // the sample workspace sits inside this repository
   });
   const wanted = Number(argValue(argv, '--port') ?? process.env.PORT ?? DEFAULT_PORT);
   const port = (await portIsFree(wanted)) ? wanted : await freePort();

@@ -109,7 +109,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   const side = new SideView(context.extensionUri, source);
-  const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side });
+  const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
   const circuits = new CircuitsController(session, output, models, { panel: openCircuitsPanel, side });
   const decorations = new TracedRangeDecorations(traces);
   subs.push(side, traces, decorations, { dispose: () => tracePanel?.dispose() }, { dispose: () => circuitsPanel?.dispose() });
@@ -121,7 +121,11 @@ export function activate(context: vscode.ExtensionContext): void {
         adoptTracePanel(new Panel(panel, context.extensionUri, 'trace', source));
         // A reloaded window brings the panel back and re-runs its trace from the saved text.
         const saved = parseTracePanelState(state);
-        if (saved.ok) traces.retrace(saved.value.text);
+        const text = saved.ok ? saved.value.text : traces.lastTracedText;
+        output.info(
+          text === undefined ? `The trace panel came back without a usable state (${saved.ok ? '' : saved.error}).` : `Restoring the trace panel: tracing its ${text.length} characters again${saved.ok ? '' : ' (from the workspace state)'}.`,
+        );
+        if (text !== undefined) traces.retrace(text);
       },
     }),
     vscode.window.registerWebviewPanelSerializer(CIRCUITS_VIEW_TYPE, {
@@ -130,7 +134,8 @@ export function activate(context: vscode.ExtensionContext): void {
         void circuits.show();
       },
     }),
-    vscode.languages.registerHoverProvider('*', new TraceHoverProvider(traces)),
+    // Every language and every scheme (files, untitled, remote): hovers only answer inside traced ranges.
+    vscode.languages.registerHoverProvider({ scheme: '*' }, new TraceHoverProvider(traces)),
     vscode.workspace.onDidChangeTextDocument((e) => traces.documentChanged(e)),
     vscode.workspace.onDidCloseTextDocument((d) => traces.documentClosed(d)),
     vscode.commands.registerCommand('residualLens.trace', () => traces.traceCommand()),

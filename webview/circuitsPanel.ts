@@ -58,7 +58,19 @@ export function startCircuitsPanel(app: HTMLElement): void {
     if (col < row) post({ type: 'mlpPair', writer: col, reader: row });
   });
   const mlpBox = h('div', { class: 'pair', 'data-testid': 'mlp-pair' });
-  mlpPanel.append(h('p', { class: 'muted', text: '‖W_in(j)ᵀ W_out(i)‖_F: row = reading MLP j, column = writing MLP i. Click a cell below the diagonal for its strongest neuron pairs.' }), mlpHeat.canvas, mlpBox);
+  const headToMlp = new Heatmap('head-to-mlp-heatmap', 'Head to MLP virtual weight norms, head rows × reading MLP columns', () => undefined);
+  const mlpToHead = new Heatmap('mlp-to-head-heatmap', 'MLP to head virtual weight norms, writing MLP rows × reading head columns', () => undefined);
+  mlpPanel.append(
+    h('p', { class: 'muted', text: '‖W_in(j)ᵀ W_out(i)‖_F: row = reading MLP j, column = writing MLP i. Click a cell below the diagonal for its strongest neuron pairs.' }),
+    mlpHeat.canvas,
+    mlpBox,
+    h('h3', { text: 'Head → MLP' }),
+    h('p', { class: 'muted', text: '‖W_in(j)ᵀ W_OV(h)‖_F: row = head, column = the MLP that reads it.' }),
+    headToMlp.canvas,
+    h('h3', { text: 'MLP → head' }),
+    h('p', { class: 'muted', text: 'How strongly a later head reads MLP i through its query, key and value: row = MLP, column = head.' }),
+    mlpToHead.canvas,
+  );
 
   // Heads tab
   const headsBox = h('div', { class: 'table-scroll' });
@@ -163,6 +175,20 @@ export function startCircuitsPanel(app: HTMLElement): void {
     });
   }
 
+  function renderHeadMlp(): void {
+    const r = circuits?.report;
+    if (!r) return;
+    const heads = Array.from({ length: r.nLayer * r.nHead }, (_, i) => headName(Math.floor(i / r.nHead), i % r.nHead));
+    const mlps = Array.from({ length: r.nLayer }, (_, l) => `MLP ${l}`);
+    const common = { font: palette.font, textColor: cssRgb(palette.foreground), markColor: palette.focus, cell: 14, maxWidth: Math.max(300, app.clientWidth - 40) };
+    const hm = finiteRange(r.headToMlp).max;
+    // [L, H, L] read as (L·H) rows × L columns.
+    headToMlp.draw({ ...common, rows: r.nLayer * r.nHead, cols: r.nLayer, values: r.headToMlp, rowLabels: heads, colLabels: mlps, color: (v) => sequentialColor(v, 0, hm, palette.background, palette.high), describe: (row, j, v) => `${heads[row]} → MLP ${j}: ${v.toFixed(3)}` });
+    const mh = finiteRange(r.mlpToHead).max;
+    // [L, L, H] read as L rows (MLP i) × (L·H) columns (head l, h).
+    mlpToHead.draw({ ...common, rows: r.nLayer, cols: r.nLayer * r.nHead, values: r.mlpToHead, rowLabels: mlps, colLabels: heads, color: (v) => sequentialColor(v, 0, mh, palette.background, palette.high), describe: (i, col, v) => `MLP ${i} → ${heads[col]}: ${v.toFixed(3)}` });
+  }
+
   function renderMlpPair(): void {
     clear(mlpBox);
     if (!mlpPair) return;
@@ -260,6 +286,7 @@ export function startCircuitsPanel(app: HTMLElement): void {
     status.textContent = circuits && r ? `${circuits.model} · ${r.nLayer} layers × ${r.nHead} heads` : 'Computing the circuits…';
     renderComposition();
     renderMlp();
+    renderHeadMlp();
     renderHeads();
     renderSubspaces();
     renderHeadPair();

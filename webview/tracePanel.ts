@@ -50,12 +50,21 @@ export function startTracePanel(app: HTMLElement): void {
   const targetBox = h('span', { class: 'target' });
   const dlaList = h('ol', { 'data-testid': 'dla-list', class: 'dla-list', 'aria-label': 'Components sorted by the size of their contribution' });
   const dlaGrid = new Heatmap('dla-grid', 'Direct logit attribution of every head (layers × heads)', (row, col) => pick(state.selection.pos, row, col, false));
+  // A double click on a head cell opens that head in the circuits panel.
+  dlaGrid.canvas.addEventListener('dblclick', (e) => {
+    const hit = dlaGrid.hit(e.offsetX, e.offsetY);
+    if (hit) post({ type: 'openHead', layer: hit.row, head: hit.col });
+  });
   dla.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'dla-heads', dataUrl: dlaGrid.canvas.toDataURL('image/png') })));
   dla.body.append(dlaHeader, targetBox, h('div', { class: 'dla-columns' }, dlaList, h('div', { class: 'grid-box' }, dlaGrid.canvas)));
 
   const attention = section('attention', 'Attention');
   const attControls = h('div', { class: 'controls' });
-  const attHeat = new Heatmap('attention-heatmap', 'Attention pattern of the chosen head (query rows × key columns)', (row) => pick(row, state.selection.layer, state.selection.head, true));
+  // Pooled patterns (T > S): block `row` starts at position ⌊row·T/S⌋.
+  const attHeat = new Heatmap('attention-heatmap', 'Attention pattern of the chosen head (query rows × key columns)', (row) => {
+    const S = state.layerPattern?.size ?? state.positions;
+    pick(Math.floor((row * state.positions) / S), state.selection.layer, state.selection.head, true);
+  });
   const thumbs = h('div', { class: 'thumb-grid', role: 'group', 'aria-label': 'Every head (layers × heads); click one to open it' });
   attention.tools.append(
     button('Save PNG', () => post({ type: 'savePng', name: `attention-${headName(state.selection.layer, state.selection.head)}`, dataUrl: attHeat.canvas.toDataURL('image/png') })),
@@ -253,20 +262,26 @@ export function startTracePanel(app: HTMLElement): void {
     const layerPattern = state.layerPattern;
     attHeat.canvas.hidden = !layerPattern;
     if (!layerPattern) return;
+    const S = layerPattern.size;
+    const pooled = S < T;
+    const first = (block: number): number => Math.floor((block * T) / S);
     attHeat.draw({
-      rows: T,
-      cols: T,
-      values: headPattern(layerPattern, t.nHead, T, 0, head),
+      rows: S,
+      cols: S,
+      values: headPattern(layerPattern.values, t.nHead, S, 0, head),
       color: (v) => sequentialColor(v, 0, 1, palette.background, palette.high),
-      rowLabels: labels,
-      colLabels: labels,
+      rowLabels: pooled ? undefined : labels,
+      colLabels: pooled ? undefined : labels,
       cell: 18,
       maxWidth: Math.max(240, app.clientWidth - 40),
-      mark: { row: state.selection.pos },
+      mark: { row: Math.floor((state.selection.pos * S) / T) },
       font: palette.editorFont,
       textColor: cssRgb(palette.foreground),
       markColor: palette.focus,
-      describe: (q, kk, v) => `${headName(layer, head)}: ${JSON.stringify(labels[q])} → ${JSON.stringify(labels[kk])} ${(v * 100).toFixed(1)}%`,
+      describe: (q, kk, v) =>
+        pooled
+          ? `${headName(layer, head)}: positions ${first(q)}–${first(q + 1) - 1} → ${first(kk)}–${first(kk + 1) - 1}, max ${(v * 100).toFixed(1)}%`
+          : `${headName(layer, head)}: ${JSON.stringify(labels[q])} → ${JSON.stringify(labels[kk])} ${(v * 100).toFixed(1)}%`,
     });
   }
 
@@ -279,8 +294,9 @@ export function startTracePanel(app: HTMLElement): void {
     for (let l = 0; l < t.nLayer; l++) {
       thumbs.append(h('span', { class: 'row-label', text: `L${l}` }));
       for (let hd = 0; hd < t.nHead; hd++) {
-        const thumb = h('button', { class: 'thumb', 'data-testid': 'head-thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': 'false', title: `Open ${headName(l, hd)}`, 'aria-label': headName(l, hd) }, h('canvas', { 'aria-hidden': 'true' }));
+        const thumb = h('button', { class: 'thumb', 'data-testid': 'head-thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': 'false', title: `${headName(l, hd)}: click to open, double-click for its circuits`, 'aria-label': headName(l, hd) }, h('canvas', { 'aria-hidden': 'true' }));
         thumb.addEventListener('click', () => pick(state.selection.pos, l, hd, false));
+        thumb.addEventListener('dblclick', () => post({ type: 'openHead', layer: l, head: hd }));
         thumbs.append(thumb);
       }
     }

@@ -53,9 +53,9 @@ export class TraceState {
     }
   }
 
-  /** [H, T, T] patterns of the selected layer, if they arrived. */
-  get layerPattern(): Float32Array | undefined {
-    return this.pattern && this.pattern.layer === this.selection.layer ? this.pattern.values : undefined;
+  /** The selected layer's patterns ([H, S, S]), if they arrived. */
+  get layerPattern(): PatternPayload | undefined {
+    return this.pattern && this.pattern.layer === this.selection.layer ? this.pattern : undefined;
   }
 
   get positions(): number {

@@ -43,9 +43,12 @@ export interface CircuitsReport {
   readonly compositionBaseline: number;
   /** [L, L] ‖W_in(j)ᵀ W_out(i)‖_F, row = reading layer j, column = writing layer i; 0 where j <= i. */
   readonly mlpVirtualNorms: Float32Array;
-  /** [L, H, L] ‖W_in(j)ᵀ W_OV(h)‖_F for head (l, h) written before MLP j (l <= j), else 0. */
+  /** [L, H, L] ‖W_in(j)ᵀ W_OV(h)‖_F for head (l, h) written before MLP j (l <= j), else 0. Row-vector form computed: ‖W_OV(h) W_in(j)‖_F. */
   readonly headToMlp: Float32Array;
-  /** [L, L, H] ‖W_QK(h)ᵀ… reading W_out(i)‖_F for MLP i before head layer l (i < l), else 0. */
+  /**
+   * [L, L, H] ‖W_QK(h)ᵀ… reading W_out(i)‖_F for MLP i before head layer l (i < l), else 0. Computed as
+   * sqrt(‖W_out(i) W_QK(h)‖² + ‖W_out(i) W_QK(h)ᵀ‖² + ‖W_out(i) W_OV(h)‖²): the head's query, key and value reads together.
+   */
   readonly mlpToHead: Float32Array;
   readonly heads: readonly HeadScores[];
   /** [L, H, n_pos, n_pos] positional QK pattern W_pos W_QK W_posᵀ for the first n_pos positions, softmax-free scores. */

@@ -65,6 +65,11 @@ export async function headMlpStrengths(
   const writeStack = new Float32Array(L * DD);
   grams.read.forEach((g, j) => readStack.set(g, j * DD));
   grams.write.forEach((g, i) => writeStack.set(g, i * DD));
+  // Gram stacks as the right operand: transposed once when the backend has no transB product
+  const againstStack = (a: Float32Array, stackRows: Float32Array, stackT: Float32Array | undefined): Promise<Float32Array> =>
+    stackT ? backend.matmul(a, stackT, H, DD, L) : backendMatmulTransB(backend, a, stackRows, H, DD, L);
+  const readT = backend.matmulTransB ? undefined : transpose(readStack, L, DD);
+  const writeT = backend.matmulTransB ? undefined : transpose(writeStack, L, DD);
   const stack = new Float32Array(H * DD);
   const W3 = 3 * H * Dh;
   const r = new Float32Array(D * 3 * Dh); // [D, 3·Dh]: one head's q | k | v read factors
@@ -73,7 +78,7 @@ export async function headMlpStrengths(
       const e = factors.write.subarray((l * H + h) * Dh * D, (l * H + h + 1) * Dh * D);
       stack.set(await backendGramColumns(backend, e, Dh, D), h * DD);
     }
-    const toMlp = await backendMatmulTransB(backend, stack, readStack, H, DD, L); // [H, L]
+    const toMlp = await againstStack(stack, readStack, readT); // [H, L]
     for (let h = 0; h < H; h++) for (let j = l; j < L; j++) headToMlp[(l * H + h) * L + j] = Math.sqrt(Math.max(0, toMlp[h * L + j] as number));
     if (l === 0) continue;
     const readLayer = factors.read[l]!;
@@ -86,8 +91,8 @@ export async function headMlpStrengths(
       }
       stack.set(await backendMatmulTransB(backend, r, r, D, 3 * Dh, D), h * DD);
     }
-    const fromMlp = await backendMatmulTransB(backend, stack, writeStack.subarray(0, l * DD), H, DD, l); // [H, l]
-    for (let h = 0; h < H; h++) for (let i = 0; i < l; i++) mlpToHead[(i * L + l) * H + h] = Math.sqrt(Math.max(0, fromMlp[h * l + i] as number));
+    const fromMlp = await againstStack(stack, writeStack, writeT); // [H, L], columns i < l used
+    for (let h = 0; h < H; h++) for (let i = 0; i < l; i++) mlpToHead[(i * L + l) * H + h] = Math.sqrt(Math.max(0, fromMlp[h * L + i] as number));
   }
   return { headToMlp, mlpToHead };
 }

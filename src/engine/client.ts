@@ -72,6 +72,11 @@ export class EngineClient {
         method,
         resolve: (value) => {
           if (method === 'load') this.lastLoad = params as LoadParams;
+          if (method === 'dispose') {
+            // The worker exits on its own now: neither a crash nor a model to reload.
+            this.lastLoad = undefined;
+            if (this.worker === worker) this.worker = undefined;
+          }
           resolve(value as EngineMethods[M]['result']);
         },
         reject,
@@ -125,8 +130,14 @@ export class EngineClient {
   private onMessage(message: unknown): void {
     if (typeof message !== 'object' || message === null) return;
     const m = message as Record<string, unknown>;
-    if (m.v !== ENGINE_PROTOCOL_VERSION || typeof m.id !== 'number') {
-      this.options.log?.(`engine: ignored a message with protocol version ${String(m.v)}`);
+    if (typeof m.id !== 'number') return;
+    if (m.v !== ENGINE_PROTOCOL_VERSION) {
+      // A stale worker bundle: fail the request instead of waiting forever.
+      const stale = this.pending.get(m.id);
+      this.options.log?.(`engine: a message with protocol version ${String(m.v)} (expected ${ENGINE_PROTOCOL_VERSION})`);
+      if (stale && this.settle(m.id)) {
+        stale.reject(new EngineError('protocol', `The engine worker speaks protocol version ${String(m.v)}, not ${ENGINE_PROTOCOL_VERSION}; rebuild the extension.`));
+      }
       return;
     }
     const pending = this.pending.get(m.id);

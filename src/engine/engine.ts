@@ -12,7 +12,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { CheckpointError, ensureF32Weights, openCheckpoint, readTensor, readTokenEmbeddingRow, readWeights, type Checkpoint } from './checkpoint';
-import { buildHeadResultGraph, buildInstrumentedGraph, buildLensGraph, buildMlpPostGraph, FORWARD_OUTPUTS, HEAD_RESULT_OUTPUT, INPUTS, MLP_POST_OUTPUT, type WeightLocator } from './graph';
+import {
+  buildHeadResultGraph,
+  buildInstrumentedGraph,
+  buildLensGraph,
+  buildMatMulGraph,
+  buildMlpPostGraph,
+  FORWARD_OUTPUTS,
+  HEAD_RESULT_OUTPUT,
+  HOOKS,
+  INPUTS,
+  MATMUL_OUTPUT,
+  MLP_POST_OUTPUT,
+  type ForwardArray,
+  type WeightLocator,
+} from './graph';
 import { LensRunner, nextTokenTargets } from './lens';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { tokenize } from './tokenizer';
@@ -47,6 +61,8 @@ export interface EngineOptions extends SessionSettings {
 }
 
 const DEFAULT_TOP_K = 10;
+/** Largest n_ctx accepted (the causal-mask table is n_ctx² floats: 64 MiB here). */
+const MAX_N_CTX = 4096;
 const MAX_TOP_K = 1000;
 
 /** What a stored trace keeps: the arrays follow-up requests read (shared with the returned Trace). */
@@ -93,6 +109,8 @@ export class Engine {
   private evicted = 0;
   /** Random start so ids from a crashed worker never name a trace of the fresh one. */
   private nextTraceId = 1 + Math.floor(Math.random() * 2 ** 40);
+  /** MatMul session for the circuits analyses (model-independent, created on first use). */
+  private matmul: Promise<ort.InferenceSession> | undefined;
 
   constructor(private readonly options: EngineOptions = {}) {}
 
@@ -108,6 +126,10 @@ export class Engine {
     const current = this.model;
     if (current && current.ckpt.fingerprint === ckpt.fingerprint && current.ckpt.folder === ckpt.folder && current.info.name === p.name) {
       return current.info;
+    }
+    if (ckpt.config.nCtx > MAX_N_CTX) {
+      // The causal-mask table is n_ctx² floats; GPT-2 checkpoints use 1024.
+      throw new EngineError('bad-checkpoint', `${ckpt.configPath}: n_ctx ${ckpt.config.nCtx} is larger than the ${MAX_N_CTX} positions Residual Lens supports`);
     }
     const cacheDir = p.cacheDir;
     const f32 = checkpointCall(() => ensureF32Weights(ckpt, cacheDir ?? defaultCacheDir()));
@@ -185,19 +207,17 @@ export class Engine {
 
     const started = performance.now();
     const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [T]) });
+    const a = Object.fromEntries(
+      (Object.keys(FORWARD_OUTPUTS) as ForwardArray[]).map((key) => [key, floatOutput(out, FORWARD_OUTPUTS[key])]),
+    ) as Record<ForwardArray, Float32Array>;
     await ctx.between?.();
-    const resid = floatOutput(out, FORWARD_OUTPUTS.resid);
-    const final = resid.subarray(L * T * D);
-    const head = await m.lens.run(final, new Int32Array(T).fill(-1), k);
+    const head = await m.lens.run(a.resid.subarray(L * T * D), new Int32Array(T).fill(-1), k);
     const forwardMs = performance.now() - started;
 
-    const residMid = floatOutput(out, FORWARD_OUTPUTS.residMid);
     let mlpPost: Float32Array | undefined;
     if (options.withMlpPost === true) {
       await ctx.between?.();
-      m.mlpPost ??= createSession(buildMlpPostGraph(m.info.config, m.locate), m.weightsFolder, this.options);
-      const session = await m.mlpPost;
-      mlpPost = floatOutput(await session.run({ [INPUTS.residMid]: floatTensor(residMid, [L, T, D]) }), MLP_POST_OUTPUT);
+      mlpPost = await this.runMlpPost(m, a.residMid, T);
     }
 
     const trace: Trace = {
@@ -206,16 +226,16 @@ export class Engine {
       model: m.info,
       text: p.text,
       tokens,
-      embed: floatOutput(out, FORWARD_OUTPUTS.embed),
-      posEmbed: floatOutput(out, FORWARD_OUTPUTS.posEmbed),
-      resid,
-      residMid,
-      ln1Scale: floatOutput(out, FORWARD_OUTPUTS.ln1Scale),
-      ln2Scale: floatOutput(out, FORWARD_OUTPUTS.ln2Scale),
-      pattern: floatOutput(out, FORWARD_OUTPUTS.pattern),
-      z: floatOutput(out, FORWARD_OUTPUTS.z),
-      attnOut: floatOutput(out, FORWARD_OUTPUTS.attnOut),
-      mlpOut: floatOutput(out, FORWARD_OUTPUTS.mlpOut),
+      embed: a.embed,
+      posEmbed: a.posEmbed,
+      resid: a.resid,
+      residMid: a.residMid,
+      ln1Scale: a.ln1Scale,
+      ln2Scale: a.ln2Scale,
+      pattern: a.pattern,
+      z: a.z,
+      attnOut: a.attnOut,
+      mlpOut: a.mlpOut,
       ...(mlpPost ? { mlpPost } : {}),
       lnFinalScale: head.scale,
       logitsTop: head.top,
@@ -302,7 +322,10 @@ export class Engine {
     await ctx.between?.();
     ctx.progress?.('computing circuits');
     const { computeCircuits } = await import('../analysis/circuits');
-    const report = await computeCircuits(weights, (batch: readonly Int32Array[]) => this.runPatterns(m, batch, ctx), p);
+    const report = await computeCircuits(weights, (batch: readonly Int32Array[]) => this.runPatterns(m, batch, ctx), p, {
+      backend: { matmul: (a, b, rows, inner, cols) => this.runMatMul(a, b, rows, inner, cols) },
+      onStage: (stage) => ctx.progress?.(stage),
+    });
     if (cacheFile) writeCircuitsCache(cacheFile, report);
     return report;
   }
@@ -322,9 +345,20 @@ export class Engine {
   /** Releases every session; the engine can load again afterwards. */
   async dispose(): Promise<void> {
     const m = this.model;
+    const matmul = this.matmul;
     this.model = undefined;
+    this.matmul = undefined;
     this.traces.clear();
     if (m) await releaseModel(m);
+    if (matmul) await matmul.then((s) => s.release()).catch(() => undefined);
+  }
+
+  /** C [m, n] = A [m, k] · B [k, n] through ORT (float32 accumulation). */
+  private async runMatMul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Promise<Float32Array> {
+    this.matmul ??= createSession(buildMatMulGraph(), undefined, this.options);
+    const session = await this.matmul;
+    const out = await session.run({ A: floatTensor(a, [m, k]), B: floatTensor(b, [k, n]) });
+    return floatOutput(out, MATMUL_OUTPUT);
   }
 
   /** Stored trace ids, newest last (for tests). */
@@ -400,10 +434,23 @@ export class Engine {
       if (ids.length === 0 || ids.length > nCtx) throw new EngineError('bad-input', `A pattern sequence has ${ids.length} tokens; 1..${nCtx} are allowed.`);
       for (const id of ids) checkIndex('token id', id, dVocab);
       await ctx.between?.();
-      const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [ids.length]) });
-      patterns.push(floatOutput(out, FORWARD_OUTPUTS.pattern));
+      const T = ids.length;
+      const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [T]) });
+      const pattern = floatOutput(out, FORWARD_OUTPUTS.pattern);
+      patterns.push(pattern);
     }
     return patterns;
+  }
+
+  /** blocks.{l}.mlp.hook_post of every layer [L, T, M], from the trace's hook_resid_mid [L, T, D]. */
+  private async runMlpPost(m: LoadedModel, residMid: Float32Array, T: number): Promise<Float32Array> {
+    const { nLayer: L, dModel: D } = m.info.config;
+    m.mlpPost ??= createSession(buildMlpPostGraph(m.info.config, m.locate), m.weightsFolder, this.options);
+    const session = await m.mlpPost;
+    const feeds: Record<string, ort.Tensor> = {};
+    for (let l = 0; l < L; l++) feeds[HOOKS.residMid(l)] = floatTensor(residMid.subarray(l * T * D, (l + 1) * T * D), [T, D]);
+    const post = floatOutput(await session.run(feeds), MLP_POST_OUTPUT);
+    return post;
   }
 }
 
@@ -500,12 +547,14 @@ function encodeCircuits(value: unknown, blobs: Float32Array[], offset: { n: numb
     for (const [k, v] of Object.entries(value)) out[k] = encodeCircuits(v, blobs, offset);
     return out;
   }
+  if (typeof value === 'number' && !Number.isFinite(value)) return { $num: String(value) };
   return value as Json;
 }
 
 function decodeCircuits(value: Json, data: Float32Array): unknown {
   if (Array.isArray(value)) return value.map((v) => decodeCircuits(v, data));
   if (value !== null && typeof value === 'object') {
+    if (typeof value.$num === 'string') return Number(value.$num);
     const ref = value.$f32;
     if (Array.isArray(ref) && typeof ref[0] === 'number' && typeof ref[1] === 'number') {
       if (ref[0] < 0 || ref[1] < 0 || ref[0] + ref[1] > data.length) throw new Error('circuits cache: reference out of range');

@@ -2,12 +2,13 @@
  * The ONNX graphs the engine runs, built from a ModelConfig and the on-disk location of each
  * F32 weight (external data, so nothing is copied into the model bytes).
  *
- * - forward "instrumented": token ids → every hook point in Trace except the final unembedding.
- *   The final residual goes through the lens graph, so W_U is packed once, in one session.
- * - forward "plain": token ids → final top-k + logsumexp; the baseline the bench compares with.
- * - lens: residual rows → ln_final → W_U → top-k, logsumexp, rank of a target id, optional full
- *   distributions for chosen rows. [rows, d_vocab] logits never leave ORT.
- * - mlpPost: blocks.{l}.hook_resid_mid for all layers → blocks.{l}.mlp.hook_post (only when asked).
+ * - forward "instrumented": token ids → every hook point in Trace except the final unembedding,
+ *   each stacked over layers (FORWARD_OUTPUTS). The final residual goes through the lens graph,
+ *   so W_U is packed once, in one session.
+ * - forward "plain": token ids → final top-k probabilities; the baseline the bench compares with.
+ * - lens: residual rows → ln_final → W_U → top-k with probabilities, rank of a target id, optional
+ *   full distributions for chosen rows. [rows, d_vocab] logits never leave ORT.
+ * - mlpPost: blocks.{l}.hook_resid_mid → blocks.{l}.mlp.hook_post for every layer (only when asked).
  * - headResult: one layer's hook_z and W_O → attn.hook_result (W_O is an input: no weights).
  */
 import type { ModelConfig } from './types';
@@ -16,19 +17,45 @@ import { DataType, GraphBuilder, type ExternalTensor } from './onnx/model';
 /** Where a canonical tensor's F32 bytes are; the graph states the shape it expects. */
 export type WeightLocator = (name: string, dims: readonly number[]) => ExternalTensor;
 
-/** Output names of the instrumented forward graph (TransformerLens names in the comments). */
-export const FORWARD_OUTPUTS = {
-  /** [T, D] hook_embed */ embed: 'hook_embed',
-  /** [T, D] hook_pos_embed */ posEmbed: 'hook_pos_embed',
-  /** [L+1, T, D] blocks.{l}.hook_resid_pre, then the last hook_resid_post */ resid: 'resid',
-  /** [L, T, D] blocks.{l}.hook_resid_mid */ residMid: 'resid_mid',
-  /** [L, T] blocks.{l}.ln1.hook_scale */ ln1Scale: 'ln1_scale',
-  /** [L, T] blocks.{l}.ln2.hook_scale */ ln2Scale: 'ln2_scale',
-  /** [L, H, T, T] blocks.{l}.attn.hook_pattern */ pattern: 'pattern',
-  /** [L, T, H, Dh] blocks.{l}.attn.hook_z */ z: 'z',
-  /** [L, T, D] blocks.{l}.hook_attn_out */ attnOut: 'attn_out',
-  /** [L, T, D] blocks.{l}.hook_mlp_out */ mlpOut: 'mlp_out',
+/** TransformerLens hook names: the instrumented graph's output names. */
+export const HOOKS = {
+  /** [T, D] */ embed: 'hook_embed',
+  /** [T, D] */ posEmbed: 'hook_pos_embed',
+  /** [T, D] */ residPre: (l: number): string => `blocks.${l}.hook_resid_pre`,
+  /** [T, 1] sqrt(var + eps) */ ln1Scale: (l: number): string => `blocks.${l}.ln1.hook_scale`,
+  /** [H, T, T] */ pattern: (l: number): string => `blocks.${l}.attn.hook_pattern`,
+  /** [T, H, Dh] */ z: (l: number): string => `blocks.${l}.attn.hook_z`,
+  /** [T, D] */ attnOut: (l: number): string => `blocks.${l}.hook_attn_out`,
+  /** [T, D] */ residMid: (l: number): string => `blocks.${l}.hook_resid_mid`,
+  /** [T, 1] */ ln2Scale: (l: number): string => `blocks.${l}.ln2.hook_scale`,
+  /** [T, M] (mlpPost graph) */ mlpPost: (l: number): string => `blocks.${l}.mlp.hook_post`,
+  /** [T, D] */ mlpOut: (l: number): string => `blocks.${l}.hook_mlp_out`,
+  /** [T, D] (only the last layer's is an output: row L of Trace.resid) */ residPost: (l: number): string => `blocks.${l}.hook_resid_post`,
 } as const;
+
+/** The Trace arrays the instrumented graph fills. */
+export type ForwardArray = 'embed' | 'posEmbed' | 'resid' | 'residMid' | 'ln1Scale' | 'ln2Scale' | 'pattern' | 'z' | 'attnOut' | 'mlpOut';
+
+/**
+ * Output names of the instrumented graph: each hook stacked over layers in the graph (one Concat
+ * copy inside ORT). Measured alternatives were slower: per-layer outputs copied into the Trace
+ * arrays in JS fault in every page twice, and preallocated outputs (fetches) were 3× slower at
+ * T = 1024 because the binding still returns a fresh copy of each output.
+ */
+export const FORWARD_OUTPUTS: Readonly<Record<ForwardArray, string>> = {
+  /** [T, D] */ embed: HOOKS.embed,
+  /** [T, D] */ posEmbed: HOOKS.posEmbed,
+  /** [L+1, T, D] resid_pre of each layer, then the last resid_post */ resid: 'resid',
+  /** [L, T, D] */ residMid: 'resid_mid',
+  /** [L, T] */ ln1Scale: 'ln1_scale',
+  /** [L, T] */ ln2Scale: 'ln2_scale',
+  /** [L, H, T, T] */ pattern: 'pattern',
+  /** [L, T, H, Dh] */ z: 'z',
+  /** [L, T, D] */ attnOut: 'attn_out',
+  /** [L, T, D] */ mlpOut: 'mlp_out',
+};
+
+export const MLP_POST_OUTPUT = 'mlp_post'; // [L, T, M] blocks.{l}.mlp.hook_post
 
 /** Input names shared by the graphs. */
 export const INPUTS = {
@@ -37,7 +64,6 @@ export const INPUTS = {
   /** [N] int64 target token per row (lens rank) */ target: 'target',
   /** [1] int64 top-k size */ k: 'k',
   /** [M] int64 rows whose full distribution is wanted (lens; usually empty) */ distRows: 'dist_rows',
-  /** [L, T, D] hook_resid_mid of every layer (mlpPost) */ residMid: 'resid_mid',
   /** [T, H, Dh] one layer's hook_z (headResult) */ z: 'z',
   /** [H, Dh, D] one layer's W_O (headResult) */ wO: 'W_O',
 } as const;
@@ -52,7 +78,6 @@ export const LENS_OUTPUTS = {
   /** [M, V] full softmax of the rows named in dist_rows */ dist: 'dist',
 } as const;
 
-export const MLP_POST_OUTPUT = 'mlp_post'; // [L, T, M] blocks.{l}.mlp.hook_post
 export const HEAD_RESULT_OUTPUT = 'head_result'; // [T, H, D] blocks.{l}.attn.hook_result
 
 const OPSET = 17;
@@ -93,30 +118,21 @@ class Builder {
     return name;
   }
 
-  /** LayerNormalization over the last axis; returns the normalised value and hook_scale [rows, 1]. */
-  layerNorm(x: string, weight: string, bias: string, withScale: boolean): { y: string; scale?: string } {
-    const [y, , invStd] = this.g.node('LayerNormalization', [x, weight, bias], withScale ? 3 : 1, {
+  /** LayerNormalization over the last axis; with `scaleName`, also hook_scale [rows, 1] under that name. */
+  layerNorm(x: string, weight: string, bias: string, scaleName?: string): { y: string; scale?: string } {
+    const [y, , invStd] = this.g.node('LayerNormalization', [x, weight, bias], scaleName ? 3 : 1, {
       axis: { i: -1 },
       epsilon: { f: this.config.layerNormEps },
     });
     // hook_scale is sqrt(var + eps); ORT gives its inverse.
-    return { y, scale: withScale ? this.g.op('Reciprocal', [invStd]) : undefined };
+    return { y, scale: scaleName ? this.g.op('Reciprocal', [invStd], {}, scaleName) : undefined };
   }
 
   /** x @ W + b for a Conv1D weight stored [in, out]. */
-  linear(x: string, prefix: string, dIn: number, dOut: number): string {
+  linear(x: string, prefix: string, dIn: number, dOut: number, name?: string): string {
     const w = this.weight(`${prefix}.weight`, [dIn, dOut]);
     const b = this.weight(`${prefix}.bias`, [dOut]);
-    return this.g.op('Add', [this.g.op('MatMul', [x, w]), b]);
-  }
-
-  /** GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
-  gelu(x: string): string {
-    const g = this.g;
-    const x3 = g.op('Mul', [g.op('Mul', [x, x]), x]);
-    const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [x3, g.constFloat(0.044715)])]), g.constFloat(Math.sqrt(2 / Math.PI))]);
-    const t = g.op('Add', [g.op('Tanh', [inner]), g.constFloat(1)]);
-    return g.op('Mul', [g.op('Mul', [x, g.constFloat(0.5)]), t]);
+    return this.g.op('Add', [this.g.op('MatMul', [x, w]), b], {}, name);
   }
 
   /** Stacks same-shaped tensors along a new axis 0, named `name`. */
@@ -131,37 +147,35 @@ class Builder {
     const cat = this.g.op('Concat', [...values], { axis: { i: 1 } });
     return this.g.op('Transpose', [cat], { perm: { ints: [1, 0] } }, name);
   }
-}
 
-/** Per-layer values recorded by the instrumented forward pass. */
-interface Hooks {
-  residPre: string[];
-  residMid: string[];
-  ln1Scale: string[];
-  ln2Scale: string[];
-  pattern: string[];
-  z: string[];
-  attnOut: string[];
-  mlpOut: string[];
+  /** GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+  gelu(x: string, name?: string): string {
+    const g = this.g;
+    const x3 = g.op('Mul', [g.op('Mul', [x, x]), x]);
+    const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [x3, g.constFloat(0.044715)])]), g.constFloat(Math.sqrt(2 / Math.PI))]);
+    const t = g.op('Add', [g.op('Tanh', [inner]), g.constFloat(1)]);
+    return g.op('Mul', [g.op('Mul', [x, g.constFloat(0.5)]), t], {}, name);
+  }
 }
 
 /**
- * ids → blocks → final residual. With `hooks` the per-layer values are recorded; the graph is
- * the same either way, since ORT computes every node regardless of which outputs are fetched.
+ * ids → blocks → final residual. With `hooks`, every hook value gets its TransformerLens name
+ * (HOOKS) and is declared a graph output; the computation is the same either way.
  */
-function buildBlocks(b: Builder, ids: string, hooks: Hooks | undefined): { embed: string; posEmbed: string; final: string } {
+function buildBlocks(b: Builder, ids: string, hooks: boolean): string {
   const { g, config: c } = b;
   const { nLayer: L, nHead: H, dModel: D, dHead: Dh, dMlp: M, nCtx } = c;
+  const name = (hook: string): string | undefined => (hooks ? hook : undefined);
   const wte = b.weight('wte.weight', [c.dVocab, D]);
   const wpe = b.weight('wpe.weight', [nCtx, D]);
   const T = g.op('Shape', [ids]); // [1]
-  const embed = g.op('Gather', [wte, ids], { axis: { i: 0 } }, hooks ? FORWARD_OUTPUTS.embed : undefined);
-  const posEmbed = g.op('Slice', [wpe, b.ints1([0]), T, b.ints1([0])], {}, hooks ? FORWARD_OUTPUTS.posEmbed : undefined);
+  const embed = g.op('Gather', [wte, ids], { axis: { i: 0 } }, name(HOOKS.embed));
+  const posEmbed = g.op('Slice', [wpe, b.ints1([0]), T, b.ints1([0])], {}, name(HOOKS.posEmbed));
 
   // Causal mask: [T, T] slice of a precomputed [n_ctx, n_ctx] table, 0 on and below the diagonal,
   // -inf above (exact zeros after softmax). The caller checks T ≤ n_ctx: Slice would clamp silently.
   const table = new Float32Array(nCtx * nCtx);
-  for (let q = 0; q < nCtx; q++) for (let k = q + 1; k < nCtx; k++) table[q * nCtx + k] = -Infinity;
+  for (let q = 0; q < nCtx; q++) table.fill(-Infinity, q * nCtx + q + 1, (q + 1) * nCtx);
   const maskTable = g.floats('causal_mask_table', [nCtx, nCtx], table);
   const TT = g.op('Concat', [T, T], { axis: { i: 0 } });
   const mask = g.op('Slice', [maskTable, b.ints1([0, 0]), TT, b.ints1([0, 1])]);
@@ -170,38 +184,27 @@ function buildBlocks(b: Builder, ids: string, hooks: Hooks | undefined): { embed
   const headShape = b.ints1([0, H, Dh]);
   const flatShape = b.ints1([0, D]);
 
-  let resid = g.op('Add', [embed, posEmbed]);
+  let resid = g.op('Add', [embed, posEmbed], {}, name(HOOKS.residPre(0)));
   for (let l = 0; l < L; l++) {
     const p = `h.${l}`;
-    hooks?.residPre.push(resid);
-    const ln1 = b.layerNorm(resid, b.weight(`${p}.ln_1.weight`, [D]), b.weight(`${p}.ln_1.bias`, [D]), hooks !== undefined);
+    const ln1 = b.layerNorm(resid, b.weight(`${p}.ln_1.weight`, [D]), b.weight(`${p}.ln_1.bias`, [D]), name(HOOKS.ln1Scale(l)));
     const qkv = b.linear(ln1.y, `${p}.attn.c_attn`, D, 3 * D); // [T, 3D]
     const [q, k, v] = g.node('Split', [qkv, splitSizes], 3, { axis: { i: 1 } });
     const qh = g.op('Transpose', [g.op('Reshape', [q, headShape])], { perm: { ints: [1, 0, 2] } }); // [H, T, Dh]
     const kh = g.op('Transpose', [g.op('Reshape', [k, headShape])], { perm: { ints: [1, 2, 0] } }); // [H, Dh, T]
     const vh = g.op('Transpose', [g.op('Reshape', [v, headShape])], { perm: { ints: [1, 0, 2] } }); // [H, T, Dh]
     const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qh, kh]), attnScale]), mask]); // [H, T, T]
-    const pattern = g.op('Softmax', [scores], { axis: { i: -1 } });
-    const z = g.op('Transpose', [g.op('MatMul', [pattern, vh])], { perm: { ints: [1, 0, 2] } }); // [T, H, Dh]
-    const attnOut = b.linear(g.op('Reshape', [z, flatShape]), `${p}.attn.c_proj`, D, D);
-    const residMid = g.op('Add', [resid, attnOut]);
-    const ln2 = b.layerNorm(residMid, b.weight(`${p}.ln_2.weight`, [D]), b.weight(`${p}.ln_2.bias`, [D]), hooks !== undefined);
+    const pattern = g.op('Softmax', [scores], { axis: { i: -1 } }, name(HOOKS.pattern(l)));
+    const z = g.op('Transpose', [g.op('MatMul', [pattern, vh])], { perm: { ints: [1, 0, 2] } }, name(HOOKS.z(l))); // [T, H, Dh]
+    const attnOut = b.linear(g.op('Reshape', [z, flatShape]), `${p}.attn.c_proj`, D, D, name(HOOKS.attnOut(l)));
+    const residMid = g.op('Add', [resid, attnOut], {}, name(HOOKS.residMid(l)));
+    const ln2 = b.layerNorm(residMid, b.weight(`${p}.ln_2.weight`, [D]), b.weight(`${p}.ln_2.bias`, [D]), name(HOOKS.ln2Scale(l)));
     const post = b.gelu(b.linear(ln2.y, `${p}.mlp.c_fc`, D, M)); // [T, M]
-    const mlpOut = b.linear(post, `${p}.mlp.c_proj`, M, D);
-    resid = g.op('Add', [residMid, mlpOut]);
-    if (hooks) {
-      hooks.residMid.push(residMid);
-      hooks.ln1Scale.push(ln1.scale as string);
-      hooks.ln2Scale.push(ln2.scale as string);
-      hooks.pattern.push(pattern);
-      hooks.z.push(z);
-      hooks.attnOut.push(attnOut);
-      hooks.mlpOut.push(mlpOut);
-    }
+    const mlpOut = b.linear(post, `${p}.mlp.c_proj`, M, D, name(HOOKS.mlpOut(l)));
+    resid = g.op('Add', [residMid, mlpOut], {}, name(l === L - 1 ? HOOKS.residPost(l) : HOOKS.residPre(l + 1)));
   }
-  return { embed, posEmbed, final: resid };
+  return resid;
 }
-
 /**
  * Appends ln_final → logits (Gemm against W_E, transB) → top-k / probabilities / rank / distributions.
  * `target` and `distRows` are optional: the plain forward graph only needs the top-k.
@@ -213,7 +216,7 @@ function buildBlocks(b: Builder, ids: string, hooks: Hooks | undefined): { embed
 function buildUnembedHead(b: Builder, rows: string, k: string, target: string | undefined, distRows: string | undefined): void {
   const { g, config: c } = b;
   const { dModel: D, dVocab: V } = c;
-  const ln = b.layerNorm(rows, b.weight('ln_f.weight', [D]), b.weight('ln_f.bias', [D]), true);
+  const ln = b.layerNorm(rows, b.weight('ln_f.weight', [D]), b.weight('ln_f.bias', [D]), 'ln_final_scale_column');
   const logits = g.op('Gemm', [ln.y, b.weight('wte.weight', [V, D])], { transB: { i: 1 } }); // [N, V]
   const logProbs = g.op('LogSoftmax', [logits], { axis: { i: -1 } }); // [N, V]
   const [topLogProbs] = g.node('TopK', [logProbs, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, ['top_log_probs', LENS_OUTPUTS.topIds]);
@@ -245,17 +248,17 @@ export function buildInstrumentedGraph(config: ModelConfig, locate: WeightLocato
   const { g } = b;
   const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = config;
   const ids = g.input(INPUTS.ids, DataType.INT64, ['T']);
-  const hooks: Hooks = { residPre: [], residMid: [], ln1Scale: [], ln2Scale: [], pattern: [], z: [], attnOut: [], mlpOut: [] };
-  const { final } = buildBlocks(b, ids, hooks);
+  buildBlocks(b, ids, true);
+  const layers = (hook: (l: number) => string): string[] => Array.from({ length: L }, (_, l) => hook(l));
   const o = FORWARD_OUTPUTS;
-  b.stack([...hooks.residPre, final], o.resid);
-  b.stack(hooks.residMid, o.residMid);
-  b.stackScales(hooks.ln1Scale, o.ln1Scale);
-  b.stackScales(hooks.ln2Scale, o.ln2Scale);
-  b.stack(hooks.pattern, o.pattern);
-  b.stack(hooks.z, o.z);
-  b.stack(hooks.attnOut, o.attnOut);
-  b.stack(hooks.mlpOut, o.mlpOut);
+  b.stack([...layers(HOOKS.residPre), HOOKS.residPost(L - 1)], o.resid);
+  b.stack(layers(HOOKS.residMid), o.residMid);
+  b.stackScales(layers(HOOKS.ln1Scale), o.ln1Scale);
+  b.stackScales(layers(HOOKS.ln2Scale), o.ln2Scale);
+  b.stack(layers(HOOKS.pattern), o.pattern);
+  b.stack(layers(HOOKS.z), o.z);
+  b.stack(layers(HOOKS.attnOut), o.attnOut);
+  b.stack(layers(HOOKS.mlpOut), o.mlpOut);
   g.output(o.embed, DataType.FLOAT, ['T', D]);
   g.output(o.posEmbed, DataType.FLOAT, ['T', D]);
   g.output(o.resid, DataType.FLOAT, [L + 1, 'T', D]);
@@ -274,7 +277,7 @@ export function buildPlainGraph(config: ModelConfig, locate: WeightLocator): Uin
   const b = new Builder('residual_lens_plain', config, locate);
   const ids = b.g.input(INPUTS.ids, DataType.INT64, ['T']);
   const k = b.g.input(INPUTS.k, DataType.INT64, [1]);
-  const { final } = buildBlocks(b, ids, undefined);
+  const final = buildBlocks(b, ids, false);
   buildUnembedHead(b, final, k, undefined, undefined);
   return b.g.build();
 }
@@ -291,20 +294,17 @@ export function buildLensGraph(config: ModelConfig, locate: WeightLocator): Uint
   return g.build();
 }
 
-/** hook_resid_mid [L, T, D] → mlp.hook_post [L, T, M]: ln_2, c_fc and GELU of every layer. */
+/** blocks.{l}.hook_resid_mid [T, D] of every layer (inputs) → mlp.hook_post stacked [L, T, M]. */
 export function buildMlpPostGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
   const b = new Builder('residual_lens_mlp_post', config, locate);
   const { g } = b;
   const { nLayer: L, dModel: D, dMlp: M } = config;
-  const residMid = g.input(INPUTS.residMid, DataType.FLOAT, [L, 'T', D]);
-  const parts = L === 1 ? [residMid] : g.node('Split', [residMid], L, { axis: { i: 0 } });
-  const posts: string[] = [];
   for (let l = 0; l < L; l++) {
-    const x = g.op('Squeeze', [parts[l], b.ints1([0])]);
-    const ln2 = b.layerNorm(x, b.weight(`h.${l}.ln_2.weight`, [D]), b.weight(`h.${l}.ln_2.bias`, [D]), false);
-    posts.push(b.gelu(b.linear(ln2.y, `h.${l}.mlp.c_fc`, D, M)));
+    const x = g.input(HOOKS.residMid(l), DataType.FLOAT, ['T', D]);
+    const ln2 = b.layerNorm(x, b.weight(`h.${l}.ln_2.weight`, [D]), b.weight(`h.${l}.ln_2.bias`, [D]));
+    b.gelu(b.linear(ln2.y, `h.${l}.mlp.c_fc`, D, M), HOOKS.mlpPost(l));
   }
-  b.stack(posts, MLP_POST_OUTPUT);
+  b.stack(Array.from({ length: L }, (_, l) => HOOKS.mlpPost(l)), MLP_POST_OUTPUT);
   g.output(MLP_POST_OUTPUT, DataType.FLOAT, [L, 'T', M]);
   return g.build();
 }
@@ -320,5 +320,17 @@ export function buildHeadResultGraph(config: ModelConfig): Uint8Array {
   const result = g.op('MatMul', [zh, wO]); // [H, T, D]
   g.op('Transpose', [result], { perm: { ints: [1, 0, 2] } }, HEAD_RESULT_OUTPUT);
   g.output(HEAD_RESULT_OUTPUT, DataType.FLOAT, ['T', H, D]);
+  return g.build();
+}
+
+export const MATMUL_OUTPUT = 'C'; // [m, n]
+
+/** C = A · B for any [m, k] · [k, n] (the circuits analyses' large products; the bench's peak GFLOP/s). */
+export function buildMatMulGraph(): Uint8Array {
+  const g = new GraphBuilder('residual_lens_matmul', OPSET);
+  const a = g.input('A', DataType.FLOAT, ['m', 'k']);
+  const b = g.input('B', DataType.FLOAT, ['k', 'n']);
+  g.op('MatMul', [a, b], {}, MATMUL_OUTPUT);
+  g.output(MATMUL_OUTPUT, DataType.FLOAT, ['m', 'n']);
   return g.build();
 }

@@ -35,10 +35,11 @@ const FAULT = process.env.RESIDUAL_LENS_WORKER_FAULT;
 /**
  * Evicted traces are old-generation garbage whose big buffers live outside the V8 heap; V8 lets
  * ~64 MiB of such external memory pile up before a full collection, which reads as RSS growth
- * (measured: +18 % over 200 traces on the demo model, then flat). Collecting after every
- * GC_AFTER_EVICTED bytes of evicted trace data keeps resident memory flat (bench/soak.ts).
+ * (measured: +18 % over 200 traces on the demo model, then flat). Collecting when idle after every
+ * GC_AFTER_EVICTED bytes of evicted trace data brought it to 0–8 % (bench/soak.ts); a full GC of
+ * the worker's small heap takes a few milliseconds.
  */
-const GC_AFTER_EVICTED = 16 * 1024 * 1024;
+const GC_AFTER_EVICTED = 4 * 1024 * 1024;
 
 /** V8's gc(), exposed for this thread only: the flag is turned off again right after. */
 function exposeGc(): (() => void) | undefined {

@@ -49,13 +49,20 @@ export interface TracePayload {
 /**
  * One layer's attention patterns. Only the selected layer travels (the whole [L, H, T, T] is
  * 600 MB for GPT-2 small at 1024 tokens); another layer is sent when the selection moves there.
+ * Longer traces are max-pooled to S = PATTERN_MAX_SIZE cells a side (block i covers positions
+ * ⌊iT/S⌋ … ⌊(i+1)T/S⌋ − 1).
  */
 export interface PatternPayload {
   readonly traceId: number;
   readonly layer: number;
-  /** [H, T, T] blocks.{layer}.attn.hook_pattern [head, query_pos, key_pos]. */
+  /** S = min(T, PATTERN_MAX_SIZE). */
+  readonly size: number;
+  /** [H, S, S] blocks.{layer}.attn.hook_pattern [head, query_pos, key_pos] (pooled when S < T). */
   readonly values: Float32Array;
 }
+
+/** The attention heatmap is at most this many cells a side. */
+export const PATTERN_MAX_SIZE = 256;
 
 /** Every head's pattern as a small thumbnail, max-pooled when T is larger than `size`. */
 export interface PatternThumbsPayload {

@@ -7,7 +7,7 @@ import { residualNorms } from '../analysis/residual';
 import { tokenText } from '../viewModels/tokenText';
 import type { Attribution, LensTable, Trace } from '../engine/types';
 import type { HeadPairReport } from '../analysis/circuitTypes';
-import { THUMB_MAX_SIZE, type AttributionPayload, type LensPayload, type PatternPayload, type PatternThumbsPayload, type TracePayload, type VocabEntries } from '../protocol/webview';
+import { PATTERN_MAX_SIZE, THUMB_MAX_SIZE, type AttributionPayload, type LensPayload, type PatternPayload, type PatternThumbsPayload, type TracePayload, type VocabEntries } from '../protocol/webview';
 import { maxPoolPattern } from '../viewModels/residual';
 
 /** The array itself when it owns its whole buffer, else a compact copy (postMessage clones whole buffers). */
@@ -26,7 +26,20 @@ export function vocabFor(ids: Iterable<number>): VocabEntries {
   return out;
 }
 
-export function tracePayload(trace: Trace, elapsedMs: number): TracePayload {
+/** Lets the extension host's event loop run between slices of work sized by the trace (T up to n_ctx). */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** ‖row‖ of every [T, D] block of a [rows, T, D] tensor → [rows, T], yielding after each block. */
+async function blockNorms(x: Float32Array, rows: number, positions: number, d: number): Promise<Float32Array> {
+  const out = new Float32Array(rows * positions);
+  for (let r = 0; r < rows; r++) {
+    out.set(residualNorms(x.subarray(r * positions * d, (r + 1) * positions * d), 1, positions, d), r * positions);
+    await yieldToEventLoop();
+  }
+  return out;
+}
+
+export async function tracePayload(trace: Trace, elapsedMs: number): Promise<TracePayload> {
   const { nLayer: L, nHead: H, dModel: D } = trace.model.config;
   const T = trace.tokens.length;
   return {
@@ -36,9 +49,9 @@ export function tracePayload(trace: Trace, elapsedMs: number): TracePayload {
     nLayer: L,
     nHead: H,
     tokens: trace.tokens.map((t) => ({ id: t.id, text: t.text, partial: t.partial, special: t.special })),
-    residNorms: residualNorms(trace.resid, L + 1, T, D),
-    attnNorms: residualNorms(trace.attnOut, L, T, D),
-    mlpNorms: residualNorms(trace.mlpOut, L, T, D),
+    residNorms: await blockNorms(trace.resid, L + 1, T, D),
+    attnNorms: await blockNorms(trace.attnOut, L, T, D),
+    mlpNorms: await blockNorms(trace.mlpOut, L, T, D),
     predK: trace.logitsTop.k,
     predIds: compact(trace.logitsTop.ids),
     predProbs: compact(trace.logitsTop.probs),
@@ -47,29 +60,34 @@ export function tracePayload(trace: Trace, elapsedMs: number): TracePayload {
   };
 }
 
-/** Layer `layer` of the trace's [L, H, T, T] patterns: a copy of [H, T, T]. */
-export function patternPayload(trace: Trace, layer: number): PatternPayload {
-  const { nHead: H } = trace.model.config;
+/**
+ * Max-pools every head's [T, T] of `layer` (or of all layers) into [S, S] blocks, yielding after
+ * each head; a copy when S = T.
+ * @returns [heads, S, S] for heads = H (one layer) or L·H (all layers from layer 0)
+ */
+async function pooledPatterns(trace: Trace, firstHead: number, heads: number, size: number): Promise<Float32Array> {
   const T = trace.tokens.length;
-  const size = H * T * T;
-  return { traceId: trace.traceId, layer, values: trace.pattern.slice(layer * size, (layer + 1) * size) };
+  if (size === T) return trace.pattern.slice(firstHead * T * T, (firstHead + heads) * T * T);
+  const out = new Float32Array(heads * size * size);
+  for (let i = 0; i < heads; i++) {
+    maxPoolPattern(trace.pattern, (firstHead + i) * T * T, T, out, i * size * size, size);
+    await yieldToEventLoop();
+  }
+  return out;
 }
 
-/**
- * Thumbnails of every head. Pooling a long trace's [L, H, T, T] is ~L·H·T² work (150 M for GPT-2
- * small at 1024 tokens), so it yields to the event loop after each layer.
- */
+/** Layer `layer` of the trace's [L, H, T, T] patterns as [H, S, S], S = min(T, PATTERN_MAX_SIZE). */
+export async function patternPayload(trace: Trace, layer: number): Promise<PatternPayload> {
+  const H = trace.model.config.nHead;
+  const size = Math.min(trace.tokens.length, PATTERN_MAX_SIZE);
+  return { traceId: trace.traceId, layer, size, values: await pooledPatterns(trace, layer * H, H, size) };
+}
+
+/** Thumbnails of every head: [L, H, S, S], S = min(T, THUMB_MAX_SIZE). */
 export async function thumbsPayload(trace: Trace): Promise<PatternThumbsPayload> {
   const { nLayer: L, nHead: H } = trace.model.config;
-  const T = trace.tokens.length;
-  if (T <= THUMB_MAX_SIZE) return { traceId: trace.traceId, size: T, values: trace.pattern.slice() };
-  const S = THUMB_MAX_SIZE;
-  const values = new Float32Array(L * H * S * S);
-  for (let l = 0; l < L; l++) {
-    for (let h = 0; h < H; h++) maxPoolPattern(trace.pattern, (l * H + h) * T * T, T, values, (l * H + h) * S * S, S);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  return { traceId: trace.traceId, size: S, values };
+  const size = Math.min(trace.tokens.length, THUMB_MAX_SIZE);
+  return { traceId: trace.traceId, size, values: await pooledPatterns(trace, 0, L * H, size) };
 }
 
 export function lensPayload(lens: LensTable): LensPayload {

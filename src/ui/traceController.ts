@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { Attribution, LensTable, Trace } from '../engine/types';
 import { EngineError } from '../protocol/engine';
-import type { AttributionPayload, ExportFormat, LensPayload, PatternThumbsPayload, SelectionState, WebviewKind } from '../protocol/webview';
+import type { AttributionPayload, ExportFormat, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, WebviewKind } from '../protocol/webview';
 import { vocabLookup } from '../viewModels/format';
 import { lensCsv, lensMarkdown, lensTableView } from '../viewModels/lens';
 import { applyEdit, tokenAt, type TracedRange } from '../viewModels/tracedRange';
@@ -24,6 +24,9 @@ import type { TracePayload } from '../protocol/webview';
 export const EMPTY_MESSAGE = 'Nothing to trace: select text or put the cursor on a non-empty line.';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
 const MAX_RECORDS = 8;
+/** workspaceState key of the last traced text: a reloaded window's panel falls back to it when the page's own state was not saved. */
+const LAST_TEXT_KEY = 'residualLens.lastTraceText';
+const MAX_REMEMBERED_TEXT = 64 * 1024;
 
 export interface TraceRecord {
   readonly trace: Trace;
@@ -57,6 +60,7 @@ export class TraceController implements vscode.Disposable {
   private current: TraceRecord | undefined;
   private selection: SelectionState = { pos: 0, layer: 0, head: 0 };
   private lensShown: LensPayload | undefined;
+  private patternShown: PatternPayload | undefined;
   private thumbsShown: PatternThumbsPayload | undefined;
   private attributionShown: AttributionPayload | undefined;
   private status: { text: string; busy: boolean } | undefined;
@@ -73,7 +77,14 @@ export class TraceController implements vscode.Disposable {
     private readonly diagnostics: Diagnostics,
     private readonly models: ModelContext,
     private readonly views: TraceViews,
+    private readonly memento: vscode.Memento,
   ) {}
+
+  /** The text of the last trace in this workspace (for a restored panel without saved state). */
+  get lastTracedText(): string | undefined {
+    const text = this.memento.get<unknown>(LAST_TEXT_KEY);
+    return typeof text === 'string' && text.length > 0 ? text : undefined;
+  }
 
   get latest(): TraceRecord | undefined {
     return this.current;
@@ -97,10 +108,9 @@ export class TraceController implements vscode.Disposable {
   /** What a (re)loaded trace panel or side view must show. */
   replay(_view: WebviewKind): HostMessage[] {
     const out: HostMessage[] = [];
-    if (this.current) {
-      out.push({ type: 'trace', trace: this.current.payload, selection: this.selection });
-      out.push({ type: 'pattern', pattern: patternPayload(this.current.trace, this.selection.layer) });
-    }
+    const traceId = this.current?.trace.traceId;
+    if (this.current) out.push({ type: 'trace', trace: this.current.payload, selection: this.selection });
+    if (this.patternShown?.traceId === traceId && this.patternShown?.layer === this.selection.layer) out.push({ type: 'pattern', pattern: this.patternShown });
     if (this.thumbsShown && this.thumbsShown.traceId === this.current?.trace.traceId) out.push({ type: 'thumbs', thumbs: this.thumbsShown });
     if (this.lensShown && this.lensShown.traceId === this.current?.trace.traceId) out.push({ type: 'lens', lens: this.lensShown });
     if (this.attributionShown && this.attributionShown.traceId === this.current?.trace.traceId) out.push({ type: 'attribution', attribution: this.attributionShown });
@@ -124,8 +134,11 @@ export class TraceController implements vscode.Disposable {
     await this.run(text, { uri: doc.uri.toString(), range: { start: startOffset, end: startOffset + text.length } }, started);
   }
 
-  /** Traces `text` (from a document range, or from a restored panel's saved text). */
-  async run(text: string, source: { uri: string; range: TracedRange } | undefined, started = performance.now()): Promise<void> {
+  /**
+   * Traces `text` (from a document range, or from a restored panel's saved text). `started` is the
+   * command's start time: only command-started traces write a diagnostics line (command → painted).
+   */
+  async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number): Promise<void> {
     if (text.trim().length === 0) {
       this.output.showWarning(EMPTY_MESSAGE);
       return;
@@ -139,7 +152,6 @@ export class TraceController implements vscode.Disposable {
 
     const choice = await chooseModelForTrace(this.models);
     if (!choice || stale()) return;
-    this.views.openPanel(); // open the panel now so its page loads while the engine works
     const cfg = vscode.workspace.getConfiguration('residualLens');
     const prependBos = cfg.get<boolean>('prependBos', true);
     const topK = Math.max(1, Math.min(100, Math.round(cfg.get<number>('topK', 10))));
@@ -148,8 +160,10 @@ export class TraceController implements vscode.Disposable {
       token.onCancellationRequested(() => abort.abort());
       const signal = abort.signal;
       try {
-        progress.report({ message: `Loading model ${choice.name}…` });
-        this.setStatus(`Loading model ${choice.name}…`, true);
+        if (this.session.model?.folder !== choice.folder) {
+          progress.report({ message: `Loading model ${choice.name}…` });
+          this.setStatus(`Loading model ${choice.name}…`, true);
+        }
         const info = await this.session.ensureLoaded(choice, { signal, onProgress: (stage) => progress.report({ message: `Loading model ${choice.name}: ${stage}…` }) });
         if (stale()) return;
         const nCtx = info.config.nCtx;
@@ -161,13 +175,16 @@ export class TraceController implements vscode.Disposable {
           return;
         }
         const n = counted.tokens.length;
+        this.views.openPanel(); // now, so the page loads while the engine traces
         progress.report({ message: `Tracing ${n} tokens…` });
         this.setStatus(`Tracing ${n} tokens…`, true);
         const t0 = performance.now();
         const trace = await this.session.request('trace', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;
         if (stale()) return;
-        this.show(trace, engineMs, source, started);
+        const payload = await tracePayload(trace, engineMs);
+        if (stale()) return;
+        this.show(trace, payload, source, started);
       } catch (err) {
         if (stale() || isCancellation(err)) {
           if (!stale()) this.setStatus('Trace cancelled.', false);
@@ -180,14 +197,16 @@ export class TraceController implements vscode.Disposable {
     });
   }
 
-  private show(trace: Trace, engineMs: number, source: { uri: string; range: TracedRange } | undefined, started: number): void {
-    const record: TraceRecord = { trace, payload: tracePayload(trace, engineMs), uri: source?.uri, range: source?.range, attributions: new Map() };
+  private show(trace: Trace, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined): void {
+    const engineMs = payload.elapsedMs;
+    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, attributions: new Map() };
     // One trace per document range: a re-trace of overlapping text replaces the old one.
     this.records = this.records.filter((r) => !(r.uri === record.uri && r.range && record.range && r.range.start < record.range.end && record.range.start < r.range.end));
     this.records.push(record);
     if (this.records.length > MAX_RECORDS) this.records.splice(0, this.records.length - MAX_RECORDS);
     this.current = record;
     this.lensShown = undefined;
+    this.patternShown = undefined;
     this.thumbsShown = undefined;
     this.attributionShown = undefined;
     this.status = undefined;
@@ -195,11 +214,12 @@ export class TraceController implements vscode.Disposable {
     // Default selection: the last position (what the model predicts next), keeping the head if it still exists.
     const { nLayer, nHead } = trace.model.config;
     this.selection = { pos: T - 1, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
-    this.pendingPaint = { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name };
+    this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name };
+    if (trace.text.length <= MAX_REMEMBERED_TEXT) void this.memento.update(LAST_TEXT_KEY, trace.text);
     this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
     this.views.openPanel();
     this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
-    this.broadcast({ type: 'pattern', pattern: patternPayload(trace, this.selection.layer) });
+    void this.fetchPattern(record, this.selection.layer);
     this.changed.fire();
     void this.fetchThumbs(record);
     void this.fetchLens(record);
@@ -226,6 +246,13 @@ export class TraceController implements vscode.Disposable {
       p.catch(() => record.attributions.delete(key));
     }
     return p;
+  }
+
+  private async fetchPattern(record: TraceRecord, layer: number): Promise<void> {
+    const pattern = await patternPayload(record.trace, layer);
+    if (record !== this.current || layer !== this.selection.layer) return;
+    this.patternShown = pattern;
+    this.broadcast({ type: 'pattern', pattern });
   }
 
   private async fetchThumbs(record: TraceRecord): Promise<void> {
@@ -279,7 +306,7 @@ export class TraceController implements vscode.Disposable {
     const layerChanged = layer !== undefined && layer !== this.selection.layer;
     this.selection = { pos, layer: layer ?? this.selection.layer, head: head ?? this.selection.head };
     this.broadcast({ type: 'select', selection: this.selection });
-    if (layerChanged) this.broadcast({ type: 'pattern', pattern: patternPayload(record.trace, this.selection.layer) });
+    if (layerChanged) void this.fetchPattern(record, this.selection.layer);
     if (posChanged) void this.fetchAttribution(record, pos);
     if (reveal) this.revealToken(record, pos);
   }

@@ -51,7 +51,16 @@ function commonArgs(dirs: CodeServerDirs): string[] {
 export function prepareDirs(dirs: CodeServerDirs, userSettings: Readonly<Record<string, unknown>>): void {
   for (const d of [dirs.root, dirs.userData, dirs.extensions, path.join(dirs.userData, 'User')]) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(dirs.config, 'auth: none\ncert: false\n');
-  fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(userSettings, null, 2) + '\n');
+  // Ours win; anything else a person set in an earlier `npm start` session stays.
+  const file = path.join(dirs.userData, 'User', 'settings.json');
+  let previous: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (typeof parsed === 'object' && parsed !== null) previous = parsed as Record<string, unknown>;
+  } catch {
+    // missing or not plain JSON: start afresh
+  }
+  fs.writeFileSync(file, JSON.stringify({ ...previous, ...userSettings }, null, 2) + '\n');
 }
 
 /** Installs a .vsix into dirs.extensions (about a second). */

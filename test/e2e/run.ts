@@ -174,6 +174,7 @@ async function main(): Promise<number> {
       await withTimeout(s.run(ctx), SCENARIO_TIMEOUT_MS, `scenario ${s.id}`);
     } catch (err: unknown) {
       problems.push(err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err));
+      log(`  error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       await wb.screenshot(`${String(s.id).padStart(2, '0')}-failed`);
     }
     const ms = Date.now() - t0;

@@ -243,8 +243,7 @@ export const scenarios: readonly Scenario[] = [
       takeTraceEvents(ctx);
       await ctx.wb.runCommand(TRACE_TITLE);
       await expectTraceOf(ctx, sentence.text, 'palette');
-      await ctx.wb.focusEditor();
-      await ctx.wb.page.keyboard.press('Escape');
+      await ctx.wb.goToLine(sentence.line); // also scrolls the editor back to column 1
       const hover = await ctx.wb.hoverText('The Eiffel Tower', 'Paris', 'Top predictions');
       await ctx.wb.screenshot('03-hover');
       if (!hover.strong.some((s) => s.includes('Top predictions'))) ctx.problem(`hover: "Top predictions" is not bold (**Top predictions**); hover text: ${hover.text.slice(0, 200)}`);
@@ -279,8 +278,8 @@ export const scenarios: readonly Scenario[] = [
       if (box === null) throw new Error('side residual heatmap has no box');
       const picks: number[] = [];
       for (const fx of [0.12, 0.88]) {
+        const before = await selectedPos(panel);
         await canvas.click({ position: { x: box.width * fx, y: box.height * 0.5 } });
-        const before = picks.at(-1);
         const pos = await waitFor('the trace panel to select the clicked position', async () => {
           const p = await selectedPos(panel);
           return p !== undefined && p !== before ? p : undefined;
@@ -314,13 +313,16 @@ export const scenarios: readonly Scenario[] = [
     name: 'reload restores the trace panel',
     async run(ctx) {
       const want = ctx.lastTraceIds;
+      const t0 = Date.now();
       await ctx.wb.reload();
+      const reloaded = Date.now();
       // A restored panel may be a background tab (the circuits panel was opened after it).
       const tab = ctx.wb.page.locator('.tabs-container .tab', { hasText: 'Residual Lens: Trace' }).first();
-      await tab.waitFor({ timeout: 60_000 }).catch(() => undefined);
+      await tab.waitFor({ timeout: 30_000 }).catch(() => undefined);
       if ((await tab.count()) === 0) throw new Error('after reload there is no "Residual Lens: Trace" tab');
       await tab.click();
       const frame = await ctx.wb.frameWith('[data-testid="token-chip"]', 90_000);
+      ctx.figures.set('reload: workbench back / trace panel content back', `${((reloaded - t0) / 1000).toFixed(1)} s / ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await sleep(500);
       const ids = await chipIds(frame);
       await ctx.wb.screenshot('06-reload');

@@ -17,10 +17,17 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
+/** Headless Chromium with its profile in profileDir and HOME beside it (it writes ~/.config, ~/.cache). */
 export async function launchBrowser(executablePath: string, profileDir: string): Promise<BrowserContext> {
+  const home = `${profileDir}-home`;
   fs.mkdirSync(profileDir, { recursive: true });
+  fs.mkdirSync(home, { recursive: true });
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') });
   return chromium.launchPersistentContext(profileDir, {
     executablePath,
+    env,
     headless: true,
     args: CHROMIUM_ARGS,
     viewport: { width: 1600, height: 1000 },
@@ -85,7 +92,7 @@ export class Workbench {
       await tab.click();
     } else {
       const editor = this.visibleEditorLines();
-      if ((await editor.count()) > 0) await editor.click({ position: { x: 5, y: 5 } });
+      if ((await editor.count()) > 0) await editor.click({ position: { x: 10, y: 5 }, force: true });
       await this.quickInput(relativePath, () => undefined);
       await this.page.locator('.quick-input-list .monaco-list-row', { hasText: base }).first().waitFor({ timeout: 15_000 });
       await this.page.keyboard.press('Enter');
@@ -94,13 +101,14 @@ export class Workbench {
     await this.focusEditor();
   }
 
+  /** The visible text area of a text editor (not .view-lines: it is wider than the view when scrolled). */
   private visibleEditorLines(): Locator {
-    return this.page.locator('.editor-group-container .monaco-editor .view-lines:visible').first();
+    return this.page.locator('.editor-group-container .monaco-editor .editor-scrollable:visible').first();
   }
 
   /** Focuses the visible text editor (webview panels open beside it); clicking also moves the cursor. */
   async focusEditor(): Promise<void> {
-    await this.visibleEditorLines().click({ position: { x: 5, y: 5 }, timeout: 15_000 });
+    await this.visibleEditorLines().click({ position: { x: 10, y: 5 }, timeout: 15_000, force: true });
   }
 
   /** Opens the quick input (F1), replacing its text; `afterOpen` may type. */
@@ -165,7 +173,11 @@ export class Workbench {
     // The workbench menu lives in a shadow root; Playwright's CSS engine pierces open shadow roots.
     const item = this.page.locator('.monaco-menu .action-item', { hasText: label }).first();
     await item.waitFor({ timeout: 10_000 });
-    await item.click();
+    // A click right after the menu opens can be swallowed (the menu guards against the opening
+    // right-click's release); hovering focuses the item and Enter runs it, as a keyboard user does.
+    await item.hover();
+    await this.page.keyboard.press('Enter');
+    await item.waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
   }
 
   /**
@@ -202,6 +214,10 @@ export class Workbench {
       { lineText, word, showText: SHOW_TEXT },
     );
     if (point === null) throw new Error(`"${word}" not found on a visible editor line containing "${lineText}"`);
+    const view = await this.page.locator('.editor-group-container.active .monaco-editor .editor-scrollable').first().boundingBox();
+    if (view !== null && (point.x < view.x || point.x > view.x + view.width || point.y < view.y || point.y > view.y + view.height)) {
+      throw new Error(`"${word}" is scrolled out of the editor's view (at ${point.x.toFixed(0)},${point.y.toFixed(0)})`);
+    }
     return point;
   }
 
@@ -268,8 +284,19 @@ export class Workbench {
     await this.runCommand('Notifications: Clear All Notifications').catch(() => undefined);
   }
 
+  /**
+   * Developer: Reload Window, as a person does. (A bare browser reload can drop the workbench state
+   * saved on shutdown, which is what restores editors and webview panels.)
+   */
   async reload(): Promise<void> {
-    await this.page.reload({ timeout: 60_000 });
+    const loaded = this.page.waitForEvent('load', { timeout: 60_000 });
+    const t0 = Date.now();
+    this.page.on('framenavigated', (f) => { if (f === this.page.mainFrame()) console.log('DEBUG navigated', Date.now() - t0); });
+    this.page.on('console', (m) => { if (Date.now() - t0 < 70000) console.log('DEBUG console', Date.now() - t0, m.type(), m.text().slice(0, 200)); });
+    await this.runCommand('Developer: Reload Window');
+    console.log('DEBUG command', Date.now() - t0);
+    await loaded;
+    console.log('DEBUG loaded', Date.now() - t0);
     await this.waitReady();
   }
 }

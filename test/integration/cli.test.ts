@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TraceJson } from '../../src/cli/traceJson';
 import type { TokenizeJson } from '../../src/cli/tokenize';
@@ -116,6 +117,22 @@ describe('residual-lens CLI', () => {
     assert.equal(plain.code, 0);
     assert.match(plain.stdout, /^\d+ tokens\n\npos +id +range +text/);
     assert.ok(!plain.stdout.includes('special'));
+  });
+
+  it('resolves --model by name through the registry: demo when built, an unknown name as a one-line error', () => {
+    const unknown = cli(['trace', '--model', 'no-such-model', '--text', 'hi', '--dir', path.join(root, 'cache')]);
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.stdout, '');
+    assert.equal(unknown.stderr.trim().split('\n').length, 1, unknown.stderr);
+    assert.match(unknown.stderr, /^residual-lens: .*no-such-model/);
+    const demo = path.resolve(__dirname, '../../models/demo/model.safetensors');
+    if (!fs.existsSync(demo)) return; // built by `npm install`; nothing more to check without it
+    const r = cli(['trace', '--model', 'demo', '--text', 'A B C A B', '--json', '--k', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as TraceJson;
+    assert.equal(j.model.name, 'demo');
+    assert.equal(j.model.n_layer, 2);
+    assert.equal(j.tokens.length, 6);
   });
 
   it('reports errors as one line on stderr with a non-zero exit code; the stack only with --debug', () => {

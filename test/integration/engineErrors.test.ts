@@ -62,6 +62,13 @@ describe('engine bad input', () => {
     assert.equal(noBos.tokens.length, 1);
   });
 
+  it('traces hostile text: lone surrogates, control characters, NUL', async () => {
+    const t = await engine.trace({ text: '\uD800x\uDFFF\u0000\u0007\u202E\r\n' });
+    assert.ok(t.tokens.length >= 3);
+    assert.equal(t.tokens[t.tokens.length - 1].end, 8);
+    assert.ok(t.logitsTop.probs.every((p) => p >= 0 && p <= 1));
+  });
+
   it('refuses a bad top-k, layer and position', async () => {
     await rejectsWith(engine.trace({ text: 'hi', options: { topK: 0 } }), 'bad-input', 'Top-k must be a whole number from 1 to 1000, got 0.');
     const t = await engine.trace({ text: 'hi there' });
@@ -90,6 +97,9 @@ describe('engine bad input', () => {
     const file = path.join(truncated, 'model.safetensors');
     fs.truncateSync(file, fs.statSync(file).size - 100);
     await rejectsWith(engine.load({ folder: truncated, name: 'x' }), 'bad-checkpoint', /model\.safetensors: /);
+    const huge = path.join(root, 'huge-ctx');
+    writeRandomCheckpoint(huge, { ...CONFIG, nCtx: 5000, seed: 4 });
+    await rejectsWith(engine.load({ folder: huge, name: 'x' }), 'bad-checkpoint', `${path.join(huge, 'config.json')}: n_ctx 5000 is larger than the 4096 positions Residual Lens supports`);
     assert.equal(engine.info?.name, 'tiny');
     const t = await engine.trace({ text: 'still works' });
     assert.equal(t.model.name, 'tiny');

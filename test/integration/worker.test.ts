@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { CRASHED_MESSAGE, EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { EngineError } from '../../src/protocol/engine';
@@ -145,10 +146,70 @@ describe('engine worker through EngineClient', () => {
     assert.equal(t.model.name, 'tiny');
   });
 
+  it('ends the worker on a dispose request without reporting a crash; the next request starts a fresh one', async () => {
+    const before = log.length;
+    assert.equal(await client.request('dispose', {}), null);
+    assert.equal(client.running, false);
+    assert.equal(client.loaded, undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(log.slice(before), []);
+    await rejectsWithCode(client.request('trace', { text: 'no model yet' }), 'no-model', 'No model is loaded: load a model before tracing.');
+    await client.request('load', { folder, name: 'tiny', cacheDir: path.join(root, 'cache') });
+  });
+
   it('rejects pending requests when disposed', async () => {
     const pending = client.request('trace', { text: 'closing' });
     client.dispose();
     await rejectsWithCode(pending, 'cancelled', 'The engine was closed.');
     await rejectsWithCode(client.request('tokenize', { text: 'x' }), 'cancelled');
+  });
+});
+
+describe('engine worker protocol checks', () => {
+  let root: string;
+  before(() => {
+    root = makeTempFolder('rl-worker-protocol');
+  });
+  after(() => removeTempFolder(root));
+
+  it('the worker refuses another protocol version and unknown methods with code protocol', async () => {
+    const boot = path.join(root, 'worker-bootstrap.cjs');
+    fs.writeFileSync(boot, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    const worker = new Worker(boot);
+    try {
+      const replies: unknown[] = [];
+      const got = new Promise<void>((resolve) => {
+        worker.on('message', (m: unknown) => {
+          replies.push(m);
+          if (replies.length === 2) resolve();
+        });
+      });
+      worker.postMessage({ v: 2, kind: 'request', id: 1, method: 'tokenize', params: { text: 'x' } });
+      worker.postMessage({ v: 1, kind: 'request', id: 2, method: 'evaluate', params: {} });
+      await got;
+      assert.deepEqual(replies, [
+        { v: 1, kind: 'response', id: 1, ok: false, error: { code: 'protocol', message: 'Engine protocol version 2 is not 1; rebuild the extension.' } },
+        { v: 1, kind: 'response', id: 2, ok: false, error: { code: 'protocol', message: 'Unknown engine request "evaluate".' } },
+      ]);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it('the client rejects a reply in another protocol version instead of waiting', async () => {
+    const fake = path.join(root, 'stale-worker.cjs');
+    fs.writeFileSync(
+      fake,
+      "const { parentPort } = require('node:worker_threads');\n" +
+        "parentPort.on('message', (m) => parentPort.postMessage({ v: 0, kind: 'response', id: m.id, ok: true, result: null }));\n",
+    );
+    const log: string[] = [];
+    const client = new EngineClient({ workerPath: fake, log: (l) => log.push(l) });
+    try {
+      await rejectsWithCode(client.request('tokenize', { text: 'x' }), 'protocol', 'The engine worker speaks protocol version 0, not 1; rebuild the extension.');
+      assert.deepEqual(log, ['engine: a message with protocol version 0 (expected 1)']);
+    } finally {
+      client.dispose();
+    }
   });
 });

@@ -1,0 +1,82 @@
+/**
+ * Engine.circuits / headPair / mlpPair: the engine's report (ORT matmuls, ORT attention patterns)
+ * equals the pure analysis on the same weights with the reference forward's patterns within 1e-4,
+ * and a second request is served from the cache under cacheDir (JSON + binary), bit-identical.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Engine } from '../../src/engine/engine';
+import { computeCircuits, headPair, mlpPair } from '../../src/analysis/circuits';
+import type { CircuitsReport } from '../../src/analysis/circuitTypes';
+import type { ModelWeights } from '../../src/engine/types';
+import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
+import { referenceForward } from '../helpers/referenceForward';
+
+const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 48, dVocab: 50257 };
+const OPTIONS = { seed: 3, tokenSample: 16 };
+
+function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string, tol = 1e-4): void {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < b.length; i++) {
+    assert.ok(Math.abs(a[i] - b[i]) <= tol * Math.max(1, Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+  }
+}
+
+describe('engine circuits', () => {
+  let root: string;
+  let weights: ModelWeights;
+  let engine: Engine;
+  let report: CircuitsReport;
+
+  before(async () => {
+    root = makeTempFolder('rl-engine-circuits');
+    weights = writeRandomCheckpoint(path.join(root, 'model'), { ...CONFIG, seed: 31 });
+    engine = new Engine();
+    await engine.load({ folder: path.join(root, 'model'), name: 'tiny', cacheDir: path.join(root, 'cache') });
+    report = await engine.circuits(OPTIONS);
+  });
+  after(async () => {
+    await engine.dispose();
+    removeTempFolder(root);
+  });
+
+  it('matches the pure analysis run on the reference forward', async () => {
+    const expected = await computeCircuits(weights, async (batch) => batch.map((ids) => referenceForward(weights, Array.from(ids)).pattern), OPTIONS);
+    assert.equal(report.nLayer, expected.nLayer);
+    assertClose(report.composition.q, expected.composition.q, 'composition.q');
+    assertClose(report.composition.k, expected.composition.k, 'composition.k');
+    assertClose(report.composition.v, expected.composition.v, 'composition.v');
+    assertClose(report.mlpVirtualNorms, expected.mlpVirtualNorms, 'mlpVirtualNorms');
+    assertClose(report.positionalQk, expected.positionalQk, 'positionalQk');
+    report.heads.forEach((h, i) => {
+      const e = expected.heads[i];
+      assert.deepEqual([h.layer, h.head], [e.layer, e.head]);
+      assertClose([h.previousToken, h.duplicateToken, h.induction, h.copying], [e.previousToken, e.duplicateToken, e.induction, e.copying], `head ${i} scores`);
+    });
+  });
+
+  it('serves the second request from the cache under cacheDir', async () => {
+    const files = fs.readdirSync(path.join(root, 'cache', 'circuits')).sort();
+    assert.equal(files.length, 2);
+    assert.match(files[0], /^[0-9a-f]{32}\.bin$/);
+    assert.match(files[1], /^[0-9a-f]{32}\.json$/);
+    const again = await engine.circuits(OPTIONS);
+    assert.deepEqual(again, report);
+    const other = await engine.circuits({ ...OPTIONS, seed: 4 });
+    assert.equal(fs.readdirSync(path.join(root, 'cache', 'circuits')).length, 4);
+    assert.notDeepEqual(other.heads.map((h) => h.induction), report.heads.map((h) => h.induction));
+  });
+
+  it('passes head and MLP pairs through to the analysis', async () => {
+    const params = { layer1: 0, head1: 1, layer2: 1, head2: 0, kind: 'k' as const };
+    const hp = await engine.headPair(params);
+    const ehp = headPair(weights, params);
+    assert.ok(Math.abs(hp.norm - ehp.norm) <= 1e-4 * Math.max(1, ehp.norm));
+    const mp = await engine.mlpPair({ writer: 0, reader: 1, topN: 5 });
+    const emp = mlpPair(weights, { writer: 0, reader: 1, topN: 5 });
+    assert.ok(Math.abs(mp.norm - emp.norm) <= 1e-4 * Math.max(1, emp.norm));
+    assert.equal(mp.pairs.length, 5);
+  });
+});
