@@ -12,10 +12,10 @@ import type { LayerWeights, ModelConfig, ModelWeights } from '../src/engine/type
 import { compositionScores, headFactors } from '../src/analysis/composition';
 import { computeCircuits } from '../src/analysis/circuits';
 import { jsBackend, SeededRandom, sumSquares, type MatmulBackend } from '../src/analysis/linalg';
-import { mlpGrams, mlpVirtualNorms } from '../src/analysis/mlpVirtual';
+import { mlpGrams, mlpPairReport, mlpPairReportWith, mlpVirtualNorms } from '../src/analysis/mlpVirtual';
+import { headSubspaceOverlaps } from '../src/analysis/subspaces';
 import { headW, headWO, processWeights } from '../src/analysis/processWeights';
-import { DataType, GraphBuilder } from '../src/engine/onnx/model';
-import { createSession, floatOutput, floatTensor } from '../src/engine/session';
+import { createOrtMatmulBackend, type OrtMatmulBackend } from '../src/engine/matmulBackend';
 
 const GPT2_SMALL: ModelConfig = { nLayer: 12, nHead: 12, dModel: 768, dHead: 64, dMlp: 3072, nCtx: 1024, dVocab: 50257, layerNormEps: 1e-5 };
 
@@ -46,39 +46,6 @@ export function benchWeights(config: ModelConfig = GPT2_SMALL, seed = 1234): Mod
     });
   }
   return { config, wte: fill(V * D, 0.1), wpe: fill(nCtx * D, 0.02), layers, lnFinalWeight: fill(D, 0.1, 1), lnFinalBias: fill(D, 0.02) };
-}
-
-/** A MatmulBackend running one dynamic-shape ORT MatMul (what the engine can pass to computeCircuits). */
-export async function ortMatmulBackend(): Promise<MatmulBackend & { release(): Promise<void> }> {
-  const g = new GraphBuilder('matmul');
-  g.input('a', DataType.FLOAT, ['m', 'k']);
-  g.input('b', DataType.FLOAT, ['k', 'n']);
-  g.op('MatMul', ['a', 'b'], {}, 'c');
-  g.output('c', DataType.FLOAT, ['m', 'n']);
-  const session = await createSession(g.build(), undefined);
-  const gt = new GraphBuilder('matmul_transb');
-  gt.input('a', DataType.FLOAT, ['m', 'k']);
-  gt.input('bt', DataType.FLOAT, ['n', 'k']);
-  gt.op('Gemm', ['a', 'bt'], { transB: { i: 1 } }, 'c');
-  gt.output('c', DataType.FLOAT, ['m', 'n']);
-  const sessionT = await createSession(gt.build(), undefined);
-  const ga = new GraphBuilder('matmul_transa');
-  ga.input('at', DataType.FLOAT, ['k', 'm']);
-  ga.input('b', DataType.FLOAT, ['k', 'n']);
-  ga.op('Gemm', ['at', 'b'], { transA: { i: 1 } }, 'c');
-  ga.output('c', DataType.FLOAT, ['m', 'n']);
-  const sessionA = await createSession(ga.build(), undefined);
-  return {
-    // typed-array views (subarray) are passed as they are: ORT reads their byteOffset (checked)
-    matmul: async (a, b, m, k, n) => floatOutput(await session.run({ a: floatTensor(a, [m, k]), b: floatTensor(b, [k, n]) }), 'c'),
-    matmulTransB: async (a, bt, m, k, n) => floatOutput(await sessionT.run({ a: floatTensor(a, [m, k]), bt: floatTensor(bt, [n, k]) }), 'c'),
-    matmulTransA: async (at, b, m, k, n) => floatOutput(await sessionA.run({ at: floatTensor(at, [k, m]), b: floatTensor(b, [k, n]) }), 'c'),
-    release: async () => {
-      await session.release();
-      await sessionT.release();
-      await sessionA.release();
-    },
-  };
 }
 
 async function timeMs<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
@@ -199,9 +166,9 @@ export async function benchCircuits(): Promise<Record<string, unknown>> {
     targetFastMs: 2000,
     targetSpeedup: 50,
   };
-  let ort: (MatmulBackend & { release(): Promise<void> }) | undefined;
+  let ort: OrtMatmulBackend | undefined;
   try {
-    ort = await ortMatmulBackend();
+    ort = await createOrtMatmulBackend();
   } catch (err) {
     result.ortError = err instanceof Error ? err.message : String(err);
   }
@@ -216,6 +183,10 @@ export async function benchCircuits(): Promise<Record<string, unknown>> {
       computeCircuits(weights, async (batch) => batch.map((ids) => uniformPatterns(weights.config, ids.length)), {}, { backend: ort }),
     );
     result.ortFullReportMsWithoutForward = Math.round(full.ms);
+    // parts of the full report added since: every head pair's write/read subspace overlap, one MLP neuron-pair drill-down
+    result.ortHeadOverlapMs = Math.round((await timeMs(() => headSubspaceOverlaps(processWeights(weights), ort))).ms);
+    result.ortMlpPairMs = Math.round((await timeMs(() => mlpPairReportWith(processWeights(weights), { writer: 2, reader: 7 }, ort!))).ms);
+    if (process.env.RESIDUAL_LENS_BENCH_JS === '1') result.jsMlpPairMs = Math.round((await timeMs(async () => mlpPairReport(processWeights(weights), { writer: 2, reader: 7 }))).ms);
     await ort.release();
   }
   if (process.env.RESIDUAL_LENS_BENCH_JS === '1' || !ort) Object.assign(result, await measure(weights, jsBackend, 'js'));

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { WebviewKind } from './protocol/webview';
-import { parseTracePanelState } from './protocol/webview';
+import { parseShowCircuitsArg, parseTracePanelState } from './protocol/webview';
 import { CircuitsController } from './ui/circuitsController';
 import { TracedRangeDecorations } from './ui/decorations';
 import { Diagnostics } from './ui/diagnostics';
@@ -32,6 +32,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const session = new EngineSession(context.asAbsolutePath('dist/worker.js'), vscode.Uri.joinPath(context.globalStorageUri, 'cache').fsPath, (line) => output.info(line));
   const statusBar = new StatusBar(() => modelSetting(output));
   subs.push(session, statusBar, session.onDidChangeStatus((s) => statusBar.update(s)));
+  closeEngine = () => session.close();
   output.info(`Residual Lens activated (storage ${storage}).`);
 
   let tracePanel: Panel | undefined;
@@ -62,7 +63,8 @@ export function activate(context: vscode.ExtensionContext): void {
           void savePng(msg.name, msg.dataUrl, output);
           break;
         case 'openHead':
-          void circuits.show({ layer: msg.layer, head: msg.head });
+          // a trace-panel head cell / thumbnail: the same command a hover link or a keybinding can run
+          void vscode.commands.executeCommand('residualLens.showCircuits', { layer: msg.layer, head: msg.head });
           break;
         case 'headPair':
           void circuits.requestHeadPair({ layer1: msg.layer1, head1: msg.head1, layer2: msg.layer2, head2: msg.head2, kind: msg.kind });
@@ -141,7 +143,11 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.trace', () => traces.traceCommand()),
     vscode.commands.registerCommand('residualLens.selectModel', () => selectModelCommand(models)),
     vscode.commands.registerCommand('residualLens.downloadModel', (name?: unknown) => downloadModelCommand(models, typeof name === 'string' ? name : undefined)),
-    vscode.commands.registerCommand('residualLens.showCircuits', () => circuits.show()),
+    vscode.commands.registerCommand('residualLens.showCircuits', (arg?: unknown) => {
+      const focus = parseShowCircuitsArg(arg);
+      if (!focus.ok) output.info(`residualLens.showCircuits: ${focus.error}; opening without a head`);
+      return circuits.show(focus.ok ? focus.value : undefined);
+    }),
     vscode.commands.registerCommand('residualLens.showHeadVirtualWeights', () => circuits.showHeadVirtualWeights()),
     vscode.commands.registerCommand('residualLens.exportLensCsv', () => traces.exportLens('csv')),
     vscode.commands.registerCommand('residualLens.exportLensMarkdown', () => traces.exportLens('markdown')),
@@ -151,6 +157,13 @@ export function activate(context: vscode.ExtensionContext): void {
   );
 }
 
-export function deactivate(): void {
-  // Everything (the engine worker included) is disposed through context.subscriptions.
+/** Set by activate: closes the engine and waits for its worker to exit. */
+let closeEngine: (() => Promise<void>) | undefined;
+
+export function deactivate(): Promise<void> | undefined {
+  // Everything else is disposed through context.subscriptions (after this); the engine worker is
+  // closed here so VS Code waits for it to finish its current native call and exit cleanly.
+  const close = closeEngine;
+  closeEngine = undefined;
+  return close?.();
 }

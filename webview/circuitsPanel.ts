@@ -72,15 +72,17 @@ export function startCircuitsPanel(app: HTMLElement): void {
     mlpToHead.canvas,
   );
 
-  // Heads tab
+  // Heads tab: the focused head's connections (from a trace-panel head cell or a table row), then the table
+  const focusBox = h('div', { class: 'pair', 'data-testid': 'head-focus' });
   const headsBox = h('div', { class: 'table-scroll' });
-  headsPanel.append(headsBox);
+  headsPanel.append(focusBox, headsBox);
 
   // Subspaces tab
   const subCanvas = h('canvas', { 'data-testid': 'subspace-chart', role: 'img', 'aria-label': 'Cumulative explained variance of W_E and W_pos' });
   const subChart = new CurveChart(subCanvas);
   const subText = h('div');
-  subPanel.append(subText, h('div', { class: 'chart-box' }, subCanvas), button('Save PNG', () => post({ type: 'savePng', name: 'subspaces', dataUrl: subChart.dataUrl() })));
+  const overlapBox = h('div', { class: 'table-scroll', 'data-testid': 'subspace-overlap' });
+  subPanel.append(subText, h('div', { class: 'chart-box' }, subCanvas), button('Save PNG', () => post({ type: 'savePng', name: 'subspaces', dataUrl: subChart.dataUrl() })), overlapBox);
 
   function renderComposition(): void {
     const r = circuits?.report;
@@ -251,6 +253,21 @@ export function startCircuitsPanel(app: HTMLElement): void {
         h('td', { text: headRole(s) ?? '' }),
         h('td', {}, canvas),
       );
+      // a row shows that head's connections above the table
+      const choose = (): void => {
+        focus = { layer: s.layer, head: s.head };
+        renderHeads();
+        renderFocusDetails();
+      };
+      tr.tabIndex = 0;
+      tr.classList.add('clickable');
+      tr.addEventListener('click', choose);
+      tr.addEventListener('keydown', (e) => {
+        if (e.target === tr && (e.key === 'Enter' || e.key === ' ')) {
+          choose();
+          e.preventDefault();
+        }
+      });
       body.append(tr);
     }
     headsBox.append(h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body));
@@ -265,6 +282,41 @@ export function startCircuitsPanel(app: HTMLElement): void {
       h('p', { text: `W_E: ${e.at50} / ${e.at80} / ${e.at90} principal directions explain 50 / 80 / 90 % of the variance.` }),
       h('p', { text: `W_pos: ${p.at50} / ${p.at80} / ${p.at90} directions explain 50 / 80 / 90 %.` }),
     );
+    clear(overlapBox);
+    const overlap = r.subspaces.headOverlap;
+    if (overlap) {
+      const top = (['k', 'q', 'v'] as const).flatMap((k) => compositionTop({ nLayer: r.nLayer, nHead: r.nHead, composition: overlap }, k, 5).map((p) => ({ ...p, k })));
+      overlapBox.append(
+        h('h3', { text: 'Write → read subspace overlap' }),
+        h('p', {
+          class: 'muted',
+          text: `Mean squared cosine of the principal angles between a head's write subspace (W_O) and a later head's query / key / value read subspace; random subspaces ≈ ${overlap.baseline.toFixed(3)}. Click a row for the pair's virtual weights.`,
+        }),
+        h(
+          'table',
+          { class: 'data' },
+          h('thead', {}, h('tr', {}, ...['Pair', 'Read', 'Overlap'].map((t) => h('th', { scope: 'col', text: t })))),
+          h(
+            'tbody',
+            {},
+            ...top
+              .filter((p) => p.score > 0)
+              .map((p) => {
+                const open = (): void => post({ type: 'headPair', layer1: p.layer1, head1: p.head1, layer2: p.layer2, head2: p.head2, kind: p.k });
+                const tr = h('tr', { tabindex: 0, class: 'clickable', title: 'Show the virtual weights of this pair' }, h('td', { text: p.label }), h('td', { text: p.k.toUpperCase() }), h('td', { class: 'num', text: p.score.toFixed(3) }));
+                tr.addEventListener('click', open);
+                tr.addEventListener('keydown', (e) => {
+                  if (e.key === 'Enter' || e.key === ' ') {
+                    open();
+                    e.preventDefault();
+                  }
+                });
+                return tr;
+              }),
+          ),
+        ),
+      );
+    }
     subChart.draw(
       [
         { label: 'W_E (token embedding)', values: e.cumulative },
@@ -274,7 +326,53 @@ export function startCircuitsPanel(app: HTMLElement): void {
     );
   }
 
+  /** Largest scores of one [L, H, L, H] tensor into (`into`) or out of the head. */
+  function linksOf(values: Float32Array, r: { nLayer: number; nHead: number }, layer: number, head: number, into: boolean, n: number): { other: string; score: number }[] {
+    const { nLayer: L, nHead: H } = r;
+    const out: { other: string; score: number }[] = [];
+    for (let l = into ? 0 : layer + 1; l < (into ? layer : L); l++) {
+      for (let hd = 0; hd < H; hd++) {
+        const score = values[into ? ((l * H + hd) * L + layer) * H + head : ((layer * H + head) * L + l) * H + hd] as number;
+        if (score > 0) out.push({ other: headName(l, hd), score });
+      }
+    }
+    return out.sort((a, b) => b.score - a.score).slice(0, n);
+  }
+
+  /** The focused head's strongest composition partners (and subspace overlaps) in both directions. */
+  function renderFocusDetails(): void {
+    clear(focusBox);
+    const r = circuits?.report;
+    if (!r || !focus || focus.layer >= r.nLayer || focus.head >= r.nHead) return;
+    const { layer, head } = focus;
+    const overlap = r.subspaces.headOverlap;
+    const rows: string[][] = [];
+    for (const k of ['k', 'q', 'v'] as const) {
+      for (const into of [true, false]) {
+        for (const link of linksOf(r.composition[k], r, layer, head, into, 3)) {
+          const [w, rd] = into ? [link.other, headName(layer, head)] : [headName(layer, head), link.other];
+          const o = overlap ? linksOf(overlap[k], r, layer, head, into, r.nLayer * r.nHead).find((x) => x.other === link.other)?.score ?? 0 : undefined;
+          rows.push([`${w} → ${rd}`, k.toUpperCase(), link.score.toFixed(3), o === undefined ? '' : o.toFixed(3)]);
+        }
+      }
+    }
+    const hs = r.heads.find((x) => x.layer === layer && x.head === head);
+    focusBox.append(
+      h('h3', { text: `${headName(layer, head)}${hs ? ` — previous-token ${hs.previousToken.toFixed(3)}, induction ${hs.induction.toFixed(3)}, OV copying ${hs.copying.toFixed(3)}` : ''}` }),
+      rows.length
+        ? h(
+            'table',
+            { class: 'data' },
+            h('thead', {}, h('tr', {}, ...['Pair', 'Kind', 'Composition', 'Subspace overlap'].map((t) => h('th', { scope: 'col', text: t })))),
+            h('tbody', {}, ...rows.map((cells) => h('tr', {}, ...cells.map((t, i) => h(i === 0 ? 'th' : 'td', { text: t, class: i >= 2 ? 'num' : undefined }))))),
+          )
+        : h('p', { class: 'muted', text: 'No composition with other heads above 0.' }),
+      h('p', { class: 'muted', text: `Random pairs score ≈ ${r.compositionBaseline.toFixed(3)} (composition)${overlap ? ` and ${overlap.baseline.toFixed(3)} (overlap)` : ''}.` }),
+    );
+  }
+
   function renderFocus(): void {
+    renderFocusDetails();
     if (!focus) return;
     tabs.selectedIndex = 2;
     const row = headsBox.querySelector<HTMLElement>(`tr[data-layer="${focus.layer}"][data-head="${focus.head}"]`);

@@ -55,7 +55,11 @@ export function startTracePanel(app: HTMLElement): void {
     const hit = dlaGrid.hit(e.offsetX, e.offsetY);
     if (hit) post({ type: 'openHead', layer: hit.row, head: hit.col });
   });
-  dla.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'dla-heads', dataUrl: dlaGrid.canvas.toDataURL('image/png') })));
+  // Keyboard path: arrows + Enter pick a head cell, then this button opens it (double-click does both).
+  dla.tools.append(
+    button('Save PNG', () => post({ type: 'savePng', name: 'dla-heads', dataUrl: dlaGrid.canvas.toDataURL('image/png') })),
+    button('Head in circuits', () => post({ type: 'openHead', layer: state.selection.layer, head: state.selection.head }), { 'data-testid': 'dla-open-head-circuits' }),
+  );
   dla.body.append(dlaHeader, targetBox, h('div', { class: 'dla-columns' }, dlaList, h('div', { class: 'grid-box' }, dlaGrid.canvas)));
 
   const attention = section('attention', 'Attention');

@@ -34,6 +34,21 @@ export interface SubspaceCurve {
   readonly at90: number;
 }
 
+/**
+ * Write/read subspace overlap of head pairs (ANALYSIS follow-up, additive): head (l1, h1)'s write subspace
+ * (row space of W_O) against head (l2, h2)'s query / key / value read subspace (column space of W_Q / W_K / W_V),
+ * ‖P_w P_r‖_F² / min(rank_w, rank_r) = mean squared cosine of the principal angles, in [0, 1].
+ * Unlike composition scores this ignores how strongly each direction is used, only where the subspaces lie.
+ */
+export interface HeadSubspaceOverlaps {
+  /** [L, H, L, H] index [l1, h1, l2, h2]; 0 where l2 <= l1. */
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  /** What two random d_head-dimensional subspaces of the centred stream overlap by on average: d_head / (d_model − 1). */
+  readonly baseline: number;
+}
+
 export interface CircuitsReport {
   readonly nLayer: number;
   readonly nHead: number;
@@ -54,7 +69,12 @@ export interface CircuitsReport {
   /** [L, H, n_pos, n_pos] positional QK pattern W_pos W_QK W_posᵀ for the first n_pos positions, softmax-free scores. */
   readonly positionalQk: Float32Array;
   readonly positionalQkSize: number;
-  readonly subspaces: { readonly embedding: SubspaceCurve; readonly positional: SubspaceCurve };
+  readonly subspaces: {
+    readonly embedding: SubspaceCurve;
+    readonly positional: SubspaceCurve;
+    /** Head write → later head read subspace overlaps (additive; absent in reports cached by older builds). */
+    readonly headOverlap?: HeadSubspaceOverlaps;
+  };
 }
 
 export interface HeadPairParams {

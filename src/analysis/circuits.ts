@@ -9,10 +9,10 @@ import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, H
 import { compositionBaseline, compositionScores, headFactors } from './composition';
 import { detectHeads, repeatedRandomSequences } from './detectors';
 import { jsBackend, SeededRandom, type MatmulBackend } from './linalg';
-import { headMlpStrengths, mlpGrams, mlpPairReport, mlpVirtualNorms } from './mlpVirtual';
+import { headMlpStrengths, mlpGrams, mlpPairReport, mlpPairReportWith, mlpVirtualNorms } from './mlpVirtual';
 import { processWeights } from './processWeights';
 import { ovCircuits, positionalQk } from './qkov';
-import { embeddingSubspaces, writeEffectiveRanks } from './subspaces';
+import { embeddingSubspaces, headSubspaceOverlaps, writeEffectiveRanks } from './subspaces';
 import { headPairReport } from './virtualWeights';
 
 /** Runs the model on each token sequence and returns its attention patterns, each [L, H, T, T]. */
@@ -72,7 +72,7 @@ export async function computeCircuits(
 
   stage('subspaces');
   const ranks = writeEffectiveRanks(pw);
-  const subspaces = await embeddingSubspaces(pw, backend);
+  const subspaces = { ...(await embeddingSubspaces(pw, backend)), headOverlap: await headSubspaceOverlaps(pw, backend) };
   const n = Math.min(POSITIONAL_QK_SIZE, cfg.nCtx);
 
   const heads: HeadScores[] = [];
@@ -114,4 +114,9 @@ export function headPair(weights: ModelWeights, params: HeadPairParams): HeadPai
 /** Exact neuron-pair drill-down of one MLP pair (see mlpVirtual.ts). */
 export function mlpPair(weights: ModelWeights, params: MlpPairParams): MlpPairReport {
   return mlpPairReport(processWeights(weights), params);
+}
+
+/** mlpPair with the large product through `backend` (the engine passes ORT); the same exact top-N pairs. */
+export function mlpPairWith(weights: ModelWeights, params: MlpPairParams, backend: MatmulBackend): Promise<MlpPairReport> {
+  return mlpPairReportWith(processWeights(weights), params, backend);
 }

@@ -111,16 +111,46 @@ function packUpper(g: Float32Array, d: number, out: Float32Array, row: number, r
  * multiply-adds than the [Dh, D] × [D, Dh] cores, and they run as a few large products).
  */
 export async function compositionScores(cfg: ModelConfig, factors: HeadFactors, backend: MatmulBackend = jsBackend): Promise<CompositionScores> {
-  const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = cfg;
+  const { nLayer: L, nHead: H } = cfg;
   const size = L * H * L * H;
   const out = [new Float32Array(size), new Float32Array(size), new Float32Array(size)];
-  if (L < 2) return { q: out[0]!, k: out[1]!, v: out[2]! };
+  await pairGramProducts(cfg, factors.write, factors.read, backend, (l2, acc) => {
+    const cols = 3 * H;
+    for (let h1 = 0; h1 < l2 * H; h1++) {
+      for (let mode = 0; mode < 3; mode++) {
+        for (let h2 = 0; h2 < H; h2++) {
+          const g2 = l2 * H + h2;
+          const denom = (factors.ovNorm[h1] as number) * (mode === 2 ? (factors.ovNorm[g2] as number) : (factors.qkNorm[g2] as number));
+          const num = Math.sqrt(Math.max(0, acc[h1 * cols + mode * H + h2] as number));
+          out[mode]![h1 * L * H + g2] = denom > 0 ? Math.min(1, num / denom) : 0;
+        }
+      }
+    }
+  });
+  return { q: out[0]!, k: out[1]!, v: out[2]! };
+}
+
+/**
+ * ‖E(g) R_c‖_F² for every writing head g (layer < l2) and reading column c = (mode, head) of each
+ * layer l2 ≥ 1, via packed d_model Grams (see compositionScores). `write` [L·H, Dh, D];
+ * `read` per layer [D, 3·H·Dh] in the HeadFactors column order. `each(l2, acc)` receives
+ * acc [l2·H, 3·H] (row = writer l1·H + h1, column = mode·H + h2), float64.
+ */
+export async function pairGramProducts(
+  cfg: ModelConfig,
+  write: Float32Array,
+  read: readonly Float32Array[],
+  backend: MatmulBackend,
+  each: (l2: number, acc: Float64Array) => void,
+): Promise<void> {
+  const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = cfg;
+  if (L < 2) return;
   const S = (D * (D + 1)) / 2;
   const chunks = Math.ceil(S / PACK_CHUNK);
   const writers = (L - 1) * H;
   const packedWriters = new Float32Array(chunks * writers * PACK_CHUNK);
   for (let g = 0; g < writers; g++) {
-    const e = factors.write.subarray(g * Dh * D, (g + 1) * Dh * D);
+    const e = write.subarray(g * Dh * D, (g + 1) * Dh * D);
     const gram = await backendGramColumns(backend, e, Dh, D);
     packUpper(gram, D, packedWriters, g, writers, true);
   }
@@ -129,7 +159,7 @@ export async function compositionScores(cfg: ModelConfig, factors: HeadFactors, 
   const packedReaders = new Float32Array(chunks * cols * PACK_CHUNK);
   const r = new Float32Array(D * Dh);
   for (let l2 = 1; l2 < L; l2++) {
-    const readLayer = factors.read[l2]!;
+    const readLayer = read[l2]!;
     for (let col = 0; col < cols; col++) {
       for (let i = 0; i < D; i++) r.set(readLayer.subarray(i * W3 + col * Dh, i * W3 + (col + 1) * Dh), i * Dh);
       const gram = await backendMatmulTransB(backend, r, r, D, Dh, D);
@@ -143,18 +173,8 @@ export async function compositionScores(cfg: ModelConfig, factors: HeadFactors, 
       const part = await backendMatmulTransB(backend, a, bt, rows, PACK_CHUNK, cols);
       for (let i = 0; i < rows * cols; i++) acc[i] = (acc[i] as number) + (part[i] as number);
     }
-    for (let h1 = 0; h1 < rows; h1++) {
-      for (let mode = 0; mode < 3; mode++) {
-        for (let h2 = 0; h2 < H; h2++) {
-          const g2 = l2 * H + h2;
-          const denom = (factors.ovNorm[h1] as number) * (mode === 2 ? (factors.ovNorm[g2] as number) : (factors.qkNorm[g2] as number));
-          const num = Math.sqrt(Math.max(0, acc[h1 * cols + mode * H + h2] as number));
-          out[mode]![h1 * L * H + g2] = denom > 0 ? Math.min(1, num / denom) : 0;
-        }
-      }
-    }
+    each(l2, acc);
   }
-  return { q: out[0]!, k: out[1]!, v: out[2]! };
 }
 
 /**

@@ -152,17 +152,18 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /**
- * Pivoted Cholesky of a symmetric positive semi-definite [n, n] matrix: F [n, n] with Fᵀ F = G.
- * Rows past the numerical rank are zero, so singular Grams (e.g. an all-zero head) are fine.
- * Used so that ‖W X‖_F = ‖F X‖_F whenever G = Wᵀ W.
+ * Pivoted Cholesky of a symmetric positive semi-definite [n, n] matrix G: R [n, n] (rows and columns
+ * in pivot order, upper triangular, rows past `rank` zero) with Rᵀ R = G[perm][:, perm] up to the
+ * dropped remainder. Pivots stop once the largest remaining diagonal is ≤ relTol · max diag(G).
  */
-export function psdFactor(g: ArrayLike<number>, n: number): Float64Array {
+export function pivotedCholesky(g: ArrayLike<number>, n: number, relTol: number): { r: Float64Array; perm: number[]; rank: number } {
   const a = Float64Array.from(g as ArrayLike<number>);
   const perm = Array.from({ length: n }, (_, i) => i);
   const r = new Float64Array(n * n); // rows of the factor in pivoted column order
   let maxDiag = 0;
   for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, a[i * n + i] as number);
-  const tol = maxDiag * n * 1e-15;
+  const tol = maxDiag * relTol;
+  let rank = 0;
   for (let k = 0; k < n; k++) {
     let p = k;
     let best = -Infinity;
@@ -174,6 +175,7 @@ export function psdFactor(g: ArrayLike<number>, n: number): Float64Array {
       }
     }
     if (!(best > tol)) break;
+    rank = k + 1;
     [perm[k], perm[p]] = [perm[p]!, perm[k]!];
     // swap the already computed columns k and p of the factor
     for (let j = 0; j < k; j++) {
@@ -196,10 +198,42 @@ export function psdFactor(g: ArrayLike<number>, n: number): Float64Array {
       a[pi * n + pi] = (a[pi * n + pi] as number) - v * v;
     }
   }
+  return { r, perm, rank };
+}
+
+/**
+ * Pivoted Cholesky of a symmetric positive semi-definite [n, n] matrix: F [n, n] with Fᵀ F = G.
+ * Rows past the numerical rank are zero, so singular Grams (e.g. an all-zero head) are fine.
+ * Used so that ‖W X‖_F = ‖F X‖_F whenever G = Wᵀ W.
+ */
+export function psdFactor(g: ArrayLike<number>, n: number): Float64Array {
+  const { r, perm } = pivotedCholesky(g, n, n * 1e-15);
   // undo the column permutation: F[:, perm[i]] = R[:, i]
   const f = new Float64Array(n * n);
   for (let row = 0; row < n; row++) for (let i = 0; i < n; i++) f[row * n + perm[i]!] = r[row * n + i] as number;
   return f;
+}
+
+/**
+ * X [n, n] such that W X has orthonormal columns spanning W's column space (columns past the rank
+ * zero), from G = Wᵀ W [n, n]: X = R₁₁⁻¹ placed at the pivot rows. Directions whose squared length
+ * left after the earlier pivots is ≤ relTol · the largest squared column norm count as dependent
+ * (1e-6 suits Grams accumulated in float32).
+ */
+export function orthonormalizer(g: ArrayLike<number>, n: number, relTol = 1e-6): { x: Float64Array; rank: number } {
+  const { r, perm, rank } = pivotedCholesky(g, n, relTol);
+  // inverse of the upper-triangular R₁₁ [rank, rank] by back substitution, column by column
+  const inv = new Float64Array(rank * rank);
+  for (let j = 0; j < rank; j++) {
+    for (let i = j; i >= 0; i--) {
+      let s = i === j ? 1 : 0;
+      for (let k = i + 1; k <= j; k++) s -= (r[i * n + k] as number) * (inv[k * rank + j] as number);
+      inv[i * rank + j] = s / (r[i * n + i] as number);
+    }
+  }
+  const x = new Float64Array(n * n);
+  for (let i = 0; i < rank; i++) for (let j = 0; j < rank; j++) x[perm[i]! * n + j] = inv[i * rank + j] as number;
+  return { x, rank };
 }
 
 /** Eigen-decomposition of a small symmetric [n, n] matrix by cyclic Jacobi: values descending, vectors as rows. */

@@ -8,7 +8,7 @@
  */
 import type { MlpPairParams, MlpPairReport } from './circuitTypes';
 import type { HeadFactors } from './composition';
-import { backendGramColumns, backendMatmulTransB, jsBackend, matmulTransB, transpose, type MatmulBackend } from './linalg';
+import { backendGramColumns, backendMatmulTransB, jsBackend, matmulTransB, sumSquares, transpose, type MatmulBackend } from './linalg';
 import type { ProcessedWeights } from './processWeights';
 
 /** Per layer: G_j = W_in W_inᵀ (read Gram) and H_i = W_outᵀ W_out (write Gram), each [D, D]. */
@@ -97,8 +97,75 @@ export async function headMlpStrengths(
   return { headToMlp, mlpToHead };
 }
 
-/** Exact drill-down for one MLP pair: the M × M virtual weight, computed in row blocks, its norm and top |entries|. */
-export function mlpPairReport(pw: ProcessedWeights, params: MlpPairParams): MlpPairReport {
+/** Top-N |W_virtual[m, k]| candidates kept while the product streams past, then re-ranked exactly. */
+class NeuronPairTop {
+  private readonly items: { readerNeuron: number; writerNeuron: number; approx: number }[] = [];
+  /** N-th largest |approx| seen so far (0 until N were seen). */
+  private threshold = 0;
+  private compactAt: number;
+  sumSq = 0;
+
+  /** `slack`: the largest |approx − exact| the product can have; candidates within 2·slack of the N-th are kept. */
+  constructor(
+    private readonly topN: number,
+    private readonly slack: number,
+  ) {
+    this.compactAt = 4 * topN;
+  }
+
+  /** Rows m0 … m0 + rows − 1 of the [M, M] product, row-major [rows, M]. */
+  add(part: Float32Array, m0: number, rows: number, M: number): void {
+    const band = 2 * this.slack;
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < M; k++) {
+        const value = part[r * M + k] as number;
+        this.sumSq += value * value;
+        const mag = Math.abs(value);
+        if (this.items.length < this.topN || mag >= this.threshold - band) {
+          this.items.push({ readerNeuron: m0 + r, writerNeuron: k, approx: value });
+          if (this.items.length > this.compactAt) this.compact();
+        }
+      }
+    }
+  }
+
+  private compact(): void {
+    const items = this.items;
+    items.sort((a, b) => Math.abs(b.approx) - Math.abs(a.approx));
+    this.threshold = Math.abs(items[this.topN - 1]!.approx);
+    const floor = this.threshold - 2 * this.slack;
+    let keep = this.topN;
+    while (keep < items.length && Math.abs(items[keep]!.approx) >= floor) keep++;
+    items.length = keep;
+    this.compactAt = Math.max(4 * this.topN, 2 * keep);
+  }
+
+  /**
+   * The exact top N: candidates re-evaluated as float64 dot products of the float32 rows, sorted by
+   * |value| (ties: reader, then writer neuron), so every backend gives the same list.
+   */
+  finish(inT: Float32Array, outRows: Float32Array, D: number): { readerNeuron: number; writerNeuron: number; value: number }[] {
+    if (this.items.length > this.topN) this.compact();
+    const exact = this.items.map((c) => {
+      let s = 0;
+      const a = c.readerNeuron * D;
+      const b = c.writerNeuron * D;
+      for (let d = 0; d < D; d++) s += (inT[a + d] as number) * (outRows[b + d] as number);
+      return { readerNeuron: c.readerNeuron, writerNeuron: c.writerNeuron, value: s };
+    });
+    exact.sort((p, q) => Math.abs(q.value) - Math.abs(p.value) || p.readerNeuron - q.readerNeuron || p.writerNeuron - q.writerNeuron);
+    return exact.slice(0, this.topN);
+  }
+}
+
+function maxRowNorm(a: Float32Array, rows: number, d: number): number {
+  let best = 0;
+  for (let r = 0; r < rows; r++) best = Math.max(best, sumSquares(a, r * d, (r + 1) * d));
+  return Math.sqrt(best);
+}
+
+/** Checked parameters and the two operands: inT [M, D] (row m = reader neuron m's read vector), outRows [M, D]. */
+function mlpPairSetup(pw: ProcessedWeights, params: MlpPairParams) {
   const { nLayer: L, dModel: D, dMlp: M } = pw.config;
   const { writer, reader } = params;
   const topN = params.topN ?? 20;
@@ -106,32 +173,37 @@ export function mlpPairReport(pw: ProcessedWeights, params: MlpPairParams): MlpP
     throw new RangeError(`mlpPair: need writer layer < reader layer within 0..${L - 1}, got writer ${writer}, reader ${reader}`);
   }
   if (!Number.isInteger(topN) || topN < 1) throw new RangeError(`mlpPair: topN must be a positive integer, got ${topN}`);
-  const inT = transpose(pw.layers[reader]!.wIn, D, M); // [M, D] row m = reader neuron m's read vector
-  const outRows = pw.layers[writer]!.wOut; // [M, D] row k = writer neuron k's write vector
-  const top: { readerNeuron: number; writerNeuron: number; value: number }[] = [];
-  let threshold = 0;
-  let sumSq = 0;
-  const block = 128;
-  for (let m0 = 0; m0 < M; m0 += block) {
-    const rows = Math.min(block, M - m0);
-    const part = matmulTransB(inT.subarray(m0 * D, (m0 + rows) * D), outRows, rows, D, M); // [rows, M]
-    for (let r = 0; r < rows; r++) {
-      for (let k = 0; k < M; k++) {
-        const value = part[r * M + k] as number;
-        sumSq += value * value;
-        const mag = Math.abs(value);
-        if (top.length < topN || mag > threshold) {
-          top.push({ readerNeuron: m0 + r, writerNeuron: k, value });
-          if (top.length > 4 * topN) {
-            top.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
-            top.length = topN;
-            threshold = Math.abs(top[topN - 1]!.value);
-          }
-        }
-      }
-    }
+  const inT = transpose(pw.layers[reader]!.wIn, D, M);
+  const outRows = pw.layers[writer]!.wOut;
+  // A float32-accumulated dot product of length D errs by at most ~D·2⁻²⁴·‖a‖‖b‖ (plus rounding of
+  // the result); 2⁻²³ doubles that for margin. Any backend within it yields the exact top N.
+  const slack = (D + 2) * 2 ** -23 * maxRowNorm(inT, M, D) * maxRowNorm(outRows, M, D);
+  return { writer, reader, topN, D, M, inT, outRows, top: new NeuronPairTop(Math.min(topN, M * M), slack) };
+}
+
+/** Rows of the [M, M] virtual weight computed per call. */
+const MLP_PAIR_BLOCK = 256;
+
+/**
+ * Exact drill-down for one MLP pair: the M × M virtual weight W_in(j)ᵀ W_out(i)ᵀ (reader neuron m,
+ * writer neuron k), computed in row blocks and never stored whole; its norm and top |entries| (signed).
+ * Plain TypeScript; mlpPairReportWith sends the blocks to a faster backend and returns the same pairs.
+ */
+export function mlpPairReport(pw: ProcessedWeights, params: MlpPairParams): MlpPairReport {
+  const s = mlpPairSetup(pw, params);
+  for (let m0 = 0; m0 < s.M; m0 += MLP_PAIR_BLOCK) {
+    const rows = Math.min(MLP_PAIR_BLOCK, s.M - m0);
+    s.top.add(matmulTransB(s.inT.subarray(m0 * s.D, (m0 + rows) * s.D), s.outRows, rows, s.D, s.M), m0, rows, s.M);
   }
-  top.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
-  if (top.length > topN) top.length = topN;
-  return { writer, reader, topN, norm: Math.sqrt(sumSq), pairs: top };
+  return { writer: s.writer, reader: s.reader, topN: s.topN, norm: Math.sqrt(s.top.sumSq), pairs: s.top.finish(s.inT, s.outRows, s.D) };
+}
+
+/** mlpPairReport with the blocks through `backend` (7.2 G multiply-adds for GPT-2 small); same pairs and values. */
+export async function mlpPairReportWith(pw: ProcessedWeights, params: MlpPairParams, backend: MatmulBackend): Promise<MlpPairReport> {
+  const s = mlpPairSetup(pw, params);
+  for (let m0 = 0; m0 < s.M; m0 += MLP_PAIR_BLOCK) {
+    const rows = Math.min(MLP_PAIR_BLOCK, s.M - m0);
+    s.top.add(await backendMatmulTransB(backend, s.inT.subarray(m0 * s.D, (m0 + rows) * s.D), s.outRows, rows, s.D, s.M), m0, rows, s.M);
+  }
+  return { writer: s.writer, reader: s.reader, topN: s.topN, norm: Math.sqrt(s.top.sumSq), pairs: s.top.finish(s.inT, s.outRows, s.D) };
 }

@@ -3,8 +3,9 @@
  * positions in 5 directions"): PCA of W_E and W_pos from their [D, D] covariance (W_E is [V, D], so the
  * [V, V] side is never formed), each head's write effective rank, and write/read subspace overlap.
  */
-import type { SubspaceCurve } from './circuitTypes';
-import { backendGramColumns, gramRows, jsBackend, matmul64, symmetricEigen, symmetricEigenvalues, transpose, type MatmulBackend } from './linalg';
+import type { HeadSubspaceOverlaps, SubspaceCurve } from './circuitTypes';
+import { pairGramProducts } from './composition';
+import { backendGramColumns, backendMatmulTransB, gramRows, jsBackend, matmul64, orthonormalizer, symmetricEigen, symmetricEigenvalues, transpose, type MatmulBackend } from './linalg';
 import type { ModelWeights } from '../engine/types';
 import { headW, headWO, processWeights, type ProcessedWeights } from './processWeights';
 
@@ -155,4 +156,59 @@ export function headSubspaceOverlap(
   const read = reader.kind === 'q' ? layer.wQ : reader.kind === 'k' ? layer.wK : layer.wV;
   const readRows = transpose(headW(read, reader.head, cfg), D, Dh); // [Dh, D]
   return subspaceOverlap(headWO(pw.layers[writer.layer]!, writer.head, cfg), Dh, readRows, Dh, D);
+}
+
+/**
+ * Every head's write subspace (row space of W_O(h), [Dh, D]) against every later head's query, key
+ * and value read subspaces (column spaces of W_Q / W_K / W_V, [D, Dh]), as subspaceOverlap measures it:
+ * ‖P_w P_r‖_F² / min(rank_w, rank_r), on the processed weights. Orthonormal bases come from Dh × Dh
+ * Grams (pivoted Cholesky, orthonormalizer); the pair sums ⟨P_w, P_r⟩ reuse composition's packed
+ * d_model Grams, so the cost is that of one composition tensor set, never a product per pair.
+ */
+export async function headSubspaceOverlaps(pw: ProcessedWeights, backend: MatmulBackend = jsBackend): Promise<HeadSubspaceOverlaps> {
+  const cfg = pw.config;
+  const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = cfg;
+  const write = new Float32Array(L * H * Dh * D);
+  const writeRank = new Int32Array(L * H);
+  const readRank = new Int32Array(3 * L * H); // [mode, L·H]
+  const W3 = 3 * H * Dh;
+  const read: Float32Array[] = [];
+  for (let l = 0; l < L; l++) {
+    const layer = pw.layers[l]!;
+    const readLayer = new Float32Array(D * W3);
+    for (let h = 0; h < H; h++) {
+      const g = l * H + h;
+      const wO = headWO(layer, h, cfg); // [Dh, D]
+      const ow = orthonormalizer(await backendMatmulTransB(backend, wO, wO, Dh, D, Dh), Dh);
+      writeRank[g] = ow.rank;
+      write.set(await backend.matmul(Float32Array.from(transpose(ow.x, Dh, Dh)), wO, Dh, Dh, D), g * Dh * D); // rows: Xᵀ W_O
+      const modes = [layer.wQ, layer.wK, layer.wV];
+      for (let mode = 0; mode < 3; mode++) {
+        const w = headW(modes[mode]!, h, cfg); // [D, Dh]
+        const o = orthonormalizer(await backendGramColumns(backend, w, D, Dh), Dh);
+        readRank[mode * L * H + g] = o.rank;
+        const q = await backend.matmul(w, Float32Array.from(o.x), D, Dh, Dh); // [D, Dh] orthonormal columns
+        const col0 = mode * H * Dh + h * Dh;
+        for (let i = 0; i < D; i++) readLayer.set(q.subarray(i * Dh, (i + 1) * Dh), i * W3 + col0);
+      }
+    }
+    read.push(readLayer);
+  }
+  const size = L * H * L * H;
+  const out = [new Float32Array(size), new Float32Array(size), new Float32Array(size)];
+  await pairGramProducts(cfg, write, read, backend, (l2, acc) => {
+    const cols = 3 * H;
+    for (let g1 = 0; g1 < l2 * H; g1++) {
+      for (let mode = 0; mode < 3; mode++) {
+        for (let h2 = 0; h2 < H; h2++) {
+          const g2 = l2 * H + h2;
+          const rank = Math.min(writeRank[g1] as number, readRank[mode * L * H + g2] as number);
+          const value = rank > 0 ? (acc[g1 * cols + mode * H + h2] as number) / rank : 0;
+          out[mode]![g1 * L * H + g2] = Math.min(1, Math.max(0, value));
+        }
+      }
+    }
+  });
+  // Random Dh-dimensional subspaces of the (D − 1)-dimensional centred stream overlap by Dh / (D − 1) on average.
+  return { q: out[0]!, k: out[1]!, v: out[2]!, baseline: Math.min(1, Dh / Math.max(1, D - 1)) };
 }

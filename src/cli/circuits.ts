@@ -6,14 +6,16 @@
  *   mlp_virtual_norms: [L][L] (row = reading layer j, column = writing layer i),
  *   head_to_mlp [L][H][L], mlp_to_head [L][L][H],
  *   heads: [{layer, head, previous_token, duplicate_token, induction, copying, write_effective_rank, ov_top}],
- *   positional_qk {size, scores: [L][H][n][n]}, subspaces {embedding, positional: {at50, at80, at90, cumulative}}.
+ *   positional_qk {size, scores: [L][H][n][n]}, subspaces {embedding, positional: {at50, at80, at90, cumulative},
+ *   head_overlap: {q, k, v: [L][H][L][H] write(l1, h1) → read(l2, h2) subspace overlap in [0, 1], 0 where l2 <= l1;
+ *   baseline (random subspaces); top: {q, k, v: [{from, to, score}]}}}.
  */
 import { CliUsageError, parseCliArgs, type CliCommand } from './args';
 import { formatTable } from './tokenize';
 import { cacheDirectory, resolveModelArg } from './trace';
 import { Engine } from '../engine/engine';
 import { decodeToken } from '../engine/tokenizer';
-import type { CircuitsReport, SubspaceCurve } from '../analysis/circuitTypes';
+import type { CircuitsReport, HeadSubspaceOverlaps, SubspaceCurve } from '../analysis/circuitTypes';
 
 export const command: CliCommand = {
   async run(args) {
@@ -81,7 +83,16 @@ export interface CircuitsJson {
     ov_top: { source: number; target: number; source_text: string; target_text: string; value: number }[];
   }[];
   readonly positional_qk: { readonly size: number; readonly scores: unknown[] };
-  readonly subspaces: Record<'embedding' | 'positional', { at50: number; at80: number; at90: number; cumulative: number[] }>;
+  readonly subspaces: Record<'embedding' | 'positional', { at50: number; at80: number; at90: number; cumulative: number[] }> & {
+    /** Mean squared cosine of the principal angles between a head's write subspace and a later head's Q/K/V read subspace. */
+    readonly head_overlap?: {
+      readonly q: unknown[];
+      readonly k: unknown[];
+      readonly v: unknown[];
+      readonly baseline: number;
+      readonly top: Record<'q' | 'k' | 'v', { from: string; to: string; score: number }[]>;
+    };
+  };
 }
 
 /** Highest-scoring pairs of one composition tensor [L, H, L, H]. */
@@ -121,7 +132,21 @@ export function circuitsToJson(name: string, r: CircuitsReport): CircuitsJson {
       ov_top: (h.ovTopTokens ?? []).map((e) => ({ source: e.source, target: e.target, source_text: tokenText(e.source), target_text: tokenText(e.target), value: round(e.value) })),
     })),
     positional_qk: { size: n, scores: nest(r.positionalQk, [L, H, n, n]) },
-    subspaces: { embedding: curve(r.subspaces.embedding), positional: curve(r.subspaces.positional) },
+    subspaces: {
+      embedding: curve(r.subspaces.embedding),
+      positional: curve(r.subspaces.positional),
+      ...(r.subspaces.headOverlap && { head_overlap: overlapJson(r.subspaces.headOverlap, L, H) }),
+    },
+  };
+}
+
+function overlapJson(o: HeadSubspaceOverlaps, L: number, H: number): NonNullable<CircuitsJson['subspaces']['head_overlap']> {
+  return {
+    q: nest(o.q, [L, H, L, H]),
+    k: nest(o.k, [L, H, L, H]),
+    v: nest(o.v, [L, H, L, H]),
+    baseline: round(o.baseline),
+    top: { q: topPairs(o.q, L, H, 10), k: topPairs(o.k, L, H, 10), v: topPairs(o.v, L, H, 10) },
   };
 }
 
@@ -162,6 +187,12 @@ export function circuitsSummary(j: CircuitsJson, ms: number): string {
       [false, true, true, true, true],
     ),
   );
+  const overlap = j.subspaces.head_overlap;
+  if (overlap) {
+    const rows = (['k', 'q', 'v'] as const).flatMap((kind) => overlap.top[kind].slice(0, 3).map((p) => [`${kind.toUpperCase()}`, p.from, p.to, p.score.toFixed(4)]));
+    out.push('', `Largest write → read subspace overlaps (random subspaces overlap ${overlap.baseline.toFixed(4)})`);
+    out.push(rows.length ? formatTable(['read', 'writer', 'reader', 'overlap'], rows, [false, false, false, true]) : '  (none above 0)');
+  }
   return out.join('\n');
 }
 

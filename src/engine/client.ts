@@ -14,6 +14,9 @@ import {
   type LoadParams,
 } from '../protocol/engine';
 
+/** How long a closing worker may take to finish its current request before it is terminated. */
+export const DISPOSE_GRACE_MS = 10_000;
+
 export const CRASHED_MESSAGE = 'The Residual Lens engine stopped unexpectedly; the next request starts a fresh one.';
 
 export interface EngineClientOptions {
@@ -47,10 +50,12 @@ export class EngineClient {
   private nextId = 1;
   private lastLoad: LoadParams | undefined;
   private disposed = false;
+  /** Resolves when the worker of a disposed client has exited. */
+  private exited: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: EngineClientOptions) {}
 
-  /** The last model loaded successfully; reloaded automatically into a fresh worker after a crash. */
+  /** The last model loaded successfully (undefined after a cancelled load: the worker's model is then unknown); reloaded automatically into a fresh worker after a crash. */
   get loaded(): LoadParams | undefined {
     return this.lastLoad;
   }
@@ -64,6 +69,9 @@ export class EngineClient {
       const signal = options.signal;
       const onAbort = (): void => {
         if (!this.settle(id)) return;
+        // A load cancelled while it runs may still finish in the worker: which model the worker
+        // holds is unknown until the next load, so `loaded` must not claim the previous one.
+        if (method === 'load') this.lastLoad = undefined;
         this.post({ v: ENGINE_PROTOCOL_VERSION, kind: 'cancel', id });
         reject(new EngineError('cancelled', 'Cancelled.'));
       };
@@ -94,8 +102,32 @@ export class EngineClient {
     this.disposed = true;
     const worker = this.worker;
     this.worker = undefined;
+    const ids = [...this.pending.keys()];
     this.rejectAll(new EngineError('cancelled', 'The engine was closed.'));
-    void worker?.terminate();
+    if (!worker) return;
+    // Terminating a worker while onnxruntime creates a session or runs aborts the whole process
+    // (a Napi::Error thrown into a dying environment; measured). So: cancel everything, let the
+    // worker finish its current native call, release its sessions and exit on its own; terminate
+    // only a worker that has not exited after DISPOSE_GRACE_MS.
+    this.exited = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.options.log?.(`engine: the worker did not exit within ${DISPOSE_GRACE_MS} ms of closing; terminating it`);
+        void worker.terminate();
+      }, DISPOSE_GRACE_MS);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    worker.ref();
+    for (const id of ids) worker.postMessage({ v: ENGINE_PROTOCOL_VERSION, kind: 'cancel', id } satisfies HostToWorker);
+    worker.postMessage({ v: ENGINE_PROTOCOL_VERSION, kind: 'request', id: this.nextId++, method: 'dispose', params: {} } satisfies HostToWorker);
+  }
+
+  /** Disposes, and resolves once the worker thread has exited (deactivation awaits this). */
+  close(): Promise<void> {
+    this.dispose();
+    return this.exited;
   }
 
   /** Whether a worker thread is running now (for tests and status). */
@@ -143,7 +175,7 @@ export class EngineClient {
     const pending = this.pending.get(m.id);
     if (!pending) {
       // Cancelled or already answered: a late reply is dropped.
-      if (m.kind === 'response') {
+      if (m.kind === 'response' && !this.disposed) {
         const code = m.ok === true ? 'ok' : String((m.error as { code?: unknown } | undefined)?.code);
         this.options.log?.(`engine: dropped the late reply to request ${m.id} (${code})`);
       }

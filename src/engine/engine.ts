@@ -6,8 +6,6 @@
  * graph and the per-head result graph lazily, on first use. The last few traces are kept (LRU,
  * bounded by count and bytes) for lens / attribution / head-result requests that name them.
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
@@ -16,18 +14,18 @@ import {
   buildHeadResultGraph,
   buildInstrumentedGraph,
   buildLensGraph,
-  buildMatMulGraph,
   buildMlpPostGraph,
   FORWARD_OUTPUTS,
   HEAD_RESULT_OUTPUT,
   HOOKS,
   INPUTS,
-  MATMUL_OUTPUT,
   MLP_POST_OUTPUT,
   type ForwardArray,
   type WeightLocator,
 } from './graph';
+import { circuitsCachePath, readCircuitsCache, writeCircuitsCache } from './circuitsCache';
 import { LensRunner, nextTokenTargets } from './lens';
+import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { tokenize } from './tokenizer';
 import type { Attribution, LensTable, ModelInfo, ModelWeights, TokenInfo, Tokenized, Trace } from './types';
@@ -109,8 +107,8 @@ export class Engine {
   private evicted = 0;
   /** Random start so ids from a crashed worker never name a trace of the fresh one. */
   private nextTraceId = 1 + Math.floor(Math.random() * 2 ** 40);
-  /** MatMul session for the circuits analyses (model-independent, created on first use). */
-  private matmul: Promise<ort.InferenceSession> | undefined;
+  /** ORT matrix products for the circuits analyses (model-independent, created on first use). */
+  private matmul: Promise<OrtMatmulBackend> | undefined;
 
   constructor(private readonly options: EngineOptions = {}) {}
 
@@ -323,7 +321,7 @@ export class Engine {
     ctx.progress?.('computing circuits');
     const { computeCircuits } = await import('../analysis/circuits');
     const report = await computeCircuits(weights, (batch: readonly Int32Array[]) => this.runPatterns(m, batch, ctx), p, {
-      backend: { matmul: (a, b, rows, inner, cols) => this.runMatMul(a, b, rows, inner, cols) },
+      backend: await this.matmulBackend(),
       onStage: (stage) => ctx.progress?.(stage),
     });
     if (cacheFile) writeCircuitsCache(cacheFile, report);
@@ -338,8 +336,8 @@ export class Engine {
 
   async mlpPair(p: MlpPairParams): Promise<MlpPairReport> {
     const m = this.requireModel();
-    const { mlpPair } = await import('../analysis/circuits');
-    return mlpPair(this.fullWeights(m), p);
+    const { mlpPairWith } = await import('../analysis/circuits');
+    return mlpPairWith(this.fullWeights(m), p, await this.matmulBackend());
   }
 
   /** Releases every session; the engine can load again afterwards. */
@@ -350,15 +348,16 @@ export class Engine {
     this.matmul = undefined;
     this.traces.clear();
     if (m) await releaseModel(m);
-    if (matmul) await matmul.then((s) => s.release()).catch(() => undefined);
+    if (matmul) await matmul.then((b) => b.release()).catch(() => undefined);
   }
 
-  /** C [m, n] = A [m, k] · B [k, n] through ORT (float32 accumulation). */
-  private async runMatMul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Promise<Float32Array> {
-    this.matmul ??= createSession(buildMatMulGraph(), undefined, this.options);
-    const session = await this.matmul;
-    const out = await session.run({ A: floatTensor(a, [m, k]), B: floatTensor(b, [k, n]) });
-    return floatOutput(out, MATMUL_OUTPUT);
+  /** The ORT MatmulBackend (A·B, A·Bᵀ, Aᵀ·B), created once; a failed creation is retried next time. */
+  private matmulBackend(): Promise<OrtMatmulBackend> {
+    this.matmul ??= createOrtMatmulBackend(this.options).catch((err: unknown) => {
+      this.matmul = undefined;
+      throw err;
+    });
+    return this.matmul;
   }
 
   /** Stored trace ids, newest last (for tests). */
@@ -517,81 +516,4 @@ function firstLine(err: unknown): string {
 
 function errorDetail(err: unknown): string | undefined {
   return err instanceof Error ? err.stack : undefined;
-}
-
-// ---- circuits cache: <cacheDir>/circuits/<key>.json (structure) + <key>.bin (Float32Array bytes) ----
-
-const CIRCUITS_CACHE_VERSION = 1;
-
-function circuitsCachePath(cacheDir: string, fingerprint: string, options: CircuitsOptions): string {
-  const key = createHash('sha256')
-    .update(JSON.stringify({ v: CIRCUITS_CACHE_VERSION, fingerprint, seed: options.seed ?? 0, tokenSample: options.tokenSample ?? 200 }))
-    .digest('hex')
-    .slice(0, 32);
-  return path.join(cacheDir, 'circuits', key);
-}
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-/** Splits a report into JSON with {"$f32": [offset, length]} placeholders and one binary blob. */
-function encodeCircuits(value: unknown, blobs: Float32Array[], offset: { n: number }): Json {
-  if (value instanceof Float32Array) {
-    const ref: Json = { $f32: [offset.n, value.length] };
-    blobs.push(value);
-    offset.n += value.length;
-    return ref;
-  }
-  if (Array.isArray(value)) return value.map((v) => encodeCircuits(v, blobs, offset));
-  if (value !== null && typeof value === 'object') {
-    const out: { [key: string]: Json } = {};
-    for (const [k, v] of Object.entries(value)) out[k] = encodeCircuits(v, blobs, offset);
-    return out;
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) return { $num: String(value) };
-  return value as Json;
-}
-
-function decodeCircuits(value: Json, data: Float32Array): unknown {
-  if (Array.isArray(value)) return value.map((v) => decodeCircuits(v, data));
-  if (value !== null && typeof value === 'object') {
-    if (typeof value.$num === 'string') return Number(value.$num);
-    const ref = value.$f32;
-    if (Array.isArray(ref) && typeof ref[0] === 'number' && typeof ref[1] === 'number') {
-      if (ref[0] < 0 || ref[1] < 0 || ref[0] + ref[1] > data.length) throw new Error('circuits cache: reference out of range');
-      return data.slice(ref[0], ref[0] + ref[1]);
-    }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = decodeCircuits(v, data);
-    return out;
-  }
-  return value;
-}
-
-function readCircuitsCache(file: string): CircuitsReport | undefined {
-  try {
-    const json = JSON.parse(fs.readFileSync(`${file}.json`, 'utf8')) as { v?: number; report?: Json };
-    if (json.v !== CIRCUITS_CACHE_VERSION || json.report === undefined) return undefined;
-    const bytes = fs.readFileSync(`${file}.bin`);
-    if (bytes.byteLength % 4 !== 0) return undefined;
-    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-    return decodeCircuits(json.report, data) as CircuitsReport;
-  } catch {
-    return undefined; // missing or damaged: recompute
-  }
-}
-
-function writeCircuitsCache(file: string, report: CircuitsReport): void {
-  try {
-    const blobs: Float32Array[] = [];
-    const json = encodeCircuits(report, blobs, { n: 0 });
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(`${tmp}.bin`, Buffer.concat(blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))));
-    fs.writeFileSync(`${tmp}.json`, JSON.stringify({ v: CIRCUITS_CACHE_VERSION, report: json }));
-    // The .bin first: a .json is only ever next to its complete .bin.
-    fs.renameSync(`${tmp}.bin`, `${file}.bin`);
-    fs.renameSync(`${tmp}.json`, `${file}.json`);
-  } catch {
-    // A cache that cannot be written only costs time next run.
-  }
 }

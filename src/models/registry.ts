@@ -129,8 +129,11 @@ function folderProblem(folder: string): string | undefined {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(folder);
-  } catch {
-    return `the folder ${folder} does not exist`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return `the folder ${folder} does not exist`;
+    // A symlink loop (ELOOP), no permission (EACCES), …: say so rather than "does not exist".
+    return `the folder ${folder} cannot be read (${code ?? (err instanceof Error ? err.message : String(err))})`;
   }
   if (!stat.isDirectory()) return `${folder} is not a folder`;
   const missing = CHECKPOINT_FILES.filter((f) => !isFile(path.join(folder, f)));

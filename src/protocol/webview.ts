@@ -186,6 +186,18 @@ function badIndex(m: Fields, names: readonly string[]): string | undefined {
   return names.find((n) => !isIndex(m[n]));
 }
 
+/**
+ * A webview-sent value for an error message. Never throws (String() does on { toString: 1 }),
+ * short, and on one line.
+ */
+function describe(x: unknown): string {
+  let text: string;
+  if (typeof x === 'string') text = x;
+  else if (typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint' || x === null || x === undefined) text = String(x);
+  else text = Array.isArray(x) ? 'an array' : `a ${typeof x}`;
+  return text.replace(/\p{Cc}|[\u2028\u2029]/gu, ' ').slice(0, 40);
+}
+
 function fail<T>(error: string): ParseResult<T> {
   return { ok: false, error };
 }
@@ -197,14 +209,14 @@ function fail<T>(error: string): ParseResult<T> {
  */
 export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
   if (!isObject(raw)) return fail('message is not an object');
-  if (raw.v !== WEBVIEW_PROTOCOL_VERSION) return fail(`message version ${String(raw.v)} is not ${WEBVIEW_PROTOCOL_VERSION}`);
+  if (raw.v !== WEBVIEW_PROTOCOL_VERSION) return fail(`message version ${describe(raw.v)} is not ${WEBVIEW_PROTOCOL_VERSION}`);
   const type = raw.type;
   const ok = (value: WebviewToHost): ParseResult<WebviewToHost> => ({ ok: true, value });
   const v = WEBVIEW_PROTOCOL_VERSION;
   let bad: string | undefined;
   switch (type) {
     case 'ready':
-      if (raw.view !== 'trace' && raw.view !== 'side' && raw.view !== 'circuits') return fail(`ready: unknown view ${String(raw.view)}`);
+      if (raw.view !== 'trace' && raw.view !== 'side' && raw.view !== 'circuits') return fail(`ready: unknown view ${describe(raw.view)}`);
       return ok({ v, type, view: raw.view });
     case 'painted':
       if ((bad = badIndex(raw, ['traceId']))) return fail(`painted: ${bad} must be a non-negative integer`);
@@ -220,7 +232,7 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
       if ((bad = badIndex(raw, ['pos', 'tokenId']))) return fail(`pickToken: ${bad} must be a non-negative integer`);
       return ok({ v, type, pos: raw.pos as number, tokenId: raw.tokenId as number });
     case 'exportLens':
-      if (raw.format !== 'csv' && raw.format !== 'markdown') return fail(`exportLens: unknown format ${String(raw.format)}`);
+      if (raw.format !== 'csv' && raw.format !== 'markdown') return fail(`exportLens: unknown format ${describe(raw.format)}`);
       return ok({ v, type, format: raw.format });
     case 'savePng': {
       if (typeof raw.name !== 'string' || !FILE_STEM.test(raw.name)) return fail('savePng: name must be 1–80 characters of letters, digits, ".", "_" or "-"');
@@ -250,8 +262,26 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
       if (typeof raw.message !== 'string') return fail('log: message must be a string');
       return ok({ v, type, message: raw.message.slice(0, MAX_LOG_CHARS) });
     default:
-      return fail(`unknown message type ${JSON.stringify(String(type)).slice(0, 40)}`);
+      return fail(`unknown message type ${JSON.stringify(describe(type))}`);
   }
+}
+
+/** The argument of `residualLens.showCircuits`: the head to focus (webview links, hover links, other extensions). */
+export interface HeadRef {
+  readonly layer: number;
+  readonly head: number;
+}
+
+/**
+ * Validates the argument of `residualLens.showCircuits`: undefined (palette: no focus) or {layer, head}
+ * with non-negative integers; extra fields are dropped. Range checks against the model are the host's job.
+ */
+export function parseShowCircuitsArg(raw: unknown): ParseResult<HeadRef | undefined> {
+  if (raw === undefined) return { ok: true, value: undefined };
+  if (!isObject(raw)) return fail('showCircuits: the argument must be {layer, head}');
+  const bad = badIndex(raw, ['layer', 'head']);
+  if (bad) return fail(`showCircuits: ${bad} must be a non-negative integer`);
+  return { ok: true, value: { layer: raw.layer as number, head: raw.head as number } };
 }
 
 /** Validates a saved trace-panel state (it comes back from the webview on reload). */

@@ -98,6 +98,13 @@ export class EngineSession implements vscode.Disposable {
     }
   }
 
+  /** Closes the engine and resolves once its worker thread has exited (deactivation awaits this). */
+  close(): Promise<void> {
+    const client = this.client;
+    this.dispose();
+    return client ? client.close() : Promise.resolve();
+  }
+
   dispose(): void {
     this.client?.dispose();
     this.client = undefined;

@@ -9,6 +9,7 @@ import { DownloadError, downloadModel, type DownloadProgress } from '../models/d
 import { DEMO_MODEL_NAME, demoModelFolder, listModels, loadManifest, resolveModel, type ManifestEntry } from '../models/registry';
 import type { ModelChoice } from './engineSession';
 import type { Output } from './output';
+import { cacheDirSetting, hubEndpointSetting, looksLikePath, untrustedOverride } from './settingsPolicy';
 
 export interface ModelContext {
   readonly extensionRoot: string;
@@ -21,10 +22,6 @@ function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration('residualLens');
 }
 
-function looksLikePath(value: string): boolean {
-  return /[\\/]/.test(value) || value.startsWith('~') || value.startsWith('.') || path.isAbsolute(value);
-}
-
 let warnedUntrusted = false;
 
 /**
@@ -33,17 +30,14 @@ let warnedUntrusted = false;
  */
 function trustedSetting(key: 'model' | 'modelCacheDir', fallback: string, output: Output): string {
   const cfg = config();
-  const inspected = cfg.inspect<string>(key);
-  const workspaceValue = inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
-  if (!vscode.workspace.isTrusted && workspaceValue !== undefined && looksLikePath(workspaceValue)) {
-    const used = inspected?.globalValue ?? inspected?.defaultValue ?? fallback;
-    const text = `Residual Lens ignores residualLens.${key} = "${workspaceValue}" from this workspace's settings because the workspace is not trusted; using "${used || fallback}".`;
-    output.info(text);
+  const override = untrustedOverride(key, cfg.inspect<string>(key), vscode.workspace.isTrusted, fallback);
+  if (override) {
+    output.info(override.message);
     if (!warnedUntrusted) {
       warnedUntrusted = true;
-      void vscode.window.showWarningMessage(text);
+      void vscode.window.showWarningMessage(override.message);
     }
-    return used;
+    return override.value;
   }
   return cfg.get<string>(key, fallback);
 }
@@ -53,8 +47,9 @@ export function modelSetting(output: Output): string {
 }
 
 export function modelCacheDir(ctx: ModelContext): string {
-  const configured = trustedSetting('modelCacheDir', '', ctx.output).trim();
-  return configured && path.isAbsolute(configured) ? configured : ctx.defaultCacheDir;
+  const { dir, note } = cacheDirSetting(trustedSetting('modelCacheDir', '', ctx.output), ctx.defaultCacheDir);
+  if (note) ctx.output.info(note);
+  return dir;
 }
 
 function registryContext(ctx: ModelContext): { extensionRoot: string; cacheDir: string } {
@@ -169,15 +164,8 @@ export async function downloadModelCommand(ctx: ModelContext, name?: string): Pr
   }
 }
 
-function hubEndpoint(): string | undefined {
-  const endpoint = config().get<string>('hubEndpoint', 'https://huggingface.co').trim();
-  try {
-    const url = new URL(endpoint);
-    if (url.protocol === 'https:' || url.protocol === 'http:') return endpoint.replace(/\/+$/, '');
-  } catch {
-    // reported below
-  }
-  return undefined;
+function hubEndpoint(): { readonly endpoint: string } | { readonly message: string } {
+  return hubEndpointSetting(config().get<string>('hubEndpoint', 'https://huggingface.co'));
 }
 
 function progressText(p: DownloadProgress): string {
@@ -195,11 +183,12 @@ function formatEta(seconds: number): string {
 
 /** Downloads with a cancellable notification; returns the folder, or undefined (message shown). */
 async function runDownload(entry: ManifestEntry, ctx: ModelContext): Promise<string | undefined> {
-  const endpoint = hubEndpoint();
-  if (!endpoint) {
-    ctx.output.showError(new Error(`residualLens.hubEndpoint must be an http(s) URL such as https://huggingface.co.`));
+  const hub = hubEndpoint();
+  if ('message' in hub) {
+    ctx.output.showError(new Error(hub.message));
     return undefined;
   }
+  const endpoint = hub.endpoint;
   const cacheDir = modelCacheDir(ctx);
   ctx.output.info(`Downloading ${entry.repo}@${entry.revision} from ${endpoint} into ${cacheDir}.`);
   try {

@@ -20,8 +20,11 @@ import type { ViewSink } from './panels';
 import { attributionPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
 import type { HostMessage } from './webviewChannel';
 import type { TracePayload } from '../protocol/webview';
+import { TraceFollowUps } from './followUps';
+import { countedProblem, countRequest, emptyTextProblem } from './traceText';
+import { TraceSequencer, type TraceTicket } from './traceSequencer';
 
-export const EMPTY_MESSAGE = 'Nothing to trace: select text or put the cursor on a non-empty line.';
+export { EMPTY_MESSAGE } from './traceText';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
 const MAX_RECORDS = 8;
 /** workspaceState key of the last traced text: a reloaded window's panel falls back to it when the page's own state was not saved. */
@@ -35,8 +38,8 @@ export interface TraceRecord {
   readonly uri: string | undefined;
   /** Where the text sits in the document; undefined once an edit touched it. */
   range: TracedRange | undefined;
-  lens?: Promise<LensTable>;
-  readonly attributions: Map<string, Promise<Attribution>>;
+  /** Lens and DLA, each requested once for all views and hovers. */
+  readonly followUps: TraceFollowUps;
 }
 
 interface PendingPaint {
@@ -64,8 +67,8 @@ export class TraceController implements vscode.Disposable {
   private thumbsShown: PatternThumbsPayload | undefined;
   private attributionShown: AttributionPayload | undefined;
   private status: { text: string; busy: boolean } | undefined;
-  private generation = 0;
-  private inflight: AbortController | undefined;
+  /** Newest trace wins; a stale result is dropped. */
+  private readonly sequence = new TraceSequencer();
   private pendingPaint: PendingPaint | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires when traced ranges appear, move or go (decorations listen). */
@@ -139,16 +142,22 @@ export class TraceController implements vscode.Disposable {
    * command's start time: only command-started traces write a diagnostics line (command → painted).
    */
   async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number): Promise<void> {
-    if (text.trim().length === 0) {
-      this.output.showWarning(EMPTY_MESSAGE);
+    const empty = emptyTextProblem(text);
+    if (empty) {
+      this.output.showWarning(empty);
       return;
     }
-    // Newest wins: cancel whatever is running; a stale result is dropped by the generation check.
-    this.inflight?.abort();
-    const abort = new AbortController();
-    this.inflight = abort;
-    const generation = ++this.generation;
-    const stale = (): boolean => generation !== this.generation;
+    // Newest wins: cancel whatever is running; a stale result is dropped.
+    const ticket = this.sequence.begin();
+    try {
+      await this.runTicket(text, source, started, ticket);
+    } finally {
+      this.sequence.finish(ticket);
+    }
+  }
+
+  private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket): Promise<void> {
+    const stale = ticket.stale;
 
     const choice = await chooseModelForTrace(this.models);
     if (!choice || stale()) return;
@@ -157,8 +166,9 @@ export class TraceController implements vscode.Disposable {
     const topK = Math.max(1, Math.min(100, Math.round(cfg.get<number>('topK', 10))));
 
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true }, async (progress, token) => {
-      token.onCancellationRequested(() => abort.abort());
-      const signal = abort.signal;
+      const cancel = new AbortController();
+      token.onCancellationRequested(() => cancel.abort());
+      const signal = AbortSignal.any([ticket.signal, cancel.signal]);
       try {
         if (this.session.model?.folder !== choice.folder) {
           progress.report({ message: `Loading model ${choice.name}…` });
@@ -167,10 +177,11 @@ export class TraceController implements vscode.Disposable {
         const info = await this.session.ensureLoaded(choice, { signal, onProgress: (stage) => progress.report({ message: `Loading model ${choice.name}: ${stage}…` }) });
         if (stale()) return;
         const nCtx = info.config.nCtx;
-        const counted = await this.session.request('tokenize', { text, options: { prependBos, maxTokens: nCtx + 1 } }, { signal });
+        const counted = await this.session.request('tokenize', countRequest(text, prependBos, nCtx), { signal });
         if (stale()) return;
-        if (counted.exceeded || counted.tokens.length > nCtx) {
-          this.output.showWarning(`The selection has more than ${nCtx} tokens; ${info.name} accepts at most ${nCtx} (BOS included). Select less text.`);
+        const tooLong = countedProblem(counted, nCtx, info.name);
+        if (tooLong) {
+          this.output.showWarning(tooLong);
           this.setStatus('', false);
           return;
         }
@@ -199,7 +210,11 @@ export class TraceController implements vscode.Disposable {
 
   private show(trace: Trace, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined): void {
     const engineMs = payload.elapsedMs;
-    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, attributions: new Map() };
+    const followUps = new TraceFollowUps(trace.traceId, {
+      lens: (traceId, k) => this.session.request('lens', { traceId, k }, {}, 'ready'),
+      attribute: (traceId, pos, tokenId) => this.session.request('attribute', { traceId, pos, tokenId }, {}, 'ready'),
+    });
+    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps };
     // One trace per document range: a re-trace of overlapping text replaces the old one.
     this.records = this.records.filter((r) => !(r.uri === record.uri && r.range && record.range && r.range.start < record.range.end && record.range.start < r.range.end));
     this.records.push(record);
@@ -229,23 +244,12 @@ export class TraceController implements vscode.Disposable {
   /** The lens table of a record, requested once. */
   lensOf(record: TraceRecord): Promise<LensTable> {
     const k = Math.max(1, Math.min(100, Math.round(vscode.workspace.getConfiguration('residualLens').get<number>('topK', 10))));
-    record.lens ??= this.session.request('lens', { traceId: record.trace.traceId, k }, {}, 'ready');
-    record.lens.catch(() => {
-      record.lens = undefined; // a later view may retry (e.g. after a worker restart)
-    });
-    return record.lens;
+    return record.followUps.lens(k);
   }
 
   /** DLA at `pos` (to `tokenId`, default the top-1), requested once per (pos, token). */
   attributionOf(record: TraceRecord, pos: number, tokenId?: number): Promise<Attribution> {
-    const key = `${pos}:${tokenId ?? 'top'}`;
-    let p = record.attributions.get(key);
-    if (!p) {
-      p = this.session.request('attribute', { traceId: record.trace.traceId, pos, tokenId }, {}, 'ready');
-      record.attributions.set(key, p);
-      p.catch(() => record.attributions.delete(key));
-    }
-    return p;
+    return record.followUps.attribution(pos, tokenId);
   }
 
   private async fetchPattern(record: TraceRecord, layer: number): Promise<void> {
@@ -401,11 +405,11 @@ export class TraceController implements vscode.Disposable {
 
   /** The user closed the trace panel: a running trace has nowhere to show, so it stops. */
   panelClosed(): void {
-    this.inflight?.abort();
+    if (this.sequence.cancel()) this.setStatus('Trace cancelled: the panel was closed.', false);
   }
 
   dispose(): void {
-    this.inflight?.abort();
+    this.sequence.cancel();
     this.changed.dispose();
   }
 }

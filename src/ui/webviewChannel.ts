@@ -57,6 +57,8 @@ export class WebviewChannel implements vscode.Disposable {
   }
 
   dispose(): void {
+    // A disposed webview throws on postMessage: posts after this are dropped.
+    this.ready = false;
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 }

@@ -1,10 +1,10 @@
 /**
- * The HTML shell shared by every webview: a strict CSP (default-src 'none', the one bundle by
- * nonce), resources only from dist/ and media/ through asWebviewUri, no inline handlers.
+ * Webview options and HTML for every panel and view: resources only from dist/ and media/
+ * through asWebviewUri; the document itself (CSP, nonce) is built by webviewDocument.ts.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { WebviewKind } from '../protocol/webview';
+import { makeNonce, webviewDocument } from './webviewDocument';
 
 /** Webview options for every panel and view: scripts on, local resources limited. */
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -14,36 +14,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   };
 }
 
-/** 128 random bits, base64 (never Math.random). */
-export function makeNonce(): string {
-  return randomBytes(16).toString('base64');
-}
-
-export function contentSecurityPolicy(cspSource: string, nonce: string): string {
-  return [
-    "default-src 'none'",
-    `script-src 'nonce-${nonce}'`,
-    // Our CSS and the components' styles are constructable stylesheets; the nonce covers a <style> fallback.
-    `style-src ${cspSource} 'nonce-${nonce}'`,
-    `font-src ${cspSource}`,
-    `img-src ${cspSource} data:`,
-  ].join('; ');
-}
-
 export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, view: WebviewKind, title: string): string {
-  const nonce = makeNonce();
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview.js'));
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy(webview.cspSource, nonce)}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>${title}</title>
-</head>
-<body data-view="${view}">
-<main id="app" aria-live="polite"></main>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+  return webviewDocument({ cspSource: webview.cspSource, scriptUri: script.toString(), nonce: makeNonce(), view, title });
 }

@@ -22,7 +22,7 @@ export function runCleanups(): Promise<void> {
       try {
         await fn?.();
       } catch (err: unknown) {
-        console.error(`[e2e] cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+        console.error(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   })();
@@ -31,7 +31,7 @@ export function runCleanups(): Promise<void> {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    console.error(`[e2e] ${signal}: stopping everything`);
+    console.error(`${signal}: stopping every process started here`);
     void runCleanups().then(() => process.exit(130));
   });
 }

@@ -16,7 +16,7 @@ import { codeServerDirs, installExtension, prepareDirs, startCodeServer } from '
 import { DiagnosticsLog } from './diagnostics';
 import { startHubFixture } from './hub';
 import { onCleanup, runCleanups } from './processes';
-import { scenarios, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarios';
+import { scenarios, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarios';
 import { launchBrowser, Workbench } from './workbench';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -97,7 +97,8 @@ async function main(): Promise<number> {
   if (hub.fixture === undefined) log(`scenario 8 will be skipped: ${hub.skipReason}`);
   onCleanup(() => hub.stop());
 
-  prepareDirs(dirs, {
+  writeGeneratedFixtures(workspace);
+  const userSettings: Record<string, unknown> = {
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
     'workbench.welcomePage.walkthroughs.openOnInstall': false,
@@ -117,7 +118,16 @@ async function main(): Promise<number> {
     'residualLens.model': 'demo',
     'residualLens.modelCacheDir': modelCache,
     ...(hub.fixture !== undefined ? { 'residualLens.hubEndpoint': hub.fixture.endpoint } : {}),
-  });
+  };
+  prepareDirs(dirs, userSettings);
+  // Changes go to the workspace's settings: the workbench watches that folder reliably (a rewrite
+  // of the user settings file was not picked up by code-server within seconds).
+  const workspaceSettingsFile = path.join(workspace, '.vscode', 'settings.json');
+  const writeSettings = (s: Readonly<Record<string, unknown>>): void => {
+    fs.mkdirSync(path.dirname(workspaceSettingsFile), { recursive: true });
+    fs.writeFileSync(workspaceSettingsFile, JSON.stringify(s, null, 2) + '\n');
+  };
+  writeSettings({}); // exists before the workbench starts, so later edits are changes to a watched file
   const installStart = Date.now();
   installExtension(tools.codeServer, dirs, vsix);
   log(`installed ${path.relative(root, vsix)} in ${seconds(Date.now() - installStart)}`);
@@ -154,6 +164,8 @@ async function main(): Promise<number> {
     modelCacheDir: modelCache,
     figures,
     lastTraceIds: undefined,
+    setWorkspaceSettings: (extra) => writeSettings(extra),
+    resetWorkspaceSettings: () => writeSettings({}),
     problem: (message) => {
       problems.push(message);
       log(`  problem: ${message}`);

@@ -70,8 +70,7 @@ export class Workbench {
   }
 
   async waitReady(): Promise<void> {
-    await this.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-    await this.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 }).catch(() => undefined);
+    await this.page.locator('.monaco-workbench .part.editor').first().waitFor({ timeout: 60_000 });
   }
 
   async screenshot(name: string): Promise<string> {
@@ -290,13 +289,8 @@ export class Workbench {
    */
   async reload(): Promise<void> {
     const loaded = this.page.waitForEvent('load', { timeout: 60_000 });
-    const t0 = Date.now();
-    this.page.on('framenavigated', (f) => { if (f === this.page.mainFrame()) console.log('DEBUG navigated', Date.now() - t0); });
-    this.page.on('console', (m) => { if (Date.now() - t0 < 70000) console.log('DEBUG console', Date.now() - t0, m.type(), m.text().slice(0, 200)); });
     await this.runCommand('Developer: Reload Window');
-    console.log('DEBUG command', Date.now() - t0);
     await loaded;
-    console.log('DEBUG loaded', Date.now() - t0);
     await this.waitReady();
   }
 }

@@ -28,7 +28,9 @@ test('circuits --json on the demo model: documented shapes and the planted pair'
       composition: Record<'q' | 'k' | 'v', number[][][][]>;
       mlp_virtual_norms: number[][];
       heads: { layer: number; head: number; previous_token: number; duplicate_token: number; induction: number; copying: number }[];
-      subspaces: Record<'embedding' | 'positional', { at50: number; at80: number; at90: number; cumulative: number[] }>;
+      subspaces: Record<'embedding' | 'positional', { at50: number; at80: number; at90: number; cumulative: number[] }> & {
+        head_overlap: Record<'q' | 'k' | 'v', number[][][][]> & { baseline: number; top: Record<'k', { from: string; to: string; score: number }[]> };
+      };
       top_composition: Record<'k', { from: string; to: string; score: number }[]>;
     };
     assert.equal(j.schema, 1);
@@ -44,10 +46,17 @@ test('circuits --json on the demo model: documented shapes and the planted pair'
     assert.deepEqual(Object.keys(j.heads[0]!).slice(0, 6), ['layer', 'head', 'previous_token', 'duplicate_token', 'induction', 'copying']);
     assert.equal(j.subspaces.embedding.cumulative.length, 256);
     assert.ok(j.subspaces.embedding.at50 <= j.subspaces.embedding.at80 && j.subspaces.embedding.at80 <= j.subspaces.embedding.at90);
+    // L0H0 writes into PREV, L1H0's keys read exactly PREV, its queries and values read TOKEN: overlaps 1, 0, 0
+    const overlap = j.subspaces.head_overlap;
+    assert.ok(Math.abs(overlap.k[0]![0]![1]![0]! - 1) < 1e-4, `K overlap ${overlap.k[0]![0]![1]![0]}`);
+    assert.ok(overlap.q[0]![0]![1]![0]! < 1e-4 && overlap.v[0]![0]![1]![0]! < 1e-4);
+    assert.deepEqual([overlap.top.k[0]!.from, overlap.top.k[0]!.to], ['L0H0', 'L1H0']);
+    assert.ok(Math.abs(overlap.baseline - 64 / 255) < 1e-5);
     const summary = cli(['circuits', '--model', 'demo'], dir); // second run: from the engine's cache
     assert.equal(summary.status, 0, summary.stderr);
     assert.match(summary.stdout, /Top K-composition[\s\S]*L0H0\s+L1H0\s+0\.1250/);
     assert.match(summary.stdout, /Subspaces/);
+    assert.match(summary.stdout, /Largest write → read subspace overlaps[\s\S]*K\s+L0H0\s+L1H0\s+1\.0000/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,13 +1,15 @@
 /**
  * Engine.circuits / headPair / mlpPair: the engine's report (ORT matmuls, ORT attention patterns)
  * equals the pure analysis on the same weights with the reference forward's patterns within 1e-4,
- * and a second request is served from the cache under cacheDir (JSON + binary), bit-identical.
+ * and a second request is served from the cache under cacheDir (JSON + binary), bit-identical; a cache
+ * written with another CIRCUITS_CACHE_VERSION is recomputed, and the report's field list is pinned to it.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Engine } from '../../src/engine/engine';
+import { CIRCUITS_CACHE_VERSION, circuitsCachePath, readCircuitsCache, writeCircuitsCache } from '../../src/engine/circuitsCache';
 import { computeCircuits, headPair, mlpPair } from '../../src/analysis/circuits';
 import type { CircuitsReport } from '../../src/analysis/circuitTypes';
 import type { ModelWeights } from '../../src/engine/types';
@@ -50,6 +52,7 @@ describe('engine circuits', () => {
     assertClose(report.composition.v, expected.composition.v, 'composition.v');
     assertClose(report.mlpVirtualNorms, expected.mlpVirtualNorms, 'mlpVirtualNorms');
     assertClose(report.positionalQk, expected.positionalQk, 'positionalQk');
+    for (const kind of ['q', 'k', 'v'] as const) assertClose(report.subspaces.headOverlap![kind], expected.subspaces.headOverlap![kind], `headOverlap.${kind}`);
     report.heads.forEach((h, i) => {
       const e = expected.heads[i];
       assert.deepEqual([h.layer, h.head], [e.layer, e.head]);
@@ -76,7 +79,49 @@ describe('engine circuits', () => {
     assert.ok(Math.abs(hp.norm - ehp.norm) <= 1e-4 * Math.max(1, ehp.norm));
     const mp = await engine.mlpPair({ writer: 0, reader: 1, topN: 5 });
     const emp = mlpPair(weights, { writer: 0, reader: 1, topN: 5 });
-    assert.ok(Math.abs(mp.norm - emp.norm) <= 1e-4 * Math.max(1, emp.norm));
+    assert.ok(Math.abs(mp.norm - emp.norm) <= 1e-5 * emp.norm);
     assert.equal(mp.pairs.length, 5);
+    assert.deepEqual(mp.pairs, emp.pairs); // through ORT, re-ranked exactly
+  });
+
+  it('never serves a cache written with another version: the report is recomputed', async () => {
+    const cacheDir = path.join(root, 'cache-stale');
+    const fingerprint = engine.info!.fingerprint;
+    // what an older build left: the same report without ovTopTokens, under the old key and under today's key with v = old
+    const stale: CircuitsReport = { ...report, heads: report.heads.map((h) => ({ ...h, ovTopTokens: [] })) };
+    const old = CIRCUITS_CACHE_VERSION - 1;
+    writeCircuitsCache(circuitsCachePath(cacheDir, fingerprint, OPTIONS, old), stale, old);
+    const current = circuitsCachePath(cacheDir, fingerprint, OPTIONS);
+    writeCircuitsCache(current, stale, old);
+    assert.notEqual(circuitsCachePath(cacheDir, fingerprint, OPTIONS, old), current, 'the key includes the version');
+    assert.equal(readCircuitsCache(current), undefined);
+    const fresh = new Engine();
+    try {
+      await fresh.load({ folder: path.join(root, 'model'), name: 'tiny', cacheDir });
+      const recomputed = await fresh.circuits(OPTIONS);
+      assert.ok(recomputed.heads.every((h) => (h.ovTopTokens ?? []).length > 0), 'ovTopTokens recomputed');
+      assert.deepEqual(recomputed.heads.map((h) => h.ovTopTokens), report.heads.map((h) => h.ovTopTokens));
+      assert.deepEqual(readCircuitsCache(current), recomputed, "today's entry was rewritten with this version");
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('pins the report fields to CIRCUITS_CACHE_VERSION (a new field needs a version bump, else stale caches lack it)', () => {
+    const fields = (o: object, prefix = ''): string[] =>
+      Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v) && !Array.isArray(v) ? fields(v as object, `${prefix}${k}.`) : [`${prefix}${k}`]));
+    const shape = [...fields(report), ...fields(report.heads[0]!).map((f) => `heads[].${f}`)].sort();
+    const pinned: Record<number, string[]> = {
+      2: [
+        'composition.k', 'composition.q', 'composition.v', 'compositionBaseline', 'headToMlp', 'heads',
+        'heads[].copying', 'heads[].duplicateToken', 'heads[].head', 'heads[].induction', 'heads[].layer', 'heads[].ovTopTokens',
+        'heads[].previousToken', 'heads[].writeEffectiveRank', 'mlpToHead', 'mlpVirtualNorms', 'nHead', 'nLayer', 'positionalQk',
+        'positionalQkSize', 'subspaces.embedding.at50', 'subspaces.embedding.at80', 'subspaces.embedding.at90',
+        'subspaces.embedding.cumulative', 'subspaces.headOverlap.baseline', 'subspaces.headOverlap.k', 'subspaces.headOverlap.q',
+        'subspaces.headOverlap.v', 'subspaces.positional.at50', 'subspaces.positional.at80', 'subspaces.positional.at90',
+        'subspaces.positional.cumulative',
+      ],
+    };
+    assert.deepEqual(shape, pinned[CIRCUITS_CACHE_VERSION], `CircuitsReport fields changed: bump CIRCUITS_CACHE_VERSION (src/engine/circuitsCache.ts) and pin the new list`);
   });
 });

@@ -14,7 +14,7 @@ import { generalEigenvalues, symmetricEigen } from '../../src/analysis/linalg';
 import { headMlpStrengths, mlpGrams, mlpVirtualNorms } from '../../src/analysis/mlpVirtual';
 import { processWeights, projectOnUnembed, unembedColumn } from '../../src/analysis/processWeights';
 import { ovCircuits, positionalQk } from '../../src/analysis/qkov';
-import { embeddingSubspaces, headSubspaceOverlap, varianceCurve } from '../../src/analysis/subspaces';
+import { embeddingSubspaces, headSubspaceOverlap, headSubspaceOverlaps, varianceCurve } from '../../src/analysis/subspaces';
 import { randomWeights } from '../helpers/checkpointWriter';
 import { Random } from '../helpers/random';
 import { referenceForward } from '../helpers/referenceForward';
@@ -458,4 +458,72 @@ test('write/read subspace overlap of two heads equals the explicit projector for
   const got = headSubspaceOverlap(weights, { layer: 0, head: 2 }, { layer: 2, head: 1, kind: 'k' });
   assert.ok(Math.abs(got - expected) < 1e-6, `${got} vs ${expected}`);
   assert.throws(() => headSubspaceOverlap(weights, { layer: 0, head: 9 }, { layer: 1, head: 0, kind: 'q' }), /outside the model/);
+});
+
+/** Orthonormal basis of the span of `rows` by classical Gram–Schmidt with re-orthogonalisation (explicit reference). */
+function gramSchmidtBasis(rows: number[][], relTol = 1e-6): number[][] {
+  const maxNorm = Math.max(...rows.map((r) => Math.sqrt(r.reduce((s, x) => s + x * x, 0))));
+  const basis: number[][] = [];
+  for (const r of rows) {
+    const v = [...r];
+    for (let pass = 0; pass < 2; pass++) {
+      for (const b of basis) {
+        const d = v.reduce((s, x, i) => s + x * (b[i] as number), 0);
+        b.forEach((x, i) => (v[i] = (v[i] as number) - d * x));
+      }
+    }
+    const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    if (n > Math.sqrt(relTol) * maxNorm) basis.push(v.map((x) => x / n));
+  }
+  return basis;
+}
+
+/** ‖Q_aᵀ Q_b‖_F² / min(rank): explicit projector overlap. */
+function explicitOverlap(qa: number[][], qb: number[][]): number {
+  let s = 0;
+  for (const a of qa) for (const b of qb) s += a.reduce((t, x, i) => t + x * (b[i] as number), 0) ** 2;
+  const rank = Math.min(qa.length, qb.length);
+  return rank > 0 ? s / rank : 0;
+}
+
+test('every head pair\'s write/read subspace overlap (report field) equals explicit Gram–Schmidt projectors (1e-5 absolute), rank-deficient heads included', async () => {
+  const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = CONFIG;
+  // A copy whose L0H1 writes through only 3 directions and whose L2H0 reads keys through 2: the rank logic matters.
+  const deficient = randomWeights({ ...CONFIG, seed: 11 });
+  const proj = deficient.layers[0]!.attnProjWeight; // [H·Dh, D] rows of W_O
+  for (let j = 3; j < Dh; j++) for (let i = 0; i < D; i++) proj[(1 * Dh + j) * D + i] = (j % 3 + 1) * (proj[(1 * Dh + (j % 3)) * D + i] as number);
+  const attn = deficient.layers[2]!.attnWeight; // [D, 3D]: W_K of head 0 is columns D … D + Dh − 1
+  for (let i = 0; i < D; i++) for (let j = 2; j < Dh; j++) attn[i * 3 * D + D + j] = -0.5 * (attn[i * 3 * D + D + (j % 2)] as number);
+  for (const w of [weights, deficient]) {
+    const heads = naiveHeads(w);
+    const got = await headSubspaceOverlaps(processWeights(w));
+    assert.ok(Math.abs(got.baseline - Dh / (D - 1)) < 1e-12);
+    const writeBasis = (l: number, h: number) => gramSchmidtBasis(Array.from({ length: Dh }, (_, j) => Array.from({ length: D }, (_, i) => at(heads[l]!.heads[h]!.wO, j, i))));
+    const readBasis = (m: Mat) => gramSchmidtBasis(Array.from({ length: Dh }, (_, j) => Array.from({ length: D }, (_, i) => at(m, i, j))));
+    if (w === deficient) {
+      assert.equal(writeBasis(0, 1).length, 3);
+      assert.equal(readBasis(heads[2]!.heads[0]!.wK).length, 2);
+    }
+    for (let l1 = 0; l1 < L; l1++) {
+      for (let h1 = 0; h1 < H; h1++) {
+        const qw = writeBasis(l1, h1);
+        for (let l2 = 0; l2 < L; l2++) {
+          for (let h2 = 0; h2 < H; h2++) {
+            const idx = ((l1 * H + h1) * L + l2) * H + h2;
+            const n2 = heads[l2]!.heads[h2]!;
+            (['q', 'k', 'v'] as const).forEach((kind) => {
+              const value = got[kind][idx] as number;
+              if (l2 <= l1) return assert.equal(value, 0);
+              const expected = explicitOverlap(qw, readBasis(kind === 'q' ? n2.wQ : kind === 'k' ? n2.wK : n2.wV));
+              assert.ok(Math.abs(value - expected) <= 1e-5, `${kind} L${l1}H${h1} → L${l2}H${h2}: ${value} vs ${expected}`);
+            });
+          }
+        }
+      }
+    }
+  }
+  // the full report carries the same tensors
+  const report = await computeCircuits(weights, async (batch) => batch.map((ids) => referenceForward(weights, Array.from(ids)).pattern), { tokenSample: 8 });
+  const direct = await headSubspaceOverlaps(processWeights(weights));
+  assert.deepEqual(report.subspaces.headOverlap, direct);
 });

@@ -1,7 +1,7 @@
 /** The host ↔ webview message validators: good messages pass unchanged, bad ones are refused with a reason. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isHostMessage, MAX_LOG_CHARS, parseTracePanelState, parseWebviewMessage, WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
+import { isHostMessage, MAX_LOG_CHARS, parseShowCircuitsArg, parseTracePanelState, parseWebviewMessage, WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
 
 const v = WEBVIEW_PROTOCOL_VERSION;
 const PNG = 'data:image/png;base64,iVBORw0KGgo=';
@@ -112,5 +112,27 @@ describe('isHostMessage', () => {
     assert.equal(isHostMessage({ v: 0, type: 'status' }), false);
     assert.equal(isHostMessage({ v }), false);
     assert.equal(isHostMessage(null), false);
+  });
+});
+
+describe('parseShowCircuitsArg (residualLens.showCircuits with {layer, head} from a trace-panel head cell)', () => {
+  test('no argument: no focus; {layer, head}: that head, extra fields dropped', () => {
+    assert.deepEqual(parseShowCircuitsArg(undefined), { ok: true, value: undefined });
+    assert.deepEqual(parseShowCircuitsArg({ layer: 1, head: 0 }), { ok: true, value: { layer: 1, head: 0 } });
+    assert.deepEqual(parseShowCircuitsArg({ layer: 11, head: 7, extra: '<b>' }), { ok: true, value: { layer: 11, head: 7 } });
+  });
+  test('anything else is refused with a reason', () => {
+    const refusedArg = (raw: unknown, reason: RegExp): void => {
+      const r = parseShowCircuitsArg(raw);
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.match(r.error, reason);
+    };
+    refusedArg(null, /must be \{layer, head\}/);
+    refusedArg([1, 0], /must be \{layer, head\}/);
+    refusedArg('L1H0', /must be \{layer, head\}/);
+    refusedArg({ layer: 1 }, /head must be a non-negative integer/);
+    refusedArg({ layer: -1, head: 0 }, /layer must be a non-negative integer/);
+    refusedArg({ layer: 0.5, head: 0 }, /layer must be/);
+    refusedArg({ layer: 0, head: '2' }, /head must be/);
   });
 });

@@ -1,0 +1,270 @@
+/**
+ * A minimal stand-in for the `vscode` module, enough to activate the extension in plain Node and
+ * drive a command: importing this file makes `require('vscode')` return `vscode` below. Every
+ * disposable it hands out (registrations, listeners, output channel, status item, panels) is
+ * tracked in `live` until disposed, so a test can check deactivation leaves nothing behind.
+ * Not a fake VS Code: only the calls Residual Lens makes, with the simplest behaviour.
+ */
+import Module from 'node:module';
+import * as path from 'node:path';
+
+type Listener<T> = (e: T) => unknown;
+
+/** The output channel's lines go to stderr when RESIDUAL_LENS_STUB_LOG is set (for debugging a test). */
+const debugLog = (line: string): void => {
+  if (process.env.RESIDUAL_LENS_STUB_LOG) process.stderr.write(`[output] ${line}\n`);
+};
+
+/** Every disposable handed out and not yet disposed, by a label saying what it is. */
+export const live = new Map<object, string>();
+
+function track(label: string, dispose: () => void = () => undefined): { dispose(): void } {
+  const d = {
+    dispose: () => {
+      if (!live.has(d)) return;
+      live.delete(d);
+      dispose();
+    },
+  };
+  live.set(d, label);
+  return d;
+}
+
+export class EventEmitter<T> {
+  /** Listener → its subscription (disposing the emitter ends them all, as in VS Code). */
+  private listeners = new Map<Listener<T>, { dispose(): void }>();
+  private readonly self = track('EventEmitter');
+  readonly event = (listener: Listener<T>): { dispose(): void } => {
+    const subscription = track('listener', () => this.listeners.delete(listener));
+    this.listeners.set(listener, subscription);
+    return subscription;
+  };
+  fire(e: T): void {
+    for (const l of [...this.listeners.keys()]) l(e);
+  }
+  dispose(): void {
+    for (const subscription of [...this.listeners.values()]) subscription.dispose();
+    this.self.dispose();
+  }
+}
+
+export class Uri {
+  private constructor(readonly fsPath: string) {}
+  static file(p: string): Uri {
+    return new Uri(p);
+  }
+  static joinPath(base: Uri, ...parts: string[]): Uri {
+    return new Uri(path.join(base.fsPath, ...parts));
+  }
+  get path(): string {
+    return this.fsPath;
+  }
+  toString(): string {
+    return `file://${this.fsPath}`;
+  }
+}
+
+export class Position {
+  constructor(
+    readonly line: number,
+    readonly character: number,
+  ) {}
+}
+
+class Range {
+  constructor(
+    readonly start: Position,
+    readonly end: Position,
+  ) {}
+  get isEmpty(): boolean {
+    return this.start.line === this.end.line && this.start.character === this.end.character;
+  }
+}
+
+class Selection extends Range {
+  get active(): Position {
+    return this.end;
+  }
+}
+
+/** A one-line text document (offsets = characters of line 0). */
+export function textDocument(text: string, uri = Uri.file('/work/doc.txt')): unknown {
+  return {
+    uri,
+    getText: (r?: Range) => (r ? text.slice(r.start.character, r.end.character) : text),
+    offsetAt: (p: Position) => p.character,
+    positionAt: (o: number) => new Position(0, o),
+    lineAt: () => ({ range: new Range(new Position(0, 0), new Position(0, text.length)) }),
+  };
+}
+
+/** A text editor whose selection is all of `text`. */
+export function textEditor(text: string): unknown {
+  return { document: textDocument(text), selection: new Selection(new Position(0, 0), new Position(0, text.length)) };
+}
+
+export interface FakeWebview {
+  readonly posted: { type: string; [key: string]: unknown }[];
+  html: string;
+  /** Sends a message from the page to the host. */
+  send(msg: unknown): void;
+}
+
+export const state = {
+  /** User settings (globalValue). */
+  settings: new Map<string, unknown>(),
+  /** Workspace settings (workspaceValue). */
+  workspaceSettings: new Map<string, unknown>(),
+  isTrusted: true,
+  activeTextEditor: undefined as unknown,
+  commands: new Map<string, (...args: unknown[]) => unknown>(),
+  messages: [] as string[],
+  webviews: [] as FakeWebview[],
+  panels: [] as { dispose(): void; visible: boolean }[],
+  hoverProviders: [] as { provideHover(document: unknown, position: unknown): Promise<{ contents: { value: string } } | undefined> }[],
+};
+
+function webview(): FakeWebview & Record<string, unknown> {
+  const received = new Set<Listener<unknown>>();
+  const w = {
+    posted: [] as { type: string }[],
+    html: '',
+    options: {},
+    cspSource: 'vscode-webview://stub',
+    asWebviewUri: (u: Uri) => u,
+    postMessage: async (m: { type: string }) => {
+      w.posted.push(m);
+      return true;
+    },
+    onDidReceiveMessage: (l: Listener<unknown>) => {
+      received.add(l);
+      return track('webview.onDidReceiveMessage', () => received.delete(l));
+    },
+    send: (msg: unknown) => {
+      for (const l of [...received]) l(msg);
+    },
+  };
+  state.webviews.push(w);
+  return w;
+}
+
+function createWebviewPanel(_viewType: string, title: string): unknown {
+  const disposed = new EventEmitter<void>();
+  const changed = new EventEmitter<void>();
+  const handle = track('WebviewPanel');
+  const panel = {
+    title,
+    visible: true,
+    webview: webview(),
+    iconPath: undefined as unknown,
+    reveal: () => undefined,
+    onDidDispose: disposed.event,
+    onDidChangeViewState: changed.event,
+    dispose: () => {
+      if (!live.has(handle)) return;
+      handle.dispose();
+      disposed.fire();
+      disposed.dispose();
+      changed.dispose();
+    },
+  };
+  state.panels.push(panel);
+  return panel;
+}
+
+const configuration = {
+  // As VS Code: a workspace value overrides the user's (the extension applies workspace trust itself).
+  get: <T>(key: string, fallback?: T): T | undefined => (state.workspaceSettings.has(key) ? (state.workspaceSettings.get(key) as T) : state.settings.has(key) ? (state.settings.get(key) as T) : fallback),
+  inspect: <T>(key: string) => ({ key, defaultValue: undefined, globalValue: state.settings.get(key) as T | undefined, workspaceValue: state.workspaceSettings.get(key) as T | undefined }),
+  update: async (key: string, value: unknown) => {
+    state.settings.set(key, value);
+  },
+};
+
+const show = (kind: string) => async (message: string): Promise<undefined> => {
+  state.messages.push(`${kind}: ${message}`);
+  return undefined;
+};
+
+export const vscode = {
+  EventEmitter,
+  Uri,
+  Position,
+  Range,
+  Selection,
+  MarkdownString: class {
+    constructor(public value = '') {}
+    appendText(t: string): this {
+      this.value += t;
+      return this;
+    }
+    appendMarkdown(t: string): this {
+      this.value += t;
+      return this;
+    }
+  },
+  ThemeColor: class {
+    constructor(readonly id: string) {}
+  },
+  Hover: class {
+    constructor(
+      readonly contents: unknown,
+      readonly range?: Range,
+    ) {}
+  },
+  ProgressLocation: { Notification: 15, Window: 10 },
+  StatusBarAlignment: { Left: 1, Right: 2 },
+  ViewColumn: { Beside: -2 },
+  ConfigurationTarget: { Global: 1 },
+  TextEditorRevealType: { InCenterIfOutsideViewport: 2 },
+  window: {
+    get activeTextEditor(): unknown {
+      return state.activeTextEditor;
+    },
+    visibleTextEditors: [] as unknown[],
+    createOutputChannel: () => ({ ...track('OutputChannel'), info: debugLog, warn: debugLog, error: debugLog, show: () => undefined }),
+    createStatusBarItem: () => ({ ...track('StatusBarItem'), show: () => undefined, hide: () => undefined }),
+    createTextEditorDecorationType: () => track('TextEditorDecorationType'),
+    onDidChangeVisibleTextEditors: () => track('window.onDidChangeVisibleTextEditors'),
+    registerWebviewViewProvider: () => track('registerWebviewViewProvider'),
+    registerWebviewPanelSerializer: () => track('registerWebviewPanelSerializer'),
+    createWebviewPanel,
+    showWarningMessage: show('warning'),
+    showErrorMessage: show('error'),
+    showInformationMessage: show('info'),
+    withProgress: async <R>(_options: unknown, task: (progress: { report(): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> =>
+      task({ report: () => undefined }, { onCancellationRequested: () => ({ dispose: () => undefined }) }),
+  },
+  workspace: {
+    getConfiguration: () => configuration,
+    get isTrusted(): boolean {
+      return state.isTrusted;
+    },
+    workspaceFolders: undefined,
+    onDidChangeTextDocument: () => track('workspace.onDidChangeTextDocument'),
+    onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
+    onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),
+  },
+  languages: {
+    registerHoverProvider: (_selector: unknown, provider: (typeof state.hoverProviders)[number]) => {
+      state.hoverProviders.push(provider);
+      return track('registerHoverProvider', () => state.hoverProviders.splice(state.hoverProviders.indexOf(provider), 1));
+    },
+  },
+  commands: {
+    registerCommand: (id: string, fn: (...args: unknown[]) => unknown) => {
+      state.commands.set(id, fn);
+      return track(`command ${id}`, () => state.commands.delete(id));
+    },
+    executeCommand: async (id: string, ...args: unknown[]) => state.commands.get(id)?.(...args),
+  },
+  env: { clipboard: { writeText: async () => undefined } },
+};
+
+// require('vscode') → the stub above (the tests run as CommonJS under tsx).
+const resolver = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+const original = resolver._resolveFilename;
+resolver._resolveFilename = function (request: string, ...rest: unknown[]): string {
+  return request === 'vscode' ? 'vscode' : original.call(this, request, ...rest);
+};
+require.cache['vscode'] = { id: 'vscode', filename: 'vscode', loaded: true, exports: vscode } as unknown as NodeJS.Module;

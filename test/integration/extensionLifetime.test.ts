@@ -1,0 +1,289 @@
+/**
+ * The extension activated in plain Node against a stub `vscode` (test/helpers/vscodeStub.ts) and
+ * the real engine worker: the Trace command end to end on a tiny checkpoint, newest trace wins at
+ * the controller, closing the panel mid-trace, hovers served without engine calls, and
+ * deactivation (disposing context.subscriptions) leaving no listener, registration or worker behind.
+ */
+import { live, state, textEditor, vscode as stub, Position, type FakeWebview } from '../helpers/vscodeStub';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { activate, deactivate } from '../../src/extension';
+import { WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
+import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
+
+const REPO = path.resolve(__dirname, '../..');
+const WORKER_SOURCE = path.resolve(REPO, 'src/engine/worker.ts');
+const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 64, dVocab: 50257 };
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+type Posted = FakeWebview['posted'][number];
+const traceTexts = (posted: readonly Posted[]): string[] => posted.filter((m) => m.type === 'trace').map((m) => (m.trace as { text: string }).text);
+
+describe('extension lifetime with a stub vscode', () => {
+  let root: string;
+  let firstModel: string;
+  let secondModel: string;
+  const subscriptions: { dispose(): unknown }[] = [];
+  const workers = new Set<Worker>();
+  const requests: string[] = [];
+  const originalOn = Worker.prototype.on;
+  const originalPost = Worker.prototype.postMessage;
+
+  before(() => {
+    root = makeTempFolder('rl-lifetime');
+    const bootstrap = path.join(root, 'worker-bootstrap.cjs');
+    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    firstModel = path.join(root, 'tiny-model');
+    secondModel = path.join(root, 'tiny-model-2');
+    writeRandomCheckpoint(firstModel, { ...CONFIG, seed: 41 }, { dtype: 'F16' });
+    writeRandomCheckpoint(secondModel, { ...CONFIG, nLayer: 1, seed: 42 });
+    state.settings.set('model', firstModel);
+    state.settings.set('topK', 5);
+    // Every worker the extension starts, and every request it sends.
+    Worker.prototype.on = function (this: Worker, event: string | symbol, listener: (...args: unknown[]) => void) {
+      workers.add(this);
+      return originalOn.call(this, event, listener);
+    } as typeof originalOn;
+    Worker.prototype.postMessage = function (this: Worker, message: unknown, transfer?: Parameters<typeof originalPost>[1]) {
+      const m = message as { kind?: string; method?: string };
+      if (m.kind === 'request') requests.push(String(m.method));
+      return originalPost.call(this, message, transfer);
+    };
+    const storage = stub.Uri.file(path.join(root, 'storage'));
+    const memento = new Map<string, unknown>();
+    const context = {
+      subscriptions,
+      extensionPath: REPO,
+      extensionUri: stub.Uri.file(REPO),
+      globalStorageUri: storage,
+      asAbsolutePath: (p: string) => (p === 'dist/worker.js' ? bootstrap : path.join(REPO, p)),
+      workspaceState: { get: (k: string) => memento.get(k), update: async (k: string, v: unknown) => void memento.set(k, v), keys: () => [...memento.keys()] },
+    };
+    assert.equal(live.size, 0);
+    activate(context as unknown as Parameters<typeof activate>[0]);
+  });
+  after(() => {
+    Worker.prototype.on = originalOn;
+    Worker.prototype.postMessage = originalPost;
+    for (const s of subscriptions.splice(0)) s.dispose();
+    removeTempFolder(root);
+  });
+
+  const trace = (text: string): Promise<unknown> => {
+    state.activeTextEditor = textEditor(text);
+    return state.commands.get('residualLens.trace')?.() as Promise<unknown>;
+  };
+  const panelWebview = (): FakeWebview => state.webviews[state.webviews.length - 1];
+  const ready = (w: FakeWebview): void => w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'ready', view: 'trace' });
+
+  it('activation spawns no worker; every registration goes into context.subscriptions', () => {
+    assert.equal(workers.size, 0);
+    assert.deepEqual(
+      [...state.commands.keys()].sort(),
+      ['residualLens.downloadModel', 'residualLens.exportLensCsv', 'residualLens.exportLensMarkdown', 'residualLens.selectModel', 'residualLens.showCircuits', 'residualLens.showHeadVirtualWeights', 'residualLens.trace'],
+    );
+    assert.ok(subscriptions.length > 10);
+  });
+
+  it('traces the selection; the panel gets the trace after it says ready', async () => {
+    await trace('The quick brown fox jumps');
+    assert.equal(workers.size, 1);
+    assert.deepEqual(state.messages, []);
+    const w = panelWebview();
+    assert.match(w.html, /default-src 'none'/);
+    const roots = (w as unknown as { options: { localResourceRoots: { fsPath: string }[] } }).options.localResourceRoots.map((u) => u.fsPath);
+    assert.deepEqual(roots, [path.join(REPO, 'dist'), path.join(REPO, 'media')]);
+    ready(w);
+    assert.deepEqual(traceTexts(w.posted), ['The quick brown fox jumps']);
+  });
+
+  it('refuses empty, whitespace-only and too-long selections with their messages, then still traces', async () => {
+    const sent = requests.length;
+    await trace('');
+    await trace('  \t ');
+    await trace('x y '.repeat(250_000)); // 1 MB
+    assert.deepEqual(state.messages.splice(0), [
+      'warning: Nothing to trace: select text or put the cursor on a non-empty line.',
+      'warning: Nothing to trace: select text or put the cursor on a non-empty line.',
+      'warning: The selection has more than 64 tokens; tiny-model accepts at most 64 (BOS included). Select less text.',
+    ]);
+    // Empty texts never reach the engine; the 1 MB text costs one bounded count and no trace.
+    assert.deepEqual(requests.slice(sent), ['tokenize']);
+    await trace('after the refusals');
+    assert.equal(traceTexts(panelWebview().posted).at(-1), 'after the refusals');
+  });
+
+  it('newest trace wins: a second trace started while the first runs; nothing paints over it', async () => {
+    for (const pause of [false, true]) {
+      const w = panelWebview();
+      const before = w.posted.length;
+      const sent = requests.length;
+      const first = trace('the first of two traces');
+      // Either at once, or once the first trace's request is in the worker.
+      if (pause) await waitFor(() => requests.slice(sent).includes('trace'));
+      const second = trace('the second of two traces');
+      await Promise.all([first, second]);
+      const painted = traceTexts(w.posted.slice(before));
+      assert.equal(painted.at(-1), 'the second of two traces', painted.join(' | '));
+      assert.ok(painted.length === 1 || (painted.length === 2 && painted[0] === 'the first of two traces'), painted.join(' | '));
+    }
+    assert.deepEqual(state.messages, []);
+  });
+
+  it('switching models during a trace: the newer model\'s trace is shown, then the engine still works', async () => {
+    const w = panelWebview();
+    const before = w.posted.length;
+    const first = trace('traced with the first model');
+    state.settings.set('model', secondModel);
+    const second = trace('traced with the second model');
+    await Promise.all([first, second]);
+    const painted = w.posted.slice(before).filter((m) => m.type === 'trace').map((m) => m.trace as { text: string; model: string; nLayer: number });
+    assert.deepEqual(painted.map((p) => [p.text, p.model, p.nLayer]), [['traced with the second model', 'tiny-model-2', 1]]);
+    state.settings.set('model', firstModel);
+    await trace('back to the first model');
+    const last = w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as { model: string; nLayer: number };
+    assert.deepEqual([last.model, last.nLayer], ['tiny-model', 2]);
+    assert.deepEqual(state.messages, []);
+  });
+
+  it('many hovers are answered from the stored trace with at most one engine call per token', async () => {
+    const text = 'hover here and there';
+    const editor = textEditor(text) as { document: unknown };
+    state.activeTextEditor = editor;
+    await state.commands.get('residualLens.trace')?.();
+    const hover = state.hoverProviders[0];
+    // Let the panel's own follow-ups (lens, attribution at the last position) finish.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const sent = requests.length;
+    const seen = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const h = await hover.provideHover(editor.document, new Position(0, i % text.length));
+      assert.ok(h, `hover at ${i % text.length}`);
+      assert.match(h.contents.value, /\*\*Top predictions\*\*/);
+      assert.match(h.contents.value, /\*\*Top components\*\*/);
+      seen.add(h.contents.value.split('\n')[0]);
+    }
+    const calls = requests.slice(sent);
+    assert.ok(calls.every((m) => m === 'attribute'), calls.join(' '));
+    assert.ok(calls.length <= seen.size, `${calls.length} engine calls for ${seen.size} tokens`);
+    const again = requests.length;
+    for (let i = 0; i < 100; i++) await hover.provideHover(editor.document, new Position(0, i % text.length));
+    assert.equal(requests.length, again, 'repeated hovers make no engine call');
+  });
+
+  it('closing the panel mid-trace: the trace stops, no panel comes back, the next trace works', async () => {
+    const panels = state.panels.length;
+    const running = trace('a trace whose panel is closed');
+    await new Promise((resolve) => setImmediate(resolve));
+    state.panels[state.panels.length - 1].dispose();
+    await running;
+    assert.equal(state.panels.length, panels, 'the closed panel was not reopened by the stale trace');
+    assert.deepEqual(state.messages.filter((m) => !m.startsWith('info')), []);
+    await trace('a new panel');
+    assert.equal(state.panels.length, panels + 1);
+    ready(panelWebview());
+    assert.deepEqual(traceTexts(panelWebview().posted), ['a new panel']);
+  });
+
+  it('untrusted workspace: a model path from the workspace settings is not loaded; the user setting is', async () => {
+    const evil = path.join(root, 'workspace-model');
+    writeRandomCheckpoint(evil, { ...CONFIG, nLayer: 3, seed: 43 });
+    state.settings.set('model', secondModel);
+    state.workspaceSettings.set('model', evil);
+    state.isTrusted = false;
+    try {
+      await trace('in an untrusted workspace');
+      ready(panelWebview());
+      const last = panelWebview().posted.filter((m) => m.type === 'trace').at(-1)?.trace as { text: string; model: string };
+      assert.deepEqual([last.text, last.model], ['in an untrusted workspace', 'tiny-model-2']);
+      assert.deepEqual(state.messages.splice(0), [
+        `warning: Residual Lens ignores residualLens.model = "${evil}" from this workspace's settings because the workspace is not trusted; using "${secondModel}".`,
+      ]);
+      // Trusted: the workspace's folder is used.
+      state.isTrusted = true;
+      await trace('in a trusted workspace');
+      const trusted = panelWebview().posted.filter((m) => m.type === 'trace').at(-1)?.trace as { model: string; nLayer: number };
+      assert.deepEqual([trusted.model, trusted.nLayer], ['workspace-model', 3]);
+    } finally {
+      state.isTrusted = true;
+      state.workspaceSettings.clear();
+      state.settings.set('model', firstModel);
+      fs.rmSync(evil, { recursive: true, force: true });
+    }
+  });
+
+  it('deactivation disposes every registration and listener and ends the worker thread', async () => {
+    assert.equal(workers.size, 1, 'one worker for the whole session');
+    const [worker] = workers;
+    const exited = once(worker, 'exit');
+    // A trace is running when VS Code shuts down: deactivate() waits for the worker to exit.
+    const running = trace('still tracing at shutdown');
+    await waitFor(() => requests.at(-1) === 'trace');
+    await deactivate(); // VS Code awaits deactivate, then disposes the subscriptions
+    for (const s of subscriptions.splice(0)) s.dispose();
+    await running;
+    const leftovers = [...live.values()];
+    assert.deepEqual(leftovers, [], `still live: ${leftovers.join(', ')}`);
+    const [code] = (await exited) as [number];
+    assert.equal(code, 0); // exited on its own, not terminated
+    assert.equal(state.commands.size, 0);
+    // Written: only the F32 cache of the F16 model, under the extension's storage.
+    assert.deepEqual(fs.readdirSync(root).sort(), ['storage', 'tiny-model', 'tiny-model-2', 'worker-bootstrap.cjs']);
+    assert.deepEqual(fs.readdirSync(firstModel).sort(), ['config.json', 'model.safetensors']);
+    assert.deepEqual(fs.readdirSync(secondModel).sort(), ['config.json', 'model.safetensors']);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'storage', 'cache')).filter((f) => !f.endsWith('.f32')), []);
+  });
+});
+
+describe('the worker crashing under the extension', () => {
+  let root: string;
+  const subscriptions: { dispose(): unknown }[] = [];
+
+  before(() => {
+    root = makeTempFolder('rl-lifetime-crash');
+    const bootstrap = path.join(root, 'worker-bootstrap.cjs');
+    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    const model = path.join(root, 'tiny-model');
+    writeRandomCheckpoint(model, { ...CONFIG, seed: 44 });
+    state.settings.set('model', model);
+    state.messages.length = 0;
+    const memento = new Map<string, unknown>();
+    const context = {
+      subscriptions,
+      extensionPath: REPO,
+      extensionUri: stub.Uri.file(REPO),
+      globalStorageUri: stub.Uri.file(path.join(root, 'storage')),
+      asAbsolutePath: (p: string) => (p === 'dist/worker.js' ? bootstrap : path.join(REPO, p)),
+      workspaceState: { get: (k: string) => memento.get(k), update: async (k: string, v: unknown) => void memento.set(k, v), keys: () => [...memento.keys()] },
+    };
+    activate(context as unknown as Parameters<typeof activate>[0]);
+  });
+  after(async () => {
+    delete process.env.RESIDUAL_LENS_WORKER_FAULT;
+    await deactivate();
+    for (const s of subscriptions.splice(0)) s.dispose();
+    removeTempFolder(root);
+  });
+
+  it('a worker that dies mid-trace: the user gets the message, the next trace starts a fresh worker', async () => {
+    // The first worker reads the fault at start and exits when the trace request arrives.
+    process.env.RESIDUAL_LENS_WORKER_FAULT = 'exit:trace';
+    state.activeTextEditor = textEditor('the engine dies here');
+    await state.commands.get('residualLens.trace')?.();
+    delete process.env.RESIDUAL_LENS_WORKER_FAULT;
+    assert.deepEqual(state.messages.splice(0), ['error: The Residual Lens engine stopped unexpectedly; the next request starts a fresh one.']);
+    state.activeTextEditor = textEditor('and traces again');
+    await state.commands.get('residualLens.trace')?.();
+    assert.deepEqual(state.messages, []);
+    const w = state.webviews[state.webviews.length - 1];
+    w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'ready', view: 'trace' });
+    assert.deepEqual(traceTexts(w.posted), ['and traces again']);
+  });
+});
