@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: JSON on stdout with one section per benchmark — engine (bench/engine.ts), soak
- * (bench/soak.ts) and circuits (bench/circuits.ts, when present). Progress goes to stderr.
+ * (bench/soak.ts), circuits (bench/circuits.ts, when present) and panel (bench/panel.ts: command →
+ * trace panel painted in code-server; `skipped` when code-server/Chromium are not installed;
+ * `--reuse-vsix` keeps an existing .vsix even if older than the sources). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
  */
 import { spawnSync } from 'node:child_process';
@@ -25,6 +27,10 @@ async function main(): Promise<void> {
     const { benchCircuits } = (await import('./circuits')) as { benchCircuits: () => Promise<Record<string, unknown>> };
     out.circuits = await benchCircuits();
   }
+  process.stderr.write('[bench] panel: command → trace panel painted, in code-server + Chromium\n');
+  // Imported here: the e2e harness it uses loads playwright and installs signal handlers.
+  const { benchPanel } = await import('./panel');
+  out.panel = await benchPanel();
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 

@@ -3,17 +3,20 @@
  * vocab 50257, n_ctx 1024), built deterministically into .bench/ on first use.
  * Measured alternately in one run: session creation, cold load, plain vs instrumented forward at
  * T = 8, 32, 128, the lens (one position, full table) next to a 2048³ MatMul, per-head results,
- * mlp.hook_post, peak RSS (in a child process), and the same with prepacking disabled.
+ * mlp.hook_post, attributeAll (DLA of every position, what hovers read) at T = 32 and 128, peak RSS
+ * (in a child process), and the same with prepacking disabled.
  *
- * Run alone: node --import tsx bench/engine.ts   (prints JSON)
+ * Run alone: node --import tsx bench/engine.ts   (prints JSON; `--attribute-all` for only the attributeAll figures)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { attributeAllPositions } from '../src/analysis/attribution';
 import { Engine } from '../src/engine/engine';
-import { ensureF32Weights, openCheckpoint } from '../src/engine/checkpoint';
+import { ensureF32Weights, openCheckpoint, readTensor, readTokenEmbeddingRow } from '../src/engine/checkpoint';
+import { createOrtMatmulBackend } from '../src/engine/matmulBackend';
 import { buildInstrumentedGraph, buildLensGraph, buildMatMulGraph, buildPlainGraph, INPUTS, type WeightLocator } from '../src/engine/graph';
 import { LensRunner } from '../src/engine/lens';
 import { createSession, int64Tensor } from '../src/engine/session';
@@ -247,6 +250,9 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
     traceT128Ms: round(median(noMlpMs.slice(1))),
   };
 
+  log('attributeAll at T=32 and T=128');
+  const attributeAll = await benchAttributeAll(engine, folder);
+
   await engine.dispose();
   await engineMapped.dispose();
   for (const s of [sessions.lens, sessions.plain, mm.session]) await s.release();
@@ -262,6 +268,8 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
     forward,
     lens,
     onDemand,
+    attribute_all_ms: attributeAll.attribute_all_ms,
+    attributeAll: attributeAll.detail,
     peakRssMiB: { trace128: mib(memory.peakRssTrace128), withFullLensTable: mib(memory.peakRssWithLens), afterLoad: mib(memory.rssAfterLoad) },
     noPrepacking: {
       coldLoadMs: round(memoryNoPrepack.coldLoadMs),
@@ -276,6 +284,56 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
     },
   });
   return result;
+}
+
+/** A text of exactly T tokens with BOS whose words vary (so the top-1 predictions vary): common one-token words. */
+function variedTextOfLength(T: number): string {
+  const words = [' the', ' of', ' and', ' to', ' in', ' is', ' was', ' for', ' on', ' that', ' with', ' as', ' it', ' he', ' by', ' at', ' from', ' his', ' an', ' were', ' are', ' which', ' this', ' be', ' or', ' had', ' not', ' but', ' first', ' one', ' their', ' its', ' new', ' after', ' who', ' they', ' have', ' her', ' she', ' two', ' been', ' other', ' when', ' there', ' all', ' during', ' into', ' school', ' time', ' may', ' years', ' more', ' most', ' only', ' over', ' city', ' some', ' world', ' would', ' where', ' later', ' up', ' such', ' used'];
+  let text = '';
+  for (let i = 1; i < T; i++) text += words[(i * 37 + ((i * i) % 11)) % words.length];
+  return text;
+}
+
+/**
+ * attributeAll (one request per trace: DLA of every position to its top-1) at T = 32 and 128 through
+ * the engine, the distinct top-1 count it had (one W_O · V′ column each), the worst case of T distinct
+ * tokens at T = 128 (the analysis with the same ORT backend), and one `attribute` for comparison.
+ */
+export async function benchAttributeAll(engine: Engine, folder: string): Promise<{ attribute_all_ms: Record<string, number>; detail: Record<string, number> }> {
+  const ms: Record<string, number> = {};
+  const detail: Record<string, number> = {};
+  let last: Awaited<ReturnType<Engine['trace']>> | undefined;
+  for (const T of [32, 128] as const) {
+    const t = await engine.trace({ text: variedTextOfLength(T) });
+    if (t.tokens.length !== T) throw new Error(`bench: the varied text has ${t.tokens.length} tokens, not ${T}`);
+    const runs: number[] = [];
+    for (let i = 0; i < 8; i++) runs.push(await time(() => engine.attributeAll({ traceId: t.traceId })));
+    ms[`T${T}`] = round(median(runs.slice(2)));
+    const table = await engine.attributeAll({ traceId: t.traceId });
+    detail[`distinctTop1T${T}`] = new Set(table.tokenIds).size;
+    last = t;
+  }
+  const t = last!;
+  const oneRuns: number[] = [];
+  for (let i = 0; i < 8; i++) oneRuns.push(await time(() => engine.attribute({ traceId: t.traceId, pos: 64 })));
+  detail.attributeOnePositionT128Ms = round(median(oneRuns.slice(2)));
+  // Worst case: every position a different top-1 (n = T columns).
+  const ckpt = openCheckpoint(folder);
+  const c = ckpt.config;
+  const backend = await createOrtMatmulBackend();
+  const input = {
+    config: c, embed: t.embed, posEmbed: t.posEmbed, z: t.z, mlpOut: t.mlpOut, lnFinalScale: t.lnFinalScale,
+    targets: Int32Array.from({ length: t.tokens.length }, (_, p) => 1000 + 97 * p),
+    attnProjWeight: Array.from({ length: c.nLayer }, (_, l) => readTensor(ckpt, `h.${l}.attn.c_proj.weight`)),
+    attnProjBias: Array.from({ length: c.nLayer }, (_, l) => readTensor(ckpt, `h.${l}.attn.c_proj.bias`)),
+    lnFinalWeight: readTensor(ckpt, 'ln_f.weight'), lnFinalBias: readTensor(ckpt, 'ln_f.bias'),
+    unembedColumn: (id: number) => readTokenEmbeddingRow(ckpt, id),
+  };
+  const worst: number[] = [];
+  for (let i = 0; i < 8; i++) worst.push(await time(() => attributeAllPositions(input, backend)));
+  detail.allDistinctT128Ms = round(median(worst.slice(2)));
+  await backend.release();
+  return { attribute_all_ms: ms, detail };
 }
 
 /** The per-head results of one layer in plain JS loops, for comparison with the graph. [T, H, D] */
@@ -297,10 +355,21 @@ function headResultsJs(z: Float32Array, c: ModelConfig, T: number, layer: number
   return out;
 }
 
+/** Only the attributeAll figures (node --import tsx bench/engine.ts --attribute-all). */
+async function probeAttributeAll(): Promise<void> {
+  const folder = ensureBenchCheckpoint();
+  const engine = new Engine();
+  await engine.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
+  const r = await benchAttributeAll(engine, folder);
+  await engine.dispose();
+  process.stdout.write(`${JSON.stringify({ attribute_all_ms: r.attribute_all_ms, attributeAll: r.detail }, null, 2)}\n`);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--build') return buildCheckpoint();
   if (args[0] === '--memory') return childMemory(args[1], args.includes('--no-prepack'));
+  if (args[0] === '--attribute-all') return probeAttributeAll();
   process.stdout.write(`${JSON.stringify(await benchEngine(), null, 2)}\n`);
 }
 

@@ -28,12 +28,13 @@ import { LensRunner, nextTokenTargets } from './lens';
 import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { tokenize } from './tokenizer';
-import type { Attribution, LensTable, ModelInfo, ModelWeights, TokenInfo, Tokenized, Trace } from './types';
+import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, TokenInfo, Tokenized, Trace } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
-import { directLogitAttribution } from '../analysis/attribution';
+import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
 import {
   EngineError,
+  type AttributeAllParams,
   type AttributeParams,
   type HeadResultsParams,
   type LensDistributionParams,
@@ -290,6 +291,45 @@ export class Engine {
     });
     const finalRow = s.resid.subarray((c.nLayer * T + p.pos) * c.dModel, (c.nLayer * T + p.pos + 1) * c.dModel);
     return { traceId: s.traceId, pos: p.pos, tokenId, components: labels, values, headGrid, logit: unembedLogit(finalRow, scale, m.lnFinalWeight, m.lnFinalBias, column), lnBiasTerm };
+  }
+
+  /**
+   * DLA at every position to its top-1 prediction (what `attribute` gives with the default token),
+   * in one request: W_O · (w_lnf ⊙ W_U[:, t]) for the distinct top-1 tokens through the ORT matmul.
+   */
+  async attributeAll(p: AttributeAllParams): Promise<AttributionTable> {
+    const m = this.requireModel();
+    const s = this.storedTrace(p.traceId);
+    const c = m.info.config;
+    const T = s.tokens.length;
+    const targets = new Int32Array(T);
+    for (let pos = 0; pos < T; pos++) targets[pos] = s.topIds[pos * s.k];
+    const columns = new Map<number, Float32Array>();
+    const column = (tokenId: number): Float32Array => {
+      let u = columns.get(tokenId);
+      if (!u) {
+        checkIndex('tokenId', tokenId, c.dVocab);
+        u = checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId));
+        columns.set(tokenId, u);
+      }
+      return u;
+    };
+    const backend = await this.matmulBackend();
+    const r = await attributeAllPositions(
+      {
+        config: c, embed: s.embed, posEmbed: s.posEmbed, z: s.z, mlpOut: s.mlpOut, lnFinalScale: s.lnFinalScale, targets,
+        attnProjWeight: m.attnProjWeight, attnProjBias: m.attnProjBias, lnFinalWeight: m.lnFinalWeight, lnFinalBias: m.lnFinalBias,
+        unembedColumn: column,
+      },
+      backend,
+    );
+    const logit = new Float64Array(T);
+    const D = c.dModel;
+    for (let pos = 0; pos < T; pos++) {
+      const finalRow = s.resid.subarray((c.nLayer * T + pos) * D, (c.nLayer * T + pos + 1) * D);
+      logit[pos] = unembedLogit(finalRow, s.lnFinalScale[pos], m.lnFinalWeight, m.lnFinalBias, column(targets[pos]));
+    }
+    return { traceId: s.traceId, positions: T, components: componentLabels(c), tokenIds: r.tokenIds, values: r.values, logit, lnBiasTerm: r.lnBiasTerm };
   }
 
   /** [T, H, D] blocks.{layer}.attn.hook_result of a stored trace: z_h · W_O[h] per head, no bias. */

@@ -3,7 +3,7 @@
  * dynamic-shape graphs, C = A·B (MatMul), A·Bᵀ and Aᵀ·B (Gemm with transB / transA), so the
  * analyses never transpose large matrices in TypeScript. Float32 accumulation (MLAS), which is
  * ~1e-6 relative against the float64-accumulating TypeScript backend.
- * Used by Engine.circuits / Engine.mlpPair and by bench/circuits.ts.
+ * Used by Engine.circuits / Engine.mlpPair / Engine.attributeAll and by bench/circuits.ts.
  */
 import type * as ort from 'onnxruntime-node';
 import type { MatmulBackend } from '../analysis/linalg';

@@ -178,3 +178,23 @@ export interface Attribution {
   /** b_lnf · W_U[:, token]: logit = sum(values) + lnBiasTerm exactly (each write is centred, then divided by the frozen scale and multiplied by w_lnf). */
   readonly lnBiasTerm: number;
 }
+
+/**
+ * Direct logit attribution at every position of a trace to that position's top-1 prediction,
+ * computed once per trace so hovers and the panel's default DLA need no further engine call.
+ * Row p equals Attribution(pos = p, default token): same components, values, logit and lnBiasTerm.
+ */
+export interface AttributionTable {
+  readonly traceId: number;
+  readonly positions: number; // T
+  /** Component labels in canonical order (as Attribution.components); C entries. */
+  readonly components: readonly ComponentLabel[];
+  /** [T] the attributed token per position: the model's top-1 prediction. */
+  readonly tokenIds: Int32Array;
+  /** [T, C] each component's contribution to that token's logit, final LayerNorm scale frozen. */
+  readonly values: Float32Array;
+  /** [T] the model's logit for tokenIds[p]. */
+  readonly logit: Float64Array;
+  /** [T] b_lnf · W_U[:, tokenIds[p]]: logit = Σ values[p, :] + lnBiasTerm[p]. */
+  readonly lnBiasTerm: Float64Array;
+}

@@ -24,7 +24,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'lens', 'lensDistribution', 'attribute', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -73,6 +73,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     lens: (p, ctx) => engine.lens(p, ctx),
     lensDistribution: (p) => engine.lensDistribution(p),
     attribute: (p) => engine.attribute(p),
+    attributeAll: (p) => engine.attributeAll(p),
     headResults: (p) => engine.headResults(p),
     circuits: (p, ctx) => engine.circuits(p, ctx),
     headPair: (p) => engine.headPair(p),

@@ -5,6 +5,7 @@
  */
 import type {
   Attribution,
+  AttributionTable,
   LensTable,
   ModelInfo,
   Tokenized,
@@ -51,6 +52,10 @@ export interface AttributeParams {
   readonly tokenId?: number;
 }
 
+export interface AttributeAllParams {
+  readonly traceId: number;
+}
+
 export interface HeadResultsParams {
   readonly traceId: number;
   readonly layer: number;
@@ -70,6 +75,8 @@ export interface EngineMethods {
   /** [V] softmax probabilities of one lens cell. */
   lensDistribution: { params: LensDistributionParams; result: Float32Array };
   attribute: { params: AttributeParams; result: Attribution };
+  /** DLA at every position to its top-1 prediction, in one request per trace. */
+  attributeAll: { params: AttributeAllParams; result: AttributionTable };
   /** [T, H, D] blocks.{layer}.attn.hook_result of a stored trace. */
   headResults: { params: HeadResultsParams; result: Float32Array };
   circuits: { params: CircuitsOptions; result: CircuitsReport };

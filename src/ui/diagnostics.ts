@@ -4,7 +4,9 @@
  * Off (and free) otherwise.
  */
 import { appendFile } from 'node:fs/promises';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
 
 export interface TraceDiagnostics {
   readonly tokens: number;
@@ -29,14 +31,52 @@ export class Diagnostics {
     return this.file !== undefined;
   }
 
+  private gapTimer: NodeJS.Timeout | undefined;
+  private gaps: { atMs: number; gapMs: number }[] = [];
+  private startedAt = 0;
+  private profiler: Session | undefined;
+
   /** Call when a trace command starts: the event-loop maximum is measured from here. */
   traceStarted(): void {
     this.histogram?.reset();
+    if (!this.file) return;
+    // Where in the trace the loop stalled: gaps over 20 ms, as ms since the command started.
+    this.startedAt = performance.now();
+    this.gaps = [];
+    clearInterval(this.gapTimer);
+    let last = this.startedAt;
+    this.gapTimer = setInterval(() => {
+      const now = performance.now();
+      if (now - last > 25) this.gaps.push({ atMs: round(last - this.startedAt), gapMs: round(now - last - 5) });
+      last = now;
+    }, 5);
+    this.gapTimer.unref();
+    const profileDir = process.env.RESIDUAL_LENS_CPU_PROFILE;
+    if (profileDir && !this.profiler) {
+      this.profiler = new Session();
+      this.profiler.connect();
+      this.profiler.post('Profiler.enable');
+      this.profiler.post('Profiler.setSamplingInterval', { interval: 500 });
+      this.profiler.post('Profiler.start');
+    }
   }
 
   trace(d: TraceDiagnostics): void {
     const eventLoopMaxMs = this.histogram ? round(this.histogram.max / 1e6) : 0;
-    this.write({ event: 'trace', tokens: d.tokens, model: d.model, engineMs: round(d.engineMs), paintedMs: round(d.paintedMs), eventLoopMaxMs });
+    clearInterval(this.gapTimer);
+    this.stopProfile();
+    this.write({ event: 'trace', tokens: d.tokens, model: d.model, engineMs: round(d.engineMs), paintedMs: round(d.paintedMs), eventLoopMaxMs, longGaps: this.gaps });
+  }
+
+  private stopProfile(): void {
+    const session = this.profiler;
+    const dir = process.env.RESIDUAL_LENS_CPU_PROFILE;
+    if (!session || !dir) return;
+    this.profiler = undefined;
+    session.post('Profiler.stop', (err, result) => {
+      if (!err) writeFileSync(`${dir}/trace-${Date.now()}.cpuprofile`, JSON.stringify(result.profile));
+      session.disconnect();
+    });
   }
 
   error(message: string): void {
@@ -51,6 +91,7 @@ export class Diagnostics {
   }
 
   dispose(): void {
+    clearInterval(this.gapTimer);
     this.histogram?.disable();
   }
 }

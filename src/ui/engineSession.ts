@@ -8,6 +8,7 @@ import { EngineClient } from '../engine/client';
 import type { ModelInfo } from '../engine/types';
 import type { EngineMethod, EngineMethods } from '../protocol/engine';
 import { isCancellation } from './output';
+import { warmTokenTexts } from '../viewModels/tokenText';
 
 export type EngineState = 'idle' | 'loading' | 'ready' | 'tracing' | 'computing' | 'error';
 
@@ -68,6 +69,8 @@ export class EngineSession implements vscode.Disposable {
     if (this.info && this.info.folder === choice.folder && client.loaded?.folder === choice.folder) return this.info;
     this.current = { state: 'loading', model: choice.name };
     this.emitter.fire(this.current);
+    // Token texts for the views, indexed in slices while the worker loads (not in one block at the first paint).
+    void warmTokenTexts();
     try {
       this.info = await client.request('load', { folder: choice.folder, name: choice.name, cacheDir: this.cacheDir }, options);
       this.log(`Loaded ${this.info.name} from ${this.info.folder} (${this.info.config.nLayer} layers, ${this.info.config.nHead} heads, d_model ${this.info.config.dModel}).`);

@@ -1,7 +1,8 @@
 /**
  * Hover over a traced token: its id, the model's top-5 next tokens, the top-5 components by direct
  * logit attribution and the first layer where the lens already has the final top-1. Everything
- * comes from the stored trace; the attribution and lens are fetched once and cached per record.
+ * comes from the stored trace: the lens table and the DLA table of every position are requested
+ * once per trace (right after it), so a hover makes no engine call.
  */
 import * as vscode from 'vscode';
 import { topComponentTexts } from '../viewModels/attribution';
@@ -23,7 +24,7 @@ export class TraceHoverProvider implements vscode.HoverProvider {
     const k = payload.predK;
     const predictions = [];
     for (let j = 0; j < Math.min(TOP, k); j++) predictions.push({ text: decode(payload.predIds[pos * k + j]), prob: payload.predProbs[pos * k + j] });
-    // Both are cached per record: the first hover on a position asks once, later hovers reuse.
+    // Both are per-trace answers requested once after the trace; a hover only waits if they are still on their way.
     const [attribution, lens] = await Promise.allSettled([this.controller.attributionOf(record, pos), this.controller.lensOf(record)]);
     const components = attribution.status === 'fulfilled' ? topComponentTexts(attribution.value, TOP) : undefined;
     const firstRow = lens.status === 'fulfilled' ? firstLensRow(lens.value.top.ids, lens.value.rows, lens.value.positions, lens.value.top.k, pos) : undefined;

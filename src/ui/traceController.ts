@@ -1,8 +1,8 @@
 /**
  * The trace flow: the Trace command (selection or current line, cancellable progress, newest
  * trace wins), the traces kept for hovers and decorations, the selected position / head that
- * every view shares, and the follow-up engine requests (lens once per trace, attribution once per
- * position) whose results are cached so hovers never call the engine twice.
+ * every view shares, and the follow-up engine requests (lens and every position's DLA, once per
+ * trace) whose results are cached so hovers make no engine call.
  */
 import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
@@ -212,6 +212,7 @@ export class TraceController implements vscode.Disposable {
     const engineMs = payload.elapsedMs;
     const followUps = new TraceFollowUps(trace.traceId, {
       lens: (traceId, k) => this.session.request('lens', { traceId, k }, {}, 'ready'),
+      attributeAll: (traceId) => this.session.request('attributeAll', { traceId }, {}, 'ready'),
       attribute: (traceId, pos, tokenId) => this.session.request('attribute', { traceId, pos, tokenId }, {}, 'ready'),
     });
     const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps };
@@ -238,6 +239,7 @@ export class TraceController implements vscode.Disposable {
     this.changed.fire();
     void this.fetchThumbs(record);
     void this.fetchLens(record);
+    // The DLA table of every position (one request): the panel's default DLA and every hover read it.
     void this.fetchAttribution(record, this.selection.pos);
   }
 
@@ -247,7 +249,7 @@ export class TraceController implements vscode.Disposable {
     return record.followUps.lens(k);
   }
 
-  /** DLA at `pos` (to `tokenId`, default the top-1), requested once per (pos, token). */
+  /** DLA at `pos`: the top-1 from the trace's attribution table; another `tokenId` requested once per (pos, token). */
   attributionOf(record: TraceRecord, pos: number, tokenId?: number): Promise<Attribution> {
     return record.followUps.attribution(pos, tokenId);
   }

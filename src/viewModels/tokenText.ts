@@ -14,18 +14,45 @@ let base64Of: string[] | undefined;
 const textOf = new Map<number, string>();
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
-/** id → base64 of the token's bytes, from the "<prefix> <first rank> <b64> <b64> …" lines. */
+/** Adds one "<prefix> <first rank> <b64> <b64> …" line to the id → base64 table. */
+function indexLine(out: string[], line: string): void {
+  if (!line) return;
+  const parts = line.split(' ');
+  const offset = Number.parseInt(parts[1] ?? '', 10);
+  for (let i = 2; i < parts.length; i++) out[offset + i - 2] = parts[i];
+}
+
+/** id → base64 of the token's bytes. */
 function index(): string[] {
   if (base64Of) return base64Of;
   const out: string[] = [];
-  for (const line of gpt2Ranks.bpe_ranks.split('\n')) {
-    if (!line) continue;
-    const parts = line.split(' ');
-    const offset = Number.parseInt(parts[1] ?? '', 10);
-    for (let i = 2; i < parts.length; i++) out[offset + i - 2] = parts[i];
-  }
+  for (const line of gpt2Ranks.bpe_ranks.split('\n')) indexLine(out, line);
   base64Of = out;
   return out;
+}
+
+let warming: Promise<void> | undefined;
+
+/**
+ * Builds the table in slices of `sliceChars`, yielding to the event loop between them, so the
+ * first trace does not pay for it in one block on the extension host. Idempotent.
+ */
+export function warmTokenTexts(sliceChars = 32 * 1024): Promise<void> {
+  if (base64Of) return Promise.resolve();
+  warming ??= (async () => {
+    const ranks = gpt2Ranks.bpe_ranks;
+    const out: string[] = [];
+    let start = 0;
+    while (start < ranks.length && !base64Of) {
+      let end = ranks.indexOf('\n', Math.min(ranks.length, start + sliceChars));
+      if (end < 0) end = ranks.length;
+      for (const line of ranks.slice(start, end).split('\n')) indexLine(out, line);
+      start = end + 1;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    base64Of ??= out;
+  })();
+  return warming;
 }
 
 function fromBase64(b64: string): Uint8Array {

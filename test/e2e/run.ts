@@ -93,8 +93,12 @@ async function main(): Promise<number> {
   const screenshots = path.join(root, 'artifacts', 'e2e');
   fs.rmSync(screenshots, { recursive: true, force: true });
 
-  const hub = await startHubFixture(runDir);
-  if (hub.fixture === undefined) log(`scenario 8 will be skipped: ${hub.skipReason}`);
+  let hubError: string | undefined;
+  const hub = await startHubFixture(runDir).catch((err: unknown) => {
+    hubError = `the local hub did not start: ${err instanceof Error ? err.message : String(err)}`;
+    return { fixture: undefined, skipReason: undefined, stop: async () => undefined };
+  });
+  if (hub.fixture === undefined) log(`scenario 8: ${hub.skipReason ?? hubError ?? 'no hub'}`);
   onCleanup(() => hub.stop());
 
   writeGeneratedFixtures(workspace);
@@ -161,6 +165,7 @@ async function main(): Promise<number> {
     manifest,
     hub: hub.fixture,
     hubSkipReason: hub.skipReason,
+    hubError,
     modelCacheDir: modelCache,
     figures,
     lastTraceIds: undefined,

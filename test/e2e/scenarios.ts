@@ -33,6 +33,8 @@ export interface ScenarioContext {
   readonly manifest: ExtensionManifest;
   readonly hub: HubFixture | undefined;
   readonly hubSkipReason: string | undefined;
+  /** Why the hub fixture failed to start (scenario 8 then fails). */
+  readonly hubError: string | undefined;
   /** residualLens.modelCacheDir of the run. */
   readonly modelCacheDir: string;
   /** Figures to print at the end (name → value). */
@@ -425,10 +427,10 @@ export const scenarios: readonly Scenario[] = [
   {
     id: 8,
     name: 'download flow against a local hub: progress, cancel, resume',
-    skip: (ctx) => (ctx.hub === undefined ? (ctx.hubSkipReason ?? 'no local hub fixture') : undefined),
+    skip: (ctx) => ctx.hubSkipReason,
     async run(ctx) {
       const hub = ctx.hub;
-      if (hub === undefined) return;
+      if (hub === undefined) throw new Error(ctx.hubError ?? 'no local hub fixture');
       const { entry, server, weights } = hub;
       const page = ctx.wb.page;
       const pickModel = async (): Promise<void> => {

@@ -77,6 +77,9 @@ describe('engine worker through EngineClient', () => {
     const [ra, la] = [await client.request('attribute', { traceId: remote.traceId, pos: 3 }), await engine.attribute({ traceId: local.traceId, pos: 3 })];
     assert.deepEqual(ra.values, la.values);
     assert.equal(ra.logit, la.logit);
+    const [rt, lt] = [await client.request('attributeAll', { traceId: remote.traceId }), await engine.attributeAll({ traceId: local.traceId })];
+    assert.ok(rt.values instanceof Float32Array && rt.tokenIds instanceof Int32Array && rt.logit instanceof Float64Array);
+    assert.deepEqual(rt, { ...lt, traceId: remote.traceId });
     assert.deepEqual(await client.request('headResults', { traceId: remote.traceId, layer: 1 }), await engine.headResults({ traceId: local.traceId, layer: 1 }));
     assert.deepEqual(
       await client.request('lensDistribution', { traceId: remote.traceId, layer: 0, pos: 2 }),
@@ -84,6 +87,30 @@ describe('engine worker through EngineClient', () => {
     );
     const tok = await client.request('tokenize', { text: 'a<|endoftext|>', options: { allowSpecial: true } });
     assert.deepEqual(tok.tokens.map((t) => t.id), [50256, 64, 50256]);
+  });
+
+  it('attributeAll: every row equals attribute at that position with the default token (1e-5 · max(1, |x|))', async () => {
+    const t = await engine.trace({ text: 'One request attributes every position of this trace.', options: { topK: 2 } });
+    const table = await engine.attributeAll({ traceId: t.traceId });
+    const T = t.tokens.length;
+    const C = table.components.length;
+    assert.equal(table.positions, T);
+    assert.equal(table.values.length, T * C);
+    const close = (got: number, want: number): boolean => Math.abs(got - want) <= 1e-5 * Math.max(1, Math.abs(want));
+    for (let pos = 0; pos < T; pos++) {
+      const one = await engine.attribute({ traceId: t.traceId, pos });
+      assert.equal(table.tokenIds[pos], one.tokenId);
+      assert.equal(table.tokenIds[pos], t.logitsTop.ids[pos * 2]);
+      assert.deepEqual(table.components, one.components);
+      for (let c = 0; c < C; c++) assert.ok(close(table.values[pos * C + c], one.values[c]), `pos ${pos} ${one.components[c].name}: ${table.values[pos * C + c]} vs ${one.values[c]}`);
+      assert.equal(table.logit[pos], one.logit);
+      assert.equal(table.lnBiasTerm[pos], one.lnBiasTerm);
+      // The model's own top-1 logit (from the forward graph) is Σ values + lnBiasTerm.
+      let sum = table.lnBiasTerm[pos];
+      for (let c = 0; c < C; c++) sum += table.values[pos * C + c];
+      assert.ok(close(sum, t.logitsTop.logits[pos * 2]), `pos ${pos}: ${sum} vs ${t.logitsTop.logits[pos * 2]}`);
+    }
+    await rejectsWithCode(engine.attributeAll({ traceId: 12345 }), 'unknown-trace');
   });
 
   it('sends the too-long and empty-text messages', async () => {

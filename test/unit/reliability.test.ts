@@ -1,6 +1,6 @@
 /**
  * Reliability and security decisions of the extension host, tested without VS Code: newest trace
- * wins, follow-up requests asked once (hovers make no repeated engine calls), the host's text
+ * wins, follow-up requests asked once per trace (hovers make no engine call), the host's text
  * checks, settings under workspace trust, the hub endpoint, the webview document's CSP, webview
  * message validation under random input, and the lint rules against eval.
  */
@@ -10,9 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveModel } from '../../src/models/registry';
-import type { Attribution, LensTable } from '../../src/engine/types';
+import type { Attribution, AttributionTable, LensTable } from '../../src/engine/types';
+import { componentLabels } from '../../src/analysis/decomposition';
 import { parseWebviewMessage, WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
-import { TraceFollowUps, type FollowUpEngine } from '../../src/ui/followUps';
+import { attributionAt, TraceFollowUps, type FollowUpEngine } from '../../src/ui/followUps';
 import { cacheDirSetting, hubEndpointSetting, looksLikePath, untrustedOverride } from '../../src/ui/settingsPolicy';
 import { countedProblem, countRequest, EMPTY_MESSAGE, emptyTextProblem, tooLongMessage } from '../../src/ui/traceText';
 import { TraceSequencer } from '../../src/ui/traceSequencer';
@@ -64,17 +65,41 @@ describe('TraceSequencer: the newest trace wins', () => {
   });
 });
 
+/** A small attribution table: 5 positions, 1 layer × 2 heads (C = 6), top-1 of position p is 100 + p. */
+function fakeTable(traceId: number): AttributionTable {
+  const T = 5;
+  const components = componentLabels({ nLayer: 1, nHead: 2, dModel: 4, dHead: 2, dMlp: 16, nCtx: 8, dVocab: 200, layerNormEps: 1e-5 });
+  const C = components.length;
+  return {
+    traceId,
+    positions: T,
+    components,
+    tokenIds: Int32Array.from({ length: T }, (_, p) => 100 + p),
+    values: Float32Array.from({ length: T * C }, (_, i) => i - 7),
+    logit: Float64Array.from({ length: T }, (_, p) => 10 * p),
+    lnBiasTerm: Float64Array.from({ length: T }, (_, p) => p / 4),
+  };
+}
+
 function countingEngine(fail = new Set<string>()): FollowUpEngine & { calls: string[] } {
   const calls: string[] = [];
+  const failOnce = (method: string): void => {
+    if (fail.has(method)) {
+      fail.delete(method);
+      throw new Error('worker restarted');
+    }
+  };
   return {
     calls,
     lens: async (traceId, k) => {
       calls.push(`lens ${traceId} ${k}`);
-      if (fail.has('lens')) {
-        fail.delete('lens');
-        throw new Error('worker restarted');
-      }
+      failOnce('lens');
       return { traceId, rows: 2, positions: 3, top: { k, ids: new Int32Array(6 * k), probs: new Float32Array(6 * k) }, nextTokenRank: new Int32Array(6) } as LensTable;
+    },
+    attributeAll: async (traceId) => {
+      calls.push(`attributeAll ${traceId}`);
+      failOnce('attributeAll');
+      return fakeTable(traceId);
     },
     attribute: async (traceId, pos, tokenId) => {
       calls.push(`attribute ${traceId} ${pos} ${tokenId ?? 'top'}`);
@@ -84,34 +109,61 @@ function countingEngine(fail = new Set<string>()): FollowUpEngine & { calls: str
 }
 
 describe('TraceFollowUps: hovers are served from the stored trace', () => {
-  test('200 hovers over 5 tokens: one lens request and one attribution per token, no more', async () => {
+  test('200 hovers over 5 tokens after the follow-ups: zero engine calls; before: one lens and one attributeAll in all', async () => {
     const engine = countingEngine();
     const followUps = new TraceFollowUps(42, engine);
+    // What the controller asks right after the trace: the lens and the DLA at the selected position.
+    await Promise.all([followUps.lens(10), followUps.attribution(4)]);
+    assert.deepEqual(engine.calls, ['lens 42 10', 'attributeAll 42']);
+    engine.calls.length = 0;
     for (let i = 0; i < 200; i++) {
       const pos = i % 5;
       const [attribution, lens] = await Promise.all([followUps.attribution(pos), followUps.lens(10)]);
       assert.equal(attribution.pos, pos);
+      assert.equal(attribution.tokenId, 100 + pos);
       assert.equal(lens.traceId, 42);
     }
-    assert.deepEqual(engine.calls, ['attribute 42 0 top', 'lens 42 10', 'attribute 42 1 top', 'attribute 42 2 top', 'attribute 42 3 top', 'attribute 42 4 top']);
-    // Simultaneous hovers share the request in flight.
+    assert.deepEqual(engine.calls, [], 'hovers make no engine call');
+    // Hovers that arrive before the follow-ups share the requests in flight.
     const engine2 = countingEngine();
     const f2 = new TraceFollowUps(1, engine2);
-    await Promise.all(Array.from({ length: 50 }, () => f2.attribution(3)));
-    assert.deepEqual(engine2.calls, ['attribute 1 3 top']);
-    // A picked token is its own request.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => f2.attribution(i % 5)));
+    assert.deepEqual(engine2.calls, ['attributeAll 1']);
+    // Picking the top-1 from the top-k reads the table; another token is its own request, asked once.
+    assert.equal((await f2.attribution(3, 103)).logit, 30);
     await f2.attribution(3, 99);
-    assert.deepEqual(engine2.calls, ['attribute 1 3 top', 'attribute 1 3 99']);
+    await f2.attribution(3, 99);
+    assert.deepEqual(engine2.calls, ['attributeAll 1', 'attribute 1 3 99']);
+  });
+
+  test('a row of the table is the Attribution of that position: values, head grid, logit, lnBiasTerm', async () => {
+    const table = fakeTable(9);
+    const a = await new TraceFollowUps(9, countingEngine()).attribution(2);
+    // Components: embed, pos_embed, L0H0, L0H1, L0 attn bias, MLP 0; row 2 holds values 12 - 7 .. 17 - 7.
+    assert.deepEqual(a, {
+      traceId: 9,
+      pos: 2,
+      tokenId: 102,
+      components: table.components,
+      values: Float32Array.from([5, 6, 7, 8, 9, 10]),
+      headGrid: Float32Array.from([7, 8]),
+      logit: 20,
+      lnBiasTerm: 0.5,
+    });
+    assert.throws(() => attributionAt(table, 5), /pos 5 is out of range: 0\.\.4/);
   });
 
   test('a failed request is forgotten so the next view retries; then it is cached again', async () => {
-    const engine = countingEngine(new Set(['lens']));
+    const engine = countingEngine(new Set(['lens', 'attributeAll']));
     const followUps = new TraceFollowUps(5, engine);
     await assert.rejects(followUps.lens(10), /worker restarted/);
     const lens = await followUps.lens(10);
     assert.equal(lens.top.k, 10);
     await followUps.lens(10);
-    assert.deepEqual(engine.calls, ['lens 5 10', 'lens 5 10']);
+    await assert.rejects(followUps.attribution(1), /worker restarted/);
+    assert.equal((await followUps.attribution(1)).tokenId, 101);
+    await followUps.attribution(2);
+    assert.deepEqual(engine.calls, ['lens 5 10', 'lens 5 10', 'attributeAll 5', 'attributeAll 5']);
   });
 });
 

@@ -1,0 +1,261 @@
+/**
+ * Panel benchmark (issue 4, "Performance"): time from the Trace Residual Stream command to the
+ * trace panel painted, for a 32-token selection, in a real workbench (code-server + Chromium
+ * through the e2e harness), on the demo model and on bench/engine.ts's GPT-2-small-shaped random
+ * checkpoint. Per model: one cold trace (the model loads), then WARM_TRACES warm ones. The figures
+ * are the extension's own diagnostics lines (RESIDUAL_LENS_DIAGNOSTICS): paintedMs (command start →
+ * webview reported painted), engineMs, eventLoopMaxMs (extension host, max delay during the trace)
+ * and longGaps (host event-loop gaps over 25 ms, ms since the command started).
+ * Targets: warm paintedMs ≤ 400 ms on the GPT-2-small shape; event loop never blocked > 50 ms.
+ *
+ * Never installs code-server or Chromium (skipped when they are missing: `npm run test:e2e` or
+ * scripts/e2e-setup.ts installs them). Packages the .vsix when it is missing or older than the
+ * sources, unless --reuse-vsix (or RESIDUAL_LENS_BENCH_REUSE_VSIX=1) is given and one exists.
+ *
+ * Run alone: node --import tsx bench/panel.ts [--reuse-vsix]   (JSON on stdout, progress on stderr)
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CHROMIUM_PATH, CODE_SERVER_VERSION, cacheRoot } from '../scripts/e2e-setup';
+import { hostTarget, isVsixStale, vsixPath } from '../scripts/package';
+import { codeServerDirs, installExtension, prepareDirs, startCodeServer } from '../test/e2e/codeServer';
+import { DiagnosticsLog, type TraceEvent } from '../test/e2e/diagnostics';
+import { onCleanup, runCleanups } from '../test/e2e/processes';
+import { EVENT_LOOP_LIMIT_MS, TRACE_TITLE } from '../test/e2e/scenarios';
+import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
+import { tokenize } from '../src/engine/tokenizer';
+import { ensureBenchCheckpoint } from './engine';
+
+const ROOT = path.resolve(__dirname, '..');
+const WARM_TRACES = 5;
+const TOKENS = 32;
+const PAINT_TARGET_MS = 400;
+/** Pause after a painted trace before the next command, so its follow-up requests (lens, attribution) settle as they would for a person. */
+const SETTLE_MS = 1000;
+const COLD_TIMEOUT_MS = 5 * 60_000;
+const WARM_TIMEOUT_MS = 60_000;
+const RUN_TIMEOUT_MS = 15 * 60_000;
+const SENTENCES = 'sentences.txt';
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] panel: ${line}\n`);
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A trace line with the host's event-loop gaps (written by src/ui/diagnostics.ts; optional in older builds). */
+interface PanelTraceEvent extends TraceEvent {
+  readonly longGaps?: readonly { readonly atMs: number; readonly gapMs: number }[];
+}
+
+/** code-server and Chromium where scripts/e2e-setup.ts installs them, or why they are not usable. */
+function installedTools(): { codeServer: string; chromium: string } | { missing: string } {
+  // The layout of ensureE2eTools (which installs; the bench must not).
+  const prefix = path.join(cacheRoot, 'code-server');
+  const codeServer = path.join(prefix, 'node_modules', '.bin', 'code-server');
+  const missing: string[] = [];
+  if (!fs.existsSync(codeServer) || !fs.existsSync(path.join(prefix, `.installed-${CODE_SERVER_VERSION}`))) missing.push(`code-server ${CODE_SERVER_VERSION} (${path.relative(ROOT, codeServer)})`);
+  if (!fs.existsSync(CHROMIUM_PATH)) missing.push(`chromium (${CHROMIUM_PATH})`);
+  if (missing.length > 0) return { missing: `${missing.join(' and ')} not installed; run: node --import tsx scripts/e2e-setup.ts` };
+  return { codeServer, chromium: CHROMIUM_PATH };
+}
+
+/** The host's .vsix: reused when fresh (or when told to), else packaged by scripts/package.ts with its output on stderr. */
+function ensureVsix(reuse: boolean): { file: string; packaged: boolean; staleAgainstSources: boolean; builtAt: string } {
+  const target = hostTarget();
+  const file = vsixPath(target);
+  let packaged = false;
+  if (!fs.existsSync(file) || (!reuse && isVsixStale(target))) {
+    log(`packaging ${target} (the .vsix is missing or older than the sources)`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'package.ts'), '--target', target], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+    if (r.status !== 0) throw new Error(`scripts/package.ts --target ${target} failed with exit code ${r.status}`);
+    packaged = true;
+  }
+  return { file: path.relative(ROOT, file), packaged, staleAgainstSources: isVsixStale(target), builtAt: fs.statSync(file).mtime.toISOString() };
+}
+
+/** 1-based number and text of the first line of `file` with exactly `tokens` tokens (BOS included). */
+function lineWithTokens(file: string, tokens: number): { line: number; text: string } {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.trim() !== '' && tokenize(l, { prependBos: true }).tokens.length === tokens);
+  if (i < 0) throw new Error(`${file} has no line of exactly ${tokens} tokens (BOS included)`);
+  return { line: i + 1, text: lines[i] ?? '' };
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+};
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+interface Run {
+  readonly wb: Workbench;
+  readonly diagnostics: DiagnosticsLog;
+  readonly workspace: string;
+  readonly sentence: { line: number; text: string };
+  /** Error lines the extension wrote (also those after a trace painted, e.g. a failed follow-up request). */
+  readonly errors: string[];
+}
+
+/** Runs the trace command on the 32-token line and returns its diagnostics line; an error line fails it. */
+async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Promise<PanelTraceEvent> {
+  run.diagnostics.readNew(); // drop anything older
+  await run.wb.selectLine(run.sentence.line);
+  await run.wb.runCommand(TRACE_TITLE);
+  return waitFor(
+    `the diagnostics line of a ${TOKENS}-token trace on ${expectModel}`,
+    async () => {
+      const { events } = run.diagnostics.readNew();
+      const errors = events.flatMap((e) => (e.event === 'error' ? [e.message] : []));
+      run.errors.push(...errors);
+      const t = events.find((e): e is PanelTraceEvent => e.event === 'trace' && e.tokens === TOKENS);
+      if (t === undefined && errors.length > 0) throw new Error(`the extension reported: ${errors.join(' | ')}`);
+      if (t !== undefined && t.model !== expectModel) throw new Error(`traced on "${t.model}", expected "${expectModel}" (the residualLens.model setting was not picked up)`);
+      return t;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+/** Chips the trace panel shows (a sanity check that the painted panel is this trace). */
+async function panelTokenCount(wb: Workbench): Promise<number> {
+  const frame = await wb.frameWith('[data-testid="token-chip"]', 15_000);
+  return frame.locator('[data-testid="token-chip"]').count();
+}
+
+async function benchModel(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
+  setWorkspaceSettings({ 'residualLens.model': setting });
+  await sleep(2500); // the workbench's settings file watcher
+  await run.wb.openFile(SENTENCES);
+  log(`${label}: cold trace`);
+  const cold = await traceOnce(run, expectModel, COLD_TIMEOUT_MS);
+  const chips = await panelTokenCount(run.wb).catch(() => -1);
+  await run.wb.screenshot(`${label}-cold`);
+  const warm: PanelTraceEvent[] = [];
+  for (let i = 0; i < WARM_TRACES; i++) {
+    await sleep(SETTLE_MS);
+    warm.push(await traceOnce(run, expectModel, WARM_TIMEOUT_MS));
+    log(`${label}: warm ${i + 1}/${WARM_TRACES}: painted ${warm[i]?.paintedMs} ms, engine ${warm[i]?.engineMs} ms, event loop max ${warm[i]?.eventLoopMaxMs} ms`);
+  }
+  const painted = warm.map((e) => e.paintedMs);
+  const loopMax = Math.max(...warm.map((e) => e.eventLoopMaxMs));
+  return {
+    model: expectModel,
+    setting,
+    tokens: cold.tokens,
+    panelTokenChips: chips,
+    coldPaintedMs: cold.paintedMs,
+    coldEngineMs: cold.engineMs,
+    coldEventLoopMaxMs: cold.eventLoopMaxMs,
+    coldLongGaps: cold.longGaps ?? 'not reported by this build',
+    warmTraces: warm.length,
+    warmPaintedMs: { median: round1(median(painted)), min: Math.min(...painted), max: Math.max(...painted), all: painted },
+    warmEngineMsMedian: round1(median(warm.map((e) => e.engineMs))),
+    warmEventLoopMaxMs: loopMax,
+    warmLongGaps: warm.map((e) => e.longGaps ?? []),
+  };
+}
+
+async function measure(tools: { codeServer: string; chromium: string }, reuseVsix: boolean): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { what: `command → trace panel painted, ${TOKENS} tokens, 1 cold + ${WARM_TRACES} warm traces per model, code-server + headless Chromium`, loadAverageBefore: os.loadavg().map(round1) };
+  const vsix = ensureVsix(reuseVsix);
+  out.vsix = vsix;
+  const randomFolder = ensureBenchCheckpoint();
+
+  const runDir = path.join(cacheRoot, 'bench-panel');
+  fs.rmSync(runDir, { recursive: true, force: true });
+  const dirs = codeServerDirs(runDir);
+  const workspace = path.join(runDir, 'workspace');
+  fs.cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), workspace, { recursive: true });
+  const diagnosticsFile = path.join(runDir, 'diagnostics.jsonl');
+  prepareDirs(dirs, {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'extensions.autoUpdate': false,
+    'extensions.autoCheckUpdates': false,
+    'telemetry.telemetryLevel': 'off',
+    'security.workspace.trust.enabled': false,
+    'editor.minimap.enabled': false,
+    'git.openRepositoryInParentFolders': 'never',
+    'git.autoRepositoryDetection': false,
+    'residualLens.modelCacheDir': path.join(runDir, 'model-cache'),
+  });
+  // Model switches go to the workspace settings (the workbench watches that file reliably; see test/e2e/run.ts).
+  const settingsFile = path.join(workspace, '.vscode', 'settings.json');
+  const setWorkspaceSettings = (s: Record<string, unknown>): void => {
+    fs.mkdirSync(path.dirname(settingsFile), { recursive: true });
+    fs.writeFileSync(settingsFile, JSON.stringify(s, null, 2) + '\n');
+  };
+  setWorkspaceSettings({});
+  installExtension(tools.codeServer, dirs, path.join(ROOT, vsix.file));
+  const server = await startCodeServer({
+    codeServer: tools.codeServer,
+    dirs,
+    workspace,
+    env: { RESIDUAL_LENS_DIAGNOSTICS: diagnosticsFile, RESIDUAL_LENS_CACHE: path.join(runDir, 'engine-cache') },
+  });
+  log(`code-server at ${server.url} (log: ${path.relative(ROOT, dirs.log)})`);
+  const context = await launchBrowser(tools.chromium, path.join(runDir, 'chromium-profile'));
+  onCleanup(() => context.close().catch(() => undefined));
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    const wb = new Workbench(page, server.url, workspace, path.join(runDir, 'screenshots'));
+    await wb.open();
+    const sentence = lineWithTokens(path.join(workspace, SENTENCES), TOKENS);
+    out.text = sentence.text;
+    const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, errors: [] };
+    out.extensionErrors = run.errors;
+    const demo = await benchModel(run, 'demo', 'demo', 'demo', setWorkspaceSettings);
+    out.demo = demo;
+    const small = await benchModel(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings);
+    out.gpt2SmallRandom = small;
+    const smallPaint = (small.warmPaintedMs as { median: number }).median;
+    const loopMax = Math.max(...[demo, small].flatMap((m) => [m.coldEventLoopMaxMs as number, m.warmEventLoopMaxMs as number]));
+    out.targets = {
+      [`warm paintedMs median ≤ ${PAINT_TARGET_MS} ms (GPT-2-small shape)`]: smallPaint <= PAINT_TARGET_MS,
+      [`extension host event loop ≤ ${EVENT_LOOP_LIMIT_MS} ms (every trace, cold included)`]: loopMax <= EVENT_LOOP_LIMIT_MS,
+    };
+  } finally {
+    await context.close().catch(() => undefined);
+  }
+  out.loadAverageAfter = os.loadavg().map(round1);
+  return out;
+}
+
+/** The `panel` section of `npm run bench`; never throws (a failure becomes an `error` entry). */
+export async function benchPanel(options: { reuseVsix?: boolean } = {}): Promise<Record<string, unknown>> {
+  const tools = installedTools();
+  if ('missing' in tools) return { skipped: tools.missing };
+  const reuse = options.reuseVsix ?? (process.argv.includes('--reuse-vsix') || process.env.RESIDUAL_LENS_BENCH_REUSE_VSIX === '1');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`took longer than ${RUN_TIMEOUT_MS / 60_000} min`)), RUN_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([measure(tools, reuse), timeout]);
+  } catch (err: unknown) {
+    const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
+    log(`failed: ${err instanceof Error ? (err.stack ?? message) : message}`);
+    return { error: message, logs: path.relative(ROOT, path.join(cacheRoot, 'bench-panel')) };
+  } finally {
+    clearTimeout(timer);
+    await runCleanups(); // code-server's process group and the browser
+  }
+}
+
+if (require.main === module) {
+  benchPanel().then(
+    (r) => {
+      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      process.exit(0); // playwright may keep handles open after the cleanups
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
