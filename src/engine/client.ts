@@ -19,9 +19,16 @@ export const DISPOSE_GRACE_MS = 10_000;
 
 export const CRASHED_MESSAGE = 'The Residual Lens engine stopped unexpectedly; the next request starts a fresh one.';
 
+/** What the client hands the worker at start (worker_threads workerData). */
+export interface EngineWorkerData {
+  readonly threads?: number;
+}
+
 export interface EngineClientOptions {
   /** The bundled worker script (dist/worker.js). */
   readonly workerPath: string;
+  /** onnxruntime intra-op threads in the worker; default: every core. */
+  readonly threads?: number;
   /** Diagnostics (worker exits, protocol problems) for an output channel. */
   readonly log?: (line: string) => void;
   /** V8 heap limits for the worker; an out-of-memory worker is reported like any crash. */
@@ -138,6 +145,7 @@ export class EngineClient {
   private ensureWorker(method: EngineMethod): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(this.options.workerPath, {
+      workerData: { threads: this.options.threads } satisfies EngineWorkerData,
       resourceLimits: this.options.resourceLimits,
       ...(this.options.execArgv ? { execArgv: this.options.execArgv } : {}),
     });

@@ -9,7 +9,8 @@
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { parentPort, resourceLimits } from 'node:worker_threads';
+import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
+import type { EngineWorkerData } from './client';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine, type RequestContext } from './engine';
 import {
@@ -55,7 +56,9 @@ function exposeGc(): (() => void) | undefined {
 }
 
 export function startWorker(port: NonNullable<typeof parentPort>): void {
-  const engine = new Engine();
+  const data = (workerData ?? {}) as EngineWorkerData;
+  const threads = typeof data.threads === 'number' && Number.isInteger(data.threads) && data.threads > 0 ? data.threads : undefined;
+  const engine = new Engine(threads === undefined ? {} : { threads });
   const gc = exposeGc();
   let collectedAt = 0;
   const queue: EngineRequest[] = [];

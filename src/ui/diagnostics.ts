@@ -61,10 +61,13 @@ export class Diagnostics {
     }
   }
 
+  private tracesProfiled = 0;
+
   trace(d: TraceDiagnostics): void {
     const eventLoopMaxMs = this.histogram ? round(this.histogram.max / 1e6) : 0;
     clearInterval(this.gapTimer);
-    this.stopProfile();
+    // One profile across the first few traces: starting the profiler itself stalls the loop.
+    if (++this.tracesProfiled >= Number(process.env.RESIDUAL_LENS_CPU_PROFILE_TRACES ?? 4)) this.stopProfile();
     this.write({ event: 'trace', tokens: d.tokens, model: d.model, engineMs: round(d.engineMs), paintedMs: round(d.paintedMs), eventLoopMaxMs, longGaps: this.gaps });
   }
 

@@ -3,6 +3,7 @@
  * the loaded model is remembered so a trace only loads when the choice changed, and every
  * request moves the status bar through loading / tracing / ready / error.
  */
+import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/client';
 import type { ModelInfo } from '../engine/types';
@@ -54,7 +55,7 @@ export class EngineSession implements vscode.Disposable {
   }
 
   private engine(): EngineClient {
-    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log });
+    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log, threads: engineThreads() });
     return this.client;
   }
 
@@ -113,4 +114,16 @@ export class EngineSession implements vscode.Disposable {
     this.client = undefined;
     this.emitter.dispose();
   }
+}
+
+/**
+ * onnxruntime threads for the extension's engine: `residualLens.engineThreads`, or by default every
+ * core but one, so the extension host and the editor keep a core while a trace runs (on 2 cores a
+ * trace on 2 threads starved the extension host's event loop past 50 ms).
+ */
+function engineThreads(): number {
+  const cores = os.availableParallelism();
+  const setting = vscode.workspace.getConfiguration('residualLens').get<number>('engineThreads', 0);
+  if (Number.isInteger(setting) && setting > 0) return Math.min(setting, cores);
+  return Math.max(1, cores - 1);
 }
