@@ -156,6 +156,8 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
     warmEngineMsMedian: round1(median(warm.map((e) => e.engineMs))),
     warmEventLoopMaxMs: loopMax,
     warmLongGaps: warm.map((e) => e.longGaps ?? []),
+    // 2 shared cores: other work on the machine shows here and inflates the figures.
+    loadAverage1mAfter: round1(os.loadavg()[0] ?? NaN),
   };
 }
 

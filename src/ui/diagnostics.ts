@@ -4,7 +4,7 @@
  * Off (and free) otherwise.
  */
 import { appendFile } from 'node:fs/promises';
-import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 
@@ -32,6 +32,8 @@ export class Diagnostics {
   }
 
   private gapTimer: NodeJS.Timeout | undefined;
+  private gcPauses: { atMs: number; ms: number; kind: number }[] = [];
+  private gcObserver: PerformanceObserver | undefined;
   private gaps: { atMs: number; gapMs: number }[] = [];
   private startedAt = 0;
   private profiler: Session | undefined;
@@ -51,6 +53,15 @@ export class Diagnostics {
       last = now;
     }, 5);
     this.gapTimer.unref();
+    // Garbage-collection pauses over 5 ms, to tell a collector pause from our own work in a stall.
+    this.gcPauses = [];
+    this.gcObserver ??= new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as PerformanceEntry & { readonly detail?: { readonly kind?: number } }).detail?.kind ?? 0;
+        if (e.duration > 5) this.gcPauses.push({ atMs: round(e.startTime - this.startedAt), ms: round(e.duration), kind });
+      }
+    });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
     const profileDir = process.env.RESIDUAL_LENS_CPU_PROFILE;
     if (profileDir && !this.profiler) {
       this.profiler = new Session();
@@ -68,7 +79,7 @@ export class Diagnostics {
     clearInterval(this.gapTimer);
     // One profile across the first few traces: starting the profiler itself stalls the loop.
     if (++this.tracesProfiled >= Number(process.env.RESIDUAL_LENS_CPU_PROFILE_TRACES ?? 4)) this.stopProfile();
-    this.write({ event: 'trace', tokens: d.tokens, model: d.model, engineMs: round(d.engineMs), paintedMs: round(d.paintedMs), eventLoopMaxMs, longGaps: this.gaps });
+    this.write({ event: 'trace', tokens: d.tokens, model: d.model, engineMs: round(d.engineMs), paintedMs: round(d.paintedMs), eventLoopMaxMs, longGaps: this.gaps, gcPauses: this.gcPauses });
   }
 
   private stopProfile(): void {
@@ -95,6 +106,7 @@ export class Diagnostics {
 
   dispose(): void {
     clearInterval(this.gapTimer);
+    this.gcObserver?.disconnect();
     this.histogram?.disable();
   }
 }
