@@ -28,9 +28,11 @@ import { LensRunner, nextTokenTargets } from './lens';
 import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { tokenize } from './tokenizer';
-import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, TokenInfo, Tokenized, Trace } from './types';
+import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
 import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
+import { poolHeadPatterns } from '../analysis/patternPool';
+import { contributionNorms, residualNorms } from '../analysis/residual';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
 import {
   EngineError,
@@ -40,6 +42,8 @@ import {
   type LensDistributionParams,
   type LensParams,
   type LoadParams,
+  type PatternThumbsParams,
+  type PatternViewParams,
   type TokenizeParams,
   type TraceParams,
 } from '../protocol/engine';
@@ -76,6 +80,8 @@ interface StoredTrace {
   /** [L, T, D] */ readonly mlpOut: Float32Array;
   /** [T] */ readonly lnFinalScale: Float32Array;
   /** [T, k] top-1 ids are the default attribution targets */ readonly topIds: Int32Array;
+  /** [L, H, T, T] kept only for traces made by traceSummary (whose caller never got the patterns). */
+  readonly pattern?: Float32Array;
   readonly k: number;
   readonly bytes: number;
 }
@@ -183,6 +189,61 @@ export class Engine {
 
   /** Tokenizes, runs the instrumented forward (and mlp.hook_post when asked), stores the trace. */
   async trace(p: TraceParams, ctx: RequestContext = {}): Promise<Trace> {
+    const trace = await this.forwardTrace(p, ctx);
+    this.store(trace, false);
+    return trace;
+  }
+
+  /**
+   * The same trace, stored with its patterns (for patternView / patternThumbs); returns only the
+   * small summary, so the caller never receives the big tensors.
+   */
+  async traceSummary(p: TraceParams, ctx: RequestContext = {}): Promise<TraceSummary> {
+    const trace = await this.forwardTrace(p, ctx);
+    this.store(trace, true);
+    const { nLayer: L, dModel: D } = trace.model.config;
+    const T = trace.tokens.length;
+    const writes = contributionNorms(trace.attnOut, trace.mlpOut, L, T, D);
+    return {
+      schema: 1,
+      traceId: trace.traceId,
+      model: trace.model,
+      text: trace.text,
+      tokens: trace.tokens,
+      logitsTop: trace.logitsTop,
+      forwardMs: trace.forwardMs,
+      residNorms: residualNorms(trace.resid, L + 1, T, D),
+      attnOutNorms: writes.attention,
+      mlpOutNorms: writes.mlp,
+    };
+  }
+
+  /** Layer `layer` of a stored trace's patterns as [H, S, S], S = min(T, maxSize). */
+  patternView(p: PatternViewParams): PatternView {
+    const m = this.requireModel();
+    const { pattern, T } = this.storedPattern(p.traceId);
+    const { nLayer: L, nHead: H } = m.info.config;
+    checkIndex('layer', p.layer, L);
+    const size = Math.min(T, checkMaxSize(p.maxSize));
+    return { traceId: p.traceId, layer: p.layer, size, values: poolHeadPatterns(pattern, T, p.layer * H, H, size) };
+  }
+
+  /** Every head's pattern of a stored trace as [L, H, S, S], S = min(T, maxSize). */
+  patternThumbs(p: PatternThumbsParams): PatternThumbs {
+    const m = this.requireModel();
+    const { pattern, T } = this.storedPattern(p.traceId);
+    const { nLayer: L, nHead: H } = m.info.config;
+    const size = Math.min(T, checkMaxSize(p.maxSize));
+    return { traceId: p.traceId, size, values: poolHeadPatterns(pattern, T, 0, L * H, size) };
+  }
+
+  private storedPattern(traceId: number): { pattern: Float32Array; T: number } {
+    const s = this.storedTrace(traceId);
+    if (!s.pattern) throw new EngineError('unknown-trace', `Trace ${traceId} was not stored with its attention patterns; trace the text again.`);
+    return { pattern: s.pattern, T: s.tokens.length };
+  }
+
+  private async forwardTrace(p: TraceParams, ctx: RequestContext): Promise<Trace> {
     const m = this.requireModel();
     const { nLayer: L, dModel: D, nCtx, dVocab: V } = m.info.config;
     const options = p.options ?? {};
@@ -240,7 +301,6 @@ export class Engine {
       logitsTop: head.top,
       forwardMs,
     };
-    this.store(trace);
     return trace;
   }
 
@@ -422,9 +482,11 @@ export class Engine {
   /**
    * Keeps the arrays follow-up requests read. They are the returned trace's own arrays (no copy):
    * callers must not modify them, and the worker copies rather than transfers them (retainedBuffers).
+   * `withPattern` also keeps the patterns (their bytes count towards the budget).
    */
-  private store(trace: Trace): void {
+  private store(trace: Trace, withPattern: boolean): void {
     const kept = {
+      ...(withPattern ? { pattern: trace.pattern } : {}),
       embed: trace.embed,
       posEmbed: trace.posEmbed,
       resid: trace.resid,
@@ -455,7 +517,7 @@ export class Engine {
   retainedBuffers(): Set<ArrayBufferLike> {
     const buffers = new Set<ArrayBufferLike>();
     for (const s of this.traces.values()) {
-      for (const a of [s.embed, s.posEmbed, s.resid, s.z, s.mlpOut, s.lnFinalScale, s.topIds]) buffers.add(a.buffer);
+      for (const a of [s.embed, s.posEmbed, s.resid, s.z, s.mlpOut, s.lnFinalScale, s.topIds, s.pattern]) if (a) buffers.add(a.buffer);
     }
     return buffers;
   }
@@ -515,6 +577,12 @@ function unembedLogit(x: Float32Array, scale: number, weight: Float32Array, bias
   let logit = 0;
   for (let i = 0; i < x.length; i++) logit += (((x[i] - mean) / scale) * weight[i] + bias[i]) * column[i];
   return logit;
+}
+
+/** Largest pooled pattern side asked for (the trace's own T caps it anyway). */
+function checkMaxSize(size: number): number {
+  if (!Number.isInteger(size) || size < 1) throw new EngineError('bad-input', `Pattern size must be a whole number of at least 1, got ${size}.`);
+  return size;
 }
 
 function checkTopK(k: number, vocab: number): number {

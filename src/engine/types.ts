@@ -137,6 +137,42 @@ export interface Trace {
 }
 
 /**
+ * What the extension host keeps of a trace: the engine holds the big tensors and answers
+ * follow-ups (lens, attribution, patterns) by traceId, so the host never receives them.
+ */
+export interface TraceSummary {
+  readonly schema: 1;
+  readonly traceId: number;
+  readonly model: ModelInfo;
+  readonly text: string;
+  readonly tokens: TokenInfo[];
+  /** [T, k] the model's own next-token predictions (the final logits). */
+  readonly logitsTop: TopK;
+  /** Milliseconds spent in ORT for the forward pass. */
+  readonly forwardMs: number;
+  /** [L+1, T] ‖resid‖ (residualNorms of Trace.resid). */ readonly residNorms: Float32Array;
+  /** [L, T] ‖hook_attn_out‖ */ readonly attnOutNorms: Float32Array;
+  /** [L, T] ‖hook_mlp_out‖ */ readonly mlpOutNorms: Float32Array;
+}
+
+/** One layer's attention patterns of a stored trace, max-pooled to S = min(T, maxSize) a side. */
+export interface PatternView {
+  readonly traceId: number;
+  readonly layer: number;
+  readonly size: number;
+  /** [H, S, S] blocks.{layer}.attn.hook_pattern [head, query_pos, key_pos] (pooled when S < T). */
+  readonly values: Float32Array;
+}
+
+/** Every head's pattern of a stored trace, max-pooled to S = min(T, maxSize) a side. */
+export interface PatternThumbs {
+  readonly traceId: number;
+  readonly size: number;
+  /** [L, H, S, S] */
+  readonly values: Float32Array;
+}
+
+/**
  * The logit lens: the residual before each layer and after the last, through ln_final and W_U.
  * Row r < L is blocks.r.hook_resid_pre; row L is the final residual (equals the model's logits).
  */

@@ -25,7 +25,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -73,6 +73,9 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     load: (p, ctx) => engine.load(p, ctx),
     tokenize: (p) => engine.tokenize(p),
     trace: (p, ctx) => engine.trace(p, ctx),
+    traceSummary: (p, ctx) => engine.traceSummary(p, ctx),
+    patternView: (p) => engine.patternView(p),
+    patternThumbs: (p) => engine.patternThumbs(p),
     lens: (p, ctx) => engine.lens(p, ctx),
     lensDistribution: (p) => engine.lensDistribution(p),
     attribute: (p) => engine.attribute(p),

@@ -10,8 +10,11 @@ import type {
   ModelInfo,
   Tokenized,
   TokenizeOptions,
+  PatternThumbs,
+  PatternView,
   Trace,
   TraceOptions,
+  TraceSummary,
 } from '../engine/types';
 import type { CircuitsReport, CircuitsOptions, HeadPairReport, HeadPairParams, MlpPairReport, MlpPairParams } from '../analysis/circuitTypes';
 
@@ -61,6 +64,19 @@ export interface HeadResultsParams {
   readonly layer: number;
 }
 
+export interface PatternViewParams {
+  readonly traceId: number;
+  readonly layer: number;
+  /** S = min(T, maxSize) cells a side. */
+  readonly maxSize: number;
+}
+
+export interface PatternThumbsParams {
+  readonly traceId: number;
+  /** S = min(T, maxSize) cells a side. */
+  readonly maxSize: number;
+}
+
 export interface TokenizeParams {
   readonly text: string;
   readonly options?: TokenizeOptions;
@@ -71,6 +87,12 @@ export interface EngineMethods {
   load: { params: LoadParams; result: ModelInfo };
   tokenize: { params: TokenizeParams; result: Tokenized };
   trace: { params: TraceParams; result: Trace };
+  /** The same trace (stored for follow-ups), returning only what the extension host keeps. */
+  traceSummary: { params: TraceParams; result: TraceSummary };
+  /** One layer's patterns of a stored trace (traced with traceSummary), pooled in the worker. */
+  patternView: { params: PatternViewParams; result: PatternView };
+  /** Every head's pattern of a stored trace (traced with traceSummary), pooled in the worker. */
+  patternThumbs: { params: PatternThumbsParams; result: PatternThumbs };
   lens: { params: LensParams; result: LensTable };
   /** [V] softmax probabilities of one lens cell. */
   lensDistribution: { params: LensDistributionParams; result: Float32Array };

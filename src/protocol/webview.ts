@@ -25,7 +25,7 @@ export interface TokenPayload {
   readonly special: boolean;
 }
 
-/** What the views need of one trace (computed once on the host from the Trace). */
+/** What the views need of one trace (from the engine's TraceSummary: the host never holds the big tensors). */
 export interface TracePayload {
   readonly traceId: number;
   readonly model: string;

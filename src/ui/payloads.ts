@@ -1,14 +1,13 @@
 /**
  * Turns engine results into what the webviews receive: the few derived arrays each view needs
- * (norms computed once here, not per repaint), token texts for every id shown (the webview has
- * no tokenizer), and typed arrays copied only when they are views on a larger buffer.
+ * (norms and pooled patterns are computed by the engine worker, so the extension host never
+ * holds the big tensors), token texts for every id shown (the webview has no tokenizer), and
+ * typed arrays copied only when they are views on a larger buffer.
  */
-import { residualNorms } from '../analysis/residual';
 import { tokenText } from '../viewModels/tokenText';
-import type { Attribution, LensTable, Trace } from '../engine/types';
+import type { Attribution, LensTable, PatternThumbs, PatternView, TraceSummary } from '../engine/types';
 import type { HeadPairReport } from '../analysis/circuitTypes';
-import { PATTERN_MAX_SIZE, THUMB_MAX_SIZE, type AttributionPayload, type LensPayload, type PatternPayload, type PatternThumbsPayload, type TracePayload, type VocabEntries } from '../protocol/webview';
-import { maxPoolPattern } from '../viewModels/residual';
+import type { AttributionPayload, LensPayload, PatternPayload, PatternThumbsPayload, TracePayload, VocabEntries } from '../protocol/webview';
 
 /** The array itself when it owns its whole buffer, else a compact copy (postMessage clones whole buffers). */
 function compact<A extends Float32Array | Int32Array>(a: A): A {
@@ -26,68 +25,34 @@ export function vocabFor(ids: Iterable<number>): VocabEntries {
   return out;
 }
 
-/** Lets the extension host's event loop run between slices of work sized by the trace (T up to n_ctx). */
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** ‖row‖ of every [T, D] block of a [rows, T, D] tensor → [rows, T], yielding after each block. */
-async function blockNorms(x: Float32Array, rows: number, positions: number, d: number): Promise<Float32Array> {
-  const out = new Float32Array(rows * positions);
-  for (let r = 0; r < rows; r++) {
-    out.set(residualNorms(x.subarray(r * positions * d, (r + 1) * positions * d), 1, positions, d), r * positions);
-    await yieldToEventLoop();
-  }
-  return out;
-}
-
-export async function tracePayload(trace: Trace, elapsedMs: number): Promise<TracePayload> {
-  const { nLayer: L, nHead: H, dModel: D } = trace.model.config;
-  const T = trace.tokens.length;
+export function tracePayload(summary: TraceSummary, elapsedMs: number): TracePayload {
+  const { nLayer: L, nHead: H } = summary.model.config;
   return {
-    traceId: trace.traceId,
-    model: trace.model.name,
-    text: trace.text,
+    traceId: summary.traceId,
+    model: summary.model.name,
+    text: summary.text,
     nLayer: L,
     nHead: H,
-    tokens: trace.tokens.map((t) => ({ id: t.id, text: t.text, partial: t.partial, special: t.special })),
-    residNorms: await blockNorms(trace.resid, L + 1, T, D),
-    attnNorms: await blockNorms(trace.attnOut, L, T, D),
-    mlpNorms: await blockNorms(trace.mlpOut, L, T, D),
-    predK: trace.logitsTop.k,
-    predIds: compact(trace.logitsTop.ids),
-    predProbs: compact(trace.logitsTop.probs),
-    vocab: vocabFor(trace.logitsTop.ids),
+    tokens: summary.tokens.map((t) => ({ id: t.id, text: t.text, partial: t.partial, special: t.special })),
+    residNorms: compact(summary.residNorms),
+    attnNorms: compact(summary.attnOutNorms),
+    mlpNorms: compact(summary.mlpOutNorms),
+    predK: summary.logitsTop.k,
+    predIds: compact(summary.logitsTop.ids),
+    predProbs: compact(summary.logitsTop.probs),
+    vocab: vocabFor(summary.logitsTop.ids),
     elapsedMs,
   };
 }
 
-/**
- * Max-pools every head's [T, T] of `layer` (or of all layers) into [S, S] blocks, yielding after
- * each head; a copy when S = T.
- * @returns [heads, S, S] for heads = H (one layer) or L·H (all layers from layer 0)
- */
-async function pooledPatterns(trace: Trace, firstHead: number, heads: number, size: number): Promise<Float32Array> {
-  const T = trace.tokens.length;
-  if (size === T) return trace.pattern.slice(firstHead * T * T, (firstHead + heads) * T * T);
-  const out = new Float32Array(heads * size * size);
-  for (let i = 0; i < heads; i++) {
-    maxPoolPattern(trace.pattern, (firstHead + i) * T * T, T, out, i * size * size, size);
-    await yieldToEventLoop();
-  }
-  return out;
+/** The engine's pooled layer patterns ([H, S, S], S = min(T, PATTERN_MAX_SIZE) asked by the caller) as the panel's payload. */
+export function patternPayload(view: PatternView): PatternPayload {
+  return { traceId: view.traceId, layer: view.layer, size: view.size, values: compact(view.values) };
 }
 
-/** Layer `layer` of the trace's [L, H, T, T] patterns as [H, S, S], S = min(T, PATTERN_MAX_SIZE). */
-export async function patternPayload(trace: Trace, layer: number): Promise<PatternPayload> {
-  const H = trace.model.config.nHead;
-  const size = Math.min(trace.tokens.length, PATTERN_MAX_SIZE);
-  return { traceId: trace.traceId, layer, size, values: await pooledPatterns(trace, layer * H, H, size) };
-}
-
-/** Thumbnails of every head: [L, H, S, S], S = min(T, THUMB_MAX_SIZE). */
-export async function thumbsPayload(trace: Trace): Promise<PatternThumbsPayload> {
-  const { nLayer: L, nHead: H } = trace.model.config;
-  const size = Math.min(trace.tokens.length, THUMB_MAX_SIZE);
-  return { traceId: trace.traceId, size, values: await pooledPatterns(trace, 0, L * H, size) };
+/** The engine's pooled thumbnails of every head ([L, H, S, S], S = min(T, THUMB_MAX_SIZE) asked by the caller). */
+export function thumbsPayload(thumbs: PatternThumbs): PatternThumbsPayload {
+  return { traceId: thumbs.traceId, size: thumbs.size, values: compact(thumbs.values) };
 }
 
 export function lensPayload(lens: LensTable): LensPayload {

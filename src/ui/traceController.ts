@@ -6,9 +6,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
-import type { Attribution, LensTable, Trace } from '../engine/types';
+import type { Attribution, LensTable, TraceSummary } from '../engine/types';
 import { EngineError } from '../protocol/engine';
-import type { AttributionPayload, ExportFormat, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, WebviewKind } from '../protocol/webview';
+import { PATTERN_MAX_SIZE, THUMB_MAX_SIZE, type AttributionPayload, type ExportFormat, type LensPayload, type PatternPayload, type PatternThumbsPayload, type SelectionState, type WebviewKind } from '../protocol/webview';
 import { vocabLookup } from '../viewModels/format';
 import { lensCsv, lensMarkdown, lensTableView } from '../viewModels/lens';
 import { applyEdit, tokenAt, type TracedRange } from '../viewModels/tracedRange';
@@ -32,7 +32,8 @@ const LAST_TEXT_KEY = 'residualLens.lastTraceText';
 const MAX_REMEMBERED_TEXT = 64 * 1024;
 
 export interface TraceRecord {
-  readonly trace: Trace;
+  /** What the host keeps of the trace; the engine holds the tensors (follow-ups name traceId). */
+  readonly trace: TraceSummary;
   readonly payload: TracePayload;
   /** Document the text came from; undefined for a trace re-run from a restored panel. */
   readonly uri: string | undefined;
@@ -190,12 +191,10 @@ export class TraceController implements vscode.Disposable {
         progress.report({ message: `Tracing ${n} tokens…` });
         this.setStatus(`Tracing ${n} tokens…`, true);
         const t0 = performance.now();
-        const trace = await this.session.request('trace', { text, options: { prependBos, topK } }, { signal });
+        const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;
         if (stale()) return;
-        const payload = await tracePayload(trace, engineMs);
-        if (stale()) return;
-        this.show(trace, payload, source, started);
+        this.show(trace, tracePayload(trace, engineMs), source, started);
       } catch (err) {
         if (stale() || isCancellation(err)) {
           if (!stale()) this.setStatus('Trace cancelled.', false);
@@ -208,7 +207,7 @@ export class TraceController implements vscode.Disposable {
     });
   }
 
-  private show(trace: Trace, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined): void {
+  private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined): void {
     const engineMs = payload.elapsedMs;
     const followUps = new TraceFollowUps(trace.traceId, {
       lens: (traceId, k) => this.session.request('lens', { traceId, k }, {}, 'ready'),
@@ -237,10 +236,11 @@ export class TraceController implements vscode.Disposable {
     this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
     void this.fetchPattern(record, this.selection.layer);
     this.changed.fire();
-    void this.fetchThumbs(record);
     void this.fetchLens(record);
     // The DLA table of every position (one request): the panel's default DLA and every hover read it.
     void this.fetchAttribution(record, this.selection.pos);
+    // Last: the worker answers in order, and pooling every head of a long trace takes a while.
+    void this.fetchThumbs(record);
   }
 
   /** The lens table of a record, requested once. */
@@ -255,17 +255,25 @@ export class TraceController implements vscode.Disposable {
   }
 
   private async fetchPattern(record: TraceRecord, layer: number): Promise<void> {
-    const pattern = await patternPayload(record.trace, layer);
-    if (record !== this.current || layer !== this.selection.layer) return;
-    this.patternShown = pattern;
-    this.broadcast({ type: 'pattern', pattern });
+    try {
+      const pattern = patternPayload(await this.session.request('patternView', { traceId: record.trace.traceId, layer, maxSize: PATTERN_MAX_SIZE }, {}, 'ready'));
+      if (record !== this.current || layer !== this.selection.layer) return;
+      this.patternShown = pattern;
+      this.broadcast({ type: 'pattern', pattern });
+    } catch (err) {
+      if (record === this.current) this.reportFollowUpError(err, 'attention patterns');
+    }
   }
 
   private async fetchThumbs(record: TraceRecord): Promise<void> {
-    const thumbs = await thumbsPayload(record.trace);
-    if (record !== this.current) return;
-    this.thumbsShown = thumbs;
-    this.broadcast({ type: 'thumbs', thumbs });
+    try {
+      const thumbs = thumbsPayload(await this.session.request('patternThumbs', { traceId: record.trace.traceId, maxSize: THUMB_MAX_SIZE }, {}, 'ready'));
+      if (record !== this.current) return;
+      this.thumbsShown = thumbs;
+      this.broadcast({ type: 'thumbs', thumbs });
+    } catch (err) {
+      if (record === this.current) this.reportFollowUpError(err, 'attention thumbnails');
+    }
   }
 
   private async fetchLens(record: TraceRecord): Promise<void> {

@@ -36,29 +36,6 @@ export function column(grid: Float32Array, rows: number, cols: number, col: numb
   return out;
 }
 
-/**
- * Max-pools one [T, T] pattern (at `offset` in `src`) into an [S, S] block of `dst` at `dstOffset`:
- * cell (i, j) is the maximum over query rows ⌊iT/S⌋ … ⌊(i+1)T/S⌋ − 1 and the same key columns,
- * so a sharp diagonal stays visible in a thumbnail. S must be ≤ T.
- */
-export function maxPoolPattern(src: Float32Array, offset: number, positions: number, dst: Float32Array, dstOffset: number, size: number): void {
-  if (size > positions) throw new RangeError(`cannot pool ${positions} positions into ${size}`);
-  for (let i = 0; i < size; i++) {
-    const r0 = Math.floor((i * positions) / size);
-    const r1 = Math.floor(((i + 1) * positions) / size);
-    for (let j = 0; j < size; j++) {
-      const c0 = Math.floor((j * positions) / size);
-      const c1 = Math.floor(((j + 1) * positions) / size);
-      let m = -Infinity;
-      for (let r = r0; r < r1; r++) {
-        const row = offset + r * positions;
-        for (let c = c0; c < c1; c++) if (src[row + c] > m) m = src[row + c];
-      }
-      dst[dstOffset + i * size + j] = m;
-    }
-  }
-}
-
 /** Pattern of one head: [T, T] slice of [L, H, T, T]. */
 export function headPattern(pattern: Float32Array, nHead: number, positions: number, layer: number, head: number): Float32Array {
   const size = positions * positions;

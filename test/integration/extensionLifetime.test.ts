@@ -127,7 +127,7 @@ describe('extension lifetime with a stub vscode', () => {
       const sent = requests.length;
       const first = trace('the first of two traces');
       // Either at once, or once the first trace's request is in the worker.
-      if (pause) await waitFor(() => requests.slice(sent).includes('trace'));
+      if (pause) await waitFor(() => requests.slice(sent).includes('traceSummary'));
       const second = trace('the second of two traces');
       await Promise.all([first, second]);
       const painted = traceTexts(w.posted.slice(before));
@@ -161,12 +161,25 @@ describe('extension lifetime with a stub vscode', () => {
     const posted = w.posted.length;
     const sent = requests.length;
     await state.commands.get('residualLens.trace')?.();
-    // The trace's follow-ups: one lens and one attributeAll; wait until the panel has shown both.
+    // The trace's follow-ups: one lens, one attributeAll, the selected layer's patterns and the
+    // thumbnails (pooled in the worker: the host gets only the trace summary); wait until the panel has shown them.
     const deadline = Date.now() + 20_000;
-    const shown = (type: string): boolean => w.posted.slice(posted).some((m) => m.type === type);
-    await waitFor(() => (shown('lens') && shown('attribution')) || Date.now() > deadline);
-    assert.ok(shown('lens') && shown('attribution'), 'the panel got the lens and the DLA');
-    assert.deepEqual(requests.slice(sent).filter((m) => m !== 'tokenize' && m !== 'trace').sort(), ['attributeAll', 'lens']);
+    // Only this trace's messages count (the previous test's follow-ups may still be arriving).
+    const tracedId = (): unknown => (w.posted.slice(posted).find((m) => m.type === 'trace')?.trace as { traceId: number } | undefined)?.traceId;
+    const ofThisTrace = (type: string): Posted | undefined => w.posted.slice(posted).find((m) => m.type === type && (m[type] as { traceId: number }).traceId === tracedId());
+    const shown = (type: string): boolean => tracedId() !== undefined && ofThisTrace(type) !== undefined;
+    const all = ['lens', 'attribution', 'pattern', 'thumbs'];
+    await waitFor(() => all.every(shown) || Date.now() > deadline);
+    assert.ok(all.every(shown), 'the panel got the lens, the DLA, the patterns and the thumbnails');
+    assert.deepEqual(requests.slice(sent).filter((m) => m !== 'tokenize').sort(), ['attributeAll', 'lens', 'patternThumbs', 'patternView', 'traceSummary']);
+    const traced = w.posted.slice(posted).find((m) => m.type === 'trace')?.trace as { tokens: unknown[]; nLayer: number; nHead: number };
+    const T = traced.tokens.length;
+    const pattern = ofThisTrace('pattern')?.pattern as { size: number; values: Float32Array };
+    const thumbs = ofThisTrace('thumbs')?.thumbs as { size: number; values: Float32Array };
+    assert.equal(pattern.size, T); // T < PATTERN_MAX_SIZE and THUMB_MAX_SIZE: not pooled
+    assert.equal(pattern.values.length, traced.nHead * T * T); // [H, T, T]
+    assert.equal(thumbs.size, T);
+    assert.equal(thumbs.values.length, traced.nLayer * traced.nHead * T * T); // [L, H, S, S]
     const hover = state.hoverProviders[0];
     const afterFollowUps = requests.length;
     const seen = new Set<string>();
@@ -229,7 +242,7 @@ describe('extension lifetime with a stub vscode', () => {
     const exited = once(worker, 'exit');
     // A trace is running when VS Code shuts down: deactivate() waits for the worker to exit.
     const running = trace('still tracing at shutdown');
-    await waitFor(() => requests.at(-1) === 'trace');
+    await waitFor(() => requests.at(-1) === 'traceSummary');
     await deactivate(); // VS Code awaits deactivate, then disposes the subscriptions
     for (const s of subscriptions.splice(0)) s.dispose();
     await running;
@@ -278,7 +291,7 @@ describe('the worker crashing under the extension', () => {
 
   it('a worker that dies mid-trace: the user gets the message, the next trace starts a fresh worker', async () => {
     // The first worker reads the fault at start and exits when the trace request arrives.
-    process.env.RESIDUAL_LENS_WORKER_FAULT = 'exit:trace';
+    process.env.RESIDUAL_LENS_WORKER_FAULT = 'exit:traceSummary';
     state.activeTextEditor = textEditor('the engine dies here');
     await state.commands.get('residualLens.trace')?.();
     delete process.env.RESIDUAL_LENS_WORKER_FAULT;

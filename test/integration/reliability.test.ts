@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { EOT_ID } from '../../src/engine/tokenizer';
-import type { Trace } from '../../src/engine/types';
+import type { TraceSummary } from '../../src/engine/types';
 import { EngineError, type EngineMethod, type EngineMethods } from '../../src/protocol/engine';
 import { TraceFollowUps } from '../../src/ui/followUps';
 import { countedProblem, countRequest, emptyTextProblem } from '../../src/ui/traceText';
@@ -146,7 +146,7 @@ describe('reliability through the worker', () => {
   });
 
   it('many hovers: served from the stored trace, one lens and one attributeAll per trace, then no engine call', async () => {
-    const trace: Trace = await client.request('trace', { text: 'hover over every token of this text' });
+    const trace: TraceSummary = await client.request('traceSummary', { text: 'hover over every token of this text' });
     const followUps = new TraceFollowUps(trace.traceId, {
       lens: (traceId, k) => request('lens', { traceId, k }),
       attributeAll: (traceId) => request('attributeAll', { traceId }),

@@ -11,6 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { CRASHED_MESSAGE, EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { EngineError } from '../../src/protocol/engine';
+import { poolHeadPatterns } from '../../src/analysis/patternPool';
+import { contributionNorms, residualNorms } from '../../src/analysis/residual';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
 const WORKER_SOURCE = path.resolve(__dirname, '../../src/engine/worker.ts');
@@ -87,6 +89,63 @@ describe('engine worker through EngineClient', () => {
     );
     const tok = await client.request('tokenize', { text: 'a<|endoftext|>', options: { allowSpecial: true } });
     assert.deepEqual(tok.tokens.map((t) => t.id), [50256, 64, 50256]);
+  });
+
+  it('traceSummary: the norms of the full trace, stored for follow-ups; patternView / patternThumbs pool the stored patterns', async () => {
+    const text = 'The host keeps only the summary; the worker keeps the tensors.';
+    const summary = await client.request('traceSummary', { text, options: { topK: 3 } });
+    const full = await engine.trace({ text, options: { topK: 3 } });
+    const { nLayer: L, nHead: H, dModel: D } = full.model.config;
+    const T = full.tokens.length;
+    assert.ok(T > 8, `T = ${T}`);
+    assert.deepEqual(Object.keys(summary).sort(), ['attnOutNorms', 'forwardMs', 'logitsTop', 'mlpOutNorms', 'model', 'residNorms', 'schema', 'text', 'tokens', 'traceId']);
+    assert.deepEqual(summary.tokens, full.tokens);
+    assert.deepEqual(summary.logitsTop, full.logitsTop);
+    // Same forward, same functions: exact.
+    assert.deepEqual(summary.residNorms, residualNorms(full.resid, L + 1, T, D));
+    const writes = contributionNorms(full.attnOut, full.mlpOut, L, T, D);
+    assert.deepEqual(summary.attnOutNorms, writes.attention);
+    assert.deepEqual(summary.mlpOutNorms, writes.mlp);
+    // And against plain loops (1e-6 relative): ‖resid[L, T−1, :]‖.
+    let s = 0;
+    for (let i = 0; i < D; i++) s += full.resid[(L * T + T - 1) * D + i] ** 2;
+    assert.ok(Math.abs(summary.residNorms[L * T + T - 1] - Math.sqrt(s)) <= 1e-6 * Math.sqrt(s));
+    // Follow-ups name the summary's trace like a full trace's.
+    assert.equal((await client.request('lens', { traceId: summary.traceId, k: 2 })).positions, T);
+
+    /** Reference max-pool: every source cell goes to the block whose [⌊iT/S⌋, ⌊(i+1)T/S⌋) holds it. */
+    const block = (r: number, S: number): number => {
+      for (let i = 0; i < S; i++) if (r >= Math.floor((i * T) / S) && r < Math.floor(((i + 1) * T) / S)) return i;
+      throw new Error(`row ${r} in no block`);
+    };
+    const referencePool = (firstHead: number, heads: number, S: number): Float32Array => {
+      const out = new Float32Array(heads * S * S).fill(-Infinity);
+      for (let h = 0; h < heads; h++) {
+        for (let r = 0; r < T; r++) {
+          for (let c = 0; c < T; c++) {
+            const cell = h * S * S + block(r, S) * S + block(c, S);
+            out[cell] = Math.max(out[cell], full.pattern[((firstHead + h) * T + r) * T + c]);
+          }
+        }
+      }
+      return out;
+    };
+    for (const maxSize of [3, 5, 1000]) {
+      const S = Math.min(T, maxSize);
+      const view = await client.request('patternView', { traceId: summary.traceId, layer: 1, maxSize });
+      assert.deepEqual(view, { traceId: summary.traceId, layer: 1, size: S, values: referencePool(H, H, S) }, `patternView maxSize ${maxSize}`);
+      assert.deepEqual(view.values, poolHeadPatterns(full.pattern, T, H, H, S));
+      const thumbs = await client.request('patternThumbs', { traceId: summary.traceId, maxSize });
+      assert.deepEqual(thumbs, { traceId: summary.traceId, size: S, values: referencePool(0, L * H, S) }, `patternThumbs maxSize ${maxSize}`);
+    }
+    // Unpooled, the view is the pattern itself.
+    assert.deepEqual((await client.request('patternView', { traceId: summary.traceId, layer: 0, maxSize: T })).values, full.pattern.subarray(0, H * T * T));
+    // Bad input: a clear one-line message.
+    await assert.rejects(client.request('patternView', { traceId: summary.traceId, layer: L, maxSize: 4 }), { code: 'bad-input', message: `layer ${L} is out of range: 0..${L - 1}.` });
+    await assert.rejects(client.request('patternThumbs', { traceId: summary.traceId, maxSize: 0 }), { code: 'bad-input', message: 'Pattern size must be a whole number of at least 1, got 0.' });
+    // A full trace hands its patterns to the caller; the engine does not keep them.
+    const plain = await client.request('trace', { text: 'handed over' });
+    await assert.rejects(client.request('patternThumbs', { traceId: plain.traceId, maxSize: 4 }), { code: 'unknown-trace' });
   });
 
   it('attributeAll: every row equals attribute at that position with the default token (1e-5 · max(1, |x|))', async () => {

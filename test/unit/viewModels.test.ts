@@ -13,7 +13,8 @@ import { contrast, divergingColor, finiteRange, maxAbs, mix, parseCssColor, read
 import { componentShortName, formatProb, formatSigned, MINUS, signedPrecision, visibleToken, vocabLookup } from '../../src/viewModels/format';
 import { escapeMarkdown, firstLensRow, hoverMarkdown } from '../../src/viewModels/hover';
 import { lensCsv, lensMarkdown, lensTableView } from '../../src/viewModels/lens';
-import { column, headPattern, maxPoolPattern, residualChartView } from '../../src/viewModels/residual';
+import { column, headPattern, residualChartView } from '../../src/viewModels/residual';
+import { maxPoolPattern, poolHeadPatterns } from '../../src/analysis/patternPool';
 import { tokenChips } from '../../src/viewModels/tokens';
 import { applyEdit, tokenAt } from '../../src/viewModels/tracedRange';
 
@@ -118,6 +119,16 @@ describe('pattern thumbnails', () => {
     const dst = new Float32Array(4);
     maxPoolPattern(src, 0, T, dst, 0, 2);
     assert.deepEqual(Array.from(dst), [0, 0, 0.5, 1]);
+  });
+  test('a stack of heads: each head pooled on its own; S = T copies; heads outside the stack are refused', () => {
+    // [3 heads, T = 2, T = 2]: head h holds h·10 + cell index.
+    const stack = Float32Array.from({ length: 12 }, (_, i) => Math.floor(i / 4) * 10 + (i % 4));
+    assert.deepEqual(Array.from(poolHeadPatterns(stack, 2, 1, 2, 1)), [13, 23]);
+    const copy = poolHeadPatterns(stack, 2, 2, 1, 2);
+    assert.deepEqual(Array.from(copy), [20, 21, 22, 23]);
+    copy[0] = -1;
+    assert.equal(stack[8], 20, 'a copy, not a view');
+    assert.throws(() => poolHeadPatterns(stack, 2, 2, 2, 1), /heads 2\.\.3 are outside a pattern stack of 3 heads/);
   });
   test('pooling into more cells than positions is refused', () => {
     assert.throws(() => maxPoolPattern(new Float32Array(4), 0, 2, new Float32Array(9), 0, 3), /cannot pool 2 positions into 3/);
