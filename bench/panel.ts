@@ -20,7 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CHROMIUM_PATH, CODE_SERVER_VERSION, cacheRoot } from '../scripts/e2e-setup';
 import { hostTarget, isVsixStale, vsixPath } from '../scripts/package';
-import { codeServerDirs, installExtension, prepareDirs, startCodeServer } from '../test/e2e/codeServer';
+import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer } from '../test/e2e/codeServer';
 import { DiagnosticsLog, type TraceEvent } from '../test/e2e/diagnostics';
 import { onCleanup, runCleanups } from '../test/e2e/processes';
 import { EVENT_LOOP_LIMIT_MS, TRACE_TITLE } from '../test/e2e/scenarios';
@@ -174,16 +174,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
   fs.cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), workspace, { recursive: true });
   const diagnosticsFile = path.join(runDir, 'diagnostics.jsonl');
   prepareDirs(dirs, {
-    'workbench.startupEditor': 'none',
-    'workbench.tips.enabled': false,
-    'workbench.enableExperiments': false,
-    'extensions.autoUpdate': false,
-    'extensions.autoCheckUpdates': false,
-    'telemetry.telemetryLevel': 'off',
-    'security.workspace.trust.enabled': false,
-    'editor.minimap.enabled': false,
-    'git.openRepositoryInParentFolders': 'never',
-    'git.autoRepositoryDetection': false,
+    ...QUIET_WORKBENCH_SETTINGS,
     'residualLens.modelCacheDir': path.join(runDir, 'model-cache'),
   });
   // Model switches go to the workspace settings (the workbench watches that file reliably; see test/e2e/run.ts).

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { ensureE2eTools, cacheRoot } from '../../scripts/e2e-setup';
 import { hostTarget, isVsixStale, packageExtension, vsixPath } from '../../scripts/package';
-import { codeServerDirs, installExtension, prepareDirs, startCodeServer } from './codeServer';
+import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer } from './codeServer';
 import { DiagnosticsLog } from './diagnostics';
 import { startHubFixture } from './hub';
 import { onCleanup, runCleanups } from './processes';
@@ -103,19 +103,8 @@ async function main(): Promise<number> {
 
   writeGeneratedFixtures(workspace);
   const userSettings: Record<string, unknown> = {
-    'workbench.startupEditor': 'none',
-    'workbench.tips.enabled': false,
-    'workbench.welcomePage.walkthroughs.openOnInstall': false,
-    'workbench.enableExperiments': false,
-    'extensions.autoUpdate': false,
-    'extensions.autoCheckUpdates': false,
-    'extensions.ignoreRecommendations': true,
-    'telemetry.telemetryLevel': 'off',
-    'security.workspace.trust.enabled': false,
+    ...QUIET_WORKBENCH_SETTINGS,
     'editor.wordWrap': 'off',
-    'editor.minimap.enabled': false,
-    'git.openRepositoryInParentFolders': 'never', // the workspace copy sits inside the repository
-    'git.autoRepositoryDetection': false,
     'editor.hover.delay': 300,
     'editor.hover.sticky': true,
     'window.restoreWindows': 'all',
