@@ -9,7 +9,8 @@
  * The pair numerators then come from packed d_model Grams (see compositionScores).
  */
 import type { ModelConfig } from '../engine/types';
-import { backendGramColumns, backendMatmulTransB, gramColumns, gramRows, jsBackend, matmul64, psdFactor, SeededRandom, sumSquares, transpose, type MatmulBackend } from './linalg';
+import { backendGramColumns, backendMatmulTransB, gramColumns, gramRows, jsBackend, matmul64, psdFactor, sumSquares, transpose, type MatmulBackend } from './linalg';
+import { SeededRandom } from './random';
 import { headW, headWO, type ProcessedWeights } from './processWeights';
 
 /** Low-rank factors of every head, shared by composition and the head ↔ MLP strengths. */

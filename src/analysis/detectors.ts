@@ -3,7 +3,7 @@
  * exclude_current_token off, its defaults): score = Σ (pattern ⊙ detection) / Σ pattern per head,
  * averaged over sequences. Sequences are BOS + n distinct random tokens, repeated twice (seeded).
  */
-import { SeededRandom } from './linalg';
+import { SeededRandom } from './random';
 
 export type DetectorKind = 'previousToken' | 'duplicateToken' | 'induction';
 

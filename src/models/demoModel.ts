@@ -23,6 +23,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeSafetensors } from '../engine/safetensors';
 import type { LayerWeights, ModelConfig, ModelWeights } from '../engine/types';
+import { mulberry32 } from '../analysis/random';
 
 export const DEMO_CONFIG: ModelConfig = {
   nLayer: 2,
@@ -60,18 +61,6 @@ export interface DemoSubspaces {
   readonly token: Float64Array;
   readonly prev: Float64Array;
   readonly pos: Float64Array;
-}
-
-/** mulberry32: tiny, seeded, integer-only PRNG; floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Roughly Gaussian draw by arithmetic only (sum of four uniforms, centred). */

@@ -10,10 +10,10 @@ import {
   matmul,
   matmul64,
   psdFactor,
-  SeededRandom,
   symmetricEigen,
   symmetricEigenvalues,
 } from '../../src/analysis/linalg';
+import { SeededRandom } from '../../src/analysis/random';
 import { effectiveRank, rowCovariance, subspaceOverlap, varianceCurve } from '../../src/analysis/subspaces';
 import { Random } from '../helpers/random';
 
