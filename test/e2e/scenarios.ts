@@ -201,6 +201,17 @@ async function openSentences(ctx: ScenarioContext): Promise<void> {
   await ctx.wb.openFile(SENTENCES);
 }
 
+/** Opens sentences.txt, selects the line starting with `prefix`, runs the Trace command from the palette and waits for the panel. */
+async function traceSentence(ctx: ScenarioContext, prefix: string, how: string, timeoutMs?: number): Promise<{ readonly sentence: { readonly line: number; readonly text: string }; readonly frame: Frame }> {
+  await openSentences(ctx);
+  const sentence = fixtureLine(ctx, SENTENCES, prefix);
+  await ctx.wb.selectLine(sentence.line);
+  takeTraceEvents(ctx);
+  await ctx.wb.runCommand(TRACE_TITLE);
+  const { frame } = await expectTraceOf(ctx, sentence.text, how, timeoutMs);
+  return { sentence, frame };
+}
+
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor((s.length - 1) / 2)] ?? NaN;
@@ -211,12 +222,7 @@ export const scenarios: readonly Scenario[] = [
     id: 1,
     name: 'palette trace of a selected sentence',
     async run(ctx) {
-      await openSentences(ctx);
-      const sentence = fixtureLine(ctx, SENTENCES, 'The Eiffel Tower');
-      await ctx.wb.selectLine(sentence.line);
-      takeTraceEvents(ctx);
-      await ctx.wb.runCommand(TRACE_TITLE);
-      const { frame } = await expectTraceOf(ctx, sentence.text, 'palette, selection', 120_000);
+      const { sentence, frame } = await traceSentence(ctx, 'The Eiffel Tower', 'palette, selection', 120_000);
       const tokens = expectedIds(sentence.text).length;
       await checkPanel(ctx, frame, tokens);
       await ctx.wb.screenshot('01-palette-trace');
@@ -262,12 +268,7 @@ export const scenarios: readonly Scenario[] = [
     id: 3,
     name: 'hover on a traced token',
     async run(ctx) {
-      await openSentences(ctx);
-      const sentence = fixtureLine(ctx, SENTENCES, 'The Eiffel Tower');
-      await ctx.wb.selectLine(sentence.line);
-      takeTraceEvents(ctx);
-      await ctx.wb.runCommand(TRACE_TITLE);
-      await expectTraceOf(ctx, sentence.text, 'palette');
+      const { sentence } = await traceSentence(ctx, 'The Eiffel Tower', 'palette');
       await ctx.wb.goToLine(sentence.line); // also scrolls the editor back to column 1
       const hover = await ctx.wb.hoverText('The Eiffel Tower', 'Paris', 'Top predictions');
       await ctx.wb.screenshot('03-hover');
@@ -280,12 +281,7 @@ export const scenarios: readonly Scenario[] = [
     id: 4,
     name: 'side view heatmaps; a click selects a position',
     async run(ctx) {
-      await openSentences(ctx);
-      const sentence = fixtureLine(ctx, SENTENCES, 'The Eiffel Tower');
-      await ctx.wb.selectLine(sentence.line);
-      takeTraceEvents(ctx);
-      await ctx.wb.runCommand(TRACE_TITLE);
-      const { frame: panel } = await expectTraceOf(ctx, sentence.text, 'palette');
+      const { frame: panel } = await traceSentence(ctx, 'The Eiffel Tower', 'palette');
       const container = ctx.manifest.contributes?.viewsContainers?.activitybar?.find((c) => c.id === 'residualLens');
       if (container === undefined) ctx.problem('package.json has no activity-bar view container "residualLens"');
       const icon = ctx.wb.page.locator(`.activitybar .action-item .action-label[aria-label^="${container?.title ?? 'Residual Lens'}"]`).first();
