@@ -67,7 +67,7 @@ export class Diagnostics {
       this.profiler = new Session();
       this.profiler.connect();
       this.profiler.post('Profiler.enable');
-      this.profiler.post('Profiler.setSamplingInterval', { interval: 500 });
+      this.profiler.post('Profiler.setSamplingInterval', { interval: Number(process.env.RESIDUAL_LENS_CPU_PROFILE_INTERVAL_US ?? 500) });
       this.profiler.post('Profiler.start');
     }
   }
