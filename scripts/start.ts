@@ -87,7 +87,11 @@ async function smoke(url: string, chromium: string, profile: string): Promise<vo
   await page.goto(url, { timeout: 60_000 });
   await wb.waitReady();
   log('workbench loaded');
-  if (!(await wb.hasCommand(TRACE_TITLE))) throw new Error(`the command palette does not list "${TRACE_TITLE}": the extension was not loaded`);
+  // The development extension's commands appear once the extension host has scanned it, a few seconds after the workbench.
+  const deadline = Date.now() + 60_000;
+  while (!(await wb.hasCommand(TRACE_TITLE))) {
+    if (Date.now() > deadline) throw new Error(`the command palette does not list "${TRACE_TITLE}" after 60 s: the extension was not loaded`);
+  }
   log(`"${TRACE_TITLE}" is listed`);
   await wb.openFile('sentences.txt');
   const lines = fs.readFileSync(path.join(workspace, 'sentences.txt'), 'utf8').split('\n');
