@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: JSON on stdout with one section per benchmark — engine (bench/engine.ts), soak
- * (bench/soak.ts), circuits (bench/circuits.ts, when present) and panel (bench/panel.ts: command →
+ * `npm run bench`: JSON on stdout with one section per benchmark — engine (bench/engine.ts), tokenizer
+ * (bench/tokenizer.ts), soak (bench/soak.ts), circuits (bench/circuits.ts, when present) and panel (bench/panel.ts: command →
  * trace panel painted in code-server; `skipped` when code-server/Chromium are not installed;
  * `--reuse-vsix` keeps an existing .vsix even if older than the sources). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { benchEngine } from './engine';
+import { benchTokenizer } from './tokenizer';
 
 /** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
 function soakInChild(): Record<string, unknown> {
@@ -20,6 +21,8 @@ function soakInChild(): Record<string, unknown> {
 async function main(): Promise<void> {
   const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
   out.engine = await benchEngine();
+  process.stderr.write('[bench] tokenizer: counting 1 MB texts\n');
+  out.tokenizer = benchTokenizer();
   process.stderr.write('[bench] soak: 200 traces through the worker\n');
   out.soak = soakInChild();
   if (fs.existsSync(path.join(__dirname, 'circuits.ts'))) {

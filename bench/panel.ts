@@ -20,7 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CHROMIUM_PATH, CODE_SERVER_VERSION, cacheRoot } from '../scripts/e2e-setup';
 import { hostTarget, isVsixStale, vsixPath } from '../scripts/package';
-import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer } from '../test/e2e/codeServer';
+import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer, workspaceSettingsWriter } from '../test/e2e/codeServer';
 import { DiagnosticsLog, type TraceEvent } from '../test/e2e/diagnostics';
 import { onCleanup, runCleanups } from '../test/e2e/processes';
 import { EVENT_LOOP_LIMIT_MS, TRACE_TITLE } from '../test/e2e/scenarios';
@@ -177,13 +177,8 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     ...QUIET_WORKBENCH_SETTINGS,
     'residualLens.modelCacheDir': path.join(runDir, 'model-cache'),
   });
-  // Model switches go to the workspace settings (the workbench watches that file reliably; see test/e2e/run.ts).
-  const settingsFile = path.join(workspace, '.vscode', 'settings.json');
-  const setWorkspaceSettings = (s: Record<string, unknown>): void => {
-    fs.mkdirSync(path.dirname(settingsFile), { recursive: true });
-    fs.writeFileSync(settingsFile, JSON.stringify(s, null, 2) + '\n');
-  };
-  setWorkspaceSettings({});
+  // Model switches go to the workspace settings (see workspaceSettingsWriter).
+  const setWorkspaceSettings = workspaceSettingsWriter(workspace);
   installExtension(tools.codeServer, dirs, path.join(ROOT, vsix.file));
   const server = await startCodeServer({
     codeServer: tools.codeServer,

@@ -254,48 +254,72 @@ export class TraceController implements vscode.Disposable {
     return record.followUps.attribution(pos, tokenId);
   }
 
-  private async fetchPattern(record: TraceRecord, layer: number): Promise<void> {
+  /**
+   * One follow-up view of a record: fetch it, then show it only if the record (and what `wanted`
+   * checks, e.g. the selected layer) is still current; errors go to the status or the output.
+   */
+  private async followUp<T>(record: TraceRecord, what: string, fetch: () => Promise<T>, wanted: () => boolean, show: (value: T) => void): Promise<void> {
     try {
-      const pattern = patternPayload(await this.session.request('patternView', { traceId: record.trace.traceId, layer, maxSize: PATTERN_MAX_SIZE }, {}, 'ready'));
-      if (record !== this.current || layer !== this.selection.layer) return;
-      this.patternShown = pattern;
-      this.broadcast({ type: 'pattern', pattern });
+      const value = await fetch();
+      if (record !== this.current || !wanted()) return;
+      show(value);
     } catch (err) {
-      if (record === this.current) this.reportFollowUpError(err, 'attention patterns');
+      if (record === this.current) this.reportFollowUpError(err, what);
     }
   }
 
-  private async fetchThumbs(record: TraceRecord): Promise<void> {
-    try {
-      const thumbs = thumbsPayload(await this.session.request('patternThumbs', { traceId: record.trace.traceId, maxSize: THUMB_MAX_SIZE }, {}, 'ready'));
-      if (record !== this.current) return;
-      this.thumbsShown = thumbs;
-      this.broadcast({ type: 'thumbs', thumbs });
-    } catch (err) {
-      if (record === this.current) this.reportFollowUpError(err, 'attention thumbnails');
-    }
+  private fetchPattern(record: TraceRecord, layer: number): Promise<void> {
+    const traceId = record.trace.traceId;
+    return this.followUp(
+      record,
+      'attention patterns',
+      async () => patternPayload(await this.session.request('patternView', { traceId, layer, maxSize: PATTERN_MAX_SIZE }, {}, 'ready')),
+      () => layer === this.selection.layer,
+      (pattern) => {
+        this.patternShown = pattern;
+        this.broadcast({ type: 'pattern', pattern });
+      },
+    );
   }
 
-  private async fetchLens(record: TraceRecord): Promise<void> {
-    try {
-      const lens = lensPayload(await this.lensOf(record));
-      if (record !== this.current) return;
-      this.lensShown = lens;
-      this.broadcast({ type: 'lens', lens });
-    } catch (err) {
-      if (record === this.current) this.reportFollowUpError(err, 'logit lens');
-    }
+  private fetchThumbs(record: TraceRecord): Promise<void> {
+    const traceId = record.trace.traceId;
+    return this.followUp(
+      record,
+      'attention thumbnails',
+      async () => thumbsPayload(await this.session.request('patternThumbs', { traceId, maxSize: THUMB_MAX_SIZE }, {}, 'ready')),
+      () => true,
+      (thumbs) => {
+        this.thumbsShown = thumbs;
+        this.broadcast({ type: 'thumbs', thumbs });
+      },
+    );
   }
 
-  private async fetchAttribution(record: TraceRecord, pos: number, tokenId?: number): Promise<void> {
-    try {
-      const attribution = attributionPayload(await this.attributionOf(record, pos, tokenId));
-      if (record !== this.current || this.selection.pos !== pos) return;
-      this.attributionShown = attribution;
-      this.broadcast({ type: 'attribution', attribution });
-    } catch (err) {
-      if (record === this.current) this.reportFollowUpError(err, 'attribution');
-    }
+  private fetchLens(record: TraceRecord): Promise<void> {
+    return this.followUp(
+      record,
+      'logit lens',
+      async () => lensPayload(await this.lensOf(record)),
+      () => true,
+      (lens) => {
+        this.lensShown = lens;
+        this.broadcast({ type: 'lens', lens });
+      },
+    );
+  }
+
+  private fetchAttribution(record: TraceRecord, pos: number, tokenId?: number): Promise<void> {
+    return this.followUp(
+      record,
+      'attribution',
+      async () => attributionPayload(await this.attributionOf(record, pos, tokenId)),
+      () => this.selection.pos === pos,
+      (attribution) => {
+        this.attributionShown = attribution;
+        this.broadcast({ type: 'attribution', attribution });
+      },
+    );
   }
 
   private reportFollowUpError(err: unknown, what: string): void {

@@ -74,6 +74,21 @@ export const QUIET_WORKBENCH_SETTINGS: Readonly<Record<string, unknown>> = {
   'git.autoRepositoryDetection': false,
 };
 
+/**
+ * A writer of the workspace's `.vscode/settings.json`, created empty now so later writes are changes
+ * to a watched file. Setting changes go there because the workbench watches that folder reliably;
+ * a rewrite of the user settings file was not picked up by code-server within seconds.
+ */
+export function workspaceSettingsWriter(workspace: string): (settings: Readonly<Record<string, unknown>>) => void {
+  const file = path.join(workspace, '.vscode', 'settings.json');
+  const write = (settings: Readonly<Record<string, unknown>>): void => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify(settings, null, 2) + '\n');
+  };
+  write({});
+  return write;
+}
+
 export function prepareDirs(dirs: CodeServerDirs, userSettings: Readonly<Record<string, unknown>>): void {
   for (const d of [dirs.root, dirs.userData, dirs.extensions, path.join(dirs.userData, 'User')]) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(dirs.config, 'auth: none\ncert: false\n');

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { ensureE2eTools, cacheRoot } from '../../scripts/e2e-setup';
 import { hostTarget, isVsixStale, packageExtension, vsixPath } from '../../scripts/package';
-import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer } from './codeServer';
+import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer, workspaceSettingsWriter } from './codeServer';
 import { DiagnosticsLog } from './diagnostics';
 import { startHubFixture } from './hub';
 import { onCleanup, runCleanups } from './processes';
@@ -113,14 +113,7 @@ async function main(): Promise<number> {
     ...(hub.fixture !== undefined ? { 'residualLens.hubEndpoint': hub.fixture.endpoint } : {}),
   };
   prepareDirs(dirs, userSettings);
-  // Changes go to the workspace's settings: the workbench watches that folder reliably (a rewrite
-  // of the user settings file was not picked up by code-server within seconds).
-  const workspaceSettingsFile = path.join(workspace, '.vscode', 'settings.json');
-  const writeSettings = (s: Readonly<Record<string, unknown>>): void => {
-    fs.mkdirSync(path.dirname(workspaceSettingsFile), { recursive: true });
-    fs.writeFileSync(workspaceSettingsFile, JSON.stringify(s, null, 2) + '\n');
-  };
-  writeSettings({}); // exists before the workbench starts, so later edits are changes to a watched file
+  const writeSettings = workspaceSettingsWriter(workspace);
   const installStart = Date.now();
   installExtension(tools.codeServer, dirs, vsix);
   log(`installed ${path.relative(root, vsix)} in ${seconds(Date.now() - installStart)}`);
