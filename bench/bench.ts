@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: JSON on stdout with one section per benchmark — engine (bench/engine.ts), tokenizer
- * (bench/tokenizer.ts), soak (bench/soak.ts), circuits (bench/circuits.ts, when present) and panel (bench/panel.ts: command →
+ * (bench/tokenizer.ts), soak (bench/soak.ts), contention (bench/contention.ts: the host's event loop
+ * while the engine works, idle vs every core busy), circuits (bench/circuits.ts, when present) and panel (bench/panel.ts: command →
  * trace panel painted in code-server; `skipped` when code-server/Chromium are not installed;
  * `--reuse-vsix` keeps an existing .vsix even if older than the sources). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
@@ -9,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { benchEngine } from './engine';
+import { benchContention } from './contention';
 import { benchTokenizer } from './tokenizer';
 
 /** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
@@ -25,6 +27,8 @@ async function main(): Promise<void> {
   out.tokenizer = benchTokenizer();
   process.stderr.write('[bench] soak: 200 traces through the worker\n');
   out.soak = soakInChild();
+  process.stderr.write('[bench] contention: the host loop while the engine works beside busy cores\n');
+  out.contention = await benchContention();
   if (fs.existsSync(path.join(__dirname, 'circuits.ts'))) {
     process.stderr.write('[bench] circuits\n');
     const { benchCircuits } = (await import('./circuits')) as { benchCircuits: () => Promise<Record<string, unknown>> };

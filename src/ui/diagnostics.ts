@@ -4,9 +4,26 @@
  * Off (and free) otherwise.
  */
 import { appendFile } from 'node:fs/promises';
-import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
+import { performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { Session } from 'node:inspector';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** A thread's scheduler counters (Linux): time on a CPU and time runnable but waiting for one. */
+interface SchedStat {
+  readonly cpuMs: number;
+  readonly waitMs: number;
+}
+
+/** The main thread's counters from /proc, or undefined where there is no /proc (macOS, Windows). */
+function mainThreadSchedStat(): SchedStat | undefined {
+  try {
+    const [cpuNs, waitNs] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    if (cpuNs === undefined || waitNs === undefined || !Number.isFinite(cpuNs) || !Number.isFinite(waitNs)) return undefined;
+    return { cpuMs: cpuNs / 1e6, waitMs: waitNs / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
 
 export interface TraceDiagnostics {
   readonly tokens: number;
@@ -16,43 +33,79 @@ export interface TraceDiagnostics {
   readonly paintedMs: number;
 }
 
+/**
+ * How often the loop-lag timer ticks while a trace runs. Lag = how much later than this a tick ran
+ * (the usual event-loop lag): a stall of S ms shows as S − TICK_MS to S. Faster ticks perturbed the
+ * 2-core measurements they were taking. (Node's monitorEventLoopDelay histogram is not used: it
+ * records the interval between its ticks, resolution included, so idle its median is the
+ * resolution, not 0, and every maximum is overstated by up to one resolution.)
+ */
+const TICK_MS = 5;
+/** Stalls longer than this are listed one by one. */
+const LISTED_STALL_MS = 20;
+
+/** One stall of the loop, placed in the trace. */
+interface Stall {
+  /** When it began, ms after the command started. */
+  readonly atMs: number;
+  /** How much later than TICK_MS the next tick ran. */
+  readonly lagMs: number;
+  /** Time the main thread ran during it (Linux). */
+  readonly cpuMs?: number;
+  /** Time the main thread was runnable but had no CPU during it (Linux): CPU contention, not work on the loop. */
+  readonly waitMs?: number;
+}
+
 export class Diagnostics {
-  private readonly histogram: IntervalHistogram | undefined;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly file: string | undefined) {
-    if (file) {
-      this.histogram = monitorEventLoopDelay({ resolution: 10 });
-      this.histogram.enable();
-    }
-  }
+  constructor(private readonly file: string | undefined) {}
 
   get enabled(): boolean {
     return this.file !== undefined;
   }
 
-  private gapTimer: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
   private gcPauses: { atMs: number; ms: number; kind: number }[] = [];
   private gcObserver: PerformanceObserver | undefined;
-  private gaps: { atMs: number; gapMs: number }[] = [];
+  private stalls: Stall[] = [];
+  /** The largest lag of any tick, and the largest lag minus the CPU wait inside it. */
+  private lagMaxMs = 0;
+  private heldMaxMs = 0;
+  private schedAtStart: SchedStat | undefined;
   private startedAt = 0;
+  private startedAtEpochMs = 0;
   private profiler: Session | undefined;
 
-  /** Call when a trace command starts: the event-loop maximum is measured from here. */
+  /** Call when a trace command starts: the loop's lag is measured from here to the trace's paint. */
   traceStarted(): void {
-    this.histogram?.reset();
     if (!this.file) return;
-    // Where in the trace the loop stalled: gaps over 20 ms, as ms since the command started.
     this.startedAt = performance.now();
-    this.gaps = [];
-    clearInterval(this.gapTimer);
+    this.startedAtEpochMs = Date.now();
+    this.marks = [];
+    this.stalls = [];
+    this.lagMaxMs = 0;
+    this.heldMaxMs = 0;
+    clearInterval(this.lagTimer);
     let last = this.startedAt;
-    this.gapTimer = setInterval(() => {
+    this.schedAtStart = mainThreadSchedStat();
+    let lastSched = this.schedAtStart;
+    this.lagTimer = setInterval(() => {
       const now = performance.now();
-      if (now - last > 25) this.gaps.push({ atMs: round(last - this.startedAt), gapMs: round(now - last - 5) });
+      const sched = mainThreadSchedStat();
+      const lagMs = Math.max(0, now - last - TICK_MS);
+      const split = sched && lastSched ? { cpuMs: sched.cpuMs - lastSched.cpuMs, waitMs: sched.waitMs - lastSched.waitMs } : undefined;
+      // Without the kernel's counters the whole lag counts as held.
+      const heldMs = split ? Math.max(0, lagMs - split.waitMs) : lagMs;
+      this.lagMaxMs = Math.max(this.lagMaxMs, lagMs);
+      this.heldMaxMs = Math.max(this.heldMaxMs, heldMs);
+      if (lagMs > LISTED_STALL_MS) {
+        this.stalls.push({ atMs: round(last - this.startedAt), lagMs: round(lagMs), ...(split ? { cpuMs: round(split.cpuMs), waitMs: round(split.waitMs) } : {}) });
+      }
       last = now;
-    }, 5);
-    this.gapTimer.unref();
+      lastSched = sched;
+    }, TICK_MS);
+    this.lagTimer.unref();
     // Garbage-collection pauses over 5 ms, to tell a collector pause from our own work in a stall.
     this.gcPauses = [];
     this.gcObserver ??= new PerformanceObserver((list) => {
@@ -73,13 +126,33 @@ export class Diagnostics {
   }
 
   private tracesProfiled = 0;
+  private marks: { name: string; atMs: number }[] = [];
+
+  /** A named moment of the current trace (model loaded, traced, …), to place its stalls. */
+  mark(name: string): void {
+    if (this.file) this.marks.push({ name, atMs: round(performance.now() - this.startedAt) });
+  }
 
   trace(d: TraceDiagnostics): void {
-    const eventLoopMaxMs = this.histogram ? round(this.histogram.max / 1e6) : 0;
-    clearInterval(this.gapTimer);
+    clearInterval(this.lagTimer);
     // One profile across the first few traces: starting the profiler itself stalls the loop.
     if (++this.tracesProfiled >= Number(process.env.RESIDUAL_LENS_CPU_PROFILE_TRACES ?? 4)) this.stopProfile();
-    this.write({ event: 'trace', tokens: d.tokens, model: d.model, engineMs: round(d.engineMs), paintedMs: round(d.paintedMs), eventLoopMaxMs, longGaps: this.gaps, gcPauses: this.gcPauses });
+    const sched = mainThreadSchedStat();
+    const mainThread = sched && this.schedAtStart ? { cpuMs: round(sched.cpuMs - this.schedAtStart.cpuMs), waitMs: round(sched.waitMs - this.schedAtStart.waitMs) } : undefined;
+    this.write({
+      event: 'trace',
+      tokens: d.tokens,
+      model: d.model,
+      engineMs: round(d.engineMs),
+      paintedMs: round(d.paintedMs),
+      eventLoopMaxMs: round(this.lagMaxMs),
+      loopHeldMaxMs: round(this.heldMaxMs),
+      startedAtEpochMs: this.startedAtEpochMs,
+      marks: this.marks,
+      stalls: this.stalls,
+      gcPauses: this.gcPauses,
+      mainThread,
+    });
   }
 
   private stopProfile(): void {
@@ -105,9 +178,8 @@ export class Diagnostics {
   }
 
   dispose(): void {
-    clearInterval(this.gapTimer);
+    clearInterval(this.lagTimer);
     this.gcObserver?.disconnect();
-    this.histogram?.disable();
   }
 }
 

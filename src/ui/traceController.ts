@@ -176,6 +176,7 @@ export class TraceController implements vscode.Disposable {
           this.setStatus(`Loading model ${choice.name}…`, true);
         }
         const info = await this.session.ensureLoaded(choice, { signal, onProgress: (stage) => progress.report({ message: `Loading model ${choice.name}: ${stage}…` }) });
+        this.diagnostics.mark('model ready');
         if (stale()) return;
         const nCtx = info.config.nCtx;
         const counted = await this.session.request('tokenize', countRequest(text, prependBos, nCtx), { signal });
@@ -188,11 +189,13 @@ export class TraceController implements vscode.Disposable {
         }
         const n = counted.tokens.length;
         this.views.openPanel(); // now, so the page loads while the engine traces
+        this.diagnostics.mark('panel opened');
         progress.report({ message: `Tracing ${n} tokens…` });
         this.setStatus(`Tracing ${n} tokens…`, true);
         const t0 = performance.now();
         const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;
+        this.diagnostics.mark('traced');
         if (stale()) return;
         this.show(trace, tracePayload(trace, engineMs), source, started);
       } catch (err) {
@@ -262,6 +265,7 @@ export class TraceController implements vscode.Disposable {
     try {
       const value = await fetch();
       if (record !== this.current || !wanted()) return;
+      this.diagnostics.mark(what);
       show(value);
     } catch (err) {
       if (record === this.current) this.reportFollowUpError(err, what);

@@ -10,7 +10,12 @@ export interface TraceEvent {
   readonly model: string;
   readonly engineMs: number;
   readonly paintedMs: number;
+  /** The longest lag of the host's event loop during the trace (a 5 ms timer's lateness). */
   readonly eventLoopMaxMs: number;
+  /** The same minus the time the host's main thread waited for a CPU (Linux; else absent). */
+  readonly loopHeldMaxMs?: number;
+  /** Stalls over 20 ms: when, how long, and how much of it the thread ran or waited for a CPU. */
+  readonly stalls?: readonly { readonly atMs: number; readonly lagMs: number; readonly cpuMs?: number; readonly waitMs?: number }[];
 }
 
 export interface ErrorEvent {

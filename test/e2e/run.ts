@@ -16,7 +16,7 @@ import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS
 import { DiagnosticsLog } from './diagnostics';
 import { startHubFixture } from './hub';
 import { onCleanup, runCleanups } from './processes';
-import { EVENT_LOOP_PROBLEM, scenarios, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarios';
+import { EVENT_LOOP_PROBLEM, loopFigures, scenarios, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarios';
 import { launchBrowser, Workbench } from './workbench';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -196,6 +196,7 @@ async function main(): Promise<number> {
     // Leave no quick input or menu open for the next scenario.
     await page.keyboard.press('Escape').catch(() => undefined);
   }
+  for (const [k, v] of loopFigures()) figures.set(k, v);
   figures.set('e2e wall time', seconds(Date.now() - started));
   return report(outcomes, figures);
 }

@@ -16,7 +16,11 @@ export const TRACE_TITLE = 'Residual Lens: Trace Residual Stream';
 export const CIRCUITS_TITLE = 'Residual Lens: Show Model Circuits';
 export const DOWNLOAD_TITLE = 'Residual Lens: Download Model';
 export const EMPTY_MESSAGE = 'Nothing to trace: select text or put the cursor on a non-empty line.';
-/** Event-loop delay above which a trace fails its scenario (issue 6). */
+/**
+ * The host's event loop may not be held longer than this during a trace (issue 4). Held = lag minus
+ * the time the host's main thread was runnable but had no CPU (the kernel's schedstat): on 2 cores
+ * shared with Chromium, code-server and this harness, a cold trace's lag is mostly that wait.
+ */
 export const EVENT_LOOP_LIMIT_MS = 50;
 /** How an event-loop problem starts (run.ts retries a scenario once when it is the only one). */
 export const EVENT_LOOP_PROBLEM = 'extension host event loop blocked';
@@ -125,25 +129,56 @@ async function paintedPixels(frame: Frame, selector: string): Promise<number> {
 /** Traces finished in the current extension host (a window reload starts a new one). */
 let tracesInHost = 0;
 
+/** Every trace's loop figures in this run, for the closing summary. */
+const loopRecords: { first: boolean; lagMs: number; heldMs: number; waitMs: number }[] = [];
+
 /** Trace events seen since the last read; checks the event-loop limit on each. */
 function takeTraceEvents(ctx: ScenarioContext): TraceEvent[] {
   const { events, malformed } = ctx.diagnostics.readNew();
   for (const line of malformed) ctx.problem(`diagnostics: malformed line ${line.slice(0, 120)}`);
   const traces = events.filter((e): e is TraceEvent => e.event === 'trace');
   for (const t of traces) {
-    const which = tracesInHost === 0 ? 'the first trace of this extension host' : `a ${t.tokens}-token trace`;
-    if (t.eventLoopMaxMs > EVENT_LOOP_LIMIT_MS) ctx.problem(`${EVENT_LOOP_PROBLEM} ${t.eventLoopMaxMs.toFixed(0)} ms (> ${EVENT_LOOP_LIMIT_MS}) during ${which} (${t.tokens} tokens, paintedMs ${t.paintedMs.toFixed(0)})`);
+    const first = tracesInHost === 0;
+    const which = first ? 'the first trace of this extension host' : `a ${t.tokens}-token trace`;
+    const held = t.loopHeldMaxMs ?? t.eventLoopMaxMs;
+    const worst = [...(t.stalls ?? [])].sort((a, b) => b.lagMs - a.lagMs)[0];
+    loopRecords.push({ first, lagMs: t.eventLoopMaxMs, heldMs: held, waitMs: worst?.waitMs ?? 0 });
+    if (held > EVENT_LOOP_LIMIT_MS) {
+      const split = worst?.waitMs !== undefined ? ` (longest stall ${worst.lagMs.toFixed(0)} ms at ${worst.atMs.toFixed(0)} ms: ran ${worst.cpuMs?.toFixed(0)} ms, waited for a CPU ${worst.waitMs.toFixed(0)} ms)` : '';
+      ctx.problem(`${EVENT_LOOP_PROBLEM} ${held.toFixed(0)} ms (> ${EVENT_LOOP_LIMIT_MS}) during ${which} (${t.tokens} tokens, paintedMs ${t.paintedMs.toFixed(0)})${split}`);
+    }
     tracesInHost++;
   }
   return traces;
 }
 
+/** The run's event-loop figures: lag (what the host felt) and held (what its own work took), first and later traces. */
+export function loopFigures(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [label, rows] of [
+    ['first trace of an extension host', loopRecords.filter((r) => r.first)],
+    ['later traces', loopRecords.filter((r) => !r.first)],
+  ] as const) {
+    if (rows.length === 0) continue;
+    const lag = Math.max(...rows.map((r) => r.lagMs));
+    const held = Math.max(...rows.map((r) => r.heldMs));
+    const over = rows.filter((r) => r.lagMs > EVENT_LOOP_LIMIT_MS).length;
+    out.set(`event loop, ${label} (${rows.length})`, `lag max ${lag.toFixed(0)} ms (${over} over ${EVENT_LOOP_LIMIT_MS} ms), held max ${held.toFixed(0)} ms`);
+  }
+  return out;
+}
+
 /**
- * Waits until the trace panel shows exactly the tokenizer's ids for `text`, then the diagnostics
- * line of that trace. Returns the panel's frame.
+ * Waits for the diagnostics line of a trace of `text` (written once the webview reports it
+ * painted), then checks the trace panel shows exactly the tokenizer's ids. Returns the panel's
+ * frame. The file is read first, and the page probed only afterwards, so the harness stays off the
+ * CPU while the trace it measures runs (probing every frame through the browser costs a core's
+ * tenth on 2 cores).
  */
 async function expectTraceOf(ctx: ScenarioContext, text: string, how: string, timeoutMs = 90_000): Promise<{ frame: Frame; event: TraceEvent | undefined }> {
   const want = expectedIds(text);
+  const event = await waitFor('the diagnostics line of the trace', async () => takeTraceEvents(ctx).find((e) => e.tokens === want.length), timeoutMs, 100).catch(() => undefined);
+  if (event === undefined) ctx.problem(`diagnostics: no {"event":"trace","tokens":${want.length}} line in $RESIDUAL_LENS_DIAGNOSTICS after a trace (${how})`);
   let lastSeen: number[] = [];
   const frame = await waitFor(
     `the trace panel to show the ${want.length} tokens of "${text.slice(0, 40)}…" (${how}); last seen ${lastSeen.length} chips`,
@@ -153,16 +188,13 @@ async function expectTraceOf(ctx: ScenarioContext, text: string, how: string, ti
       lastSeen = await chipIds(f);
       return sameIds(lastSeen, want) ? f : undefined;
     },
-    timeoutMs,
+    event === undefined ? 5_000 : 15_000,
     300,
   ).catch((err: unknown) => {
     const seen = lastSeen.length > 0 ? ` Chips shown: [${lastSeen.slice(0, 12).join(', ')}${lastSeen.length > 12 ? ', …' : ''}] (${lastSeen.length}); expected [${want.slice(0, 12).join(', ')}${want.length > 12 ? ', …' : ''}] (${want.length}).` : '';
     throw new Error(`${err instanceof Error ? err.message : String(err)}.${seen}`);
   });
   ctx.lastTraceIds = want;
-  // The diagnostics line is written once the webview reports it painted.
-  const event = await waitFor('the diagnostics line of the trace', async () => takeTraceEvents(ctx).find((e) => e.tokens === want.length), 15_000).catch(() => undefined);
-  if (event === undefined) ctx.problem(`diagnostics: no {"event":"trace","tokens":${want.length}} line in $RESIDUAL_LENS_DIAGNOSTICS after a trace (${how})`);
   return { frame, event };
 }
 
