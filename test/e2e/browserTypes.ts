@@ -28,3 +28,18 @@ export interface DomCanvas {
 }
 /** NodeFilter.SHOW_TEXT */
 export const SHOW_TEXT = 4;
+export interface DomStyle {
+  getPropertyValue(name: string): string;
+  readonly color: string;
+  readonly backgroundColor: string;
+}
+export interface DomElement {
+  readonly dataset: Record<string, string | undefined>;
+  querySelector(selector: string): unknown;
+  querySelectorAll(selector: string): ArrayLike<unknown>;
+}
+/** The page's window, as far as theme checks need it. */
+export interface DomWindow {
+  readonly document: { readonly body: DomElement; createElement(tag: 'canvas'): { getContext(kind: '2d'): { fillStyle: string } | null } };
+  getComputedStyle(element: unknown): DomStyle;
+}

@@ -316,6 +316,15 @@ describe('colours', () => {
     assert.ok(Math.abs(contrast([0, 0, 0], [255, 255, 255]) - 21) < 1e-9);
     assert.deepEqual(readableOn([20, 20, 20], [240, 240, 240], [30, 30, 30]), [240, 240, 240]);
     assert.deepEqual(readableOn([250, 250, 250], [240, 240, 240], [30, 30, 30]), [30, 30, 30]);
+    // Mid-tone cells: neither theme colour reaches 4.5:1, black or white does, on every colour.
+    const darkModern = { bg: [31, 31, 31] as const, fg: [204, 204, 204] as const, blue: [55, 148, 255] as const };
+    for (let t = 0; t <= 1.0001; t += 0.05) {
+      const cell = sequentialColor(t, 0, 1, darkModern.bg, darkModern.blue);
+      const text = readableOn(cell, darkModern.fg, darkModern.bg);
+      assert.ok(contrast(cell, text) >= 4.5, `t=${t.toFixed(2)}: ${contrast(cell, text).toFixed(2)}:1`);
+    }
+    assert.deepEqual(readableOn([120, 120, 120], [200, 200, 200], [40, 40, 40]), [0, 0, 0]);
+    for (let g = 0; g <= 255; g += 5) assert.ok(contrast([g, 255 - g, (g * 7) % 256], readableOn([g, 255 - g, (g * 7) % 256], [128, 128, 128], [129, 129, 129])) >= 4.5);
   });
 });
 
