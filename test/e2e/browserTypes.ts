@@ -40,6 +40,10 @@ export interface DomElement {
 }
 /** The page's window, as far as theme checks need it. */
 export interface DomWindow {
-  readonly document: { readonly body: DomElement; createElement(tag: 'canvas'): { getContext(kind: '2d'): { fillStyle: string } | null } };
+  readonly document: {
+    readonly body: DomElement;
+    readonly activeElement: { getAttribute(name: string): string | null } | null;
+    createElement(tag: 'canvas'): { getContext(kind: '2d'): { fillStyle: string } | null };
+  };
   getComputedStyle(element: unknown): DomStyle;
 }
