@@ -8,18 +8,26 @@ import { performance, PerformanceObserver, type PerformanceEntry } from 'node:pe
 import { Session } from 'node:inspector';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-/** A thread's scheduler counters (Linux): time on a CPU and time runnable but waiting for one. */
+/**
+ * A thread's counters (Linux): time on a CPU, time runnable but waiting for one, and major page
+ * faults (pages read back from disk: a thread stalled in one is asleep, neither running nor waiting).
+ */
 interface SchedStat {
   readonly cpuMs: number;
   readonly waitMs: number;
+  readonly majorFaults: number;
 }
 
 /** The main thread's counters from /proc, or undefined where there is no /proc (macOS, Windows). */
 function mainThreadSchedStat(): SchedStat | undefined {
   try {
-    const [cpuNs, waitNs] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    const task = `/proc/self/task/${process.pid}`;
+    const [cpuNs, waitNs] = readFileSync(`${task}/schedstat`, 'utf8').split(' ').map(Number);
+    // stat: "pid (comm) state ppid … minflt cminflt majflt …": majflt is the 10th field after ")".
+    const stat = readFileSync(`${task}/stat`, 'utf8');
+    const majorFaults = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[9]);
     if (cpuNs === undefined || waitNs === undefined || !Number.isFinite(cpuNs) || !Number.isFinite(waitNs)) return undefined;
-    return { cpuMs: cpuNs / 1e6, waitMs: waitNs / 1e6 };
+    return { cpuMs: cpuNs / 1e6, waitMs: waitNs / 1e6, majorFaults: Number.isFinite(majorFaults) ? majorFaults : 0 };
   } catch {
     return undefined;
   }
@@ -54,6 +62,8 @@ interface Stall {
   readonly cpuMs?: number;
   /** Time the main thread was runnable but had no CPU during it (Linux): CPU contention, not work on the loop. */
   readonly waitMs?: number;
+  /** Pages the main thread had to read back from disk during it (Linux). */
+  readonly majorFaults?: number;
 }
 
 export class Diagnostics {
@@ -94,13 +104,13 @@ export class Diagnostics {
       const now = performance.now();
       const sched = mainThreadSchedStat();
       const lagMs = Math.max(0, now - last - TICK_MS);
-      const split = sched && lastSched ? { cpuMs: sched.cpuMs - lastSched.cpuMs, waitMs: sched.waitMs - lastSched.waitMs } : undefined;
+      const split = sched && lastSched ? { cpuMs: sched.cpuMs - lastSched.cpuMs, waitMs: sched.waitMs - lastSched.waitMs, majorFaults: sched.majorFaults - lastSched.majorFaults } : undefined;
       // Without the kernel's counters the whole lag counts as held.
       const heldMs = split ? Math.max(0, lagMs - split.waitMs) : lagMs;
       this.lagMaxMs = Math.max(this.lagMaxMs, lagMs);
       this.heldMaxMs = Math.max(this.heldMaxMs, heldMs);
       if (lagMs > LISTED_STALL_MS) {
-        this.stalls.push({ atMs: round(last - this.startedAt), lagMs: round(lagMs), ...(split ? { cpuMs: round(split.cpuMs), waitMs: round(split.waitMs) } : {}) });
+        this.stalls.push({ atMs: round(last - this.startedAt), lagMs: round(lagMs), ...(split ? { cpuMs: round(split.cpuMs), waitMs: round(split.waitMs), majorFaults: split.majorFaults } : {}) });
       }
       last = now;
       lastSched = sched;
