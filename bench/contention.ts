@@ -20,8 +20,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient } from '../src/engine/client';
 import { BENCH_DIR, ensureBenchCheckpoint, textOfLength } from './engine';
+import { workerEntry } from './soak';
 
-const ROOT = path.resolve(__dirname, '..');
 const ROUNDS = 3;
 const TRACES = 15;
 const TICK_MS = 5;
@@ -30,12 +30,6 @@ const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
 };
 
-function workerEntry(): string {
-  fs.mkdirSync(BENCH_DIR, { recursive: true });
-  const boot = path.join(BENCH_DIR, 'worker-bootstrap.cjs');
-  fs.writeFileSync(boot, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(path.join(ROOT, 'src/engine/worker.ts'))});\n`);
-  return boot;
-}
 
 /** This thread's time on a CPU and time waiting for one, in ms (Linux); zeros elsewhere. */
 function schedStat(): { cpuMs: number; waitMs: number } {

@@ -31,7 +31,7 @@ async function soakModel(): Promise<{ folder: string; name: string }> {
 }
 
 /** The worker entry: the TypeScript source through tsx (dist/ may be stale while developing). */
-function workerEntry(): string {
+export function workerEntry(): string {
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   const boot = path.join(BENCH_DIR, 'worker-bootstrap.cjs');
   fs.writeFileSync(boot, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(path.join(ROOT, 'src/engine/worker.ts'))});\n`);
