@@ -1,0 +1,83 @@
+/** The side view, the circuits panel, and a reloaded window bringing the trace panel back. */
+import { waitFor } from '../workbench';
+import { chipIds, CIRCUITS_TITLE, newExtensionHost, paintedPixels, sameIds, selectedPos, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
+
+export const viewsScenarios: readonly Scenario[] = [
+  {
+    id: 4,
+    name: 'side view heatmaps; a click selects a position',
+    async run(ctx) {
+      const { frame: panel } = await traceSentence(ctx, 'The Eiffel Tower', 'palette');
+      const container = ctx.manifest.contributes?.viewsContainers?.activitybar?.find((c) => c.id === 'residualLens');
+      if (container === undefined) ctx.problem('package.json has no activity-bar view container "residualLens"');
+      const icon = ctx.wb.page.locator(`.activitybar .action-item .action-label[aria-label^="${container?.title ?? 'Residual Lens'}"]`).first();
+      if ((await icon.count()) > 0) await icon.click();
+      else await ctx.wb.runCommand('residualLens.heatmaps.focus').catch(() => ctx.problem('could not open the side view (no activity-bar item, no focus command)'));
+      const side = await ctx.wb.frameWith('canvas[data-testid="side-resid-heatmap"]', 60_000);
+      for (const sel of ['canvas[data-testid="side-dla-heatmap"]', '[data-testid="side-head-grid"]']) {
+        if ((await side.locator(sel).count()) === 0) ctx.problem(`side view: ${sel} missing`);
+      }
+      const drawn = await waitFor('the side residual heatmap to be drawn', async () => ((await paintedPixels(side, 'canvas[data-testid="side-resid-heatmap"]').catch(() => 0)) > 0 ? true : undefined), 15_000).catch(() => false);
+      if (!drawn) ctx.problem('side view: canvas[data-testid="side-resid-heatmap"] is blank');
+      await ctx.wb.screenshot('04a-side-view');
+      const canvas = side.locator('canvas[data-testid="side-resid-heatmap"]').first();
+      const box = await canvas.boundingBox();
+      if (box === null) throw new Error('side residual heatmap has no box');
+      const picks: number[] = [];
+      for (const fx of [0.12, 0.88]) {
+        const before = await selectedPos(panel);
+        await canvas.click({ position: { x: box.width * fx, y: box.height * 0.5 } });
+        const pos = await waitFor('the trace panel to select the clicked position', async () => {
+          const p = await selectedPos(panel);
+          return p !== undefined && p !== before ? p : undefined;
+        }, 10_000).catch(() => undefined);
+        if (pos === undefined) {
+          ctx.problem(`clicking the side residual heatmap at ${(fx * 100).toFixed(0)} % of its width did not change the selected token (aria-selected) in the trace panel`);
+          break;
+        }
+        picks.push(pos);
+      }
+      if (picks.length === 2 && !((picks[0] ?? 0) < (picks[1] ?? 0))) ctx.problem(`heatmap clicks left→right selected positions ${picks.join(' then ')}, expected increasing`);
+      await ctx.wb.screenshot('04b-side-view-click');
+    },
+  },
+  {
+    id: 5,
+    name: 'circuits panel shows the planted pair',
+    async run(ctx) {
+      takeTraceEvents(ctx);
+      await ctx.wb.runCommand(CIRCUITS_TITLE);
+      const frame = await ctx.wb.frameWith('table[data-testid="composition-top"] tbody tr', 180_000);
+      const first = (await frame.locator('table[data-testid="composition-top"] tbody tr').first().innerText()).replace(/\s+/g, ' ').trim();
+      await ctx.wb.screenshot('05-circuits');
+      if (!/L0H0\s*→\s*L1H0/.test(first)) ctx.problem(`circuits: first composition row is "${first}", expected the pair "L0H0 → L1H0"`);
+      if (!/\d\.\d/.test(first)) ctx.problem(`circuits: first composition row "${first}" shows no score`);
+      takeTraceEvents(ctx);
+    },
+  },
+  {
+    id: 6,
+    name: 'reload restores the trace panel',
+    async run(ctx) {
+      const want = ctx.lastTraceIds;
+      const t0 = Date.now();
+      takeTraceEvents(ctx);
+      newExtensionHost();
+      await ctx.wb.reload();
+      const reloaded = Date.now();
+      // A restored panel may be a background tab (the circuits panel was opened after it).
+      const tab = ctx.wb.page.locator('.tabs-container .tab', { hasText: 'Residual Lens: Trace' }).first();
+      await tab.waitFor({ timeout: 30_000 }).catch(() => undefined);
+      if ((await tab.count()) === 0) throw new Error('after reload there is no "Residual Lens: Trace" tab');
+      await tab.click();
+      const frame = await ctx.wb.frameWith('[data-testid="token-chip"]', 90_000);
+      ctx.figures.set('reload: workbench back / trace panel content back', `${((reloaded - t0) / 1000).toFixed(1)} s / ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await sleep(500);
+      const ids = await chipIds(frame);
+      await ctx.wb.screenshot('06-reload');
+      if (want !== undefined && !sameIds(ids, want)) ctx.problem(`after reload the panel shows ${ids.length} chips [${ids.slice(0, 8).join(', ')}…], expected the last trace's ${want.length}`);
+      if ((await frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]').count()) !== ctx.demo.nLayer + 1) ctx.problem('after reload the lens table is not restored');
+      takeTraceEvents(ctx);
+    },
+  },
+];
