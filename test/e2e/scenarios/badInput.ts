@@ -1,7 +1,7 @@
 /** Bad input and bad settings: each gets a clear message, and a good trace still works after. */
 import { waitFor } from '../workbench';
 import { tokenize } from '../../../src/engine/tokenizer';
-import { chipIds, DOWNLOAD_TITLE, EMPTY_MESSAGE, expectedIds, expectTraceOf, firstEmptyLine, fixtureLine, HUGE, LONG, ODD, ODD_LINES, openSentences, sameIds, SENTENCES, sleep, takeTraceEvents, TRACE_TITLE, type Scenario } from '../scenarioKit';
+import { chipIds, DOWNLOAD_TITLE, EMPTY_MESSAGE, expectedIds, expectTraceOf, firstEmptyLine, fixtureLine, HUGE, LONG, ODD, ODD_LINES, openSentences, sameIds, SENTENCES, sleep, takeTraceEvents, TRACE_TITLE, traceSentence, type Scenario } from '../scenarioKit';
 
 export const badInputScenarios: readonly Scenario[] = [
   {
@@ -63,12 +63,7 @@ export const badInputScenarios: readonly Scenario[] = [
       await ctx.wb.selectAll();
       await expectTooLong('1 MB selection', '07c-one-megabyte');
 
-      await openSentences(ctx);
-      const mary = fixtureLine(ctx, SENTENCES, 'When Mary and John');
-      await ctx.wb.selectLine(mary.line);
-      takeTraceEvents(ctx);
-      await ctx.wb.runCommand(TRACE_TITLE);
-      await expectTraceOf(ctx, mary.text, 'after bad input');
+      await traceSentence(ctx, 'When Mary and John', 'after bad input');
       await ctx.wb.screenshot('07d-good-trace-after');
     },
   },
