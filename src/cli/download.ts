@@ -4,6 +4,7 @@
  * command again resumes. --hub defaults to $HF_ENDPOINT, else https://huggingface.co.
  */
 import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { envProxyAgents } from '../models/proxy';
 import { DownloadError, downloadModel, parseEndpoint, readRevisionRecord, type DownloadProgress } from '../models/download';
 import { DEMO_MODEL_NAME, cliCacheDirectory, loadManifest } from '../models/registry';
 
@@ -29,7 +30,7 @@ export const command: CliCommand = {
     const bar = new ProgressBar(process.stderr);
     process.stderr.write(`Downloading ${entry.repo}@${entry.revision} from ${endpoint} into ${cacheDir}\n`);
     try {
-      const folder = await downloadModel(entry, { endpoint, cacheDir, signal: abort.signal, onProgress: (p) => bar.update(p) });
+      const folder = await downloadModel(entry, { endpoint, cacheDir, signal: abort.signal, onProgress: (p) => bar.update(p), agentFor: envProxyAgents(process.env) });
       bar.done();
       const commit = readRevisionRecord(folder)?.commit;
       process.stdout.write(`${entry.name} is ready in ${folder}${commit ? ` (commit ${commit})` : ''}\n`);

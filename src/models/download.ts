@@ -18,7 +18,8 @@
  *
  * Only https is used (http only to 127.0.0.1, localhost or ::1, for tests), also after redirects.
  * Requests go through node:https, which VS Code's extension host routes through its proxy
- * settings (http.proxy, http.proxySupport); the CLI does not read HTTPS_PROXY.
+ * settings (http.proxy, http.proxySupport); the CLI passes `agentFor` from HTTPS_PROXY / HTTP_PROXY /
+ * NO_PROXY (proxy.ts).
  */
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -64,6 +65,8 @@ export interface DownloadOptions {
   readonly io?: DownloadIo;
   /** Give up on a connection silent for this long. Default 60 s. */
   readonly idleTimeoutMs?: number;
+  /** The agent for each request (a proxy), or undefined for node's default; may throw a message for a bad proxy setting. */
+  readonly agentFor?: (url: URL) => http.Agent | undefined;
 }
 
 /** What revision.json records for each file. */
@@ -229,9 +232,14 @@ async function downloadFile(job: FileJob): Promise<{ file: DownloadedFile; commi
       res.resume();
       return finish(job, record, undefined, partPath, recordPath, finalPath, commit);
     }
+    const via = viaProxy(url, opts);
+    if (status === 407) {
+      res.resume();
+      throw new DownloadError('http', `${label}: the proxy${via} asks for credentials (HTTP 407); put them in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:3128.`);
+    }
     if (status === 404 || status === 401 || status === 403) {
       res.resume();
-      throw new DownloadError('http', `${label} was not found at ${job.endpoint.host} (HTTP ${status}) for revision "${revision}"; check the model name, the revision and the hub endpoint.`);
+      throw new DownloadError('http', `${label} was not found at ${job.endpoint.host}${via} (HTTP ${status}) for revision "${revision}"; check the model name, the revision and the hub endpoint${via ? ', and that the proxy lets it through' : ''}.`);
     }
     if (status !== 200 && status !== 206) {
       res.resume();
@@ -241,7 +249,7 @@ async function downloadFile(job: FileJob): Promise<{ file: DownloadedFile; commi
         record = undefined;
         continue;
       }
-      throw new DownloadError('http', `${label}: the hub answered HTTP ${status}${status >= 500 ? ' (server error; try again later, the download resumes)' : ''}.`);
+      throw new DownloadError('http', `${label}: the hub answered HTTP ${status}${via}${status >= 500 ? ' (server error; try again later, the download resumes)' : ''}.`);
     }
 
     const expected = expectedHash(file, response, label);
@@ -473,17 +481,33 @@ function request(url: URL, headers: Record<string, string>, label: string, opts:
   if (opts.signal?.aborted) return Promise.reject(cancelled(label, 0, 0));
   const client = url.protocol === 'https:' ? https : http;
   const idle = opts.idleTimeoutMs ?? 60_000;
+  let agent: http.Agent | undefined;
+  try {
+    agent = opts.agentFor?.(url);
+  } catch (err) {
+    return Promise.reject(new DownloadError('network', `${label}: ${errorText(err)}`));
+  }
   return new Promise((resolve, reject) => {
-    const req = client.get(url, { headers: { 'User-Agent': 'residual-lens', ...headers }, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+    const req = client.get(url, { headers: { 'User-Agent': 'residual-lens', ...headers }, ...(opts.signal ? { signal: opts.signal } : {}), ...(agent ? { agent } : {}) }, (res) => {
       res.setTimeout(idle, () => res.destroy(new Error(`no data for ${idle / 1000} s`)));
       resolve(res);
     });
     req.setTimeout(idle, () => req.destroy(new Error(`no answer for ${idle / 1000} s`)));
     req.on('error', (err) => {
       if (opts.signal?.aborted) reject(cancelled(label, 0, 0));
-      else reject(new DownloadError('network', `${label}: cannot reach ${url.host} (${errorText(err)}); check the connection or the hub endpoint.`));
+      else reject(new DownloadError('network', `${label}: cannot reach ${url.host}${viaProxy(url, opts)} (${errorText(err)}); check the connection, the hub endpoint${agent ? ' and the proxy' : ''}.`));
     });
   });
+}
+
+/** " through the proxy host:port" when a proxy carries the request for `url` (never its credentials), else "". */
+function viaProxy(url: URL, opts: DownloadOptions): string {
+  try {
+    const proxy = (opts.agentFor?.(url) as { readonly proxy?: unknown } | undefined)?.proxy;
+    return proxy instanceof URL ? ` through the proxy ${proxy.host}` : '';
+  } catch {
+    return '';
+  }
 }
 
 function header(h: http.IncomingHttpHeaders, name: string): string | undefined {

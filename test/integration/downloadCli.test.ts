@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ForwardProxy } from '../helpers/forwardProxy';
 import { HubServer, HUB_COMMIT } from '../helpers/hubServer';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -17,9 +18,16 @@ const CONFIG = Buffer.from('{"model_type": "gpt2"}\n');
 let hub: HubServer;
 let dir: string;
 
+/** No proxy from the test's own environment unless a test sets one. */
+const NO_PROXY_ENV = { HTTP_PROXY: '', HTTPS_PROXY: '', http_proxy: '', https_proxy: '', NO_PROXY: '', no_proxy: '' };
+
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWithEnv({}, ...args);
+}
+
+function cliWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, env: { ...process.env, HF_ENDPOINT: '' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, env: { ...process.env, HF_ENDPOINT: '', ...NO_PROXY_ENV, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -71,4 +79,22 @@ test('download: unknown names, the demo, bad hubs and 404s are one-line errors',
   const missing = await cli('download', 'distilgpt2', '--hub', hub.url, '--dir', dir);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /\nresidual-lens: distilbert\/distilgpt2\/config\.json was not found at 127\.0\.0\.1:\d+ \(HTTP 404\) for revision "main"; check the model name, the revision and the hub endpoint\.\n$/);
+});
+
+test('download reads HTTP_PROXY (and NO_PROXY) from the environment', async () => {
+  const proxy = new ForwardProxy();
+  await proxy.start();
+  try {
+    const target = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-proxy-'));
+    const run = await cliWithEnv({ HTTP_PROXY: proxy.url }, 'download', 'gpt2', '--hub', hub.url, '--dir', target);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(fs.readFileSync(path.join(target, 'gpt2', 'model.safetensors')).equals(WEIGHTS));
+    assert.ok(proxy.forwarded.some((u) => u.includes('/openai-community/gpt2/resolve/') && u.endsWith('/model.safetensors')), JSON.stringify(proxy.forwarded));
+    const seen = proxy.forwarded.length;
+    const direct = await cliWithEnv({ HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }, 'download', 'gpt2', '--hub', hub.url, '--dir', fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-proxy-')));
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.equal(proxy.forwarded.length, seen, 'NO_PROXY=127.0.0.1: nothing more through the proxy');
+  } finally {
+    await proxy.close();
+  }
 });
