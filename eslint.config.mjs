@@ -16,7 +16,7 @@ export default tseslint.config(
       'no-new-func': 'error',
     },
   },
-  { files: ['webview/**/*.ts'], languageOptions: { globals: { ...globals.browser } } },
+  { files: ['webview/**/*.ts', 'bench/heatmapPage.ts'], languageOptions: { globals: { ...globals.browser } } },
   // The CLI launcher is plain CommonJS so `npx residual-lens` needs no build tooling at run time.
   { files: ['bin/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

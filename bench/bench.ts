@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: JSON on stdout with one section per benchmark — engine (bench/engine.ts), tokenizer
  * (bench/tokenizer.ts), soak (bench/soak.ts), contention (bench/contention.ts: the host's event loop
- * while the engine works, idle vs every core busy), circuits (bench/circuits.ts, when present) and panel (bench/panel.ts: command →
- * trace panel painted in code-server; `skipped` when code-server/Chromium are not installed;
+ * while the engine works, idle vs every core busy), circuits (bench/circuits.ts, when present), heatmap
+ * (bench/heatmap.ts: our canvas heatmap vs chartjs-chart-matrix in headless Chromium) and panel (bench/panel.ts: command →
+ * trace panel painted in code-server, then fresh extension hosts' first traces; `skipped` when code-server/Chromium are not installed;
  * `--reuse-vsix` keeps an existing .vsix even if older than the sources). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
  */
@@ -34,6 +35,10 @@ async function main(): Promise<void> {
     const { benchCircuits } = (await import('./circuits')) as { benchCircuits: () => Promise<Record<string, unknown>> };
     out.circuits = await benchCircuits();
   }
+  process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
+  // Imported here, like the panel: it loads playwright.
+  const { benchHeatmap } = await import('./heatmap');
+  out.heatmap = await benchHeatmap();
   process.stderr.write('[bench] panel: command → trace panel painted, in code-server + Chromium\n');
   // Imported here: the e2e harness it uses loads playwright and installs signal handlers.
   const { benchPanel } = await import('./panel');
