@@ -2,7 +2,9 @@
  * Panel benchmark (issue 4, "Performance"): time from the Trace Residual Stream command to the
  * trace panel painted, for a 32-token selection, in a real workbench (code-server + Chromium
  * through the e2e harness), on the demo model and on bench/engine.ts's GPT-2-small-shaped random
- * checkpoint. Per model: one cold trace (the model loads), then WARM_TRACES warm ones. The figures
+ * checkpoint. Per model: one cold trace (the model loads), then WARM_TRACES warm ones; then, per model,
+ * COLD_STARTS first traces of a fresh extension host (Developer: Reload Window with no panel to
+ * restore, so the command's trace spawns the engine worker and loads the model). The figures
  * are the extension's own diagnostics lines (RESIDUAL_LENS_DIAGNOSTICS): paintedMs (command start →
  * webview reported painted), engineMs, eventLoopMaxMs (extension host: the longest lag of a 5 ms
  * timer during the trace), loopHeldMaxMs (the same minus the time the host's main thread waited for
@@ -31,6 +33,8 @@ import { ensureBenchCheckpoint } from './engine';
 
 const ROOT = path.resolve(__dirname, '..');
 const WARM_TRACES = 5;
+/** Fresh extension hosts per model: the first trace of a host is where the event loop is most at risk. */
+const COLD_STARTS = 5;
 const TOKENS = 32;
 const PAINT_TARGET_MS = 400;
 /** Pause after a painted trace before the next command, so its follow-up requests (lens, attribution) settle as they would for a person. */
@@ -159,8 +163,36 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
   };
 }
 
+/**
+ * COLD_STARTS first traces of a fresh extension host: close every editor (so a reload restores no
+ * trace panel, whose re-trace would load the model first), reload the window, trace the 32-token line.
+ */
+async function coldStarts(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
+  setWorkspaceSettings({ 'residualLens.model': setting });
+  const traces: TraceEvent[] = [];
+  for (let i = 0; i < COLD_STARTS; i++) {
+    await run.wb.runCommand('View: Close All Editors');
+    await run.wb.reload();
+    await sleep(SETTLE_MS);
+    await run.wb.openFile(SENTENCES);
+    const t = await traceOnce(run, expectModel, COLD_TIMEOUT_MS);
+    traces.push(t);
+    log(`${label}: cold start ${i + 1}/${COLD_STARTS}: painted ${t.paintedMs} ms, event loop lag max ${t.eventLoopMaxMs} ms, held max ${t.loopHeldMaxMs ?? '?'} ms`);
+  }
+  const lag = traces.map((t) => t.eventLoopMaxMs);
+  const held = traces.map((t) => t.loopHeldMaxMs ?? t.eventLoopMaxMs);
+  return {
+    model: expectModel,
+    coldStarts: traces.length,
+    paintedMs: traces.map((t) => t.paintedMs),
+    eventLoopMaxMs: { max: Math.max(...lag), median: round1(median(lag)), all: lag, over50: lag.filter((x) => x > EVENT_LOOP_LIMIT_MS).length },
+    loopHeldMaxMs: { max: Math.max(...held), median: round1(median(held)), all: held },
+    stalls: traces.map((t) => t.stalls ?? []),
+  };
+}
+
 async function measure(tools: { codeServer: string; chromium: string }, reuseVsix: boolean): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = { what: `command → trace panel painted, ${TOKENS} tokens, 1 cold + ${WARM_TRACES} warm traces per model, code-server + headless Chromium`, loadAverageBefore: os.loadavg().map(round1) };
+  const out: Record<string, unknown> = { what: `command → trace panel painted, ${TOKENS} tokens, 1 cold + ${WARM_TRACES} warm traces per model, then ${COLD_STARTS} first traces of a fresh extension host per model, code-server + headless Chromium`, loadAverageBefore: os.loadavg().map(round1) };
   const vsix = ensureVsix(reuseVsix);
   out.vsix = vsix;
   const randomFolder = ensureBenchCheckpoint();
@@ -199,11 +231,16 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     out.demo = demo;
     const small = await benchModel(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings);
     out.gpt2SmallRandom = small;
+    out.coldStarts = {
+      demo: await coldStarts(run, 'demo', 'demo', 'demo', setWorkspaceSettings),
+      gpt2SmallRandom: await coldStarts(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings),
+    };
+    const coldLoop = Object.values(out.coldStarts as Record<string, { eventLoopMaxMs: { max: number } }>).map((c) => c.eventLoopMaxMs.max);
     const smallPaint = (small.warmPaintedMs as { median: number }).median;
-    const loopMax = Math.max(...[demo, small].flatMap((m) => [m.coldEventLoopMaxMs as number, m.warmEventLoopMaxMs as number]));
+    const loopMax = Math.max(...coldLoop, ...[demo, small].flatMap((m) => [m.coldEventLoopMaxMs as number, m.warmEventLoopMaxMs as number]));
     out.targets = {
       [`warm paintedMs median ≤ ${PAINT_TARGET_MS} ms (GPT-2-small shape)`]: smallPaint <= PAINT_TARGET_MS,
-      [`extension host event loop ≤ ${EVENT_LOOP_LIMIT_MS} ms (every trace, cold included)`]: loopMax <= EVENT_LOOP_LIMIT_MS,
+      [`extension host event loop lag ≤ ${EVENT_LOOP_LIMIT_MS} ms (every trace, ${2 * COLD_STARTS} fresh extension hosts included)`]: loopMax <= EVENT_LOOP_LIMIT_MS,
     };
   } finally {
     await context.close().catch(() => undefined);

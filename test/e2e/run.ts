@@ -16,7 +16,7 @@ import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS
 import { DiagnosticsLog } from './diagnostics';
 import { startHubFixture } from './hub';
 import { onCleanup, runCleanups } from './processes';
-import { EVENT_LOOP_PROBLEM, loopFigures, scenarios, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarios';
+import { loopFigures, scenarios, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarios';
 import { launchBrowser, Workbench } from './workbench';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -167,31 +167,17 @@ async function main(): Promise<number> {
       continue;
     }
     const t0 = Date.now();
-    const detail: string[] = [];
-    // A scenario whose only problem is the event-loop limit runs once more: time waiting for a CPU
-    // is already left out of "held", but code-server's own work inside the extension host and
-    // collector pauses still count. Both attempts are printed; a second stall fails the scenario.
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      log(`> ${s.id} ${s.name}${attempt > 1 ? ' (second attempt)' : ''}`);
-      problems = [];
-      try {
-        await withTimeout(s.run(ctx), SCENARIO_TIMEOUT_MS, `scenario ${s.id}`);
-      } catch (err: unknown) {
-        problems.push(err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err));
-        log(`  error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-        await wb.screenshot(`${String(s.id).padStart(2, '0')}-failed`);
-      }
-      const onlyEventLoop = problems.length > 0 && problems.every((p) => p.startsWith(EVENT_LOOP_PROBLEM));
-      if (attempt === 1 && onlyEventLoop) {
-        detail.push(...problems.map((p) => `first attempt: ${p}`));
-        await page.keyboard.press('Escape').catch(() => undefined);
-        continue;
-      }
-      break;
+    log(`> ${s.id} ${s.name}`);
+    problems = [];
+    try {
+      await withTimeout(s.run(ctx), SCENARIO_TIMEOUT_MS, `scenario ${s.id}`);
+    } catch (err: unknown) {
+      problems.push(err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err));
+      log(`  error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      await wb.screenshot(`${String(s.id).padStart(2, '0')}-failed`);
     }
-    detail.push(...problems);
     const ms = Date.now() - t0;
-    outcomes.push({ id: s.id, name: s.name, status: problems.length === 0 ? 'passed' : 'failed', detail, ms });
+    outcomes.push({ id: s.id, name: s.name, status: problems.length === 0 ? 'passed' : 'failed', detail: problems, ms });
     log(`${problems.length === 0 ? '✔' : '✘'} ${s.id} ${s.name} (${seconds(ms)})`);
     // Leave no quick input or menu open for the next scenario.
     await page.keyboard.press('Escape').catch(() => undefined);

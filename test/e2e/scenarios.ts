@@ -11,6 +11,6 @@ import { themesScenarios } from './scenarios/themes';
 import { traceScenarios } from './scenarios/trace';
 import { viewsScenarios } from './scenarios/views';
 
-export { EVENT_LOOP_LIMIT_MS, EVENT_LOOP_PROBLEM, loopFigures, TRACE_TITLE, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarioKit';
+export { EVENT_LOOP_LIMIT_MS, loopFigures, TRACE_TITLE, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarioKit';
 
 export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios].sort((a, b) => a.id - b.id);
