@@ -4,12 +4,15 @@
  * through the e2e harness), on the demo model and on bench/engine.ts's GPT-2-small-shaped random
  * checkpoint. Per model: one cold trace (the model loads), then WARM_TRACES warm ones; then, per model,
  * COLD_STARTS first traces of a fresh extension host (Developer: Reload Window with no panel to
- * restore, so the command's trace spawns the engine worker and loads the model). The figures
+ * restore, so the command's trace spawns the engine worker and loads the model). Every cold trace
+ * waits for a quiet machine first (waitForQuietMachine). The figures
  * are the extension's own diagnostics lines (RESIDUAL_LENS_DIAGNOSTICS): paintedMs (command start →
  * webview reported painted), engineMs, eventLoopMaxMs (extension host: the longest lag of a 5 ms
  * timer during the trace), loopHeldMaxMs (the same minus the time the host's main thread waited for
- * a CPU, Linux) and stalls (lags over 20 ms, ms since the command started, split into ran / waited).
- * Targets: warm paintedMs ≤ 400 ms on the GPT-2-small shape; event loop never held > 50 ms.
+ * a CPU, Linux), loopRanMaxMs (the most CPU time the main thread spent between two ticks: work on
+ * the loop) and stalls (lags over 20 ms, ms since the command started, split into ran / waited).
+ * Targets: warm paintedMs ≤ 400 ms on the GPT-2-small shape; the event loop never blocked > 50 ms,
+ * reported both as work on the loop (ran) and as lag (what the host felt, CPU contention included).
  *
  * Never installs code-server or Chromium (skipped when they are missing: `npm run test:e2e` or
  * scripts/e2e-setup.ts installs them). Packages the .vsix when it is missing or older than the
@@ -83,6 +86,37 @@ function lineWithTokens(file: string, tokens: number): { line: number; text: str
   return { line: i + 1, text: lines[i] ?? '' };
 }
 
+/** Busy and total jiffies of all CPUs (Linux /proc/stat), or undefined elsewhere. */
+function cpuTimes(): { busy: number; total: number } | undefined {
+  try {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the machine is quiet — all CPUs together busy less than a quarter of one core over
+ * half a second — as it is when a person, having opened a window, picks a file and selects text.
+ * A reloaded workbench keeps Chromium and the new extension host's other extensions busy for
+ * seconds; tracing into that measures their start-up, not ours. Returns the time waited.
+ */
+async function waitForQuietMachine(timeoutMs = 20_000): Promise<number> {
+  const t0 = Date.now();
+  const cores = os.cpus().length;
+  for (;;) {
+    const a = cpuTimes();
+    await sleep(500);
+    const b = cpuTimes();
+    if (!a || !b) return Date.now() - t0; // no /proc: the 500 ms pause is all
+    const busyCores = ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cores;
+    if (busyCores < 0.25 || Date.now() - t0 > timeoutMs) return Date.now() - t0;
+  }
+}
+
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -97,6 +131,8 @@ interface Run {
   readonly sentence: { line: number; text: string };
   /** Error lines the extension wrote (also those after a trace painted, e.g. a failed follow-up request). */
   readonly errors: string[];
+  /** Every trace measured in the run, for the targets. */
+  readonly traces: TraceEvent[];
 }
 
 /** Runs the trace command on the 32-token line and returns its diagnostics line; an error line fails it. */
@@ -104,7 +140,7 @@ async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Prom
   run.diagnostics.readNew(); // drop anything older
   await run.wb.selectLine(run.sentence.line);
   await run.wb.runCommand(TRACE_TITLE);
-  return waitFor(
+  const event = await waitFor(
     `the diagnostics line of a ${TOKENS}-token trace on ${expectModel}`,
     async () => {
       const { events } = run.diagnostics.readNew();
@@ -118,6 +154,8 @@ async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Prom
     timeoutMs,
     100,
   );
+  run.traces.push(event);
+  return event;
 }
 
 /** Chips the trace panel shows (a sanity check that the painted panel is this trace). */
@@ -130,7 +168,8 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
   setWorkspaceSettings({ 'residualLens.model': setting });
   await sleep(2500); // the workbench's settings file watcher
   await run.wb.openFile(SENTENCES);
-  log(`${label}: cold trace`);
+  const quietAfterMs = await waitForQuietMachine();
+  log(`${label}: cold trace (machine quiet after ${quietAfterMs} ms)`);
   const cold = await traceOnce(run, expectModel, COLD_TIMEOUT_MS);
   const chips = await panelTokenCount(run.wb).catch(() => -1);
   await run.wb.screenshot(`${label}-cold`);
@@ -138,28 +177,43 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
   for (let i = 0; i < WARM_TRACES; i++) {
     await sleep(SETTLE_MS);
     warm.push(await traceOnce(run, expectModel, WARM_TIMEOUT_MS));
-    log(`${label}: warm ${i + 1}/${WARM_TRACES}: painted ${warm[i]?.paintedMs} ms, engine ${warm[i]?.engineMs} ms, event loop max ${warm[i]?.eventLoopMaxMs} ms`);
+    log(`${label}: warm ${i + 1}/${WARM_TRACES}: painted ${warm[i]?.paintedMs} ms, engine ${warm[i]?.engineMs} ms, event loop lag ${warm[i]?.eventLoopMaxMs} / ran ${warm[i]?.loopRanMaxMs ?? '?'} ms`);
   }
   const painted = warm.map((e) => e.paintedMs);
-  const loopMax = Math.max(...warm.map((e) => e.eventLoopMaxMs));
   return {
     model: expectModel,
     setting,
     tokens: cold.tokens,
     panelTokenChips: chips,
+    coldQuietWaitMs: quietAfterMs,
     coldPaintedMs: cold.paintedMs,
     coldEngineMs: cold.engineMs,
-    coldEventLoopMaxMs: cold.eventLoopMaxMs,
-    coldLoopHeldMaxMs: cold.loopHeldMaxMs ?? 'not measured here',
+    coldEventLoop: loopFigures([cold]),
     coldStalls: cold.stalls ?? [],
     warmTraces: warm.length,
     warmPaintedMs: { median: round1(median(painted)), min: Math.min(...painted), max: Math.max(...painted), all: painted },
     warmEngineMsMedian: round1(median(warm.map((e) => e.engineMs))),
-    warmEventLoopMaxMs: loopMax,
-    warmLoopHeldMaxMs: Math.max(...warm.map((e) => e.loopHeldMaxMs ?? e.eventLoopMaxMs)),
+    warmEventLoop: loopFigures(warm),
     warmStalls: warm.map((e) => e.stalls ?? []),
     // 2 shared cores: other work on the machine shows here and inflates the figures.
     loadAverage1mAfter: round1(os.loadavg()[0] ?? NaN),
+  };
+}
+
+/** Max / median / every value of one event-loop figure over `traces`. */
+function spread(traces: readonly TraceEvent[], figure: (t: TraceEvent) => number): { max: number; median: number; all: number[] } {
+  const all = traces.map(figure);
+  return { max: Math.max(...all), median: round1(median(all)), all };
+}
+
+/** The event-loop figures of some traces: lag, held and ran (see the header), with the traces over the target. */
+function loopFigures(traces: readonly TraceEvent[]): Record<string, unknown> {
+  const held = (t: TraceEvent): number => t.loopHeldMaxMs ?? t.eventLoopMaxMs;
+  const ran = (t: TraceEvent): number => t.loopRanMaxMs ?? held(t);
+  return {
+    lagMs: { ...spread(traces, (t) => t.eventLoopMaxMs), over50: traces.filter((t) => t.eventLoopMaxMs > EVENT_LOOP_LIMIT_MS).length },
+    heldMs: { ...spread(traces, held), over50: traces.filter((t) => held(t) > EVENT_LOOP_LIMIT_MS).length },
+    ranMs: { ...spread(traces, ran), over50: traces.filter((t) => ran(t) > EVENT_LOOP_LIMIT_MS).length },
   };
 }
 
@@ -170,23 +224,22 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
 async function coldStarts(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
   setWorkspaceSettings({ 'residualLens.model': setting });
   const traces: TraceEvent[] = [];
+  const quietWaits: number[] = [];
   for (let i = 0; i < COLD_STARTS; i++) {
     await run.wb.runCommand('View: Close All Editors');
     await run.wb.reload();
-    await sleep(SETTLE_MS);
     await run.wb.openFile(SENTENCES);
+    quietWaits.push(await waitForQuietMachine());
     const t = await traceOnce(run, expectModel, COLD_TIMEOUT_MS);
     traces.push(t);
-    log(`${label}: cold start ${i + 1}/${COLD_STARTS}: painted ${t.paintedMs} ms, event loop lag max ${t.eventLoopMaxMs} ms, held max ${t.loopHeldMaxMs ?? '?'} ms`);
+    log(`${label}: cold start ${i + 1}/${COLD_STARTS} (quiet after ${quietWaits[i]} ms): painted ${t.paintedMs} ms, event loop lag ${t.eventLoopMaxMs} / held ${t.loopHeldMaxMs ?? '?'} / ran ${t.loopRanMaxMs ?? '?'} ms`);
   }
-  const lag = traces.map((t) => t.eventLoopMaxMs);
-  const held = traces.map((t) => t.loopHeldMaxMs ?? t.eventLoopMaxMs);
   return {
     model: expectModel,
     coldStarts: traces.length,
+    quietWaitMs: quietWaits,
     paintedMs: traces.map((t) => t.paintedMs),
-    eventLoopMaxMs: { max: Math.max(...lag), median: round1(median(lag)), all: lag, over50: lag.filter((x) => x > EVENT_LOOP_LIMIT_MS).length },
-    loopHeldMaxMs: { max: Math.max(...held), median: round1(median(held)), all: held },
+    eventLoop: loopFigures(traces),
     stalls: traces.map((t) => t.stalls ?? []),
   };
 }
@@ -225,7 +278,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     await wb.open();
     const sentence = lineWithTokens(path.join(workspace, SENTENCES), TOKENS);
     out.text = sentence.text;
-    const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, errors: [] };
+    const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, errors: [], traces: [] };
     out.extensionErrors = run.errors;
     const demo = await benchModel(run, 'demo', 'demo', 'demo', setWorkspaceSettings);
     out.demo = demo;
@@ -235,13 +288,16 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
       demo: await coldStarts(run, 'demo', 'demo', 'demo', setWorkspaceSettings),
       gpt2SmallRandom: await coldStarts(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings),
     };
-    const coldLoop = Object.values(out.coldStarts as Record<string, { eventLoopMaxMs: { max: number } }>).map((c) => c.eventLoopMaxMs.max);
     const smallPaint = (small.warmPaintedMs as { median: number }).median;
-    const loopMax = Math.max(...coldLoop, ...[demo, small].flatMap((m) => [m.coldEventLoopMaxMs as number, m.warmEventLoopMaxMs as number]));
+    const every = `every trace of the run (${run.traces.length}, ${2 * COLD_STARTS + 1} first traces of an extension host included)`;
+    const ranMax = Math.max(...run.traces.map((t) => t.loopRanMaxMs ?? t.loopHeldMaxMs ?? t.eventLoopMaxMs));
+    const lagMax = Math.max(...run.traces.map((t) => t.eventLoopMaxMs));
     out.targets = {
       [`warm paintedMs median ≤ ${PAINT_TARGET_MS} ms (GPT-2-small shape)`]: smallPaint <= PAINT_TARGET_MS,
-      [`extension host event loop lag ≤ ${EVENT_LOOP_LIMIT_MS} ms (every trace, ${2 * COLD_STARTS} fresh extension hosts included)`]: loopMax <= EVENT_LOOP_LIMIT_MS,
+      [`work on the extension host's loop (ran) ≤ ${EVENT_LOOP_LIMIT_MS} ms at a stretch, ${every}`]: ranMax <= EVENT_LOOP_LIMIT_MS,
+      [`extension host event loop lag ≤ ${EVENT_LOOP_LIMIT_MS} ms (CPU contention included), ${every}`]: lagMax <= EVENT_LOOP_LIMIT_MS,
     };
+    out.eventLoopAllTraces = loopFigures(run.traces);
   } finally {
     await context.close().catch(() => undefined);
   }

@@ -79,9 +79,13 @@ export class Diagnostics {
   private gcPauses: { atMs: number; ms: number; kind: number }[] = [];
   private gcObserver: PerformanceObserver | undefined;
   private stalls: Stall[] = [];
-  /** The largest lag of any tick, and the largest lag minus the CPU wait inside it. */
+  /**
+   * The largest lag of any tick; the largest lag minus the CPU wait inside it (held: the thread ran
+   * or slept); and the most CPU time the thread spent between two ticks (ran: work on the loop).
+   */
   private lagMaxMs = 0;
   private heldMaxMs = 0;
+  private ranMaxMs = 0;
   private schedAtStart: SchedStat | undefined;
   private startedAt = 0;
   private startedAtEpochMs = 0;
@@ -96,6 +100,7 @@ export class Diagnostics {
     this.stalls = [];
     this.lagMaxMs = 0;
     this.heldMaxMs = 0;
+    this.ranMaxMs = 0;
     clearInterval(this.lagTimer);
     let last = this.startedAt;
     this.schedAtStart = mainThreadSchedStat();
@@ -109,6 +114,7 @@ export class Diagnostics {
       const heldMs = split ? Math.max(0, lagMs - split.waitMs) : lagMs;
       this.lagMaxMs = Math.max(this.lagMaxMs, lagMs);
       this.heldMaxMs = Math.max(this.heldMaxMs, heldMs);
+      this.ranMaxMs = Math.max(this.ranMaxMs, split ? split.cpuMs : lagMs);
       if (lagMs > LISTED_STALL_MS) {
         this.stalls.push({ atMs: round(last - this.startedAt), lagMs: round(lagMs), ...(split ? { cpuMs: round(split.cpuMs), waitMs: round(split.waitMs), majorFaults: split.majorFaults } : {}) });
       }
@@ -157,6 +163,7 @@ export class Diagnostics {
       paintedMs: round(d.paintedMs),
       eventLoopMaxMs: round(this.lagMaxMs),
       loopHeldMaxMs: round(this.heldMaxMs),
+      loopRanMaxMs: round(this.ranMaxMs),
       startedAtEpochMs: this.startedAtEpochMs,
       marks: this.marks,
       stalls: this.stalls,

@@ -14,6 +14,8 @@ export interface TraceEvent {
   readonly eventLoopMaxMs: number;
   /** The same minus the time the host's main thread waited for a CPU (Linux; else absent). */
   readonly loopHeldMaxMs?: number;
+  /** The most CPU time the main thread spent between two ticks: work on the loop (Linux; else absent). */
+  readonly loopRanMaxMs?: number;
   /** Stalls over 20 ms: when, how long, and how much of it the thread ran or waited for a CPU. */
   readonly stalls?: readonly { readonly atMs: number; readonly lagMs: number; readonly cpuMs?: number; readonly waitMs?: number }[];
 }

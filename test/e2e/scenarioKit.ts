@@ -23,10 +23,11 @@ export const EMPTY_MESSAGE = 'Nothing to trace: select text or put the cursor on
  */
 export const EVENT_LOOP_LIMIT_MS = 50;
 /**
- * What the end-to-end run does fail on: the loop *held* (lag minus the time the host's main thread
- * was runnable but had no CPU, from the kernel's schedstat) this long during one trace. Our own work
- * holds it at most ~30 ms (bench/panel.ts); 100 ms means something blocks the host (synchronous
- * I/O, a big tensor decoded on it) — a bug, not a slow machine. No retry: contention is not counted.
+ * What the end-to-end run does fail on: the host's main thread *ran* this long between two ticks of
+ * the 5 ms timer (CPU time, from the kernel's schedstat; the whole lag where there is none), i.e.
+ * work on the loop. Ours measures ≤ 15 ms (bench/panel.ts); 100 ms means something blocks the
+ * host — a bug, not a slow machine. Time waiting for a CPU, or asleep on a lock whose holder waits
+ * for one, does not count, so contention on a small machine cannot fail the run; no retry.
  */
 export const EVENT_LOOP_BLOCKED_MS = 100;
 
@@ -140,7 +141,7 @@ export function newExtensionHost(): void {
 }
 
 /** Every trace's loop figures in this run, for the closing summary. */
-const loopRecords: { first: boolean; lagMs: number; heldMs: number; waitMs: number }[] = [];
+const loopRecords: { first: boolean; lagMs: number; heldMs: number; ranMs: number }[] = [];
 
 /** Trace events seen since the last read; checks the event-loop limit on each. */
 export function takeTraceEvents(ctx: ScenarioContext): TraceEvent[] {
@@ -151,18 +152,19 @@ export function takeTraceEvents(ctx: ScenarioContext): TraceEvent[] {
     const first = tracesInHost === 0;
     const which = first ? 'the first trace of this extension host' : `a ${t.tokens}-token trace`;
     const held = t.loopHeldMaxMs ?? t.eventLoopMaxMs;
-    const worst = [...(t.stalls ?? [])].sort((a, b) => b.lagMs - a.lagMs)[0];
-    loopRecords.push({ first, lagMs: t.eventLoopMaxMs, heldMs: held, waitMs: worst?.waitMs ?? 0 });
-    if (held > EVENT_LOOP_BLOCKED_MS) {
+    const ran = t.loopRanMaxMs ?? held;
+    loopRecords.push({ first, lagMs: t.eventLoopMaxMs, heldMs: held, ranMs: ran });
+    if (ran > EVENT_LOOP_BLOCKED_MS) {
+      const worst = [...(t.stalls ?? [])].sort((a, b) => b.lagMs - a.lagMs)[0];
       const split = worst?.waitMs !== undefined ? ` (longest stall ${worst.lagMs.toFixed(0)} ms at ${worst.atMs.toFixed(0)} ms: ran ${worst.cpuMs?.toFixed(0)} ms, waited for a CPU ${worst.waitMs.toFixed(0)} ms)` : '';
-      ctx.problem(`extension host event loop held ${held.toFixed(0)} ms (> ${EVENT_LOOP_BLOCKED_MS}) during ${which} (${t.tokens} tokens, paintedMs ${t.paintedMs.toFixed(0)})${split}`);
+      ctx.problem(`extension host event loop ran work for ${ran.toFixed(0)} ms without a break (> ${EVENT_LOOP_BLOCKED_MS}) during ${which} (${t.tokens} tokens, paintedMs ${t.paintedMs.toFixed(0)})${split}`);
     }
     tracesInHost++;
   }
   return traces;
 }
 
-/** The run's event-loop figures: lag (what the host felt) and held (what its own work took), first and later traces. */
+/** The run's event-loop figures — lag (what the host felt), held (lag less CPU waits), ran (work on the loop) — first and later traces. */
 export function loopFigures(): Map<string, string> {
   const out = new Map<string, string>();
   for (const [label, rows] of [
@@ -173,8 +175,8 @@ export function loopFigures(): Map<string, string> {
     const lag = Math.max(...rows.map((r) => r.lagMs));
     const held = Math.max(...rows.map((r) => r.heldMs));
     const over = rows.filter((r) => r.lagMs > EVENT_LOOP_LIMIT_MS).length;
-    const heldOver = rows.filter((r) => r.heldMs > EVENT_LOOP_LIMIT_MS).length;
-    out.set(`event loop, ${label} (${rows.length})`, `lag max ${lag.toFixed(0)} ms (${over} over ${EVENT_LOOP_LIMIT_MS} ms), held max ${held.toFixed(0)} ms (${heldOver} over ${EVENT_LOOP_LIMIT_MS} ms)`);
+    const ran = Math.max(...rows.map((r) => r.ranMs));
+    out.set(`event loop, ${label} (${rows.length})`, `lag max ${lag.toFixed(0)} ms (${over} over ${EVENT_LOOP_LIMIT_MS} ms), held max ${held.toFixed(0)} ms, ran max ${ran.toFixed(0)} ms`);
   }
   return out;
 }

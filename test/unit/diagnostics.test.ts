@@ -14,6 +14,7 @@ interface Line {
   readonly event: string;
   readonly eventLoopMaxMs: number;
   readonly loopHeldMaxMs: number;
+  readonly loopRanMaxMs: number;
   readonly stalls: readonly { readonly atMs: number; readonly lagMs: number; readonly cpuMs?: number; readonly waitMs?: number }[];
   readonly marks: readonly { readonly name: string; readonly atMs: number }[];
   readonly mainThread?: { readonly cpuMs: number; readonly waitMs: number };
@@ -64,9 +65,11 @@ describe('diagnostics: event-loop lag and held time', () => {
       // The thread ran: almost all of the stall is CPU time; a busy 2-core machine may add a little wait.
       assert.ok((stall.cpuMs ?? 0) >= 60, `cpu ${stall.cpuMs}`);
       assert.ok(line.loopHeldMaxMs >= 60 && line.loopHeldMaxMs <= line.eventLoopMaxMs, `held ${line.loopHeldMaxMs}`);
+      assert.ok(line.loopRanMaxMs >= 60 && line.loopRanMaxMs <= 95, `ran ${line.loopRanMaxMs}`);
       assert.ok(line.mainThread !== undefined && line.mainThread.cpuMs >= 60);
     } else {
       assert.equal(line.loopHeldMaxMs, line.eventLoopMaxMs);
+      assert.equal(line.loopRanMaxMs, line.eventLoopMaxMs);
     }
   });
 
@@ -79,6 +82,8 @@ describe('diagnostics: event-loop lag and held time', () => {
     if (haveSchedstat) {
       const stall = line.stalls.find((s) => s.lagMs > 50);
       assert.ok(stall && (stall.cpuMs ?? 99) < 20, JSON.stringify(stall));
+      // Held counts the sleep; ran does not (the thread did no work).
+      assert.ok(line.loopRanMaxMs < 20, `ran ${line.loopRanMaxMs}`);
     }
   });
 
@@ -86,6 +91,7 @@ describe('diagnostics: event-loop lag and held time', () => {
     const line = await measured(() => undefined);
     assert.equal(line.stalls.length, 0, JSON.stringify(line.stalls));
     assert.ok(line.eventLoopMaxMs < 20, `lag ${line.eventLoopMaxMs}`);
+    assert.ok(line.loopRanMaxMs < 20, `ran ${line.loopRanMaxMs}`);
   });
 
   test('off without a file: nothing is measured or written', () => {
