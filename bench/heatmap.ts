@@ -28,6 +28,7 @@ import { CHROMIUM_PATH } from '../scripts/e2e-setup';
 import type { BrowserContext } from 'playwright-core';
 import { launchBrowser } from '../test/e2e/workbench';
 import type { CaseOptions, CaseResult, HeatmapBench, Renderer } from './heatmapTypes';
+import { guardedSection, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT_DIR = path.join(ROOT, '.bench', 'heatmap');
@@ -44,7 +45,6 @@ const RUN_TIMEOUT_MS = 3 * 60_000;
 const log = (line: string): void => {
   process.stderr.write(`[bench] heatmap: ${line}\n`);
 };
-const round1 = (x: number): number => Math.round(x * 10) / 10;
 /** The browser of the run in progress, closed by benchHeatmap also when the run times out. */
 let browser: BrowserContext | undefined;
 
@@ -139,21 +139,11 @@ async function measure(): Promise<Record<string, unknown>> {
 /** The `heatmap` section of `npm run bench`; never throws (a failure becomes an `error` entry). */
 export async function benchHeatmap(): Promise<Record<string, unknown>> {
   if (!fs.existsSync(CHROMIUM_PATH)) return { skipped: `Chromium not found at ${CHROMIUM_PATH} (scripts/e2e-setup.ts installs it)` };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`took longer than ${RUN_TIMEOUT_MS / 60_000} min`)), RUN_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([measure(), timeout]);
-  } catch (err: unknown) {
-    const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
-    log(`failed: ${err instanceof Error ? (err.stack ?? message) : message}`);
-    return { error: message };
-  } finally {
-    clearTimeout(timer);
+  const cleanup = async (): Promise<void> => {
     await browser?.close().catch(() => undefined);
     browser = undefined;
-  }
+  };
+  return guardedSection({ timeoutMs: RUN_TIMEOUT_MS, log, cleanup }, measure);
 }
 
 if (require.main === module) {

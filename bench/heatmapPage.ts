@@ -8,7 +8,9 @@ import { Chart, LinearScale, type ScriptableContext } from 'chart.js';
 import { MatrixController, MatrixElement, type MatrixDataPoint } from 'chartjs-chart-matrix';
 import { cssRgb, sequentialColor, type Rgb } from '../src/viewModels/color';
 import { Heatmap, type HeatmapSpec } from '../webview/heatmap';
+import { mulberry32 } from '../src/analysis/random';
 import type { CaseOptions, CaseResult, HeatmapBench, Timing } from './heatmapTypes';
+import { median } from './section';
 
 /** Dark Modern's editor background and a chart blue, as a sequential scale over [0, 1]. */
 const BACKGROUND: Rgb = [31, 31, 31];
@@ -26,25 +28,12 @@ function flush(canvas: HTMLCanvasElement): void {
   canvas.getContext('2d')?.getImageData(0, 0, 1, 1);
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)] ?? NaN;
-}
-
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-/** Deterministic values in [0, 1) (mulberry32), so every run draws the same matrices. */
+/** Deterministic values in [0, 1), so every run draws the same matrices. */
 function randomValues(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: n }, next);
 }
 
 function installHeatmapBench(): void {

@@ -33,6 +33,7 @@ import { EVENT_LOOP_LIMIT_MS, TRACE_TITLE } from '../test/e2e/scenarios';
 import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
 import { tokenize } from '../src/engine/tokenizer';
 import { ensureBenchCheckpoint } from './engine';
+import { guardedSection, median, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const WARM_TRACES = 5;
@@ -117,12 +118,6 @@ async function waitForQuietMachine(timeoutMs = 20_000): Promise<number> {
   }
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-};
-const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 interface Run {
   readonly wb: Workbench;
@@ -310,20 +305,11 @@ export async function benchPanel(options: { reuseVsix?: boolean } = {}): Promise
   const tools = installedTools();
   if ('missing' in tools) return { skipped: tools.missing };
   const reuse = options.reuseVsix ?? (process.argv.includes('--reuse-vsix') || process.env.RESIDUAL_LENS_BENCH_REUSE_VSIX === '1');
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`took longer than ${RUN_TIMEOUT_MS / 60_000} min`)), RUN_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([measure(tools, reuse), timeout]);
-  } catch (err: unknown) {
-    const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
-    log(`failed: ${err instanceof Error ? (err.stack ?? message) : message}`);
-    return { error: message, logs: path.relative(ROOT, path.join(cacheRoot, 'bench-panel')) };
-  } finally {
-    clearTimeout(timer);
-    await runCleanups(); // code-server's process group and the browser
-  }
+  return guardedSection(
+    // runCleanups: code-server's process group and the browser
+    { timeoutMs: RUN_TIMEOUT_MS, log, cleanup: runCleanups, onError: { logs: path.relative(ROOT, path.join(cacheRoot, 'bench-panel')) } },
+    () => measure(tools, reuse),
+  );
 }
 
 if (require.main === module) {
