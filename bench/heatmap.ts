@@ -69,7 +69,7 @@ async function buildPage(): Promise<{ html: string; bundleKb: number }> {
 }
 
 function ratio(chart: number, canvas: number): number {
-  return canvas > 0 ? Math.round((chart / canvas) * 10) / 10 : NaN;
+  return canvas > 0 ? round1(chart / canvas) : NaN;
 }
 
 async function measure(): Promise<Record<string, unknown>> {

@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import { CHROMIUM_PATH, CODE_SERVER_VERSION, cacheRoot } from '../scripts/e2e-setup';
 import { hostTarget, isVsixStale, vsixPath } from '../scripts/package';
 import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer, workspaceSettingsWriter } from '../test/e2e/codeServer';
-import { DiagnosticsLog, type TraceEvent } from '../test/e2e/diagnostics';
+import { DiagnosticsLog, loopHeld, loopRan, type TraceEvent } from '../test/e2e/diagnostics';
 import { onCleanup, runCleanups } from '../test/e2e/processes';
 import { EVENT_LOOP_LIMIT_MS, TRACE_TITLE } from '../test/e2e/scenarios';
 import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
@@ -98,7 +98,6 @@ function cpuTimes(): { busy: number; total: number } | undefined {
     return undefined;
   }
 }
-
 /**
  * Waits until the machine is quiet — all CPUs together busy less than a quarter of one core over
  * half a second — as it is when a person, having opened a window, picks a file and selects text.
@@ -117,7 +116,6 @@ async function waitForQuietMachine(timeoutMs = 20_000): Promise<number> {
     if (busyCores < 0.25 || Date.now() - t0 > timeoutMs) return Date.now() - t0;
   }
 }
-
 
 interface Run {
   readonly wb: Workbench;
@@ -171,8 +169,9 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
   const warm: TraceEvent[] = [];
   for (let i = 0; i < WARM_TRACES; i++) {
     await sleep(SETTLE_MS);
-    warm.push(await traceOnce(run, expectModel, WARM_TIMEOUT_MS));
-    log(`${label}: warm ${i + 1}/${WARM_TRACES}: painted ${warm[i]?.paintedMs} ms, engine ${warm[i]?.engineMs} ms, event loop lag ${warm[i]?.eventLoopMaxMs} / ran ${warm[i]?.loopRanMaxMs ?? '?'} ms`);
+    const t = await traceOnce(run, expectModel, WARM_TIMEOUT_MS);
+    warm.push(t);
+    log(`${label}: warm ${i + 1}/${WARM_TRACES}: painted ${t.paintedMs} ms, engine ${t.engineMs} ms, event loop lag ${t.eventLoopMaxMs} / ran ${loopRan(t)} ms`);
   }
   const painted = warm.map((e) => e.paintedMs);
   return {
@@ -195,21 +194,22 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
   };
 }
 
-/** Max / median / every value of one event-loop figure over `traces`. */
-function spread(traces: readonly TraceEvent[], figure: (t: TraceEvent) => number): { max: number; median: number; all: number[] } {
-  const all = traces.map(figure);
-  return { max: Math.max(...all), median: round1(median(all)), all };
+/** One event-loop figure over some traces: max, median, every value, and how many were over the 50 ms target. */
+interface Spread {
+  readonly max: number;
+  readonly median: number;
+  readonly all: number[];
+  readonly overTarget: number;
 }
 
-/** The event-loop figures of some traces: lag, held and ran (see the header), with the traces over the target. */
-function loopFigures(traces: readonly TraceEvent[]): Record<string, unknown> {
-  const held = (t: TraceEvent): number => t.loopHeldMaxMs ?? t.eventLoopMaxMs;
-  const ran = (t: TraceEvent): number => t.loopRanMaxMs ?? held(t);
-  return {
-    lagMs: { ...spread(traces, (t) => t.eventLoopMaxMs), over50: traces.filter((t) => t.eventLoopMaxMs > EVENT_LOOP_LIMIT_MS).length },
-    heldMs: { ...spread(traces, held), over50: traces.filter((t) => held(t) > EVENT_LOOP_LIMIT_MS).length },
-    ranMs: { ...spread(traces, ran), over50: traces.filter((t) => ran(t) > EVENT_LOOP_LIMIT_MS).length },
-  };
+function spread(traces: readonly TraceEvent[], figure: (t: TraceEvent) => number): Spread {
+  const all = traces.map(figure);
+  return { max: Math.max(...all), median: round1(median(all)), all, overTarget: all.filter((x) => x > EVENT_LOOP_LIMIT_MS).length };
+}
+
+/** The event-loop figures of some traces: lag, held and ran (see the header). */
+function loopFigures(traces: readonly TraceEvent[]): { lagMs: Spread; heldMs: Spread; ranMs: Spread } {
+  return { lagMs: spread(traces, (t) => t.eventLoopMaxMs), heldMs: spread(traces, loopHeld), ranMs: spread(traces, loopRan) };
 }
 
 /**
@@ -227,7 +227,7 @@ async function coldStarts(run: Run, label: string, setting: string, expectModel:
     quietWaits.push(await waitForQuietMachine());
     const t = await traceOnce(run, expectModel, COLD_TIMEOUT_MS);
     traces.push(t);
-    log(`${label}: cold start ${i + 1}/${COLD_STARTS} (quiet after ${quietWaits[i]} ms): painted ${t.paintedMs} ms, event loop lag ${t.eventLoopMaxMs} / held ${t.loopHeldMaxMs ?? '?'} / ran ${t.loopRanMaxMs ?? '?'} ms`);
+    log(`${label}: cold start ${i + 1}/${COLD_STARTS} (quiet after ${quietWaits[i]} ms): painted ${t.paintedMs} ms, event loop lag ${t.eventLoopMaxMs} / held ${loopHeld(t)} / ran ${loopRan(t)} ms`);
   }
   return {
     model: expectModel,
@@ -285,14 +285,13 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     };
     const smallPaint = (small.warmPaintedMs as { median: number }).median;
     const every = `every trace of the run (${run.traces.length}, ${2 * COLD_STARTS + 1} first traces of an extension host included)`;
-    const ranMax = Math.max(...run.traces.map((t) => t.loopRanMaxMs ?? t.loopHeldMaxMs ?? t.eventLoopMaxMs));
-    const lagMax = Math.max(...run.traces.map((t) => t.eventLoopMaxMs));
+    const all = loopFigures(run.traces);
+    out.eventLoopAllTraces = all;
     out.targets = {
       [`warm paintedMs median ≤ ${PAINT_TARGET_MS} ms (GPT-2-small shape)`]: smallPaint <= PAINT_TARGET_MS,
-      [`work on the extension host's loop (ran) ≤ ${EVENT_LOOP_LIMIT_MS} ms at a stretch, ${every}`]: ranMax <= EVENT_LOOP_LIMIT_MS,
-      [`extension host event loop lag ≤ ${EVENT_LOOP_LIMIT_MS} ms (CPU contention included), ${every}`]: lagMax <= EVENT_LOOP_LIMIT_MS,
+      [`work on the extension host's loop (ran) ≤ ${EVENT_LOOP_LIMIT_MS} ms at a stretch, ${every}`]: all.ranMs.overTarget === 0,
+      [`extension host event loop lag ≤ ${EVENT_LOOP_LIMIT_MS} ms (CPU contention included), ${every}`]: all.lagMs.overTarget === 0,
     };
-    out.eventLoopAllTraces = loopFigures(run.traces);
   } finally {
     await context.close().catch(() => undefined);
   }

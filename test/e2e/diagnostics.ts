@@ -20,6 +20,16 @@ export interface TraceEvent {
   readonly stalls?: readonly { readonly atMs: number; readonly lagMs: number; readonly cpuMs?: number; readonly waitMs?: number }[];
 }
 
+/** Held time of a trace; where the kernel's counters are missing (not Linux), the whole lag. */
+export function loopHeld(t: TraceEvent): number {
+  return t.loopHeldMaxMs ?? t.eventLoopMaxMs;
+}
+
+/** Work on the loop (ran) of a trace; where the kernel's counters are missing, the held time. */
+export function loopRan(t: TraceEvent): number {
+  return t.loopRanMaxMs ?? loopHeld(t);
+}
+
 export interface ErrorEvent {
   readonly event: 'error';
   readonly message: string;

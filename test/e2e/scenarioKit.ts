@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { tokenize } from '../../src/engine/tokenizer';
 import type { DomCanvas } from './browserTypes';
-import type { DiagnosticsLog, TraceEvent } from './diagnostics';
+import { loopHeld, loopRan, type DiagnosticsLog, type TraceEvent } from './diagnostics';
 import type { HubFixture } from './hub';
 import { waitFor, type Workbench } from './workbench';
 
@@ -151,9 +151,8 @@ export function takeTraceEvents(ctx: ScenarioContext): TraceEvent[] {
   for (const t of traces) {
     const first = tracesInHost === 0;
     const which = first ? 'the first trace of this extension host' : `a ${t.tokens}-token trace`;
-    const held = t.loopHeldMaxMs ?? t.eventLoopMaxMs;
-    const ran = t.loopRanMaxMs ?? held;
-    loopRecords.push({ first, lagMs: t.eventLoopMaxMs, heldMs: held, ranMs: ran });
+    const ran = loopRan(t);
+    loopRecords.push({ first, lagMs: t.eventLoopMaxMs, heldMs: loopHeld(t), ranMs: ran });
     if (ran > EVENT_LOOP_BLOCKED_MS) {
       const worst = [...(t.stalls ?? [])].sort((a, b) => b.lagMs - a.lagMs)[0];
       const split = worst?.waitMs !== undefined ? ` (longest stall ${worst.lagMs.toFixed(0)} ms at ${worst.atMs.toFixed(0)} ms: ran ${worst.cpuMs?.toFixed(0)} ms, waited for a CPU ${worst.waitMs.toFixed(0)} ms)` : '';
