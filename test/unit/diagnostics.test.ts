@@ -1,7 +1,7 @@
 /**
  * The extension host's loop measurement (src/ui/diagnostics.ts), as the e2e and the panel bench
- * read it: a stall of known length must show as that lag (to within the 5 ms tick plus timer
- * slack), and work on the loop must count as held, not as waiting for a CPU.
+ * read it: a stall of known length must show as at least that lag; work on the loop counts as ran
+ * and held, a synchronous sleep as held only, and waiting for a CPU as neither.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,52 +46,72 @@ async function measured(stall: () => void): Promise<Line> {
 }
 
 const haveSchedstat = fs.existsSync(`/proc/self/task/${process.pid}/schedstat`);
+/** The diagnostics' timer period (src/ui/diagnostics.ts TICK_MS): one interval's CPU time can exceed its lag by at most this. */
+const TICK_MS = 5;
 
-describe('diagnostics: event-loop lag and held time', () => {
-  test('an 80 ms busy loop shows as one stall of 75–90 ms, held, not waiting', async () => {
+/** This thread's CPU time in ms (Linux), so a busy loop can spin for a CPU time rather than a wall time. */
+function threadCpuMs(): number {
+  return Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
+/**
+ * Each test asserts what CPU contention on a shared 2-core machine cannot break: lower bounds on a
+ * stall of known length, and the split between running, waiting and sleeping. (Contention can only
+ * lengthen a stall, so there are no upper bounds on lag.)
+ */
+describe('diagnostics: event-loop lag, held and ran time', () => {
+  test('80 ms of work on the loop shows as a stall that ran ≥ 75 ms, and held ≥ ran', async () => {
     const line = await measured(() => {
-      const end = performance.now() + 80;
-      while (performance.now() < end) {
-        // busy on the loop, as synchronous work in the extension would be
+      // 80 ms of this thread's CPU time (wall time where /proc is missing): busy on the loop, as synchronous work in the extension would be.
+      if (haveSchedstat) {
+        const end = threadCpuMs() + 80;
+        while (threadCpuMs() < end) {
+          // spin
+        }
+      } else {
+        const end = performance.now() + 80;
+        while (performance.now() < end) {
+          // spin
+        }
       }
     });
     assert.equal(line.event, 'trace');
-    assert.ok(line.eventLoopMaxMs >= 74 && line.eventLoopMaxMs <= 90, `lag ${line.eventLoopMaxMs}`);
-    const stall = line.stalls.find((s) => s.lagMs > 70);
+    assert.ok(line.eventLoopMaxMs >= 75, `lag ${line.eventLoopMaxMs}`);
+    const stall = line.stalls.find((s) => s.lagMs >= 75);
     assert.ok(stall, JSON.stringify(line.stalls));
-    assert.ok(stall.atMs >= 25 && stall.atMs <= 60, `stall at ${stall.atMs} ms`);
+    assert.ok(stall.atMs >= 25, `stall at ${stall.atMs} ms, before the 30 ms pause ended`);
     assert.equal(line.marks[0]?.name, 'before the stall');
     if (haveSchedstat) {
-      // The thread ran: almost all of the stall is CPU time; a busy 2-core machine may add a little wait.
-      assert.ok((stall.cpuMs ?? 0) >= 60, `cpu ${stall.cpuMs}`);
-      assert.ok(line.loopHeldMaxMs >= 60 && line.loopHeldMaxMs <= line.eventLoopMaxMs, `held ${line.loopHeldMaxMs}`);
-      assert.ok(line.loopRanMaxMs >= 60 && line.loopRanMaxMs <= 95, `ran ${line.loopRanMaxMs}`);
-      assert.ok(line.mainThread !== undefined && line.mainThread.cpuMs >= 60);
+      assert.ok((stall.cpuMs ?? 0) >= 75, `cpu ${stall.cpuMs}`);
+      assert.ok(line.loopRanMaxMs >= 75 && line.loopRanMaxMs <= line.eventLoopMaxMs + TICK_MS, `ran ${line.loopRanMaxMs}, lag ${line.eventLoopMaxMs}`);
+      assert.ok(line.loopHeldMaxMs >= 75 && line.loopHeldMaxMs <= line.eventLoopMaxMs, `held ${line.loopHeldMaxMs}`);
+      assert.ok(line.mainThread !== undefined && line.mainThread.cpuMs >= 75);
     } else {
       assert.equal(line.loopHeldMaxMs, line.eventLoopMaxMs);
       assert.equal(line.loopRanMaxMs, line.eventLoopMaxMs);
     }
   });
 
-  test('a 60 ms synchronous sleep on the loop counts as held too (blocked, not waiting for a CPU)', async () => {
+  test('a 60 ms synchronous sleep on the loop counts as held, not as ran (blocked, not working)', async () => {
     const line = await measured(() => {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60);
     });
-    assert.ok(line.eventLoopMaxMs >= 54 && line.eventLoopMaxMs <= 75, `lag ${line.eventLoopMaxMs}`);
-    assert.ok(line.loopHeldMaxMs >= 50, `held ${line.loopHeldMaxMs}`);
+    assert.ok(line.eventLoopMaxMs >= 55, `lag ${line.eventLoopMaxMs}`);
+    assert.ok(line.loopHeldMaxMs >= 55, `held ${line.loopHeldMaxMs}`);
     if (haveSchedstat) {
-      const stall = line.stalls.find((s) => s.lagMs > 50);
+      const stall = line.stalls.find((s) => s.lagMs >= 55);
       assert.ok(stall && (stall.cpuMs ?? 99) < 20, JSON.stringify(stall));
-      // Held counts the sleep; ran does not (the thread did no work).
+      // The sleep is not work: ran stays small (only the ticks' own work and the test's awaits).
       assert.ok(line.loopRanMaxMs < 20, `ran ${line.loopRanMaxMs}`);
     }
   });
 
-  test('an idle loop shows no stall and a lag near 0 (not the tick interval)', async () => {
+  test('an idle loop holds nothing: no held or ran time beyond the ticks themselves', async () => {
     const line = await measured(() => undefined);
-    assert.equal(line.stalls.length, 0, JSON.stringify(line.stalls));
-    assert.ok(line.eventLoopMaxMs < 20, `lag ${line.eventLoopMaxMs}`);
+    // Lag can still grow while the thread waits for a CPU on a busy machine; held and ran cannot.
+    assert.ok(line.loopHeldMaxMs < 20, `held ${line.loopHeldMaxMs}, stalls ${JSON.stringify(line.stalls)}`);
     assert.ok(line.loopRanMaxMs < 20, `ran ${line.loopRanMaxMs}`);
+    for (const s of line.stalls) assert.ok(s.waitMs === undefined || s.lagMs - s.waitMs < 20, `a stall not explained by waiting for a CPU: ${JSON.stringify(s)}`);
   });
 
   test('off without a file: nothing is measured or written', () => {
