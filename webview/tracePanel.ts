@@ -358,9 +358,11 @@ export function startTracePanel(app: HTMLElement): void {
     switch (changed) {
       case 'trace': {
         const traceId = state.trace?.traceId;
+        const arrived = performance.now();
         renderAll();
+        const renderMs = performance.now() - arrived;
         // Two frames: the first lays out and paints the DOM, the second runs after that paint.
-        requestAnimationFrame(() => requestAnimationFrame(() => traceId !== undefined && post({ type: 'painted', traceId })));
+        requestAnimationFrame(() => requestAnimationFrame(() => traceId !== undefined && post({ type: 'painted', traceId, renderMs, webviewMs: performance.now() - arrived })));
         break;
       }
       case 'lens':

@@ -137,7 +137,11 @@ export type CompositionKind = 'q' | 'k' | 'v';
 
 export type WebviewToHost = Versioned<
   | { readonly type: 'ready'; readonly view: WebviewKind }
-  | { readonly type: 'painted'; readonly traceId: number }
+  /**
+   * The trace panel painted a trace. `renderMs`: building its DOM and charts; `webviewMs`: from the
+   * message's arrival to after the paint (render + frames), so the host can tell the page's time from the transit.
+   */
+  | { readonly type: 'painted'; readonly traceId: number; readonly renderMs?: number; readonly webviewMs?: number }
   | { readonly type: 'select'; readonly pos: number; readonly layer?: number; readonly head?: number; readonly reveal: boolean }
   | { readonly type: 'pickToken'; readonly pos: number; readonly tokenId: number }
   | { readonly type: 'exportLens'; readonly format: ExportFormat }
@@ -174,6 +178,11 @@ function isObject(x: unknown): x is Fields {
 
 function isIndex(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+/** A measured time in ms: finite, non-negative, under a day. */
+function isDuration(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0 && x < 86_400_000;
 }
 
 const PNG_PREFIX = 'data:image/png;base64,';
@@ -220,7 +229,8 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
       return ok({ v, type, view: raw.view });
     case 'painted':
       if ((bad = badIndex(raw, ['traceId']))) return fail(`painted: ${bad} must be a non-negative integer`);
-      return ok({ v, type, traceId: raw.traceId as number });
+      if ((bad = ['renderMs', 'webviewMs'].find((n) => raw[n] !== undefined && !isDuration(raw[n])))) return fail(`painted: ${bad} must be a duration in ms`);
+      return ok({ v, type, traceId: raw.traceId as number, ...(raw.renderMs !== undefined && { renderMs: raw.renderMs as number }), ...(raw.webviewMs !== undefined && { webviewMs: raw.webviewMs as number }) });
     case 'select': {
       if ((bad = badIndex(raw, ['pos']))) return fail(`select: ${bad} must be a non-negative integer`);
       if (raw.layer !== undefined && !isIndex(raw.layer)) return fail('select: layer must be a non-negative integer');

@@ -39,6 +39,9 @@ export interface TraceDiagnostics {
   readonly engineMs: number;
   /** Command start → the webview reported the trace painted. */
   readonly paintedMs: number;
+  /** The page's own share (as it reported it): building the DOM and charts, and arrival → after the paint. */
+  readonly renderMs?: number;
+  readonly webviewMs?: number;
 }
 
 /**
@@ -161,6 +164,8 @@ export class Diagnostics {
       model: d.model,
       engineMs: round(d.engineMs),
       paintedMs: round(d.paintedMs),
+      ...(d.renderMs !== undefined && { renderMs: round(d.renderMs) }),
+      ...(d.webviewMs !== undefined && { webviewMs: round(d.webviewMs) }),
       eventLoopMaxMs: round(this.lagMaxMs),
       loopHeldMaxMs: round(this.heldMaxMs),
       loopRanMaxMs: round(this.ranMaxMs),

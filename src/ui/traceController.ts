@@ -30,6 +30,13 @@ const MAX_RECORDS = 8;
 /** workspaceState key of the last traced text: a reloaded window's panel falls back to it when the page's own state was not saved. */
 const LAST_TEXT_KEY = 'residualLens.lastTraceText';
 const MAX_REMEMBERED_TEXT = 64 * 1024;
+/**
+ * A trace's follow-ups (patterns, lens, DLA, thumbnails) start once the trace panel has painted
+ * the trace, or this long after it was sent (a hidden panel never paints). On 2 cores, computing
+ * them while the page rendered doubled the time from the trace to its paint (bench/panel.ts,
+ * interleaved runs: GPT-2-small shape 200–209 → 60–113 ms, median painted 426–428 → 212–338 ms).
+ */
+const FOLLOW_UPS_AT_MOST_AFTER_MS = 400;
 
 export interface TraceRecord {
   /** What the host keeps of the trace; the engine holds the tensors (follow-ups name traceId). */
@@ -71,6 +78,8 @@ export class TraceController implements vscode.Disposable {
   /** Newest trace wins; a stale result is dropped. */
   private readonly sequence = new TraceSequencer();
   private pendingPaint: PendingPaint | undefined;
+  /** The newest trace's follow-ups, waiting for its paint (or the timeout). */
+  private followUpsWaiting: { readonly traceId: number; readonly start: () => void } | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires when traced ranges appear, move or go (decorations listen). */
   readonly onDidChangeRecords = this.changed.event;
@@ -237,13 +246,28 @@ export class TraceController implements vscode.Disposable {
     this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
     this.views.openPanel();
     this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
-    void this.fetchPattern(record, this.selection.layer);
+    this.diagnostics.mark('trace sent');
     this.changed.fire();
-    void this.fetchLens(record);
-    // The DLA table of every position (one request): the panel's default DLA and every hover read it.
-    void this.fetchAttribution(record, this.selection.pos);
-    // Last: the worker answers in order, and pooling every head of a long trace takes a while.
-    void this.fetchThumbs(record);
+    this.startFollowUpsAfterPaint(record);
+  }
+
+  /** Fetches `record`'s follow-up views once the panel has painted it (or after the timeout), if it is still the current trace. */
+  private startFollowUpsAfterPaint(record: TraceRecord): void {
+    this.followUpsWaiting?.start(); // an earlier trace's: no longer current, so this only clears it
+    const start = (): void => {
+      clearTimeout(timer);
+      if (this.followUpsWaiting?.start !== start) return; // started already
+      this.followUpsWaiting = undefined;
+      if (record !== this.current) return;
+      void this.fetchPattern(record, this.selection.layer);
+      void this.fetchLens(record);
+      // The DLA table of every position (one request): the panel's default DLA and every hover read it.
+      void this.fetchAttribution(record, this.selection.pos);
+      // Last: the worker answers in order, and pooling every head of a long trace takes a while.
+      void this.fetchThumbs(record);
+    };
+    const timer = setTimeout(start, FOLLOW_UPS_AT_MOST_AFTER_MS);
+    this.followUpsWaiting = { traceId: record.trace.traceId, start };
   }
 
   /** The lens table of a record, requested once. */
@@ -372,14 +396,15 @@ export class TraceController implements vscode.Disposable {
     editor.revealRange(sel, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   }
 
-  /** The trace panel reported a trace painted: log the command → paint time. */
-  painted(traceId: number): void {
+  /** The trace panel reported a trace painted (with its own render and paint times): start its follow-ups; log the command → paint time. */
+  painted(traceId: number, page: { readonly renderMs?: number; readonly webviewMs?: number } = {}): void {
+    if (this.followUpsWaiting?.traceId === traceId) this.followUpsWaiting.start();
     const p = this.pendingPaint;
     if (!p || p.traceId !== traceId) return;
     this.pendingPaint = undefined;
     const paintedMs = performance.now() - p.started;
     this.output.info(`Trace ${traceId} painted ${paintedMs.toFixed(0)} ms after the command.`);
-    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs });
+    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page });
   }
 
   /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */
@@ -448,6 +473,9 @@ export class TraceController implements vscode.Disposable {
 
   dispose(): void {
     this.sequence.cancel();
+    const waiting = this.followUpsWaiting;
+    this.current = undefined; // so waiting follow-ups fetch nothing
+    waiting?.start();
     this.changed.dispose();
   }
 }

@@ -195,6 +195,31 @@ describe('extension lifetime with a stub vscode', () => {
     assert.deepEqual(requests.slice(afterFollowUps), [], 'hovers make no engine call');
   });
 
+  it('follow-ups wait for the panel to paint the trace (at most 400 ms); a trace replaced before that never asks for them', async () => {
+    const w = panelWebview();
+    const painted = (traceId: number): void => w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'painted', traceId, renderMs: 5, webviewMs: 20 });
+    const lastTraceId = (): number => (w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as { traceId: number }).traceId;
+    const followUps = ['attributeAll', 'lens', 'patternThumbs', 'patternView'];
+    const asked = (from: number): string[] => requests.slice(from).filter((m) => followUps.includes(m)).sort();
+    // Settle the previous test's follow-ups first.
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    let sent = requests.length;
+    await trace('painted before its follow-ups');
+    assert.deepEqual(asked(sent), [], 'nothing asked before the paint');
+    painted(lastTraceId());
+    assert.deepEqual(asked(sent), followUps, 'all four asked as soon as the panel painted');
+    painted(lastTraceId()); // a second report changes nothing
+    assert.deepEqual(asked(sent), followUps);
+    // Two traces back to back, no paint: only the second one's follow-ups, after the timeout.
+    sent = requests.length;
+    await trace('replaced before it painted');
+    await trace('the trace that stays');
+    assert.deepEqual(asked(sent), []);
+    await waitFor(() => asked(sent).length === 4);
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    assert.deepEqual(asked(sent), followUps, 'the replaced trace asked for nothing');
+  });
+
   it('closing the panel mid-trace: the trace stops, no panel comes back, the next trace works', async () => {
     const panels = state.panels.length;
     const running = trace('a trace whose panel is closed');

@@ -18,6 +18,7 @@ describe('parseWebviewMessage accepts well-formed messages', () => {
     { v, type: 'ready', view: 'side' },
     { v, type: 'ready', view: 'circuits' },
     { v, type: 'painted', traceId: 3 },
+    { v, type: 'painted', traceId: 3, renderMs: 12.5, webviewMs: 40 },
     { v, type: 'select', pos: 4, reveal: true },
     { v, type: 'select', pos: 0, layer: 1, head: 2, reveal: false },
     { v, type: 'pickToken', pos: 1, tokenId: 50256 },
@@ -65,6 +66,9 @@ describe('parseWebviewMessage refuses bad messages', () => {
   test('ready with an unknown view', () => refused({ v, type: 'ready', view: 'editor' }, /ready: unknown view editor/));
   test('indices must be non-negative safe integers', () => {
     refused({ v, type: 'painted', traceId: -1 }, /painted: traceId must be a non-negative integer/);
+    refused({ v, type: 'painted', traceId: 1, renderMs: -1 }, /painted: renderMs must be a duration in ms/);
+    refused({ v, type: 'painted', traceId: 1, webviewMs: Infinity }, /painted: webviewMs must be a duration in ms/);
+    refused({ v, type: 'painted', traceId: 1, webviewMs: '40' }, /painted: webviewMs must be a duration in ms/);
     refused({ v, type: 'select', pos: 1.5, reveal: true }, /select: pos/);
     refused({ v, type: 'select', pos: '3', reveal: true }, /select: pos/);
     refused({ v, type: 'select', pos: 2 ** 60, reveal: true }, /select: pos/);
