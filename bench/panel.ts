@@ -10,7 +10,9 @@
  * webview reported painted), engineMs, eventLoopMaxMs (extension host: the longest lag of a 5 ms
  * timer during the trace), loopHeldMaxMs (the same minus the time the host's main thread waited for
  * a CPU, Linux), loopRanMaxMs (the most CPU time the main thread spent between two ticks: work on
- * the loop) and stalls (lags over 20 ms, ms since the command started, split into ran / waited).
+ * the loop) and stalls (lags over 20 ms, ms since the command started, split into ran / waited);
+ * the page's own render and paint times (renderMs, webviewMs); and when the logit lens table was
+ * posted to the views (a later "shown" line: the follow-ups start after the paint).
  * Targets: warm paintedMs ≤ 400 ms on the GPT-2-small shape; the event loop never blocked > 50 ms,
  * reported both as work on the loop (ran) and as lag (what the host felt, CPU contention included).
  *
@@ -27,7 +29,7 @@ import * as path from 'node:path';
 import { CHROMIUM_PATH, CODE_SERVER_VERSION, cacheRoot } from '../scripts/e2e-setup';
 import { hostTarget, isVsixStale, vsixPath } from '../scripts/package';
 import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer, workspaceSettingsWriter } from '../test/e2e/codeServer';
-import { DiagnosticsLog, loopHeld, loopRan, type TraceEvent } from '../test/e2e/diagnostics';
+import { DiagnosticsLog, loopHeld, loopRan, shownAtMs, type DiagnosticEvent, type TraceEvent } from '../test/e2e/diagnostics';
 import { onCleanup, runCleanups } from '../test/e2e/processes';
 import { EVENT_LOOP_LIMIT_MS, TRACE_TITLE } from '../test/e2e/scenarios';
 import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
@@ -43,6 +45,8 @@ const TOKENS = 32;
 const PAINT_TARGET_MS = 400;
 /** Pause after a painted trace before the next command, so its follow-up requests (lens, attribution) settle as they would for a person. */
 const SETTLE_MS = 1000;
+/** The diagnostics' name for the lens table posted to the views (src/ui/traceController.ts fetchLens). */
+const LENS_POSTED = 'logit lens';
 const COLD_TIMEOUT_MS = 5 * 60_000;
 const WARM_TIMEOUT_MS = 60_000;
 const RUN_TIMEOUT_MS = 15 * 60_000;
@@ -125,30 +129,47 @@ interface Run {
   /** Error lines the extension wrote (also those after a trace painted, e.g. a failed follow-up request). */
   readonly errors: string[];
   /** Every trace measured in the run, for the targets. */
-  readonly traces: TraceEvent[];
+  readonly traces: BenchTrace[];
 }
 
-/** Runs the trace command on the 32-token line and returns its diagnostics line; an error line fails it. */
-async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Promise<TraceEvent> {
+/**
+ * A measured trace: its diagnostics line, and when the host posted the logit lens table to the
+ * views (ms after the command; a page that has painted shows it on arrival, a page still loading
+ * shows it with its first paint).
+ */
+type BenchTrace = TraceEvent & { readonly lensPostedMs: number };
+
+/**
+ * Runs the trace command on the 32-token line and returns its diagnostics line once the panel
+ * has also posted the logit lens (the slowest follow-up); an error line fails it.
+ */
+async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Promise<BenchTrace> {
   run.diagnostics.readNew(); // drop anything older
   await run.wb.selectLine(run.sentence.line);
   await run.wb.runCommand(TRACE_TITLE);
+  const seen: DiagnosticEvent[] = [];
+  const readEvents = (): DiagnosticEvent[] => {
+    const { events } = run.diagnostics.readNew();
+    const errors = events.flatMap((e) => (e.event === 'error' ? [e.message] : []));
+    run.errors.push(...errors);
+    if (errors.length > 0) throw new Error(`the extension reported: ${errors.join(' | ')}`);
+    seen.push(...events);
+    return seen;
+  };
   const event = await waitFor(
     `the diagnostics line of a ${TOKENS}-token trace on ${expectModel}`,
     async () => {
-      const { events } = run.diagnostics.readNew();
-      const errors = events.flatMap((e) => (e.event === 'error' ? [e.message] : []));
-      run.errors.push(...errors);
-      const t = events.find((e): e is TraceEvent => e.event === 'trace' && e.tokens === TOKENS);
-      if (t === undefined && errors.length > 0) throw new Error(`the extension reported: ${errors.join(' | ')}`);
+      const t = readEvents().find((e): e is TraceEvent => e.event === 'trace' && e.tokens === TOKENS);
       if (t !== undefined && t.model !== expectModel) throw new Error(`traced on "${t.model}", expected "${expectModel}" (the residualLens.model setting was not picked up)`);
       return t;
     },
     timeoutMs,
     100,
   );
-  run.traces.push(event);
-  return event;
+  const lensPostedMs = await waitFor(`the logit lens of that trace posted`, async () => shownAtMs(event, readEvents().slice(seen.indexOf(event) + 1), LENS_POSTED), timeoutMs, 50);
+  const measured = { ...event, lensPostedMs };
+  run.traces.push(measured);
+  return measured;
 }
 
 /** Chips the trace panel shows (a sanity check that the painted panel is this trace). */
@@ -166,12 +187,12 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
   const cold = await traceOnce(run, expectModel, COLD_TIMEOUT_MS);
   const chips = await panelTokenCount(run.wb).catch(() => -1);
   await run.wb.screenshot(`${label}-cold`);
-  const warm: TraceEvent[] = [];
+  const warm: BenchTrace[] = [];
   for (let i = 0; i < WARM_TRACES; i++) {
     await sleep(SETTLE_MS);
     const t = await traceOnce(run, expectModel, WARM_TIMEOUT_MS);
     warm.push(t);
-    log(`${label}: warm ${i + 1}/${WARM_TRACES}: painted ${t.paintedMs} ms, engine ${t.engineMs} ms, event loop lag ${t.eventLoopMaxMs} / ran ${loopRan(t)} ms`);
+    log(`${label}: warm ${i + 1}/${WARM_TRACES}: painted ${t.paintedMs} ms (page ${t.webviewMs ?? '?'} ms), lens posted ${t.lensPostedMs} ms, engine ${t.engineMs} ms, event loop lag ${t.eventLoopMaxMs} / ran ${loopRan(t)} ms`);
   }
   const painted = warm.map((e) => e.paintedMs);
   return {
@@ -181,12 +202,18 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
     panelTokenChips: chips,
     coldQuietWaitMs: quietAfterMs,
     coldPaintedMs: cold.paintedMs,
+    coldLensPostedMs: cold.lensPostedMs,
     coldEngineMs: cold.engineMs,
     coldEventLoop: loopFigures([cold]),
     coldStalls: cold.stalls ?? [],
     warmTraces: warm.length,
     warmPaintedMs: { median: round1(median(painted)), min: Math.min(...painted), max: Math.max(...painted), all: painted },
     warmEngineMsMedian: round1(median(warm.map((e) => e.engineMs))),
+    // Trace in the host → painted: the message's way to the page and back, and the page's own time (render + two frames).
+    warmTraceToPaintMsMedian: round1(median(warm.map((e) => e.paintedMs - (e.marks?.find((m) => m.name === 'traced')?.atMs ?? NaN)))),
+    warmPageMsMedian: round1(median(warm.map((e) => e.webviewMs ?? NaN))),
+    warmRenderMsMedian: round1(median(warm.map((e) => e.renderMs ?? NaN))),
+    warmLensPostedMs: { median: round1(median(warm.map((e) => e.lensPostedMs))), all: warm.map((e) => e.lensPostedMs) },
     warmEventLoop: loopFigures(warm),
     warmStalls: warm.map((e) => e.stalls ?? []),
     // 2 shared cores: other work on the machine shows here and inflates the figures.
@@ -218,7 +245,7 @@ function loopFigures(traces: readonly TraceEvent[]): { lagMs: Spread; heldMs: Sp
  */
 async function coldStarts(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
   setWorkspaceSettings({ 'residualLens.model': setting });
-  const traces: TraceEvent[] = [];
+  const traces: BenchTrace[] = [];
   const quietWaits: number[] = [];
   for (let i = 0; i < COLD_STARTS; i++) {
     await run.wb.runCommand('View: Close All Editors');
@@ -227,13 +254,14 @@ async function coldStarts(run: Run, label: string, setting: string, expectModel:
     quietWaits.push(await waitForQuietMachine());
     const t = await traceOnce(run, expectModel, COLD_TIMEOUT_MS);
     traces.push(t);
-    log(`${label}: cold start ${i + 1}/${COLD_STARTS} (quiet after ${quietWaits[i]} ms): painted ${t.paintedMs} ms, event loop lag ${t.eventLoopMaxMs} / held ${loopHeld(t)} / ran ${loopRan(t)} ms`);
+    log(`${label}: cold start ${i + 1}/${COLD_STARTS} (quiet after ${quietWaits[i]} ms): painted ${t.paintedMs} ms, lens posted ${t.lensPostedMs} ms, event loop lag ${t.eventLoopMaxMs} / held ${loopHeld(t)} / ran ${loopRan(t)} ms`);
   }
   return {
     model: expectModel,
     coldStarts: traces.length,
     quietWaitMs: quietWaits,
     paintedMs: traces.map((t) => t.paintedMs),
+    lensPostedMs: traces.map((t) => t.lensPostedMs),
     eventLoop: loopFigures(traces),
     stalls: traces.map((t) => t.stalls ?? []),
   };

@@ -100,6 +100,7 @@ export class Diagnostics {
     this.startedAt = performance.now();
     this.startedAtEpochMs = Date.now();
     this.marks = [];
+    this.traceWritten = false;
     this.stalls = [];
     this.lagMaxMs = 0;
     this.heldMaxMs = 0;
@@ -147,13 +148,24 @@ export class Diagnostics {
   private tracesProfiled = 0;
   private marks: { name: string; atMs: number }[] = [];
 
-  /** A named moment of the current trace (model loaded, traced, …), to place its stalls. */
+  /** Whether the current trace's line is written (it is, at the paint). */
+  private traceWritten = false;
+
+  /**
+   * A named moment of the current trace (model loaded, traced, …), to place its stalls. After the
+   * trace's line is written (at the paint), moments still come (the follow-up views shown): each
+   * gets its own line, `{"event":"shown","name":…,"atMs":…}`, ms after the same command start.
+   */
   mark(name: string): void {
-    if (this.file) this.marks.push({ name, atMs: round(performance.now() - this.startedAt) });
+    if (!this.file) return;
+    const atMs = round(performance.now() - this.startedAt);
+    if (this.traceWritten) this.write({ event: 'shown', name, atMs });
+    else this.marks.push({ name, atMs });
   }
 
   trace(d: TraceDiagnostics): void {
     clearInterval(this.lagTimer);
+    this.traceWritten = true;
     // One profile across the first few traces: starting the profiler itself stalls the loop.
     if (++this.tracesProfiled >= Number(process.env.RESIDUAL_LENS_CPU_PROFILE_TRACES ?? 4)) this.stopProfile();
     const sched = mainThreadSchedStat();

@@ -18,6 +18,23 @@ export interface TraceEvent {
   readonly loopRanMaxMs?: number;
   /** Stalls over 20 ms: when, how long, and how much of it the thread ran or waited for a CPU. */
   readonly stalls?: readonly { readonly atMs: number; readonly lagMs: number; readonly cpuMs?: number; readonly waitMs?: number }[];
+  /** Named moments before the paint (model ready, traced, follow-up views shown …), ms after the command. */
+  readonly marks?: readonly { readonly name: string; readonly atMs: number }[];
+  /** The page's own share (it reports them): building the DOM and charts; arrival → after the paint. */
+  readonly renderMs?: number;
+  readonly webviewMs?: number;
+}
+
+/** A follow-up view (e.g. "logit lens") shown after the trace's line was written; atMs after the same command start. */
+export interface ShownEvent {
+  readonly event: 'shown';
+  readonly name: string;
+  readonly atMs: number;
+}
+
+/** When `name` was shown for trace `t`, ms after its command: from its marks (shown before the paint) or a later shown event. */
+export function shownAtMs(t: TraceEvent, later: readonly DiagnosticEvent[], name: string): number | undefined {
+  return t.marks?.find((m) => m.name === name)?.atMs ?? later.find((e): e is ShownEvent => e.event === 'shown' && e.name === name)?.atMs;
 }
 
 /** Held time of a trace; where the kernel's counters are missing (not Linux), the whole lag. */
@@ -35,12 +52,13 @@ export interface ErrorEvent {
   readonly message: string;
 }
 
-export type DiagnosticEvent = TraceEvent | ErrorEvent;
+export type DiagnosticEvent = TraceEvent | ErrorEvent | ShownEvent;
 
 function isDiagnosticEvent(v: unknown): v is DiagnosticEvent {
   if (typeof v !== 'object' || v === null) return false;
   const e = v as Record<string, unknown>;
   if (e.event === 'error') return typeof e.message === 'string';
+  if (e.event === 'shown') return typeof e.name === 'string' && typeof e.atMs === 'number';
   return e.event === 'trace' && typeof e.tokens === 'number' && typeof e.paintedMs === 'number' && typeof e.eventLoopMaxMs === 'number';
 }
 
@@ -64,7 +82,7 @@ export class DiagnosticsLog {
       try {
         const v: unknown = JSON.parse(line);
         if (isDiagnosticEvent(v)) events.push(v);
-        else if (typeof v !== 'object' || v === null || (v as { event?: unknown }).event === 'trace' || (v as { event?: unknown }).event === 'error') malformed.push(line);
+        else if (typeof v !== 'object' || v === null || (v as { event?: unknown }).event === 'trace' || (v as { event?: unknown }).event === 'error' || (v as { event?: unknown }).event === 'shown') malformed.push(line);
         // other event kinds are not ours to judge
       } catch {
         malformed.push(line);
