@@ -214,6 +214,10 @@ export async function expectTraceOf(ctx: ScenarioContext, text: string, how: str
 export async function checkPanel(ctx: ScenarioContext, frame: Frame, tokens: number): Promise<void> {
   const { nLayer, nHead } = ctx.demo;
   const rows = frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]');
+  // The lens, the DLA and the thumbnails are follow-ups: they are computed once the panel has painted the trace.
+  const followUpsIn = async (): Promise<true | undefined> =>
+    (await rows.count()) > 0 && (await frame.locator('[data-testid="dla-list"] li').count()) > 0 ? true : undefined;
+  await waitFor('the trace\'s follow-ups (lens table, DLA) to be shown', followUpsIn, 15_000, 100).catch(() => undefined);
   const rowCount = await rows.count();
   if (rowCount !== nLayer + 1) ctx.problem(`lens table: ${rowCount} tbody tr[data-layer] rows, expected L+1 = ${nLayer + 1}`);
   for (let r = 0; r < rowCount; r++) {
