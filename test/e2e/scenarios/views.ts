@@ -76,7 +76,10 @@ export const viewsScenarios: readonly Scenario[] = [
       const ids = await chipIds(frame);
       await ctx.wb.screenshot('06-reload');
       if (want !== undefined && !sameIds(ids, want)) ctx.problem(`after reload the panel shows ${ids.length} chips [${ids.slice(0, 8).join(', ')}…], expected the last trace's ${want.length}`);
-      if ((await frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]').count()) !== ctx.demo.nLayer + 1) ctx.problem('after reload the lens table is not restored');
+      // The lens is a follow-up of the restored panel's trace: it comes after the paint.
+      const lensRows = frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]');
+      await waitFor('the restored lens table', async () => ((await lensRows.count()) === ctx.demo.nLayer + 1 ? true : undefined), 15_000, 100).catch(() => undefined);
+      if ((await lensRows.count()) !== ctx.demo.nLayer + 1) ctx.problem('after reload the lens table is not restored');
       takeTraceEvents(ctx);
     },
   },
