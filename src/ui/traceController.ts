@@ -33,8 +33,8 @@ const MAX_REMEMBERED_TEXT = 64 * 1024;
 /**
  * A trace's follow-ups (patterns, lens, DLA, thumbnails) start once the trace panel has painted
  * the trace, or this long after it was sent (a hidden panel never paints). On 2 cores, computing
- * them while the page rendered doubled the time from the trace to its paint (bench/panel.ts,
- * interleaved runs: GPT-2-small shape 200–209 → 60–113 ms, median painted 426–428 → 212–338 ms).
+ * them while the page rendered took the CPU it needed: in interleaved bench/panel.ts runs on the
+ * GPT-2-small shape, trace → paint went from 118–209 to 60–113 ms (README, "Measured figures").
  */
 const FOLLOW_UPS_AT_MOST_AFTER_MS = 400;
 
@@ -48,6 +48,8 @@ export interface TraceRecord {
   range: TracedRange | undefined;
   /** Lens and DLA, each requested once for all views and hovers. */
   readonly followUps: TraceFollowUps;
+  /** The command's start time for a command-started trace: its moments go to the diagnostics (not a restored panel's re-trace's). */
+  readonly measuredFrom: number | undefined;
 }
 
 interface PendingPaint {
@@ -185,7 +187,7 @@ export class TraceController implements vscode.Disposable {
           this.setStatus(`Loading model ${choice.name}…`, true);
         }
         const info = await this.session.ensureLoaded(choice, { signal, onProgress: (stage) => progress.report({ message: `Loading model ${choice.name}: ${stage}…` }) });
-        this.diagnostics.mark('model ready');
+        this.markMeasured(started, 'model ready');
         if (stale()) return;
         const nCtx = info.config.nCtx;
         const counted = await this.session.request('tokenize', countRequest(text, prependBos, nCtx), { signal });
@@ -198,13 +200,13 @@ export class TraceController implements vscode.Disposable {
         }
         const n = counted.tokens.length;
         this.views.openPanel(); // now, so the page loads while the engine traces
-        this.diagnostics.mark('panel opened');
+        this.markMeasured(started, 'panel opened');
         progress.report({ message: `Tracing ${n} tokens…` });
         this.setStatus(`Tracing ${n} tokens…`, true);
         const t0 = performance.now();
         const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;
-        this.diagnostics.mark('traced');
+        this.markMeasured(started, 'traced');
         if (stale()) return;
         this.show(trace, tracePayload(trace, engineMs), source, started);
       } catch (err) {
@@ -226,7 +228,7 @@ export class TraceController implements vscode.Disposable {
       attributeAll: (traceId) => this.session.request('attributeAll', { traceId }, {}, 'ready'),
       attribute: (traceId, pos, tokenId) => this.session.request('attribute', { traceId, pos, tokenId }, {}, 'ready'),
     });
-    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps };
+    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps, measuredFrom: started };
     // One trace per document range: a re-trace of overlapping text replaces the old one.
     this.records = this.records.filter((r) => !(r.uri === record.uri && r.range && record.range && r.range.start < record.range.end && record.range.start < r.range.end));
     this.records.push(record);
@@ -246,7 +248,7 @@ export class TraceController implements vscode.Disposable {
     this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
     this.views.openPanel();
     this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
-    this.diagnostics.mark('trace sent');
+    this.markMeasured(started, 'trace sent');
     this.changed.fire();
     this.startFollowUpsAfterPaint(record);
   }
@@ -270,6 +272,11 @@ export class TraceController implements vscode.Disposable {
     this.followUpsWaiting = { traceId: record.trace.traceId, start };
   }
 
+  /** A moment of a command-started trace (`started` set) for the diagnostics; re-traces are not measured. */
+  private markMeasured(started: number | undefined, name: string): void {
+    if (started !== undefined) this.diagnostics.mark(name);
+  }
+
   /** The lens table of a record, requested once. */
   lensOf(record: TraceRecord): Promise<LensTable> {
     const k = Math.max(1, Math.min(100, Math.round(vscode.workspace.getConfiguration('residualLens').get<number>('topK', 10))));
@@ -289,7 +296,7 @@ export class TraceController implements vscode.Disposable {
     try {
       const value = await fetch();
       if (record !== this.current || !wanted()) return;
-      this.diagnostics.mark(what);
+      this.markMeasured(record.measuredFrom, what);
       show(value);
     } catch (err) {
       if (record === this.current) this.reportFollowUpError(err, what);

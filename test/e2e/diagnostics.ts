@@ -54,6 +54,9 @@ export interface ErrorEvent {
 
 export type DiagnosticEvent = TraceEvent | ErrorEvent | ShownEvent;
 
+/** The event kinds this reader knows: a line of one of them that does not parse as such is malformed. */
+const OUR_EVENTS: ReadonlySet<unknown> = new Set(['trace', 'error', 'shown']);
+
 function isDiagnosticEvent(v: unknown): v is DiagnosticEvent {
   if (typeof v !== 'object' || v === null) return false;
   const e = v as Record<string, unknown>;
@@ -82,7 +85,7 @@ export class DiagnosticsLog {
       try {
         const v: unknown = JSON.parse(line);
         if (isDiagnosticEvent(v)) events.push(v);
-        else if (typeof v !== 'object' || v === null || (v as { event?: unknown }).event === 'trace' || (v as { event?: unknown }).event === 'error' || (v as { event?: unknown }).event === 'shown') malformed.push(line);
+        else if (typeof v !== 'object' || v === null || OUR_EVENTS.has((v as { event?: unknown }).event)) malformed.push(line);
         // other event kinds are not ours to judge
       } catch {
         malformed.push(line);

@@ -215,7 +215,8 @@ describe('extension lifetime with a stub vscode', () => {
     await trace('replaced before it painted');
     await trace('the trace that stays');
     assert.deepEqual(asked(sent), []);
-    await waitFor(() => asked(sent).length === 4);
+    const deadline = Date.now() + 20_000;
+    await waitFor(() => asked(sent).length === 4 || Date.now() > deadline);
     await new Promise((resolve) => setTimeout(resolve, 450));
     assert.deepEqual(asked(sent), followUps, 'the replaced trace asked for nothing');
   });

@@ -119,6 +119,35 @@ describe('diagnostics: event-loop lag, held and ran time', () => {
     for (const s of line.stalls) assert.ok(s.waitMs === undefined || s.lagMs - s.waitMs < 20, `a stall not explained by waiting for a CPU: ${JSON.stringify(s)}`);
   });
 
+  test('moments after the paint (follow-ups shown) get their own "shown" lines, timed from the same command; a new trace starts over', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-diag-'));
+    const file = path.join(dir, 'diagnostics.jsonl');
+    const diagnostics = new Diagnostics(file);
+    try {
+      diagnostics.traceStarted();
+      diagnostics.mark('traced');
+      diagnostics.trace({ tokens: 3, model: 'test', engineMs: 1, paintedMs: 2, renderMs: 0.51, webviewMs: 1.26 });
+      await sleep(15);
+      diagnostics.mark('logit lens');
+      diagnostics.traceStarted();
+      diagnostics.mark('traced');
+      diagnostics.trace({ tokens: 4, model: 'test', engineMs: 1, paintedMs: 2 });
+      for (let i = 0; i < 50 && (!fs.existsSync(file) || fs.readFileSync(file, 'utf8').trim().split('\n').length < 3); i++) await sleep(10);
+      const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(lines.map((l) => l.event), ['trace', 'shown', 'trace']);
+      assert.deepEqual((lines[0]?.marks as { name: string }[]).map((m) => m.name), ['traced']);
+      assert.equal(lines[0]?.renderMs, 0.5);
+      assert.equal(lines[0]?.webviewMs, 1.3);
+      assert.equal(lines[1]?.name, 'logit lens');
+      assert.ok(typeof lines[1]?.atMs === 'number' && lines[1].atMs >= 15, `shown at ${String(lines[1]?.atMs)} ms`);
+      assert.deepEqual((lines[2]?.marks as { name: string }[]).map((m) => m.name), ['traced']);
+      assert.equal(lines[2]?.renderMs, undefined);
+    } finally {
+      diagnostics.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('off without a file: nothing is measured or written', () => {
     const diagnostics = new Diagnostics(undefined);
     assert.equal(diagnostics.enabled, false);
