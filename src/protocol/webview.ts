@@ -135,13 +135,16 @@ export type HostToWebview = Versioned<
 export type ExportFormat = 'csv' | 'markdown';
 export type CompositionKind = 'q' | 'k' | 'v';
 
+/** The trace panel's own share of a paint, as it measures it: building its DOM and charts; the message's arrival → after the paint (render + frames). */
+export interface PageTimes {
+  readonly renderMs?: number;
+  readonly webviewMs?: number;
+}
+
 export type WebviewToHost = Versioned<
   | { readonly type: 'ready'; readonly view: WebviewKind }
-  /**
-   * The trace panel painted a trace. `renderMs`: building its DOM and charts; `webviewMs`: from the
-   * message's arrival to after the paint (render + frames), so the host can tell the page's time from the transit.
-   */
-  | { readonly type: 'painted'; readonly traceId: number; readonly renderMs?: number; readonly webviewMs?: number }
+  /** The trace panel painted a trace; its times let the host tell the page's share from the transit. */
+  | ({ readonly type: 'painted'; readonly traceId: number } & PageTimes)
   | { readonly type: 'select'; readonly pos: number; readonly layer?: number; readonly head?: number; readonly reveal: boolean }
   | { readonly type: 'pickToken'; readonly pos: number; readonly tokenId: number }
   | { readonly type: 'exportLens'; readonly format: ExportFormat }

@@ -7,6 +7,7 @@ import { appendFile } from 'node:fs/promises';
 import { performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { Session } from 'node:inspector';
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { PageTimes } from '../protocol/webview';
 
 /**
  * A thread's counters (Linux): time on a CPU, time runnable but waiting for one, and major page
@@ -33,15 +34,12 @@ function mainThreadSchedStat(): SchedStat | undefined {
   }
 }
 
-export interface TraceDiagnostics {
+export interface TraceDiagnostics extends PageTimes {
   readonly tokens: number;
   readonly model: string;
   readonly engineMs: number;
   /** Command start → the webview reported the trace painted. */
   readonly paintedMs: number;
-  /** The page's own share (as it reported it): building the DOM and charts, and arrival → after the paint. */
-  readonly renderMs?: number;
-  readonly webviewMs?: number;
 }
 
 /**

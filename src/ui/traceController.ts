@@ -19,7 +19,7 @@ import { errorMessage, isCancellation, type Output } from './output';
 import type { ViewSink } from './panels';
 import { attributionPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
 import type { HostMessage } from './webviewChannel';
-import type { TracePayload } from '../protocol/webview';
+import type { PageTimes, TracePayload } from '../protocol/webview';
 import { TraceFollowUps } from './followUps';
 import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import { TraceSequencer, type TraceTicket } from './traceSequencer';
@@ -81,7 +81,7 @@ export class TraceController implements vscode.Disposable {
   private readonly sequence = new TraceSequencer();
   private pendingPaint: PendingPaint | undefined;
   /** The newest trace's follow-ups, waiting for its paint (or the timeout). */
-  private followUpsWaiting: { readonly traceId: number; readonly start: () => void } | undefined;
+  private followUpsWaiting: { readonly record: TraceRecord; readonly timer: ReturnType<typeof setTimeout> } | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires when traced ranges appear, move or go (decorations listen). */
   readonly onDidChangeRecords = this.changed.event;
@@ -250,26 +250,27 @@ export class TraceController implements vscode.Disposable {
     this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
     this.markMeasured(started, 'trace sent');
     this.changed.fire();
-    this.startFollowUpsAfterPaint(record);
+    // Its follow-ups wait for the panel's paint (painted()), or the timeout; a newer trace drops them.
+    this.cancelFollowUps();
+    this.followUpsWaiting = { record, timer: setTimeout(() => this.startFollowUps(), FOLLOW_UPS_AT_MOST_AFTER_MS) };
   }
 
-  /** Fetches `record`'s follow-up views once the panel has painted it (or after the timeout), if it is still the current trace. */
-  private startFollowUpsAfterPaint(record: TraceRecord): void {
-    this.followUpsWaiting?.start(); // an earlier trace's: no longer current, so this only clears it
-    const start = (): void => {
-      clearTimeout(timer);
-      if (this.followUpsWaiting?.start !== start) return; // started already
-      this.followUpsWaiting = undefined;
-      if (record !== this.current) return;
-      void this.fetchPattern(record, this.selection.layer);
-      void this.fetchLens(record);
-      // The DLA table of every position (one request): the panel's default DLA and every hover read it.
-      void this.fetchAttribution(record, this.selection.pos);
-      // Last: the worker answers in order, and pooling every head of a long trace takes a while.
-      void this.fetchThumbs(record);
-    };
-    const timer = setTimeout(start, FOLLOW_UPS_AT_MOST_AFTER_MS);
-    this.followUpsWaiting = { traceId: record.trace.traceId, start };
+  /** Fetches the waiting record's follow-up views (once). */
+  private startFollowUps(): void {
+    const record = this.followUpsWaiting?.record;
+    this.cancelFollowUps();
+    if (!record || record !== this.current) return;
+    void this.fetchPattern(record, this.selection.layer);
+    void this.fetchLens(record);
+    // The DLA table of every position (one request): the panel's default DLA and every hover read it.
+    void this.fetchAttribution(record, this.selection.pos);
+    // Last: the worker answers in order, and pooling every head of a long trace takes a while.
+    void this.fetchThumbs(record);
+  }
+
+  private cancelFollowUps(): void {
+    clearTimeout(this.followUpsWaiting?.timer);
+    this.followUpsWaiting = undefined;
   }
 
   /** A moment of a command-started trace (`started` set) for the diagnostics; re-traces are not measured. */
@@ -404,8 +405,8 @@ export class TraceController implements vscode.Disposable {
   }
 
   /** The trace panel reported a trace painted (with its own render and paint times): start its follow-ups; log the command → paint time. */
-  painted(traceId: number, page: { readonly renderMs?: number; readonly webviewMs?: number } = {}): void {
-    if (this.followUpsWaiting?.traceId === traceId) this.followUpsWaiting.start();
+  painted(traceId: number, page: PageTimes = {}): void {
+    if (this.followUpsWaiting?.record.trace.traceId === traceId) this.startFollowUps();
     const p = this.pendingPaint;
     if (!p || p.traceId !== traceId) return;
     this.pendingPaint = undefined;
@@ -480,9 +481,7 @@ export class TraceController implements vscode.Disposable {
 
   dispose(): void {
     this.sequence.cancel();
-    const waiting = this.followUpsWaiting;
-    this.current = undefined; // so waiting follow-ups fetch nothing
-    waiting?.start();
+    this.cancelFollowUps();
     this.changed.dispose();
   }
 }

@@ -3,8 +3,10 @@
  * `{"event":"trace",…}` per finished trace and `{"event":"error","message":…}` per error.
  */
 import * as fs from 'node:fs';
+import type { PageTimes } from '../../src/protocol/webview';
 
-export interface TraceEvent {
+/** A trace line; its PageTimes are the page's own share, as it reported them. */
+export interface TraceEvent extends PageTimes {
   readonly event: 'trace';
   readonly tokens: number;
   readonly model: string;
@@ -20,9 +22,6 @@ export interface TraceEvent {
   readonly stalls?: readonly { readonly atMs: number; readonly lagMs: number; readonly cpuMs?: number; readonly waitMs?: number }[];
   /** Named moments before the paint (model ready, traced, follow-up views shown …), ms after the command. */
   readonly marks?: readonly { readonly name: string; readonly atMs: number }[];
-  /** The page's own share (it reports them): building the DOM and charts; arrival → after the paint. */
-  readonly renderMs?: number;
-  readonly webviewMs?: number;
 }
 
 /** A follow-up view (e.g. "logit lens") shown after the trace's line was written; atMs after the same command start. */
