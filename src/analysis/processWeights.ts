@@ -25,6 +25,7 @@ export interface ProcessedWeights {
   readonly layers: readonly ProcessedLayer[];
   /** [n_ctx, D] centred positional embedding. */ readonly wPos: Float32Array;
   /** [V, D] the raw token embedding (centred rows are made on the fly by embedRow). */ readonly wte: Float32Array;
+  /** [V, D] row t is the raw W_U[:, t]: wte when tied, else the untied lm_head.weight. */ readonly unembed: Float32Array;
   /** [D] final LayerNorm gain, folded into W_U. */ readonly lnFinalWeight: Float32Array;
   /** [V] mean over d_model of w_lnf ⊙ wte[t]: subtracting it centres W_U's column t. */ readonly unembedMean: Float32Array;
   /** [D] mean over the vocabulary of the d_model-centred W_U's rows (center_unembed subtracts it from every column). */
@@ -76,19 +77,20 @@ function computeProcessed(weights: ModelWeights): ProcessedWeights {
   });
   const wPos = Float32Array.from(weights.wpe);
   centreRows(wPos, c.nCtx, D);
+  const unembed = weights.lmHead ?? weights.wte;
   const unembedMean = new Float32Array(V);
   for (let t = 0; t < V; t++) {
     let s = 0;
-    for (let i = 0; i < D; i++) s += (weights.lnFinalWeight[i] as number) * (weights.wte[t * D + i] as number);
+    for (let i = 0; i < D; i++) s += (weights.lnFinalWeight[i] as number) * (unembed[t * D + i] as number);
     unembedMean[t] = s / D;
   }
   const unembedVocabMean = new Float64Array(D);
   for (let t = 0; t < V; t++) {
     const mean = unembedMean[t] as number;
-    for (let i = 0; i < D; i++) unembedVocabMean[i] = (unembedVocabMean[i] as number) + (weights.lnFinalWeight[i] as number) * (weights.wte[t * D + i] as number) - mean;
+    for (let i = 0; i < D; i++) unembedVocabMean[i] = (unembedVocabMean[i] as number) + (weights.lnFinalWeight[i] as number) * (unembed[t * D + i] as number) - mean;
   }
   for (let i = 0; i < D; i++) unembedVocabMean[i] = (unembedVocabMean[i] as number) / V;
-  return { config: c, layers, wPos, wte: weights.wte, lnFinalWeight: weights.lnFinalWeight, unembedMean, unembedVocabMean };
+  return { config: c, layers, wPos, wte: weights.wte, unembed, lnFinalWeight: weights.lnFinalWeight, unembedMean, unembedVocabMean };
 }
 
 /** Subtract each column's mean over the rows (the d_model axis of a reading matrix), in place. */
@@ -135,7 +137,7 @@ export function unembedColumn(pw: ProcessedWeights, t: number): Float64Array {
   const D = pw.config.dModel;
   const col = new Float64Array(D);
   const mean = pw.unembedMean[t] as number;
-  for (let i = 0; i < D; i++) col[i] = (pw.lnFinalWeight[i] as number) * (pw.wte[t * D + i] as number) - mean - (pw.unembedVocabMean[i] as number);
+  for (let i = 0; i < D; i++) col[i] = (pw.lnFinalWeight[i] as number) * (pw.unembed[t * D + i] as number) - mean - (pw.unembedVocabMean[i] as number);
   return col;
 }
 
@@ -154,7 +156,7 @@ export function projectOnUnembed(pw: ProcessedWeights, v: ArrayLike<number>): Fl
   for (let t = 0; t < V; t++) {
     let s = 0;
     const base = t * D;
-    for (let i = 0; i < D; i++) s += (scaled[i] as number) * (pw.wte[base + i] as number);
+    for (let i = 0; i < D; i++) s += (scaled[i] as number) * (pw.unembed[base + i] as number);
     out[t] = s - total * (pw.unembedMean[t] as number) - shift;
   }
   return out;

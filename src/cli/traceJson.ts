@@ -43,7 +43,7 @@ export interface TraceJson {
   readonly model: {
     readonly name: string;
     readonly folder: string;
-    readonly dtype: 'F32' | 'F16';
+    readonly dtype: 'F32' | 'F16' | 'BF16';
     readonly fingerprint: string;
     readonly n_layer: number;
     readonly n_head: number;

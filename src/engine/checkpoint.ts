@@ -1,49 +1,52 @@
 /**
- * Opens a Hugging Face GPT-2 checkpoint folder (config.json + model.safetensors) and reads its
- * tensors on demand.
+ * Opens a Hugging Face GPT-2 checkpoint folder (config.json + weights) and reads its tensors on
+ * demand. The weights may be one model.safetensors, sharded safetensors with
+ * model.safetensors.index.json, or pytorch_model.bin; each format has its own reader under
+ * formats/, which locates every tensor as a byte range of one file (F32, F16 or BF16).
  *
  * Everything about the folder is validated before any tensor byte is read: the config's sizes,
- * the safetensors header against the real file size (safetensors.ts), and every expected
- * tensor's name, dtype and shape against the config. After that, every read is sized by a
- * checked shape, so no allocation is ever sized by an unchecked value from the file:
- * the largest buffer is min(header cap, file size) while parsing and at most 2 × the file size
- * when reading (F16 bits plus their F32 values). Every failure is a CheckpointError whose
- * message is one line: "<file>: <problem>".
+ * each file's header against its real size, and every expected tensor's name, dtype and shape
+ * against the config. After that, every read is sized by a checked shape, so no allocation is
+ * ever sized by an unchecked value from a file: the largest buffer is bounded by the header
+ * caps and the file sizes while parsing and by 2 × the file size when reading (16-bit values
+ * plus their F32 values). Every failure is a CheckpointError whose message is one line:
+ * "<file>: <problem>".
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LayerWeights, ModelConfig, ModelWeights } from './types';
+import { assertLittleEndian, describeJsonValue, oneLine, quote } from './safetensors';
+import { firstNonFinite, indexInShape, nonFiniteName, toF32 } from './formats/dtypes';
 import {
-  assertLittleEndian,
-  describeJsonValue,
-  f16BitsToF32Array,
-  formatBytes,
-  MAX_HEADER_BYTES,
-  oneLine,
-  parseSafetensorsHeader,
-  quote,
-  SafetensorsFormatError,
-  type SafetensorsTensorInfo,
-} from './safetensors';
+  allocateBytes,
+  CheckpointError,
+  describeFsError,
+  exists,
+  openRegularFile,
+  readAt,
+  readSmallFile,
+  statOrThrow,
+  writeAllAt,
+} from './formats/fileAccess';
+import { readSafetensorsFile } from './formats/safetensorsFile';
+import { INDEX_FILE, readShardedSafetensors } from './formats/sharded';
+import { BIN_FILE, readTorchBin } from './formats/torchBin';
+import { isWeightDtype, WEIGHT_DTYPE_BYTES, type CheckpointFormat, type SourceFile, type StoredTensor, type WeightDtype, type WeightSource } from './formats/types';
 
-/** A checkpoint that cannot be used; `file` is the file or folder at fault. */
-export class CheckpointError extends Error {
-  override readonly name = 'CheckpointError';
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`${oneLine(file, 400)}: ${oneLine(problem, 400)}`);
-  }
-}
+export { CheckpointError, largestAllocation, resetAllocationStats } from './formats/fileAccess';
+export type { CheckpointFormat, WeightDtype } from './formats/types';
 
 export interface TensorEntry {
   /** Canonical name: no 'transformer.' prefix. */
   readonly name: string;
-  readonly dtype: 'F32' | 'F16';
+  /** The name as stored in the file. */
+  readonly storedName: string;
+  readonly dtype: WeightDtype;
   readonly shape: readonly number[];
-  /** Absolute byte offset in model.safetensors. */
+  /** The file that holds it (a shard, the .bin, or model.safetensors). */
+  readonly file: string;
+  /** Absolute byte offset in `file`. */
   readonly fileOffset: number;
   readonly byteLength: number;
 }
@@ -51,20 +54,34 @@ export interface TensorEntry {
 export interface Checkpoint {
   readonly folder: string;
   readonly configPath: string;
+  /** The weights file named in messages: model.safetensors, the shard index, or pytorch_model.bin. */
   readonly weightsPath: string;
+  readonly format: CheckpointFormat;
+  /** Every file the tensors live in, with its size and mtime when opened. */
+  readonly files: readonly SourceFile[];
   readonly config: ModelConfig;
-  /** 'F16' when any weight is stored as F16. */
-  readonly dtype: 'F32' | 'F16';
-  /** The GPT-2 weights by canonical name (mask buffers and a tied lm_head are not listed). */
+  /** 'F32' when every weight is F32, else the first other dtype found (F16 or BF16). */
+  readonly dtype: WeightDtype;
+  /**
+   * The GPT-2 weights by canonical name (mask buffers are not listed), plus UNEMBED_NAME:
+   * the stored lm_head.weight when it is untied, else the same bytes as wte.weight.
+   */
   readonly tensors: ReadonlyMap<string, TensorEntry>;
-  /** sha256 of size, mtime and the header bytes: changes whenever the weights file does. */
+  /** True when a stored lm_head.weight differs from wte.weight and is used as W_U. */
+  readonly untiedLmHead: boolean;
+  /** One-line notes for the model info: ignored extra keys, the untied head, index remarks. */
+  readonly notes: readonly string[];
+  /** sha256 of sizes, mtimes and the layout bytes: changes whenever a weights file does. */
   readonly fingerprint: string;
+  /** Total size of the weights files. */
   readonly fileSize: number;
 }
 
+/** W_U's name in `Checkpoint.tensors` and in the graphs ([V, D], row t is W_U[:, t]). */
+export const UNEMBED_NAME = 'lm_head.weight';
 /** Largest config.json accepted (real ones are about 1 KiB). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-/** Elements converted per step when comparing lm_head or writing the F32 cache (bounds memory). */
+/** Elements converted per step when comparing lm_head, scanning or writing the F32 cache (bounds memory). */
 const CHUNK_ELEMENTS = 1 << 20;
 /** Tensors in the F32 cache start at multiples of this (friendly to memory mapping). */
 const CACHE_ALIGNMENT = 64;
@@ -73,29 +90,14 @@ const PREFIX = 'transformer.';
 const IGNORED_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
 const LAYER_TENSOR = /^h\.(\d+)\./;
 const SUPPORTED_ACTIVATIONS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
-
-// ---- allocation accounting (the fuzz test asserts a bound on it) --------------------------------
-
-let largestAllocationBytes = 0;
-
-/** Size in bytes of the largest buffer this module allocated since resetAllocationStats(). */
-export function largestAllocation(): number {
-  return largestAllocationBytes;
-}
-
-export function resetAllocationStats(): void {
-  largestAllocationBytes = 0;
-}
-
-/** Every buffer sized by something read from a file is allocated here, so it is counted. */
-function allocateBytes(bytes: number): Uint8Array {
-  largestAllocationBytes = Math.max(largestAllocationBytes, bytes);
-  return new Uint8Array(bytes);
-}
+const WEIGHTS_FILE = 'model.safetensors';
 
 // ---- opening ------------------------------------------------------------------------------------
 
-/** Validates config.json and the safetensors header against the file; reads no tensor data except to check a tied lm_head. */
+/**
+ * Validates config.json and the weights' layout against the files; reads no tensor data except
+ * to compare a stored lm_head.weight with wte.weight.
+ */
 export function openCheckpoint(folder: string): Checkpoint {
   assertLittleEndian();
   const absolute = path.resolve(folder);
@@ -104,50 +106,40 @@ export function openCheckpoint(folder: string): Checkpoint {
     throw new CheckpointError(absolute, 'is a file, not a checkpoint folder (expected a folder holding config.json and model.safetensors)');
   }
   const configPath = path.join(absolute, 'config.json');
-  const weightsPath = path.join(absolute, 'model.safetensors');
   if (!exists(configPath)) {
     throw new CheckpointError(configPath, 'not found (a checkpoint folder holds config.json and model.safetensors)');
   }
   const config = parseConfig(configPath, readSmallFile(configPath, MAX_CONFIG_BYTES));
-  if (!exists(weightsPath)) throw new CheckpointError(weightsPath, missingWeightsProblem(absolute));
+  const source = readWeightSource(absolute);
+  const { tensors, lmHead, notes } = matchTensors(source, config);
+  const wte = tensors.get('wte.weight') as TensorEntry;
+  const untiedLmHead = lmHead !== undefined && !sameValues(source, lmHead, wte);
+  tensors.set(UNEMBED_NAME, untiedLmHead ? (lmHead as TensorEntry) : wte);
+  if (untiedLmHead) notes.unshift(`uses the stored lm_head.weight as the unembedding (it differs from wte.weight: an untied head)`);
 
-  const fd = openRegularFile(weightsPath);
-  try {
-    const stat = fs.fstatSync(fd);
-    const fileSize = stat.size;
-    const header = parseHeader(fd, weightsPath, fileSize);
-    const { tensors, lmHead } = matchTensors(weightsPath, header.tensors, header.dataStart, config);
-    if (lmHead !== undefined) checkTiedLmHead(fd, weightsPath, lmHead, tensors.get('wte.weight') as TensorEntry);
-    const dtype = [...tensors.values()].some((t) => t.dtype === 'F16') ? 'F16' : 'F32';
-    const fingerprint = crypto
-      .createHash('sha256')
-      .update(`${fileSize}:${stat.mtimeMs}:`)
-      .update(header.headerBytes)
-      .digest('hex')
-      .slice(0, 32);
-    return { folder: absolute, configPath, weightsPath, config, dtype, tensors, fingerprint, fileSize };
-  } finally {
-    fs.closeSync(fd);
-  }
+  const weights = [...tensors.values()];
+  const dtype = weights.find((t) => t.dtype !== 'F32')?.dtype ?? 'F32';
+  const hash = crypto.createHash('sha256');
+  for (const file of source.files) hash.update(`${file.path}:${file.size}:${file.mtimeMs}:`);
+  for (const bytes of source.layoutBytes) hash.update(bytes);
+  const fingerprint = hash.digest('hex').slice(0, 32);
+  const fileSize = source.files.reduce((sum, f) => sum + f.size, 0);
+  return {
+    folder: absolute, configPath, weightsPath: source.primaryFile, format: source.format, files: source.files,
+    config, dtype, tensors, untiedLmHead, notes: [...source.notes, ...notes], fingerprint, fileSize,
+  };
 }
 
-function missingWeightsProblem(folder: string): string {
-  if (fs.existsSync(path.join(folder, 'model.safetensors.index.json'))) {
-    return 'not found; this folder holds a sharded checkpoint (model.safetensors.index.json), which is not supported';
+/** The folder's weights, in transformers' order of preference: safetensors, sharded safetensors, .bin. */
+function readWeightSource(folder: string): WeightSource {
+  const single = path.join(folder, WEIGHTS_FILE);
+  if (exists(single)) {
+    const contents = readSafetensorsFile(single);
+    return { format: 'safetensors', primaryFile: single, files: [contents.file], tensors: contents.tensors, layoutBytes: [contents.headerBytes], notes: [] };
   }
-  if (fs.existsSync(path.join(folder, 'pytorch_model.bin'))) {
-    return 'not found; this folder has only pytorch_model.bin (only safetensors weights are read)';
-  }
-  return 'not found (a checkpoint folder holds config.json and model.safetensors)';
-}
-
-function parseHeader(fd: number, weightsPath: string, fileSize: number): ReturnType<typeof parseSafetensorsHeader> {
-  try {
-    return parseSafetensorsHeader((position, length) => readAt(fd, weightsPath, position, length, true), fileSize, MAX_HEADER_BYTES);
-  } catch (error) {
-    if (error instanceof SafetensorsFormatError) throw new CheckpointError(weightsPath, error.message);
-    throw error;
-  }
+  if (exists(path.join(folder, INDEX_FILE))) return readShardedSafetensors(folder);
+  if (exists(path.join(folder, BIN_FILE))) return readTorchBin(path.join(folder, BIN_FILE));
+  throw new CheckpointError(single, `not found (a checkpoint folder holds config.json and ${WEIGHTS_FILE}, ${INDEX_FILE} with its shards, or ${BIN_FILE})`);
 }
 
 // ---- config.json --------------------------------------------------------------------------------
@@ -245,18 +237,16 @@ export function expectedTensors(config: ModelConfig): Map<string, ExpectedTensor
 }
 
 function matchTensors(
-  weightsPath: string,
-  infos: readonly SafetensorsTensorInfo[],
-  dataStart: number,
+  source: WeightSource,
   config: ModelConfig,
-): { tensors: Map<string, TensorEntry>; lmHead: TensorEntry | undefined } {
-  const fail = (problem: string): never => {
-    throw new CheckpointError(weightsPath, problem);
+): { tensors: Map<string, TensorEntry>; lmHead: TensorEntry | undefined; notes: string[] } {
+  const fail = (problem: string, file = source.primaryFile): never => {
+    throw new CheckpointError(file, problem);
   };
   // Canonical names first, so duplicates and the layer count are known before anything else.
-  const byName = new Map<string, SafetensorsTensorInfo>();
+  const byName = new Map<string, StoredTensor>();
   let fileLayers = 0;
-  for (const info of infos) {
+  for (const info of source.tensors) {
     const name = info.name.startsWith(PREFIX) ? info.name.slice(PREFIX.length) : info.name;
     const previous = byName.get(name);
     if (previous !== undefined) fail(`tensor ${quote(name)} appears twice (${quote(previous.name)} and ${quote(info.name)})`);
@@ -270,69 +260,82 @@ function matchTensors(
 
   const expected = expectedTensors(config);
   const tensors = new Map<string, TensorEntry>();
+  const extra: string[] = [];
   let lmHead: TensorEntry | undefined;
   for (const [name, info] of byName) {
     if (IGNORED_BUFFER.test(name)) continue; // causal-mask buffers: the graph builds its own mask
-    const want = name === 'lm_head.weight' ? { shape: [config.dVocab, config.dModel], formula: '[vocab_size, n_embd]' } : expected.get(name);
-    if (want === undefined) fail(`unexpected tensor ${quote(info.name)} (not part of a GPT-2 checkpoint with this config.json)`);
-    const entry = toEntry(weightsPath, name, info, dataStart);
-    const shape = (want as ExpectedTensor).shape;
-    if (!sameShape(entry.shape, shape)) {
-      fail(`tensor ${quote(info.name)} has shape [${entry.shape.join(', ')}] but config.json implies ${(want as ExpectedTensor).formula} = [${shape.join(', ')}]`);
+    const want = name === UNEMBED_NAME ? { shape: [config.dVocab, config.dModel], formula: '[vocab_size, n_embd]' } : expected.get(name);
+    if (want === undefined) {
+      // Fine-tunes carry value heads, classifier heads and the like: not part of the LM, so not read.
+      extra.push(info.name);
+      continue;
     }
-    if (name === 'lm_head.weight') lmHead = entry;
+    if (!sameShape(info.shape, want.shape)) {
+      fail(`tensor ${quote(info.name)} has shape [${info.shape.join(', ')}] but config.json implies ${want.formula} = [${want.shape.join(', ')}]`, info.file);
+    }
+    const entry = toEntry(name, info);
+    if (name === UNEMBED_NAME) lmHead = entry;
     else tensors.set(name, entry);
   }
-  for (const name of expected.keys()) {
-    if (!tensors.has(name)) fail(`missing tensor ${quote(name)}`);
+  const missing = [...expected.keys()].filter((name) => !tensors.has(name));
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 6).map((name) => quote(name)).join(', ');
+    fail(`missing ${missing.length === 1 ? 'tensor' : `${missing.length} tensors`} ${shown}${missing.length > 6 ? ', …' : ''}`);
   }
-  return { tensors, lmHead };
+  const notes: string[] = [];
+  if (extra.length > 0) {
+    const shown = extra.slice(0, 4).map((name) => quote(name, 60)).join(', ');
+    notes.push(`ignored ${extra.length} tensor${extra.length === 1 ? '' : 's'} that GPT-2's language model does not use: ${shown}${extra.length > 4 ? ', …' : ''}`);
+  }
+  return { tensors, lmHead, notes };
 }
 
-function toEntry(weightsPath: string, name: string, info: SafetensorsTensorInfo, dataStart: number): TensorEntry {
-  if (info.dtype !== 'F32' && info.dtype !== 'F16') {
-    throw new CheckpointError(weightsPath, `tensor ${quote(info.name)} has dtype ${info.dtype}; only F32 and F16 weights are supported`);
+function toEntry(name: string, info: StoredTensor): TensorEntry {
+  if (!isWeightDtype(info.dtype)) {
+    throw new CheckpointError(info.file, `tensor ${quote(info.name)} has dtype ${info.dtype}; only F32, F16 and BF16 weights are supported`);
   }
-  return { name, dtype: info.dtype, shape: info.shape, fileOffset: dataStart + info.begin, byteLength: info.end - info.begin };
+  if (info.unreadable !== undefined) throw new CheckpointError(info.file, `tensor ${quote(info.name)} ${info.unreadable}`);
+  return { name, storedName: info.name, dtype: info.dtype, shape: info.shape, file: info.file, fileOffset: info.fileOffset, byteLength: info.byteLength };
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
-/** A stored lm_head.weight is only accepted as the tied unembedding: it must equal wte.weight. */
-function checkTiedLmHead(fd: number, weightsPath: string, lmHead: TensorEntry, wte: TensorEntry): void {
-  const elements = wte.byteLength / (wte.dtype === 'F16' ? 2 : 4);
-  for (let start = 0; start < elements; start += CHUNK_ELEMENTS) {
-    const count = Math.min(CHUNK_ELEMENTS, elements - start);
-    const a = readElements(fd, weightsPath, wte, start, count);
-    const b = readElements(fd, weightsPath, lmHead, start, count);
-    const aBits = new Uint32Array(a.buffer, a.byteOffset, count);
-    const bBits = new Uint32Array(b.buffer, b.byteOffset, count);
-    for (let i = 0; i < count; i++) {
-      if (aBits[i] !== bBits[i]) {
-        throw new CheckpointError(weightsPath, `lm_head.weight differs from wte.weight (first at element ${start + i}); only a tied unembedding is supported`);
-      }
+/** Whether a stored lm_head.weight holds exactly wte.weight's values (tied), compared chunk by chunk. */
+function sameValues(source: WeightSource, lmHead: TensorEntry, wte: TensorEntry): boolean {
+  if (lmHead.file === wte.file && lmHead.fileOffset === wte.fileOffset && lmHead.dtype === wte.dtype) return true; // one storage (a .bin's shared tensor)
+  const sizes = new Map(source.files.map((f) => [f.path, f.size]));
+  return withFiles(sizes, (fdOf) => {
+    const elements = elementCount(wte);
+    for (let start = 0; start < elements; start += CHUNK_ELEMENTS) {
+      const count = Math.min(CHUNK_ELEMENTS, elements - start);
+      const a = readElements(fdOf, wte, start, count);
+      const b = readElements(fdOf, lmHead, start, count);
+      const aBits = new Uint32Array(a.buffer, a.byteOffset, count);
+      const bBits = new Uint32Array(b.buffer, b.byteOffset, count);
+      for (let i = 0; i < count; i++) if (aBits[i] !== bBits[i]) return false;
     }
-  }
+    return true;
+  });
 }
 
 // ---- reading ------------------------------------------------------------------------------------
 
-/** One tensor as F32 values (F16 converted), shaped as its entry says. */
+/** One tensor as F32 values (F16 and BF16 converted), shaped as its entry says. */
 export function readTensor(ckpt: Checkpoint, name: string): Float32Array {
   const entry = ckpt.tensors.get(name);
   if (entry === undefined) throw new CheckpointError(ckpt.weightsPath, `no tensor ${quote(name)} in this checkpoint`);
-  return withCheckedFile(ckpt, (fd) => readElements(fd, ckpt.weightsPath, entry, 0, elementCount(entry)));
+  return withCheckedFiles(ckpt, (fdOf) => readElements(fdOf, entry, 0, elementCount(entry)));
 }
 
 /** Every weight as F32, in the ModelWeights layout (GPT-2's own [in, out] Conv1D layout). */
 export function readWeights(ckpt: Checkpoint): ModelWeights {
-  return withCheckedFile(ckpt, (fd) => {
+  return withCheckedFiles(ckpt, (fdOf) => {
     const read = (name: string): Float32Array => {
       const entry = ckpt.tensors.get(name);
       if (entry === undefined) throw new CheckpointError(ckpt.weightsPath, `no tensor ${quote(name)} in this checkpoint`);
-      return readElements(fd, ckpt.weightsPath, entry, 0, elementCount(entry));
+      return readElements(fdOf, entry, 0, elementCount(entry));
     };
     const layers: LayerWeights[] = [];
     for (let l = 0; l < ckpt.config.nLayer; l++) {
@@ -359,43 +362,65 @@ export function readWeights(ckpt: Checkpoint): ModelWeights {
       layers,
       lnFinalWeight: read('ln_f.weight'),
       lnFinalBias: read('ln_f.bias'),
+      ...(ckpt.untiedLmHead ? { lmHead: read(UNEMBED_NAME) } : {}),
     };
   });
 }
 
-/** [D] the unembedding column W_U[:, tokenId] = row tokenId of wte (tied). */
+/** [D] the unembedding column W_U[:, tokenId]: row tokenId of lm_head.weight, which is wte when tied. */
 export function readTokenEmbeddingRow(ckpt: Checkpoint, tokenId: number): Float32Array {
   const { dVocab, dModel } = ckpt.config;
   if (!Number.isInteger(tokenId) || tokenId < 0 || tokenId >= dVocab) {
     throw new CheckpointError(ckpt.weightsPath, `token id ${tokenId} is outside 0..${dVocab - 1}`);
   }
-  const wte = ckpt.tensors.get('wte.weight') as TensorEntry;
-  return withCheckedFile(ckpt, (fd) => readElements(fd, ckpt.weightsPath, wte, tokenId * dModel, dModel));
+  const unembed = ckpt.tensors.get(UNEMBED_NAME) as TensorEntry;
+  return withCheckedFiles(ckpt, (fdOf) => readElements(fdOf, unembed, tokenId * dModel, dModel));
+}
+
+/** Names of the tensors the graphs read, in cache order (lm_head only when it is its own tensor). */
+function graphTensorNames(ckpt: Checkpoint): string[] {
+  const names = [...expectedTensors(ckpt.config).keys()];
+  if (ckpt.untiedLmHead) names.push(UNEMBED_NAME);
+  return names;
 }
 
 /**
- * Where the F32 bytes of every weight live on disk, for ONNX external data: the checkpoint
- * itself when all its weights are F32 at 4-byte-aligned offsets; otherwise a cache file `<fingerprint>.f32` under
- * cacheDir (tensors in canonical order, each 64-byte aligned), written once to a temporary
- * name and renamed, and reused while the fingerprint matches.
+ * Where the F32 bytes of every weight live on disk, for ONNX external data: the weights file
+ * itself when it is one file whose weights are all F32 at 4-byte-aligned offsets (a
+ * model.safetensors, or a .bin, whose records torch.save aligns to 64 bytes); otherwise a cache
+ * file `<fingerprint>.f32` under cacheDir (tensors in canonical order, each 64-byte aligned),
+ * written once to a temporary name and renamed, and reused while the fingerprint matches. The
+ * checkpoint's own folder is never written to (it may be the read-only Hugging Face cache).
+ *
+ * Every value passes the finite check on the way (a NaN or Infinity refuses the checkpoint,
+ * naming the tensor and index); a reused cache file was checked when it was written.
+ * `offsets` includes UNEMBED_NAME (aliasing wte.weight when tied).
  */
 export function ensureF32Weights(ckpt: Checkpoint, cacheDir: string): { readonly path: string; readonly offsets: ReadonlyMap<string, number> } {
-  const names = [...expectedTensors(ckpt.config).keys()];
-  // In place only when every tensor is F32 and 4-byte aligned (an unpadded header shifts them all).
-  const inPlace = names.every((name) => {
-    const entry = ckpt.tensors.get(name);
-    return entry !== undefined && entry.dtype === 'F32' && entry.fileOffset % 4 === 0;
-  });
+  const names = graphTensorNames(ckpt);
+  const entryOf = (name: string): TensorEntry => ckpt.tensors.get(name) as TensorEntry;
+  // In place only when every tensor is F32, in one file, 4-byte aligned (an unpadded header shifts them all).
+  const inPlace = ckpt.files.length === 1 && names.every((name) => entryOf(name).dtype === 'F32' && entryOf(name).fileOffset % 4 === 0);
   if (inPlace) {
-    return { path: ckpt.weightsPath, offsets: new Map(names.map((name) => [name, (ckpt.tensors.get(name) as TensorEntry).fileOffset])) };
+    withCheckedFiles(ckpt, (fdOf) => {
+      for (const name of names) {
+        const entry = entryOf(name);
+        const elements = elementCount(entry);
+        for (let start = 0; start < elements; start += CHUNK_ELEMENTS) readElements(fdOf, entry, start, Math.min(CHUNK_ELEMENTS, elements - start));
+      }
+    });
+    const offsets = new Map(names.map((name) => [name, entryOf(name).fileOffset]));
+    offsets.set(UNEMBED_NAME, entryOf(UNEMBED_NAME).fileOffset);
+    return { path: (ckpt.files[0] as SourceFile).path, offsets };
   }
   const offsets = new Map<string, number>();
   let total = 0;
   for (const name of names) {
     total = Math.ceil(total / CACHE_ALIGNMENT) * CACHE_ALIGNMENT;
     offsets.set(name, total);
-    total += elementCount(ckpt.tensors.get(name) as TensorEntry) * 4;
+    total += elementCount(entryOf(name)) * 4;
   }
+  if (!ckpt.untiedLmHead) offsets.set(UNEMBED_NAME, offsets.get('wte.weight') as number);
   const cachePath = path.join(path.resolve(cacheDir), `${ckpt.fingerprint}.f32`);
   if (cachedFileSize(cachePath) === total) return { path: cachePath, offsets };
 
@@ -412,12 +437,12 @@ export function ensureF32Weights(ckpt: Checkpoint, cacheDir: string): { readonly
   }
   const outFd = out as number;
   try {
-    withCheckedFile(ckpt, (fd) => {
+    withCheckedFiles(ckpt, (fdOf) => {
       for (const name of names) {
-        const entry = ckpt.tensors.get(name) as TensorEntry;
+        const entry = entryOf(name);
         const elements = elementCount(entry);
         for (let start = 0; start < elements; start += CHUNK_ELEMENTS) {
-          const values = readElements(fd, ckpt.weightsPath, entry, start, Math.min(CHUNK_ELEMENTS, elements - start));
+          const values = readElements(fdOf, entry, start, Math.min(CHUNK_ELEMENTS, elements - start));
           try {
             writeAllAt(outFd, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), (offsets.get(name) as number) + start * 4);
           } catch (error) {
@@ -453,119 +478,49 @@ function cachedFileSize(cachePath: string): number {
 }
 
 function elementCount(entry: TensorEntry): number {
-  return entry.byteLength / (entry.dtype === 'F16' ? 2 : 4);
+  return entry.byteLength / WEIGHT_DTYPE_BYTES[entry.dtype];
 }
 
-/** Elements [start, start + count) of a tensor as F32. Sized by validated shapes only. */
-function readElements(fd: number, weightsPath: string, entry: TensorEntry, start: number, count: number): Float32Array {
-  const elementBytes = entry.dtype === 'F16' ? 2 : 4;
-  const bytes = readAt(fd, weightsPath, entry.fileOffset + start * elementBytes, count * elementBytes, false);
-  if (entry.dtype === 'F32') return new Float32Array(bytes.buffer, bytes.byteOffset, count);
-  const out = allocateBytes(count * 4);
-  return f16BitsToF32Array(new Uint16Array(bytes.buffer, bytes.byteOffset, count), new Float32Array(out.buffer, 0, count));
-}
+type FdOf = (file: string) => number;
 
-/** Reads exactly `length` bytes at `position` (fewer only when `allowShort`, at the end of the file). */
-function readAt(fd: number, file: string, position: number, length: number, allowShort: boolean): Uint8Array {
-  const bytes = allocateBytes(length);
-  let done = 0;
-  while (done < length) {
-    let n: number;
-    try {
-      n = fs.readSync(fd, bytes, done, length - done, position + done);
-    } catch (error) {
-      throw new CheckpointError(file, `cannot read it (${describeFsError(error)})`);
-    }
-    if (n === 0) {
-      if (allowShort) return bytes.subarray(0, done);
-      throw new CheckpointError(file, `ended at byte ${position + done}, before the data its header describes (changed since it was opened?)`);
-    }
-    done += n;
+/**
+ * Elements [start, start + count) of a tensor as F32, refusing NaN and ±Infinity (a diverged
+ * fine-tune) with the tensor's name and the element's index. Sized by validated shapes only.
+ */
+function readElements(fdOf: FdOf, entry: TensorEntry, start: number, count: number): Float32Array {
+  const elementBytes = WEIGHT_DTYPE_BYTES[entry.dtype];
+  const bytes = readAt(fdOf(entry.file), entry.file, entry.fileOffset + start * elementBytes, count * elementBytes, false);
+  const values = toF32(entry.dtype, bytes, count, () => new Float32Array(allocateBytes(count * 4).buffer, 0, count));
+  const bad = firstNonFinite(values);
+  if (bad >= 0) {
+    throw new CheckpointError(
+      entry.file,
+      `tensor ${quote(entry.storedName)} holds ${nonFiniteName(values[bad] as number)} at index ${indexInShape(start + bad, entry.shape)}; a checkpoint with NaN or Infinity weights (a diverged fine-tune?) cannot be traced`,
+    );
   }
-  return bytes;
+  return values;
 }
 
-function writeAllAt(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
-}
-
-/** Opens the weights file for a read, refusing it if it changed size since openCheckpoint. */
-function withCheckedFile<T>(ckpt: Checkpoint, use: (fd: number) => T): T {
-  const fd = openRegularFile(ckpt.weightsPath);
+/** Opens files on demand (each checked to still have the size it had when opened) and closes them all after `use`. */
+function withFiles<T>(sizes: ReadonlyMap<string, number>, use: (fdOf: FdOf) => T): T {
+  const open = new Map<string, number>();
   try {
-    const size = fs.fstatSync(fd).size;
-    if (size !== ckpt.fileSize) {
-      throw new CheckpointError(ckpt.weightsPath, `changed since it was opened (now ${size} bytes, was ${ckpt.fileSize}); load the model again`);
-    }
-    return use(fd);
+    return use((file) => {
+      let fd = open.get(file);
+      if (fd === undefined) {
+        fd = openRegularFile(file);
+        open.set(file, fd);
+        const size = fs.fstatSync(fd).size;
+        const was = sizes.get(file);
+        if (size !== was) throw new CheckpointError(file, `changed since it was opened (now ${size} bytes, was ${was ?? 'unknown'}); load the model again`);
+      }
+      return fd;
+    });
   } finally {
-    fs.closeSync(fd);
+    for (const fd of open.values()) fs.closeSync(fd);
   }
 }
 
-// ---- file system helpers ------------------------------------------------------------------------
-
-/** False when nothing is at `file`; other problems (a symlink loop, permissions) are errors. */
-function exists(file: string): boolean {
-  try {
-    fs.statSync(file);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return false;
-    throw new CheckpointError(file, describeFsError(error));
-  }
-}
-
-function statOrThrow(file: string, missing: string): fs.Stats {
-  try {
-    return fs.statSync(file);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') throw new CheckpointError(file, missing);
-    throw new CheckpointError(file, describeFsError(error));
-  }
-}
-
-/** Opens a regular file for reading; FIFOs and devices are refused before they can block or stream forever. */
-function openRegularFile(file: string): number {
-  const stat = statOrThrow(file, 'not found');
-  if (stat.isDirectory()) throw new CheckpointError(file, 'is a folder, expected a file');
-  if (!stat.isFile()) throw new CheckpointError(file, 'is not a regular file');
-  try {
-    return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch (error) {
-    throw new CheckpointError(file, describeFsError(error));
-  }
-}
-
-/** A small file's bytes, refusing anything over maxBytes before reading it. */
-function readSmallFile(file: string, maxBytes: number): Uint8Array {
-  const fd = openRegularFile(file);
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size > maxBytes) throw new CheckpointError(file, `is ${size} bytes, over the ${formatBytes(maxBytes)} limit for this file`);
-    return readAt(fd, file, 0, size, true);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
-
-function describeFsError(error: unknown): string {
-  switch (errorCode(error)) {
-    case 'ENOENT': return 'not found';
-    case 'EACCES':
-    case 'EPERM': return 'permission denied (cannot read it)';
-    case 'ELOOP': return 'symlink loop (too many levels of symbolic links)';
-    case 'ENOTDIR': return 'a part of the path is not a folder';
-    case 'EISDIR': return 'is a folder, expected a file';
-    case 'ENAMETOOLONG': return 'path is too long';
-    case 'ENOSPC': return 'no space left on the device';
-    case 'ERR_INVALID_ARG_VALUE': return 'is not a valid path (it contains a NUL character)';
-    case 'EROFS': return 'read-only file system';
-    default: return oneLine(error instanceof Error ? error.message : String(error), 160);
-  }
+function withCheckedFiles<T>(ckpt: Checkpoint, use: (fdOf: FdOf) => T): T {
+  return withFiles(new Map(ckpt.files.map((f) => [f.path, f.size])), use);
 }

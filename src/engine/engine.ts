@@ -167,7 +167,10 @@ export class Engine {
       const lensSession = await createSession(lensGraph, weightsFolder, this.options);
       created.push(lensSession);
       await ctx.between?.();
-      const info: ModelInfo = { name: p.name, folder: ckpt.folder, config, dtype: ckpt.dtype, fingerprint: ckpt.fingerprint };
+      const info: ModelInfo = {
+        name: p.name, folder: ckpt.folder, config, dtype: ckpt.dtype, fingerprint: ckpt.fingerprint,
+        format: ckpt.format, unembedding: ckpt.untiedLmHead ? 'lm_head' : 'tied', notes: ckpt.notes,
+      };
       this.model = {
         info, ckpt, cacheDir, weightsFolder, locate, forward, lensSession,
         lens: new LensRunner(lensSession, config),

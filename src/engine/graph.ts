@@ -217,7 +217,8 @@ function buildUnembedHead(b: Builder, rows: string, k: string, target: string | 
   const { g, config: c } = b;
   const { dModel: D, dVocab: V } = c;
   const ln = b.layerNorm(rows, b.weight('ln_f.weight', [D]), b.weight('ln_f.bias', [D]), 'ln_final_scale_column');
-  const logits = g.op('Gemm', [ln.y, b.weight('wte.weight', [V, D])], { transB: { i: 1 } }); // [N, V]
+  // W_U: 'lm_head.weight', which the checkpoint aliases to wte.weight unless a fine-tune stores an untied head.
+  const logits = g.op('Gemm', [ln.y, b.weight('lm_head.weight', [V, D])], { transB: { i: 1 } }); // [N, V]
   const logProbs = g.op('LogSoftmax', [logits], { axis: { i: -1 } }); // [N, V]
   const [topLogProbs] = g.node('TopK', [logProbs, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, ['top_log_probs', LENS_OUTPUTS.topIds]);
   g.op('GatherElements', [logits, LENS_OUTPUTS.topIds], { axis: { i: 1 } }, LENS_OUTPUTS.topLogits);

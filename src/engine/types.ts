@@ -29,9 +29,15 @@ export interface ModelInfo {
   readonly folder: string;
   readonly config: ModelConfig;
   /** Dtype of the weights on disk. */
-  readonly dtype: 'F32' | 'F16';
+  readonly dtype: 'F32' | 'F16' | 'BF16';
   /** Stable identity of the weights file (size + mtime, or sha256 when known); keys caches. */
   readonly fingerprint: string;
+  /** How the weights are stored (absent: one model.safetensors). */
+  readonly format?: 'safetensors' | 'sharded-safetensors' | 'pytorch-bin';
+  /** 'lm_head' when a stored, untied lm_head.weight is the unembedding; absent or 'tied': W_U = W_Eᵀ. */
+  readonly unembedding?: 'tied' | 'lm_head';
+  /** One-line remarks from loading (ignored extra tensors, the untied head). */
+  readonly notes?: readonly string[];
 }
 
 /** One block's weights exactly as GPT-2 stores them (Conv1D weights are [in, out]). */
@@ -50,7 +56,7 @@ export interface LayerWeights {
   /** [D] */ readonly mlpProjBias: Float32Array;
 }
 
-/** A whole checkpoint in memory, as F32. W_U is wte transposed (tied unembedding). */
+/** A whole checkpoint in memory, as F32. W_U is wte transposed (tied unembedding) unless lmHead is given. */
 export interface ModelWeights {
   readonly config: ModelConfig;
   /** [V, D] token embedding W_E (row t is token t; also the unembedding column t). */
@@ -60,6 +66,8 @@ export interface ModelWeights {
   readonly layers: readonly LayerWeights[];
   /** [D] */ readonly lnFinalWeight: Float32Array;
   /** [D] */ readonly lnFinalBias: Float32Array;
+  /** [V, D] an untied lm_head.weight (fine-tunes): row t is W_U[:, t]. Absent when tied to wte. */
+  readonly lmHead?: Float32Array;
 }
 
 /** A token of the traced text, with its place in the JS string. */

@@ -172,10 +172,11 @@ export function referenceForward(weights: ModelWeights, ids: readonly number[]):
     resid.set(x[t] as number[], (L * T + t) * D);
     const ln = layerNormRow(x[t] as number[], weights.lnFinalWeight, weights.lnFinalBias, eps);
     lnFinalScale[t] = ln.scale;
-    // Tied unembedding: logit[v] = ln · W_E[v].
+    // logit[v] = ln · W_U[:, v]: W_E[v] when tied, else row v of the untied lm_head.weight.
+    const unembed = weights.lmHead ?? weights.wte;
     for (let tok = 0; tok < V; tok++) {
       let sum = 0;
-      for (let i = 0; i < D; i++) sum += (ln.out[i] as number) * (weights.wte[tok * D + i] as number);
+      for (let i = 0; i < D; i++) sum += (ln.out[i] as number) * (unembed[tok * D + i] as number);
       logits[t * V + tok] = sum;
     }
   }

@@ -97,8 +97,11 @@ for (const dtype of ['F32', 'F16'] as const) {
       assert.equal(ckpt.folder, folder);
       assert.equal(ckpt.weightsPath, path.join(folder, 'model.safetensors'));
       assert.equal(ckpt.fileSize, fs.statSync(ckpt.weightsPath).size);
-      assert.equal(ckpt.tensors.size, 2 + 12 * 2 + 2, 'mask buffers and lm_head are not weights');
-      assert.ok(!ckpt.tensors.has('h.0.attn.bias') && !ckpt.tensors.has('lm_head.weight'));
+      assert.equal(ckpt.tensors.size, 2 + 12 * 2 + 2 + 1, 'mask buffers are not weights; lm_head.weight is W_U');
+      assert.ok(!ckpt.tensors.has('h.0.attn.bias'));
+      assert.equal(ckpt.tensors.get('lm_head.weight'), ckpt.tensors.get('wte.weight'), 'a tied lm_head is wte itself');
+      assert.equal(ckpt.untiedLmHead, false);
+      assert.equal(ckpt.format, 'safetensors');
       const wte = ckpt.tensors.get('wte.weight');
       assert.deepEqual(wte && { name: wte.name, dtype: wte.dtype, shape: wte.shape, byteLength: wte.byteLength }, {
         name: 'wte.weight', dtype, shape: [64, 16], byteLength: 64 * 16 * (dtype === 'F16' ? 2 : 4),
@@ -146,7 +149,8 @@ test('ensureF32Weights: an F32 checkpoint is used in place; offsets point at eac
     const offset = offsets.get(t.name) as number;
     assert.deepEqual(new Float32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + t.data.length * 4)), t.data, t.name);
   }
-  assert.equal(offsets.size, 2 + 12 * 2 + 2);
+  assert.equal(offsets.size, 2 + 12 * 2 + 2 + 1);
+  assert.equal(offsets.get('lm_head.weight'), offsets.get('wte.weight'), 'tied W_U reads wte');
 });
 
 test('ensureF32Weights: an F16 checkpoint gets an aligned F32 cache, written once and reused', () => {
@@ -208,11 +212,15 @@ test('nonexistent path, a file instead of a folder, a folder without config.json
 test('missing model.safetensors: plain, sharded, pytorch_model.bin only; a folder or FIFO in its place', () => {
   const { folder, weightsPath } = validFolder();
   fs.rmSync(weightsPath);
-  assertCheckpointError(() => openCheckpoint(folder), weightsPath, 'not found (a checkpoint folder holds config.json and model.safetensors)');
-  fs.writeFileSync(path.join(folder, 'pytorch_model.bin'), '');
-  assertCheckpointError(() => openCheckpoint(folder), weightsPath, 'not found; this folder has only pytorch_model.bin (only safetensors weights are read)');
-  fs.writeFileSync(path.join(folder, 'model.safetensors.index.json'), '{}');
-  assertCheckpointError(() => openCheckpoint(folder), weightsPath, 'not found; this folder holds a sharded checkpoint (model.safetensors.index.json), which is not supported');
+  assertCheckpointError(() => openCheckpoint(folder), weightsPath, 'not found (a checkpoint folder holds config.json and model.safetensors, model.safetensors.index.json with its shards, or pytorch_model.bin)');
+  const binPath = path.join(folder, 'pytorch_model.bin');
+  fs.writeFileSync(binPath, '');
+  assertCheckpointError(() => openCheckpoint(folder), binPath, 'is not a PyTorch checkpoint (torch.save writes a zip file; this does not start like one)');
+  const indexPath = path.join(folder, 'model.safetensors.index.json');
+  fs.writeFileSync(indexPath, '{}');
+  assertCheckpointError(() => openCheckpoint(folder), indexPath, 'has no "weight_map" object');
+  fs.rmSync(indexPath);
+  fs.rmSync(binPath);
   fs.mkdirSync(weightsPath);
   assertCheckpointError(() => openCheckpoint(folder), weightsPath, 'is a folder, expected a file');
   fs.rmdirSync(weightsPath);
@@ -344,9 +352,9 @@ test('dtypes: unknown strings, and known but unsupported ones named', () => {
   const f16 = validFolder({ dtype: 'F16', prefix: true });
   rewriteHeader(f16.weightsPath, (h) => {
     const e = h['transformer.h.1.mlp.c_fc.weight'];
-    if (e) e.dtype = 'BF16';
+    if (e) e.dtype = 'I16';
   });
-  assertCheckpointError(() => openCheckpoint(f16.folder), f16.weightsPath, 'tensor "transformer.h.1.mlp.c_fc.weight" has dtype BF16; only F32 and F16 weights are supported');
+  assertCheckpointError(() => openCheckpoint(f16.folder), f16.weightsPath, 'tensor "transformer.h.1.mlp.c_fc.weight" has dtype I16; only F32, F16 and BF16 weights are supported');
 });
 
 test('mask buffers may have any known dtype: they are never read', () => {
@@ -358,7 +366,7 @@ test('mask buffers may have any known dtype: they are never read', () => {
       e.shape = [4, 1, 32, 32];
     }
   });
-  assert.equal(openCheckpoint(folder).tensors.size, 28);
+  assert.equal(openCheckpoint(folder).tensors.size, 28 + 1);
 });
 
 test('shape vs byte size, and shape vs config.json', () => {
@@ -377,12 +385,17 @@ test('shape vs byte size, and shape vs config.json', () => {
   assertCheckpointError(() => openCheckpoint(other.folder), other.weightsPath, 'tensor "h.0.attn.c_attn.weight" has shape [48, 16] but config.json implies [n_embd, 3·n_embd] = [16, 48]');
 });
 
-test('missing, unexpected and duplicated tensors; an untied lm_head', () => {
+test('missing, extra and duplicated tensors; an untied lm_head', () => {
   const { folder, weightsPath } = validFolder();
   rewriteHeader(weightsPath, (h) => {
     delete h['ln_f.bias'];
   });
   assertCheckpointError(() => openCheckpoint(folder), weightsPath, 'missing tensor "ln_f.bias"');
+  rewriteHeader(weightsPath, (h) => {
+    delete h['h.1.ln_2.weight'];
+    delete h['wpe.weight'];
+  });
+  assertCheckpointError(() => openCheckpoint(folder), weightsPath, 'missing 3 tensors "wpe.weight", "h.1.ln_2.weight", "ln_f.bias"');
 
   const b = validFolder();
   rewriteHeader(b.weightsPath, (h) => {
@@ -390,7 +403,12 @@ test('missing, unexpected and duplicated tensors; an untied lm_head', () => {
     if (e) h['score.weight'] = e;
     delete h['ln_f.bias'];
   });
-  assertCheckpointError(() => openCheckpoint(b.folder), b.weightsPath, 'unexpected tensor "score.weight" (not part of a GPT-2 checkpoint with this config.json)');
+  assertCheckpointError(() => openCheckpoint(b.folder), b.weightsPath, 'missing tensor "ln_f.bias"');
+  const extra = validFolder();
+  rewriteHeader(extra.weightsPath, (h, dataLength) => {
+    h['score.weight'] = { dtype: 'F32', shape: [2, 8], data_offsets: [dataLength, dataLength + 64] };
+  }, 64);
+  assert.deepEqual(openCheckpoint(extra.folder).notes, ['ignored 1 tensor that GPT-2\'s language model does not use: "score.weight"']);
 
   const c = validFolder();
   rewriteHeader(c.weightsPath, (h, dataLength) => {
@@ -407,7 +425,12 @@ test('missing, unexpected and duplicated tensors; an untied lm_head', () => {
   const lmHeadStart = bytes.length - raw.data.length + (raw.header['lm_head.weight']?.data_offsets[0] as number);
   bytes.writeFloatLE(bytes.readFloatLE(lmHeadStart + 4 * 37) + 1, lmHeadStart + 4 * 37);
   fs.writeFileSync(dPath, bytes);
-  assertCheckpointError(() => openCheckpoint(d), dPath, 'lm_head.weight differs from wte.weight (first at element 37); only a tied unembedding is supported');
+  const untied = openCheckpoint(d);
+  assert.equal(untied.untiedLmHead, true, 'a differing lm_head is used as W_U');
+  assert.notEqual(untied.tensors.get('lm_head.weight'), untied.tensors.get('wte.weight'));
+  const row = readTokenEmbeddingRow(untied, 2);
+  assert.equal(row[5], Math.fround((weights.wte[2 * 16 + 5] as number) + 1), 'W_U column 2 is the edited lm_head row');
+  assert.deepEqual(readWeights(untied).lmHead?.subarray(0, 37), weights.wte.subarray(0, 37));
 });
 
 test('config.json that lies about sizes or is not a GPT-2 config', () => {
