@@ -64,9 +64,11 @@ export function extensionRoot(): string {
   return dir;
 }
 
-/** A folder (absolute or relative to the working directory) or a model name ("demo", "gpt2", …). */
+/** A folder (absolute or relative to the working directory), a model name ("demo", "gpt2", …) or a hub id in the Hugging Face cache. */
 export async function resolveModelArg(arg: string, cacheDir: string): Promise<{ folder: string; name: string }> {
-  const looksLikePath = arg.includes('/') || arg.includes('\\') || arg.startsWith('.') || fs.existsSync(arg);
+  const { isHubId } = await import('../models/hfCache');
+  // "org/name" is a hub id (looked up in the Hugging Face cache) unless such a folder exists here.
+  const looksLikePath = fs.existsSync(arg) || (!isHubId(arg) && (arg.includes('/') || arg.includes('\\') || arg.startsWith('.')));
   // A folder is loaded as given (the engine names the file and the problem if it is not a checkpoint).
   if (looksLikePath) return { folder: path.resolve(arg), name: path.basename(path.resolve(arg)) };
   const { resolveModel } = await import('../models/registry');

@@ -1,12 +1,14 @@
 /**
  * Which models exist and where they live: the demo model inside the extension, the hub models of
- * models/manifest.json under the model cache (one folder per manifest name), or any local folder.
+ * models/manifest.json under the model cache (one folder per manifest name), a hub id found in the
+ * Hugging Face cache (hfCache.ts; used in place, read-only), or any local folder.
  * No vscode import: the extension, the CLI and the tests share it.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import manifestJson from '../../models/manifest.json';
+import { findHfSnapshot, hfHubCacheDir, isHubId, listHfModels, WEIGHTS_FILES, type HfCachedModel, type HfSnapshot } from './hfCache';
 
 export interface ManifestFile {
   readonly path: string;
@@ -29,6 +31,8 @@ export interface ManifestEntry {
 export const DEMO_MODEL_NAME = 'demo';
 /** The files that make a checkpoint folder. */
 export const CHECKPOINT_FILES = ['config.json', 'model.safetensors'] as const;
+/** The weights a model folder may hold, for messages. */
+const WEIGHT_CHOICES = 'model.safetensors, model.safetensors.index.json with its shards, or pytorch_model.bin';
 /** Written beside downloaded files: what was asked for and the commit the hub resolved. */
 export const REVISION_FILE = 'revision.json';
 
@@ -115,13 +119,30 @@ export function isDownloaded(entry: ManifestEntry, folder: string): boolean {
 }
 
 export type ModelResolution =
-  | { readonly kind: 'ready'; readonly name: string; readonly folder: string }
+  | { readonly kind: 'ready'; readonly name: string; readonly folder: string; readonly hfCache?: HfSnapshot }
   | { readonly kind: 'not-downloaded'; readonly entry: ManifestEntry; readonly folder: string }
   | { readonly kind: 'error'; readonly message: string };
 
 export interface RegistryContext {
   readonly extensionRoot: string;
   readonly cacheDir: string;
+  /** The Hugging Face hub cache; default hfHubCacheDir() (from $HF_HUB_CACHE, $HF_HOME, …). */
+  readonly hfCacheDir?: string;
+}
+
+/** The hub ids a manifest entry may be cached under: its repo, and its legacy bare name ("gpt2"). */
+function hubAliases(entry: ManifestEntry): string[] {
+  return entry.repo === entry.name ? [entry.repo] : [entry.repo, entry.name];
+}
+
+/** The first of `repoIds` with a usable snapshot in the Hugging Face cache. */
+function findInHfCache(repoIds: readonly string[], ctx: RegistryContext): HfSnapshot | undefined {
+  const dir = ctx.hfCacheDir ?? hfHubCacheDir();
+  for (const id of repoIds) {
+    const snapshot = findHfSnapshot(id, dir);
+    if (snapshot) return snapshot;
+  }
+  return undefined;
 }
 
 /** The checkpoint files missing from a folder, or a one-line problem with the folder itself. */
@@ -136,14 +157,20 @@ function folderProblem(folder: string): string | undefined {
     return `the folder ${folder} cannot be read (${code ?? (err instanceof Error ? err.message : String(err))})`;
   }
   if (!stat.isDirectory()) return `${folder} is not a folder`;
-  const missing = CHECKPOINT_FILES.filter((f) => !isFile(path.join(folder, f)));
-  if (missing.length > 0) return `${folder} has no ${missing.join(' or ')} (a model folder holds ${CHECKPOINT_FILES.join(' + ')})`;
+  const hasConfig = isFile(path.join(folder, 'config.json'));
+  const hasWeights = WEIGHTS_FILES.some((f) => isFile(path.join(folder, f)));
+  if (!hasConfig || !hasWeights) {
+    const missing = [...(hasConfig ? [] : ['config.json']), ...(hasWeights ? [] : ['weights'])].join(' or ');
+    return `${folder} has no ${missing} (a model folder holds config.json + ${WEIGHT_CHOICES})`;
+  }
   return undefined;
 }
 
 /**
  * The model named by the `residualLens.model` setting: '' or 'demo' → the demo model; a manifest
- * name → its cache folder (ready or not downloaded); an absolute path → that folder.
+ * name (or its hub id) → its cache folder when downloaded, else its snapshot in the Hugging Face
+ * cache, else not downloaded; an absolute path → that folder; any other hub id ("org/name") → its
+ * snapshot in the Hugging Face cache.
  */
 export function resolveModel(setting: string, ctx: RegistryContext): ModelResolution {
   const value = setting.trim();
@@ -156,10 +183,13 @@ export function resolveModel(setting: string, ctx: RegistryContext): ModelResolu
     return { kind: 'ready', name: DEMO_MODEL_NAME, folder };
   }
   const entries = loadManifest();
-  const entry = entries.find((e) => e.name === value);
+  const entry = entries.find((e) => e.name === value || e.repo === value);
   if (entry) {
     const folder = modelFolder(entry, ctx.cacheDir);
-    return isDownloaded(entry, folder) ? { kind: 'ready', name: entry.name, folder } : { kind: 'not-downloaded', entry, folder };
+    if (isDownloaded(entry, folder)) return { kind: 'ready', name: entry.name, folder };
+    const cached = findInHfCache(hubAliases(entry), ctx);
+    if (cached) return { kind: 'ready', name: entry.name, folder: cached.folder, hfCache: cached };
+    return { kind: 'not-downloaded', entry, folder };
   }
   if (path.isAbsolute(value)) {
     const problem = folderProblem(value);
@@ -167,6 +197,16 @@ export function resolveModel(setting: string, ctx: RegistryContext): ModelResolu
     return { kind: 'ready', name: path.basename(value), folder: value };
   }
   const known = [DEMO_MODEL_NAME, ...entries.map((e) => e.name)].join(', ');
+  if (isHubId(value)) {
+    const cached = findInHfCache([value], ctx);
+    if (cached) return { kind: 'ready', name: value, folder: cached.folder, hfCache: cached };
+    if (value.includes('/')) {
+      return {
+        kind: 'error',
+        message: `Model "${value}" is not in the Hugging Face cache (${ctx.hfCacheDir ?? hfHubCacheDir()}) and is not an absolute folder path; fetch it with transformers or \`huggingface-cli download ${value}\`, or use an absolute folder path or one of: ${known}.`,
+      };
+    }
+  }
   const looksLikePath = value.includes('/') || value.includes('\\') || value.startsWith('.') || value.startsWith('~');
   return {
     kind: 'error',
@@ -176,12 +216,19 @@ export function resolveModel(setting: string, ctx: RegistryContext): ModelResolu
   };
 }
 
-/** Every manifest model with its cache folder and whether it is downloaded. */
-export function listModels(ctx: RegistryContext): { entry: ManifestEntry; folder: string; downloaded: boolean }[] {
+/** Every manifest model with its cache folder, whether it is downloaded, and its Hugging Face cache snapshot if any. */
+export function listModels(ctx: RegistryContext): { entry: ManifestEntry; folder: string; downloaded: boolean; hfCache?: HfSnapshot }[] {
   return loadManifest().map((entry) => {
     const folder = modelFolder(entry, ctx.cacheDir);
-    return { entry, folder, downloaded: isDownloaded(entry, folder) };
+    const hfCache = findInHfCache(hubAliases(entry), ctx);
+    return { entry, folder, downloaded: isDownloaded(entry, folder), ...(hfCache ? { hfCache } : {}) };
   });
+}
+
+/** Every GPT-2-family model in the Hugging Face cache (by hub id), each usable as a model setting. */
+export function listHfCacheModels(ctx: RegistryContext): { readonly hfCacheDir: string; readonly models: HfCachedModel[] } {
+  const hfCacheDir = ctx.hfCacheDir ?? hfHubCacheDir();
+  return { hfCacheDir, models: listHfModels(hfCacheDir) };
 }
 
 /** The CLI's model cache: --dir, else $RESIDUAL_LENS_CACHE, else ~/.cache/residual-lens (as `trace --dir`). */

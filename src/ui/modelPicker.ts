@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DownloadError, downloadModel, type DownloadProgress } from '../models/download';
-import { DEMO_MODEL_NAME, demoModelFolder, listModels, loadManifest, resolveModel, type ManifestEntry } from '../models/registry';
+import { DEMO_MODEL_NAME, demoModelFolder, listHfCacheModels, listModels, loadManifest, resolveModel, type ManifestEntry } from '../models/registry';
 import type { ModelChoice } from './engineSession';
 import type { Output } from './output';
 import { cacheDirSetting, hubEndpointSetting, looksLikePath, untrustedOverride } from './settingsPolicy';
@@ -113,12 +113,26 @@ export async function selectModelCommand(ctx: ModelContext): Promise<void> {
   }
   for (const m of known) {
     if (m.entry.name === DEMO_MODEL_NAME) continue;
-    const marks = [formatSize(m.entry.sizeBytes), m.downloaded ? '$(check) downloaded' : 'not downloaded'];
+    const ready = m.downloaded || m.hfCache !== undefined;
+    const marks = [formatSize(m.entry.sizeBytes), m.downloaded ? '$(check) downloaded' : m.hfCache ? '$(check) in Hugging Face cache' : 'not downloaded'];
     if (m.entry.name === current) marks.push('current');
-    items.push({ label: m.entry.name, description: `${m.entry.displayName} · ${marks.join(' · ')}`, detail: m.downloaded ? m.folder : `${m.entry.repo} @ ${m.entry.revision}`, setting: m.entry.name, entry: m.entry, downloaded: m.downloaded });
+    const detail = m.downloaded ? m.folder : m.hfCache ? m.hfCache.folder : `${m.entry.repo} @ ${m.entry.revision}`;
+    items.push({ label: m.entry.name, description: `${m.entry.displayName} · ${marks.join(' · ')}`, detail, setting: m.entry.name, entry: m.entry, downloaded: ready });
+  }
+  // Every other GPT-2-family model the Hugging Face cache holds (fine-tunes included), by hub id.
+  const manifestRepos = new Set(known.flatMap((m) => [m.entry.repo, m.entry.name]));
+  try {
+    for (const m of listHfCacheModels(registryContext(ctx)).models) {
+      if (manifestRepos.has(m.repoId)) continue;
+      const marks = ['GPT-2 family', formatSize(m.sizeBytes), '$(check) Hugging Face cache'];
+      if (m.repoId === current) marks.push('current');
+      items.push({ label: m.repoId, description: marks.join(' · '), detail: m.folder, setting: m.repoId, downloaded: true });
+    }
+  } catch (err) {
+    ctx.output.showError(err);
   }
   if (looksLikePath(current)) items.push({ label: path.basename(current), description: 'local folder · current', detail: current, setting: current });
-  items.push({ label: '$(folder-opened) Browse local folder…', description: 'a folder with config.json and model.safetensors', browse: true });
+  items.push({ label: '$(folder-opened) Browse local folder…', description: 'a folder with config.json and model.safetensors (or shards, or pytorch_model.bin)', browse: true });
 
   const pick = await vscode.window.showQuickPick(items, { title: 'Residual Lens: Select Model', placeHolder: `Current: ${current}`, matchOnDescription: true });
   if (!pick) return;

@@ -47,7 +47,7 @@ test('parseManifest refuses malformed entries with one line naming the entry', (
 test('resolveModel: demo, manifest names, absolute folders; clear errors otherwise', () => {
   const root = temp();
   const cacheDir = temp();
-  const ctx = { extensionRoot: root, cacheDir };
+  const ctx = { extensionRoot: root, cacheDir, hfCacheDir: path.join(root, 'no-hf-cache') };
   const demo = demoModelFolder(root);
   assert.equal(demo, path.join(root, 'models', 'demo'));
   assert.deepEqual(resolveModel('demo', ctx), {
@@ -70,7 +70,9 @@ test('resolveModel: demo, manifest names, absolute folders; clear errors otherwi
   const local = path.join(temp(), 'my-model');
   assert.deepEqual(resolveModel(local, ctx), { kind: 'error', message: `Model folder: the folder ${local} does not exist.` });
   touch(local, 'config.json');
-  assert.deepEqual(resolveModel(local, ctx), { kind: 'error', message: `Model folder: ${local} has no model.safetensors (a model folder holds config.json + model.safetensors).` });
+  assert.deepEqual(resolveModel(local, ctx), { kind: 'error', message: `Model folder: ${local} has no weights (a model folder holds config.json + model.safetensors, model.safetensors.index.json with its shards, or pytorch_model.bin).` });
+  touch(local, 'pytorch_model.bin');
+  assert.deepEqual(resolveModel(local, ctx), { kind: 'ready', name: 'my-model', folder: local });
   touch(local, 'model.safetensors');
   assert.deepEqual(resolveModel(local, ctx), { kind: 'ready', name: 'my-model', folder: local });
   assert.deepEqual(resolveModel(path.join(local, 'config.json'), ctx), { kind: 'error', message: `Model folder: ${path.join(local, 'config.json')} is not a folder.` });
@@ -86,7 +88,7 @@ test('listModels marks exactly the complete folders as downloaded', () => {
   const cacheDir = temp();
   touch(path.join(cacheDir, 'distilgpt2'), 'config.json', 'model.safetensors');
   touch(path.join(cacheDir, 'gpt2'), 'config.json');
-  const listed = listModels({ extensionRoot: temp(), cacheDir });
+  const listed = listModels({ extensionRoot: temp(), cacheDir, hfCacheDir: temp() });
   assert.deepEqual(listed.map((m) => [m.entry.name, m.downloaded, m.folder]), [
     ['gpt2', false, path.join(cacheDir, 'gpt2')],
     ['gpt2-medium', false, path.join(cacheDir, 'gpt2-medium')],

@@ -218,12 +218,13 @@ describe('settings', () => {
   test('model setting: unknown name, relative path, missing folder, symlink loop — each a one-line message', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-settings-'));
     try {
-      const ctx = { extensionRoot: root, cacheDir: path.join(root, 'cache') };
+      const ctx = { extensionRoot: root, cacheDir: path.join(root, 'cache'), hfCacheDir: path.join(root, 'hf') };
       const loop = path.join(root, 'loop');
       fs.symlinkSync(loop, loop);
       const cases: [string, string][] = [
         ['gpt-5', 'Unknown model "gpt-5"; use one of: demo, gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, or an absolute folder path.'],
-        ['models/gpt2', 'Model "models/gpt2" is a relative path; use an absolute folder path (holding config.json + model.safetensors) or one of: demo, gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2.'],
+        ['models/gpt2', `Model "models/gpt2" is not in the Hugging Face cache (${path.join(root, 'hf')}) and is not an absolute folder path; fetch it with transformers or \`huggingface-cli download models/gpt2\`, or use an absolute folder path or one of: demo, gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2.`],
+        ['./models/gpt2', 'Model "./models/gpt2" is a relative path; use an absolute folder path (holding config.json + model.safetensors) or one of: demo, gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2.'],
         [path.join(root, 'nowhere'), `Model folder: the folder ${path.join(root, 'nowhere')} does not exist.`],
         [loop, `Model folder: the folder ${loop} cannot be read (ELOOP).`],
       ];
