@@ -411,7 +411,9 @@ export function ensureF32Weights(ckpt: Checkpoint, cacheDir: string): { readonly
     });
     const offsets = new Map(names.map((name) => [name, entryOf(name).fileOffset]));
     offsets.set(UNEMBED_NAME, entryOf(UNEMBED_NAME).fileOffset);
-    return { path: (ckpt.files[0] as SourceFile).path, offsets };
+    // The real file: ORT refuses external data that resolves outside the model's folder, and a
+    // Hugging Face snapshot's file is a symlink into ../../blobs.
+    return { path: realPath((ckpt.files[0] as SourceFile).path), offsets };
   }
   const offsets = new Map<string, number>();
   let total = 0;
@@ -465,6 +467,14 @@ export function ensureF32Weights(ckpt: Checkpoint, cacheDir: string): { readonly
     fs.rmSync(temporary, { force: true });
   }
   return { path: cachePath, offsets };
+}
+
+function realPath(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch (error) {
+    throw new CheckpointError(file, describeFsError(error));
+  }
 }
 
 /** Size of an existing cache file, or -1 when there is none (or it cannot be a usable file). */

@@ -187,10 +187,10 @@ function checkNoOverlap(tensors: readonly SafetensorsTensorInfo[]): void {
   }
 }
 
-/** A tensor to write; data is F32 and is rounded to F16 when dtype is 'F16'. */
+/** A tensor to write; data is F32 and is rounded to F16 / BF16 when dtype says so. */
 export interface TensorToWrite {
   readonly name: string;
-  readonly dtype: 'F32' | 'F16';
+  readonly dtype: 'F32' | 'F16' | 'BF16';
   readonly shape: readonly number[];
   readonly data: Float32Array;
 }
@@ -209,7 +209,7 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
     if (elements !== tensor.data.length) {
       throw new Error(`writeSafetensors: tensor ${quote(tensor.name)} has shape [${tensor.shape.join(', ')}] but ${tensor.data.length} values`);
     }
-    const byteLength = elements * (tensor.dtype === 'F16' ? 2 : 4);
+    const byteLength = elements * (tensor.dtype === 'F32' ? 4 : 2);
     header[tensor.name] = { dtype: tensor.dtype, shape: [...tensor.shape], data_offsets: [offset, offset + byteLength] };
     offset += byteLength;
   }
@@ -226,7 +226,7 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
     writeAll(fd, lengthBytes);
     writeAll(fd, headerBytes);
     for (const tensor of tensors) {
-      const bytes = tensor.dtype === 'F16' ? f32ArrayToF16Bits(tensor.data) : tensor.data;
+      const bytes = tensor.dtype === 'F16' ? f32ArrayToF16Bits(tensor.data) : tensor.dtype === 'BF16' ? f32ArrayToBf16Bits(tensor.data) : tensor.data;
       writeAll(fd, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
     fs.closeSync(fd);
@@ -315,6 +315,29 @@ export function f32ArrayToF16Bits(values: Float32Array): Uint16Array {
 /** Values rounded to F16 precision and back to F32 (what an F16 checkpoint really holds). */
 export function roundToF16(values: Float32Array): Float32Array {
   return f16BitsToF32Array(f32ArrayToF16Bits(values));
+}
+
+// ---- bfloat16 ---------------------------------------------------------------------------------
+
+/** bfloat16 bit patterns (the top 16 bits of an F32) of F32 values, rounded to nearest even as PyTorch does. */
+export function f32ArrayToBf16Bits(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = bits[i] as number;
+    if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) out[i] = (x >>> 16) | 0x40; // NaN stays NaN
+    else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
+/** Values rounded to BF16 precision and back to F32 (what a BF16 checkpoint really holds; the upcast is exact). */
+export function roundToBf16(values: Float32Array): Float32Array {
+  const half = f32ArrayToBf16Bits(values);
+  const out = new Float32Array(values.length);
+  const wide = new Uint32Array(out.buffer);
+  for (let i = 0; i < half.length; i++) wide[i] = (half[i] as number) << 16;
+  return out;
 }
 
 // ---- small helpers ----------------------------------------------------------------------------
