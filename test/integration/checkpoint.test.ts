@@ -143,7 +143,8 @@ test('ensureF32Weights: an F32 checkpoint is used in place; offsets point at eac
   const cacheDir = freshFolder();
   const { path: file, offsets } = ensureF32Weights(ckpt, cacheDir);
   assert.equal(file, weightsPath);
-  assert.ok(!fs.existsSync(cacheDir), 'nothing written');
+  assert.deepEqual(fs.readdirSync(cacheDir), [`${ckpt.fingerprint}.finite`], 'only the empty finite-scan marker is written');
+  assert.equal(fs.statSync(path.join(cacheDir, `${ckpt.fingerprint}.finite`)).size, 0);
   const bytes = fs.readFileSync(file);
   for (const t of canonicalTensors(weights)) {
     const offset = offsets.get(t.name) as number;
