@@ -2,7 +2,8 @@
  * `npm run bench`: JSON on stdout with one section per benchmark — engine (bench/engine.ts), tokenizer
  * (bench/tokenizer.ts), soak (bench/soak.ts), contention (bench/contention.ts: the host's event loop
  * while the engine works, idle vs every core busy), circuits (bench/circuits.ts, when present), heatmap
- * (bench/heatmap.ts: our canvas heatmap vs chartjs-chart-matrix in headless Chromium) and panel (bench/panel.ts: command →
+ * (bench/heatmap.ts: our canvas heatmap vs chartjs-chart-matrix in headless Chromium), checkpointLoad
+ * (bench/checkpointLoad.ts: a GPT-2-small-shaped pytorch_model.bin vs model.safetensors) and panel (bench/panel.ts: command →
  * trace panel painted in code-server, then fresh extension hosts' first traces; `skipped` when code-server/Chromium are not installed;
  * `--reuse-vsix` keeps an existing .vsix even if older than the sources). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
@@ -13,6 +14,7 @@ import * as path from 'node:path';
 import { benchEngine } from './engine';
 import { benchContention } from './contention';
 import { benchTokenizer } from './tokenizer';
+import { benchCheckpointLoad } from './checkpointLoad';
 
 /** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
 function soakInChild(): Record<string, unknown> {
@@ -35,6 +37,8 @@ async function main(): Promise<void> {
     const { benchCircuits } = (await import('./circuits')) as { benchCircuits: () => Promise<Record<string, unknown>> };
     out.circuits = await benchCircuits();
   }
+  process.stderr.write('[bench] checkpoint-load: GPT-2-small-shaped pytorch_model.bin vs model.safetensors\n');
+  out.checkpointLoad = await benchCheckpointLoad();
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');

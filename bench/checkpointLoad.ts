@@ -46,38 +46,49 @@ export async function benchCheckpointLoad(log: (line: string) => void = (l) => p
     writeBinCheckpoint(folders.binF32, weights, { dtype: 'F32', lmHead: 'tied', maskBuffers: true });
     writeBinCheckpoint(folders.binBf16, weights, { dtype: 'BF16', lmHead: 'tied', maskBuffers: true });
 
-    const result: Record<string, Record<string, number>> = {};
-    for (const [name, folder] of Object.entries(folders)) {
-      log(`${name}: open + ensureF32Weights × ${REPS}`);
-      const cacheDir = path.join(root, `cache-${name}`);
-      const open: number[] = [];
-      const f32: number[] = [];
-      let firstF32 = 0;
-      for (let i = 0; i < REPS; i++) {
-        const opened = time(() => openCheckpoint(folder));
-        open.push(opened.ms);
-        const ensured = time(() => ensureF32Weights(opened.value, cacheDir));
-        if (i === 0) firstF32 = ensured.ms;
-        f32.push(ensured.ms);
+    for (const folder of Object.values(folders)) {
+      // Flush the writes first, so write-back does not land inside the timings.
+      for (const f of fs.readdirSync(folder)) {
+        const fd = fs.openSync(path.join(folder, f), 'r');
+        fs.fsyncSync(fd);
+        fs.closeSync(fd);
       }
+    }
+    const names = Object.keys(folders) as (keyof typeof folders)[];
+    const open = new Map<string, number[]>(names.map((n) => [n, []]));
+    const first = new Map<string, number[]>(names.map((n) => [n, []]));
+    const again = new Map<string, number[]>(names.map((n) => [n, []]));
+    // Formats interleaved per repetition, so a noisy moment on a shared machine hits all of them.
+    for (let i = 0; i < REPS; i++) {
+      for (const name of names) {
+        log(`${name}: open + ensureF32Weights, repetition ${i + 1} of ${REPS}`);
+        const cacheDir = path.join(root, `cache-${name}-${i}`);
+        const opened = time(() => openCheckpoint(folders[name]));
+        open.get(name)?.push(opened.ms);
+        first.get(name)?.push(time(() => ensureF32Weights(opened.value, cacheDir)).ms);
+        again.get(name)?.push(time(() => ensureF32Weights(openCheckpoint(folders[name]), cacheDir)).ms);
+      }
+    }
+    const result: Record<string, Record<string, number>> = {};
+    for (const name of names) {
       log(`${name}: Engine.load`);
       const engine = new Engine();
       const t0 = performance.now();
-      await engine.load({ folder, name, cacheDir });
+      await engine.load({ folder: folders[name], name, cacheDir: path.join(root, `cache-${name}-0`) });
       const engineLoadMs = performance.now() - t0;
       await engine.dispose();
       result[name] = {
-        fileMB: round1(weightsBytes(folder) / 1e6),
-        openMs: round1(median(open)),
-        ensureF32FirstMs: round1(firstF32),
-        ensureF32Ms: round1(median(f32.slice(1))),
+        fileMB: round1(weightsBytes(folders[name]) / 1e6),
+        openMs: round1(median(open.get(name) ?? [])),
+        ensureF32FirstMs: round1(median(first.get(name) ?? [])),
+        ensureF32Ms: round1(median(again.get(name) ?? [])),
         engineLoadMs: round1(engineLoadMs),
       };
     }
     const s = result['safetensors'] as Record<string, number>;
     const b = result['binF32'] as Record<string, number>;
     return {
-      what: 'GPT-2-small-shaped checkpoint (124 M weights), warm page cache; open = layout validation (median of 3); ensureF32FirstMs = finite scan of every weight (F32, used in place) or BF16 → F32 cache file; ensureF32Ms = later loads (marker / cache reused, median of 2); engineLoadMs = one Engine.load after those',
+      what: 'GPT-2-small-shaped checkpoint (124 M weights), warm page cache; open = layout validation; ensureF32FirstMs = finite scan of every weight (F32, used in place) or BF16 → F32 cache file; ensureF32Ms = a later load (marker / cache reused); medians of 3, formats interleaved; engineLoadMs = one Engine.load after those',
       ...result,
       binOverSafetensors: {
         open: Math.round(((b['openMs'] as number) / (s['openMs'] as number)) * 100) / 100,

@@ -84,6 +84,7 @@ export function traceTables(j: TraceJson): string {
   const L = j.model.n_layer;
   const out: string[] = [];
   out.push(`${j.model.name} (${j.model.dtype}, ${L} layers × ${j.model.n_head} heads, d_model ${j.model.d_model}) · ${T} tokens · forward ${j.forward_ms.toFixed(1)} ms`);
+  for (const note of j.model.notes) out.push(`Note: ${note}`);
   out.push('', 'Tokens', tokenTable(j.tokens.map((t) => ({ ...t }))));
 
   const shown = Math.min(3, j.k);

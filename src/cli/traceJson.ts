@@ -53,6 +53,12 @@ export interface TraceJson {
     readonly n_ctx: number;
     readonly d_vocab: number;
     readonly layer_norm_eps: number;
+    /** How the weights are stored: "safetensors", "sharded-safetensors" or "pytorch-bin". */
+    readonly format: 'safetensors' | 'sharded-safetensors' | 'pytorch-bin';
+    /** "tied" (W_U = W_Eᵀ) or "lm_head" (a fine-tune's untied lm_head.weight). */
+    readonly unembedding: 'tied' | 'lm_head';
+    /** One-line remarks from loading (the untied head, ignored extra tensors). */
+    readonly notes: readonly string[];
   };
   readonly text: string;
   readonly prepend_bos: boolean;
@@ -103,6 +109,7 @@ function modelJson(m: ModelInfo): TraceJson['model'] {
     name: m.name, folder: m.folder, dtype: m.dtype, fingerprint: m.fingerprint,
     n_layer: c.nLayer, n_head: c.nHead, d_model: c.dModel, d_head: c.dHead, d_mlp: c.dMlp,
     n_ctx: c.nCtx, d_vocab: c.dVocab, layer_norm_eps: c.layerNormEps,
+    format: m.format ?? 'safetensors', unembedding: m.unembedding ?? 'tied', notes: m.notes ?? [],
   };
 }
 

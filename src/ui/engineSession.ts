@@ -75,6 +75,9 @@ export class EngineSession implements vscode.Disposable {
     try {
       this.info = await client.request('load', { folder: choice.folder, name: choice.name, cacheDir: this.cacheDir }, options);
       this.log(`Loaded ${this.info.name} from ${this.info.folder} (${this.info.config.nLayer} layers, ${this.info.config.nHead} heads, d_model ${this.info.config.dModel}).`);
+      // Format, dtype and the unembedding in use (a fine-tune's untied lm_head), then load notes.
+      this.log(`Weights: ${this.info.format ?? 'safetensors'}, ${this.info.dtype}; unembedding ${this.info.unembedding === 'lm_head' ? 'the untied lm_head.weight' : 'tied to the token embedding'}.`);
+      for (const note of this.info.notes ?? []) this.log(`Note: ${note}`);
       this.setStatus('ready');
       return this.info;
     } catch (err) {
