@@ -120,7 +120,9 @@ export function openCheckpoint(folder: string): Checkpoint {
   const weights = [...tensors.values()];
   const dtype = weights.find((t) => t.dtype !== 'F32')?.dtype ?? 'F32';
   const hash = crypto.createHash('sha256');
-  for (const file of source.files) hash.update(`${file.path}:${file.size}:${file.mtimeMs}:`);
+  // Sizes and mtimes, then the layout bytes: for one model.safetensors exactly the fingerprint
+  // earlier versions computed, so existing F32 and circuits caches stay valid.
+  for (const file of source.files) hash.update(`${file.size}:${file.mtimeMs}:`);
   for (const bytes of source.layoutBytes) hash.update(bytes);
   const fingerprint = hash.digest('hex').slice(0, 32);
   const fileSize = source.files.reduce((sum, f) => sum + f.size, 0);
