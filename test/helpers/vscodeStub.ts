@@ -122,6 +122,9 @@ export const state = {
   webviews: [] as FakeWebview[],
   panels: [] as { dispose(): void; visible: boolean }[],
   hoverProviders: [] as { provideHover(document: unknown, position: unknown): Promise<{ contents: { value: string } } | undefined> }[],
+  /** Items of every quick pick shown; `pickQuickPick` chooses the answer (default: dismissed). */
+  quickPicks: [] as { label: string; description?: string; detail?: string }[][],
+  pickQuickPick: (_items: { label: string }[]): { label: string } | undefined => undefined,
 };
 
 function webview(): FakeWebview & Record<string, unknown> {
@@ -232,6 +235,10 @@ export const vscode = {
     showWarningMessage: show('warning'),
     showErrorMessage: show('error'),
     showInformationMessage: show('info'),
+    showQuickPick: async <T extends { label: string }>(items: T[]): Promise<T | undefined> => {
+      state.quickPicks.push(items);
+      return state.pickQuickPick(items) as T | undefined;
+    },
     withProgress: async <R>(_options: unknown, task: (progress: { report(): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> =>
       task({ report: () => undefined }, { onCancellationRequested: () => ({ dispose: () => undefined }) }),
   },
