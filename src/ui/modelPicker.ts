@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DownloadError, downloadModel, type DownloadProgress } from '../models/download';
+import { isHubId } from '../models/hfCache';
 import { DEMO_MODEL_NAME, demoModelFolder, listHfCacheModels, listModels, loadManifest, resolveModel, type ManifestEntry } from '../models/registry';
 import type { ModelChoice } from './engineSession';
 import type { Output } from './output';
@@ -131,7 +132,7 @@ export async function selectModelCommand(ctx: ModelContext): Promise<void> {
   } catch (err) {
     ctx.output.showError(err);
   }
-  if (looksLikePath(current)) items.push({ label: path.basename(current), description: 'local folder · current', detail: current, setting: current });
+  if (looksLikePath(current) && !isHubId(current)) items.push({ label: path.basename(current), description: 'local folder · current', detail: current, setting: current });
   items.push({ label: '$(folder-opened) Browse local folder…', description: 'a folder with config.json and model.safetensors (or shards, or pytorch_model.bin)', browse: true });
 
   const pick = await vscode.window.showQuickPick(items, { title: 'Residual Lens: Select Model', placeHolder: `Current: ${current}`, matchOnDescription: true });

@@ -60,6 +60,10 @@ test('Select Model lists the Hugging Face cache GPT-2 models, marked as such, an
   assert.ok(!items.some((i) => i.label.includes('bert')), 'other architectures are not offered');
   assert.ok(!items.some((i) => i.label === 'openai-community/gpt2'), 'a manifest model is listed once, under its name');
   assert.equal(state.settings.get('model'), 'someone/gpt2-ft');
+  await selectModelCommand(ctx);
+  const again = state.quickPicks.at(-1) ?? [];
+  assert.match(again.find((i) => i.label === 'someone/gpt2-ft')?.description ?? '', / · current$/);
+  assert.ok(!again.some((i) => (i.description ?? '').startsWith('local folder')), 'a hub id is not shown as a local folder');
   assert.equal(state.messages.at(-1), 'info: Residual Lens will trace with someone/gpt2-ft.');
 
   assert.deepEqual(await chooseModelForTrace(ctx), { name: 'someone/gpt2-ft', folder: fineTune });
