@@ -53,8 +53,8 @@ export interface TraceJson {
     readonly n_ctx: number;
     readonly d_vocab: number;
     readonly layer_norm_eps: number;
-    /** How the weights are stored: "safetensors", "sharded-safetensors" or "pytorch-bin". */
-    readonly format: 'safetensors' | 'sharded-safetensors' | 'pytorch-bin';
+    /** How the weights are stored: "safetensors", "sharded-safetensors", "pytorch-bin" or "sharded-pytorch-bin". */
+    readonly format: 'safetensors' | 'sharded-safetensors' | 'pytorch-bin' | 'sharded-pytorch-bin';
     /** "tied" (W_U = W_Eᵀ) or "lm_head" (a fine-tune's untied lm_head.weight). */
     readonly unembedding: 'tied' | 'lm_head';
     /** One-line remarks from loading (the untied head, ignored extra tensors). */

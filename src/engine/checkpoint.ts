@@ -1,7 +1,8 @@
 /**
  * Opens a Hugging Face GPT-2 checkpoint folder (config.json + weights) and reads its tensors on
  * demand. The weights may be one model.safetensors, sharded safetensors with
- * model.safetensors.index.json, or pytorch_model.bin; each format has its own reader under
+ * model.safetensors.index.json, pytorch_model.bin, or .bin shards with pytorch_model.bin.index.json;
+ * each format has its own reader under
  * formats/, which locates every tensor as a byte range of one file (F32, F16 or BF16).
  *
  * Everything about the folder is validated before any tensor byte is read: the config's sizes,
@@ -30,7 +31,7 @@ import {
   writeAllAt,
 } from './formats/fileAccess';
 import { readSafetensorsFile } from './formats/safetensorsFile';
-import { INDEX_FILE, readShardedSafetensors } from './formats/sharded';
+import { BIN_INDEX_FILE, INDEX_FILE, readShardedBin, readShardedSafetensors } from './formats/sharded';
 import { BIN_FILE, readTorchBin } from './formats/torchBin';
 import { isWeightDtype, WEIGHT_DTYPE_BYTES, type CheckpointFormat, type SourceFile, type StoredTensor, type WeightDtype, type WeightSource } from './formats/types';
 
@@ -141,6 +142,7 @@ function readWeightSource(folder: string): WeightSource {
   }
   if (exists(path.join(folder, INDEX_FILE))) return readShardedSafetensors(folder);
   if (exists(path.join(folder, BIN_FILE))) return readTorchBin(path.join(folder, BIN_FILE));
+  if (exists(path.join(folder, BIN_INDEX_FILE))) return readShardedBin(folder);
   throw new CheckpointError(single, `not found (a checkpoint folder holds config.json and ${WEIGHTS_FILE}, ${INDEX_FILE} with its shards, or ${BIN_FILE})`);
 }
 

@@ -33,7 +33,7 @@ export interface ModelInfo {
   /** Stable identity of the weights file (size + mtime, or sha256 when known); keys caches. */
   readonly fingerprint: string;
   /** How the weights are stored (absent: one model.safetensors). */
-  readonly format?: 'safetensors' | 'sharded-safetensors' | 'pytorch-bin';
+  readonly format?: 'safetensors' | 'sharded-safetensors' | 'pytorch-bin' | 'sharded-pytorch-bin';
   /** 'lm_head' when a stored, untied lm_head.weight is the unembedding; absent or 'tied': W_U = W_Eᵀ. */
   readonly unembedding?: 'tied' | 'lm_head';
   /** One-line remarks from loading (ignored extra tensors, the untied head). */

@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** Weights files a snapshot may hold, in the order transformers prefers them. */
-export const WEIGHTS_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin'] as const;
+export const WEIGHTS_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
 /** Largest config.json read while listing (real ones are about 1 KiB). */
 const MAX_CONFIG_BYTES = 1024 * 1024;
 const REPO_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -158,10 +158,11 @@ function weightsBytes(snapshot: HfSnapshot): number {
       return 0;
     }
   };
-  if (snapshot.weightsFile !== 'model.safetensors.index.json') return size(snapshot.weightsFile);
+  if (!snapshot.weightsFile.endsWith('.index.json')) return size(snapshot.weightsFile);
+  const shardExtension = snapshot.weightsFile.startsWith('pytorch_model') ? '.bin' : '.safetensors';
   let total = 0;
   try {
-    for (const f of fs.readdirSync(snapshot.folder)) if (f.endsWith('.safetensors')) total += size(f);
+    for (const f of fs.readdirSync(snapshot.folder)) if (f.endsWith(shardExtension)) total += size(f);
   } catch {
     // unreadable folder: size unknown
   }

@@ -320,6 +320,22 @@ export function writeShardedCheckpoint(folder: string, weights: ModelWeights, sh
   return roundWeights(weights, opts.dtype ?? 'F32');
 }
 
+/** config.json + `shards` pytorch_model-0000k-of-0000n.bin + pytorch_model.bin.index.json (safe_serialization=False). */
+export function writeShardedBinCheckpoint(folder: string, weights: ModelWeights, shards: number, opts: FormatOptions = {}): ModelWeights {
+  writeConfig(folder, weights);
+  const tensors = fileTensors(weights, opts);
+  const per = Math.ceil(tensors.length / shards);
+  const weightMap: Record<string, string> = {};
+  for (let s = 0; s < shards; s++) {
+    const file = `pytorch_model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.bin`;
+    const part = tensors.slice(s * per, (s + 1) * per);
+    fs.writeFileSync(path.join(folder, file), torchBinBytes(part));
+    for (const t of part) weightMap[t.name] = file;
+  }
+  fs.writeFileSync(path.join(folder, 'pytorch_model.bin.index.json'), `${JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }, null, 2)}\n`);
+  return roundWeights(weights, opts.dtype ?? 'F32');
+}
+
 // ---- Hugging Face cache -------------------------------------------------------------------------
 
 /**

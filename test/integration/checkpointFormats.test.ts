@@ -28,6 +28,7 @@ import {
   treeState,
   writeBinCheckpoint,
   writeSafetensorsCheckpoint,
+  writeShardedBinCheckpoint,
   writeShardedCheckpoint,
   type FloatDtype,
   type FormatOptions,
@@ -123,6 +124,7 @@ describe('every checkpoint layout traces like plain F32 safetensors of the same 
     { name: 'model.safetensors F32 fine-tune: untied lm_head and a classifier head', fineTune: true, dtype: 'F32', write: writeSafetensorsCheckpoint, opts: { lmHead: 'untied', extra: [{ name: 'score.weight', shape: [2, 16], data: new Float32Array(32).fill(-1) }] }, format: 'safetensors' },
     { name: 'sharded safetensors F32, 3 shards + index', dtype: 'F32', write: (f, w, o) => writeShardedCheckpoint(f, w, 3, o), opts: { maskBuffers: true }, format: 'sharded-safetensors' },
     { name: 'sharded safetensors BF16, 2 shards + index', dtype: 'BF16', write: (f, w, o) => writeShardedCheckpoint(f, w, 2, o), opts: {}, format: 'sharded-safetensors' },
+    { name: 'sharded pytorch_model.bin F16, 3 shards + index (safe_serialization=False)', dtype: 'F16', write: (f, w, o) => writeShardedBinCheckpoint(f, w, 3, o), opts: { maskBuffers: true }, format: 'sharded-pytorch-bin' },
   ];
 
   for (const c of cases) {
@@ -354,4 +356,73 @@ describe('broken weights: NaN or Infinity is refused at load, naming the tensor 
       assert.ok(!fs.existsSync(path.join(root, 'cache')) || fs.readdirSync(path.join(root, 'cache')).every((f) => !f.includes('.tmp-')), 'no partial cache file left');
     });
   }
+});
+
+describe('sharded safetensors: the index is checked against the shards, every shard validated', () => {
+  let root: string;
+  before(() => {
+    root = makeTempFolder('rl-shards');
+  });
+  after(() => removeTempFolder(root));
+
+  const INDEX = 'model.safetensors.index.json';
+  const SHARD1 = 'model-00001-of-00002.safetensors';
+  const SHARD2 = 'model-00002-of-00002.safetensors';
+  let n = 0;
+  /** A valid 2-shard folder, then `edit` applied to its index's weight_map. */
+  function sharded(edit: (map: Record<string, string>) => void): { folder: string; index: string } {
+    const folder = path.join(root, `s${n++}`);
+    writeShardedCheckpoint(folder, randomWeights({ seed: 2, nLayer: 1, dModel: 8, nHead: 2, nCtx: 8, dVocab: 16 }), 2, { prefix: false });
+    const index = path.join(folder, INDEX);
+    const json = JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map: Record<string, string> };
+    edit(json.weight_map);
+    fs.writeFileSync(index, JSON.stringify(json));
+    return { folder, index };
+  }
+  const refused = (folder: string, file: string, problem: string): void => {
+    assert.throws(() => openCheckpoint(folder), (error: unknown) => error instanceof Error && error.message === `${file}: ${problem}`);
+  };
+
+  it('opens when index and shards agree', () => {
+    const { folder } = sharded(() => undefined);
+    const ckpt = openCheckpoint(folder);
+    assert.equal(ckpt.format, 'sharded-safetensors');
+    assert.equal(ckpt.files.length, 2);
+    assert.deepEqual(ckpt.notes, []);
+  });
+
+  it('a tensor the index places in the other shard', () => {
+    const { folder } = sharded((m) => {
+      m['wte.weight'] = SHARD2;
+    });
+    refused(folder, path.join(folder, SHARD1), `holds tensor "wte.weight", which the index places in "${SHARD2}"`);
+  });
+
+  it('a tensor the index does not list (stale index)', () => {
+    const { folder } = sharded((m) => {
+      delete m['ln_f.bias'];
+    });
+    refused(folder, path.join(folder, SHARD2), 'holds tensor "ln_f.bias", which the index does not list (stale index?)');
+  });
+
+  it('an index entry no shard holds', () => {
+    const { folder, index } = sharded((m) => {
+      m['h.0.attn.c_proj.extra'] = SHARD1;
+    });
+    refused(folder, index, `maps tensor "h.0.attn.c_proj.extra" to "${SHARD1}", which does not hold it`);
+  });
+
+  it('a shard that is missing, a shard name that leaves the folder, a truncated shard', () => {
+    const missing = sharded(() => undefined);
+    fs.rmSync(path.join(missing.folder, SHARD2));
+    refused(missing.folder, missing.index, `names shard "${SHARD2}", which is not in the folder`);
+    const escape = sharded((m) => {
+      m['wte.weight'] = '../model-00001-of-00002.safetensors';
+    });
+    refused(escape.folder, escape.index, 'weight_map maps "wte.weight" to "../model-00001-of-00002.safetensors", not a .safetensors file name in this folder');
+    const truncated = sharded(() => undefined);
+    const shard = path.join(truncated.folder, SHARD1);
+    fs.truncateSync(shard, fs.statSync(shard).size - 4);
+    assert.throws(() => openCheckpoint(truncated.folder), (error: unknown) => error instanceof Error && error.message.startsWith(`${shard}: tensor `) && error.message.endsWith('truncated?)'));
+  });
 });

@@ -38,7 +38,7 @@ export interface SourceFile {
   readonly mtimeMs: number;
 }
 
-export type CheckpointFormat = 'safetensors' | 'sharded-safetensors' | 'pytorch-bin';
+export type CheckpointFormat = 'safetensors' | 'sharded-safetensors' | 'pytorch-bin' | 'sharded-pytorch-bin';
 
 /** Everything a format reader found, before names and shapes are matched to config.json. */
 export interface WeightSource {
