@@ -277,11 +277,11 @@ describe('extension lifetime with a stub vscode', () => {
     const [code] = (await exited) as [number];
     assert.equal(code, 0); // exited on its own, not terminated
     assert.equal(state.commands.size, 0);
-    // Written: only the F32 cache of the F16 model, under the extension's storage.
+    // Written: only the F32 cache of the F16 model and the F32 model's empty finite-scan marker, under the extension's storage.
     assert.deepEqual(fs.readdirSync(root).sort(), ['storage', 'tiny-model', 'tiny-model-2', 'worker-bootstrap.cjs']);
     assert.deepEqual(fs.readdirSync(firstModel).sort(), ['config.json', 'model.safetensors']);
     assert.deepEqual(fs.readdirSync(secondModel).sort(), ['config.json', 'model.safetensors']);
-    assert.deepEqual(fs.readdirSync(path.join(root, 'storage', 'cache')).filter((f) => !f.endsWith('.f32')), []);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'storage', 'cache')).filter((f) => !f.endsWith('.f32') && !f.endsWith('.finite')), []);
   });
 });
 

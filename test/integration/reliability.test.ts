@@ -290,7 +290,9 @@ describe('where the engine writes', () => {
       assert.deepEqual(listFiles(home), []);
       const cached = listFiles(cacheDir);
       assert.ok(cached.includes(`${info.fingerprint}.f32`), cached.join(', '));
-      assert.ok(cached.every((f) => f === `${info.fingerprint}.f32` || /^circuits[\\/][0-9a-f]{32}\.(json|bin)$/.test(f)), cached.join(', '));
+      // Besides: the F32 model's empty finite-scan marker (its weights are used in place).
+      assert.ok(cached.every((f) => f === `${info.fingerprint}.f32` || /^[0-9a-f]{32}\.finite$/.test(f) || /^circuits[\\/][0-9a-f]{32}\.(json|bin)$/.test(f)), cached.join(', '));
+      assert.equal(cached.filter((f) => f.endsWith('.finite')).length, 1);
       assert.equal(cached.filter((f) => f.startsWith('circuits')).length, 2);
       assert.deepEqual(fs.readdirSync(root).sort(), ['f16', 'f32', 'home', 'storage']);
     } finally {
