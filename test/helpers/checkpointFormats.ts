@@ -51,8 +51,12 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** A zip of stored (uncompressed) records, each record's data aligned to 64 bytes as torch.save does. */
-export function zipStored(records: readonly { name: string; data: Uint8Array }[]): Buffer {
+/**
+ * A zip of stored (uncompressed) records, each record's data aligned to 64 bytes as torch.save
+ * does. `zip64` writes every size and offset through the ZIP64 extra field and end records (as
+ * PyTorch's writer does for files over 4 GiB).
+ */
+export function zipStored(records: readonly { name: string; data: Uint8Array }[], zip64 = false): Buffer {
   const parts: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
@@ -67,7 +71,7 @@ export function zipStored(records: readonly { name: string; data: Uint8Array }[]
     extra.writeUInt16LE(pad, 2);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(zip64 ? 45 : 20, 4);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(record.data.length, 18);
     local.writeUInt32LE(record.data.length, 22);
@@ -76,24 +80,50 @@ export function zipStored(records: readonly { name: string; data: Uint8Array }[]
     parts.push(local, name, extra, Buffer.from(record.data));
     const entry = Buffer.alloc(46);
     entry.writeUInt32LE(0x02014b50, 0);
-    entry.writeUInt16LE(20, 4);
-    entry.writeUInt16LE(20, 6);
+    entry.writeUInt16LE(zip64 ? 45 : 20, 4);
+    entry.writeUInt16LE(zip64 ? 45 : 20, 6);
     entry.writeUInt32LE(crc, 16);
-    entry.writeUInt32LE(record.data.length, 20);
-    entry.writeUInt32LE(record.data.length, 24);
+    entry.writeUInt32LE(zip64 ? 0xffffffff : record.data.length, 20);
+    entry.writeUInt32LE(zip64 ? 0xffffffff : record.data.length, 24);
     entry.writeUInt16LE(name.length, 28);
-    entry.writeUInt32LE(offset, 42);
-    central.push(entry, name);
+    entry.writeUInt32LE(zip64 ? 0xffffffff : offset, 42);
+    if (zip64) {
+      // ZIP64 extended information: uncompressed size, compressed size, local header offset.
+      const extra64 = Buffer.alloc(28);
+      extra64.writeUInt16LE(0x0001, 0);
+      extra64.writeUInt16LE(24, 2);
+      extra64.writeBigUInt64LE(BigInt(record.data.length), 4);
+      extra64.writeBigUInt64LE(BigInt(record.data.length), 12);
+      extra64.writeBigUInt64LE(BigInt(offset), 20);
+      entry.writeUInt16LE(extra64.length, 30);
+      central.push(entry, name, extra64);
+    } else {
+      central.push(entry, name);
+    }
     offset += 30 + name.length + extra.length + record.data.length;
   }
   const directory = Buffer.concat(central);
   const eocd = Buffer.alloc(22);
   eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(records.length, 8);
-  eocd.writeUInt16LE(records.length, 10);
-  eocd.writeUInt32LE(directory.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...parts, directory, eocd]);
+  eocd.writeUInt16LE(zip64 ? 0xffff : records.length, 8);
+  eocd.writeUInt16LE(zip64 ? 0xffff : records.length, 10);
+  eocd.writeUInt32LE(zip64 ? 0xffffffff : directory.length, 12);
+  eocd.writeUInt32LE(zip64 ? 0xffffffff : offset, 16);
+  if (!zip64) return Buffer.concat([...parts, directory, eocd]);
+  const record64 = Buffer.alloc(56);
+  record64.writeUInt32LE(0x06064b50, 0);
+  record64.writeBigUInt64LE(44n, 4);
+  record64.writeUInt16LE(45, 12);
+  record64.writeUInt16LE(45, 14);
+  record64.writeBigUInt64LE(BigInt(records.length), 24);
+  record64.writeBigUInt64LE(BigInt(records.length), 32);
+  record64.writeBigUInt64LE(BigInt(directory.length), 40);
+  record64.writeBigUInt64LE(BigInt(offset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(offset + directory.length), 8);
+  locator.writeUInt32LE(1, 16);
+  return Buffer.concat([...parts, directory, record64, locator, eocd]);
 }
 
 // ---- pickle (protocol 2, as torch.save writes it) ------------------------------------------------
@@ -190,7 +220,7 @@ function tensorBytes(t: BinTensor): Uint8Array {
  * _rebuild_tensor_v2 calls whose storages are persistent ids), `<prefix>/data/<key>` per
  * storage, `<prefix>/version`. `pickle` replaces data.pkl when given (hostile-file tests).
  */
-export function torchBinBytes(tensors: readonly BinTensor[], opts: { prefix?: string; metadata?: boolean; pickle?: Uint8Array } = {}): Buffer {
+export function torchBinBytes(tensors: readonly BinTensor[], opts: { prefix?: string; metadata?: boolean; pickle?: Uint8Array; zip64?: boolean } = {}): Buffer {
   const prefix = opts.prefix ?? 'archive';
   const w = new PickleWriter();
   w.byte(0x80, 2);
@@ -231,7 +261,7 @@ export function torchBinBytes(tensors: readonly BinTensor[], opts: { prefix?: st
     { name: `${prefix}/data.pkl`, data: pickle },
     ...records.sort((a, b) => (a.name < b.name ? -1 : 1)),
     { name: `${prefix}/version`, data: Buffer.from('3\n') },
-  ]);
+  ], opts.zip64 === true);
 }
 
 export interface FormatOptions {

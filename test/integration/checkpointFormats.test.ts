@@ -303,6 +303,15 @@ describe('pytorch_model.bin: the TS writer against files made by PyTorch 1.13 (t
     });
   }
 
+  it('a ZIP64 .bin (what torch.save writes past 4 GiB) reads to the same weights', () => {
+    const weights = withoutLmHead(fixtureWeights());
+    const tensors = fileTensors(weights, { dtype: 'F32', lmHead: 'tied', maskBuffers: true });
+    const plain = readWeights(open(torchBinBytes(tensors), path.join(root, 'zip32')));
+    const wide = readWeights(open(torchBinBytes(tensors, { zip64: true }), path.join(root, 'zip64')));
+    assert.deepEqual(wide, plain);
+    assert.deepEqual(wide.wte, weights.wte);
+  });
+
   it('F32 .bin weights are used in place for ONNX external data (records are 64-byte aligned); the .bin is not copied', () => {
     const ckpt = open(path.join(FIXTURES, 'tiny-f32-tied.bin'), path.join(root, 'inplace'));
     const cacheDir = path.join(root, 'inplace-cache');
