@@ -57,10 +57,10 @@ interface Outputs {
   readonly ids: Record<string, ArrayLike<number>>;
 }
 
-/** Everything the views show for TEXT: trace hooks, final top-k, the lens, DLA at the last position. */
-async function outputs(engine: Engine, folder: string, cacheDir: string): Promise<Outputs> {
+/** Everything the views show for `text`: trace hooks, final top-k, the lens, DLA at the last position. */
+async function outputs(engine: Engine, folder: string, cacheDir: string, text = TEXT, prependBos = true): Promise<Outputs> {
   const info = await engine.load({ folder, name: path.basename(folder), cacheDir });
-  const trace = await engine.trace({ text: TEXT, options: { topK: 5, withMlpPost: true } });
+  const trace = await engine.trace({ text, options: { topK: 5, withMlpPost: true, prependBos } });
   const lens = await engine.lens({ traceId: trace.traceId, k: 5 });
   const attribution = await engine.attribute({ traceId: trace.traceId, pos: trace.tokens.length - 1 });
   return {
@@ -302,6 +302,24 @@ describe('pytorch_model.bin: the TS writer against files made by PyTorch 1.13 (t
       assert.deepEqual(names(ours.weightsPath), names(theirs.weightsPath));
     });
   }
+
+  it('the PyTorch-made files trace like plain F32 safetensors of the weights read from them', async () => {
+    const engine = new Engine();
+    try {
+      for (const file of ['tiny-f32-tied.bin', 'tiny-bf16-untied.bin']) {
+        const ckpt = open(path.join(FIXTURES, file), path.join(root, `trace-${file}`));
+        const reference = path.join(root, `trace-ref-${file}`);
+        writeReference(reference, readWeights(ckpt));
+        // Vocabulary 16: a text of GPT-2 ids 0, 2, 4, 5 ("!", "#", "%", "&"), without BOS (50256).
+        const got = await outputs(engine, ckpt.folder, path.join(root, 'trace-cache'), '!#%&', false);
+        assert.deepEqual(got.tokenIds, [0, 2, 4, 5]);
+        assert.equal(got.info.format, 'pytorch-bin');
+        assertSameOutputs(got, await outputs(engine, reference, path.join(root, 'trace-cache'), '!#%&', false), file);
+      }
+    } finally {
+      await engine.dispose();
+    }
+  });
 
   it('a ZIP64 .bin (what torch.save writes past 4 GiB) reads to the same weights', () => {
     const weights = withoutLmHead(fixtureWeights());
