@@ -32,6 +32,10 @@ export interface ModelInfo {
   readonly dtype: 'F32' | 'F16';
   /** Stable identity of the weights file (size + mtime, or sha256 when known); keys caches. */
   readonly fingerprint: string;
+  /** Where the graphs run (setting residualLens.executionProvider); absent means the CPU. */
+  readonly executionProvider?: 'cpu' | 'webgpu';
+  /** One line when WebGPU was wanted but (some of) the graphs run on the CPU: why. */
+  readonly executionProviderNote?: string;
 }
 
 /** One block's weights exactly as GPT-2 stores them (Conv1D weights are [in, out]). */
