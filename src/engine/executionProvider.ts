@@ -146,6 +146,8 @@ export function hasGpuDevice(): boolean {
   return fs.existsSync('/dev/nvidia0') || fs.existsSync('/dev/dxg');
 }
 
+/** The first line of an error, without ORT's source location and failed-check prefix. */
 function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
+  const line = (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
+  return line.replace(/^.*? was false\. /, '');
 }
