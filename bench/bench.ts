@@ -35,6 +35,9 @@ async function main(): Promise<void> {
     const { benchCircuits } = (await import('./circuits')) as { benchCircuits: () => Promise<Record<string, unknown>> };
     out.circuits = await benchCircuits();
   }
+  process.stderr.write('[bench] webgpu: execution-provider overheads on tiny shapes (skipped without an adapter)\n');
+  const { benchWebGpu } = await import('./webgpu');
+  out.webgpu = await benchWebGpu();
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');
