@@ -14,8 +14,10 @@
  * false); probabilities use logsumexp over the exact candidates plus the int8 scores of the rest, so
  * they are within the bound of docs/screened-lens.md, not bit-equal.
  */
+import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import type { WeightLocator } from './graph';
+import { ensureF32Weights, openCheckpoint, readTensor } from './checkpoint';
+import { buildLensGraph, type WeightLocator } from './graph';
 import { LensRunner, type LensRows } from './lens';
 import { DataType, GraphBuilder } from './onnx/model';
 import { createSession, floatOutput, floatTensor, int64Tensor, intOutput, type SessionSettings } from './session';
@@ -25,8 +27,6 @@ import type { ModelConfig } from './types';
 const U = 2 ** -24;
 /** About this many int8 scores per ORT call (32 MiB of float32), as in lens.ts. */
 const CHUNK_SCORES = 8 * 1024 * 1024;
-/** Int8 scores kept per row (TopK) as the candidate pool; rows whose pool is too small fall back. */
-export const DEFAULT_POOL = 128;
 
 /** W_U quantized per token (column of [D, V]) with the norms the bound needs. */
 export interface QuantizedUnembed {
@@ -81,29 +81,35 @@ export function quantizeUnembed(wte: Float32Array, V: number, D: number): Quanti
 const SCREEN = {
   rows: 'rows',
   target: 'target',
-  pool: 'pool',
+  k: 'k',
   y: 'y',
   yq: 'y_q',
   yScale: 'y_scale',
   yZero: 'y_zero',
   scale: 'ln_final_scale',
-  poolScores: 'pool_scores',
-  poolIds: 'pool_ids',
-  lse: 'lse_int8',
+  topScores: 'top_scores',
+  logSum: 'log_sum_int8',
+  threshold: 'threshold',
+  candidates: 'candidates',
+  candidateScores: 'candidate_scores',
   rank: 'rank_int8',
 } as const;
 
 /**
- * rows [n, D], target [n], pool [1] → y = ln_final(rows) [n, D] and its uint8 quantization
- * (y_q, y_scale, y_zero), ln_final_scale [n], the `pool` best int8 scores and ids [n, pool],
- * logsumexp of the int8 scores [n], and the int8 rank of each target [n].
+ * rows [n, D], target [n], k [1] → y = ln_final(rows) [n, D] and its uint8 quantization (y_q,
+ * y_scale, y_zero), ln_final_scale [n], the int8 scores' top-k [n, k], log Σ exp(s − max s) [n],
+ * the screening threshold [n] and every (row, token) whose int8 score reaches it (candidates
+ * [M, 2], candidate_scores [M]), and the int8 rank of each target [n].
+ *
+ * The threshold is the k-th int8 score minus twice the row's largest error bound (with slack):
+ * a token below it cannot be a candidate of ScreenedLensRunner.plan, which re-checks this in JS.
  */
 export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu: QuantizedUnembed): Uint8Array {
   const { dModel: D, dVocab: V, layerNormEps } = config;
   const g = new GraphBuilder('residual_lens_screen', 17);
   const rows = g.input(SCREEN.rows, DataType.FLOAT, ['n', D]);
   const target = g.input(SCREEN.target, DataType.INT64, ['n']);
-  const pool = g.input(SCREEN.pool, DataType.INT64, [1]);
+  const k = g.input(SCREEN.k, DataType.INT64, [1]);
   const gain = g.external('ln_f.weight', [D], locate('ln_f.weight', [D]));
   const bias = g.external('ln_f.bias', [D], locate('ln_f.bias', [D]));
   const [y, , invStd] = g.node('LayerNormalization', [rows, gain, bias], 3, { axis: { i: -1 }, epsilon: { f: layerNormEps } }, [SCREEN.y, 'ln_mean', 'ln_inv_std']);
@@ -112,19 +118,39 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   const wq = g.raw('w_u_int8', [D, V], DataType.INT8, new Uint8Array(qu.q.buffer, qu.q.byteOffset, qu.q.byteLength));
   const ws = g.floats('w_u_scale', [V], qu.scale);
   const [scores] = g.node('MatMulIntegerToFloat', [SCREEN.yq, wq, SCREEN.yScale, ws, SCREEN.yZero], 1, {}, undefined, 'com.microsoft'); // [n, V]
-  g.node('TopK', [scores, pool], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SCREEN.poolScores, SCREEN.poolIds]);
-  g.op('ReduceLogSumExp', [scores], { axes: { ints: [1] }, keepdims: { i: 0 } }, SCREEN.lse);
-  const targetScore = g.op('GatherElements', [scores, g.op('Unsqueeze', [target, g.constInts([1])])], { axis: { i: 1 } });
+  const [topScores, topIds] = g.node('TopK', [scores, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SCREEN.topScores, 'top_ids']);
+  // −LogSoftmax at the int8 top-1 = log Σ exp(s − max s): small, so float32 keeps it precise (ReduceLogSumExp measured 2.5× slower).
+  const lpTop = g.op('GatherElements', [g.op('LogSoftmax', [scores], { axis: { i: -1 } }), g.op('Slice', [topIds, g.constInts([0]), g.constInts([1]), g.constInts([1])])], { axis: { i: 1 } });
+  g.op('Reshape', [g.op('Neg', [lpTop]), g.constInts([-1])], {}, SCREEN.logSum);
+  // Largest error bound of the row (float32 here, with slack; the exact bound is in JS).
+  const axes = g.constInts([1]);
+  const yHat = g.op('DequantizeLinear', [SCREEN.yq, SCREEN.yScale, SCREEN.yZero]);
+  const norm = (x: string): string => g.op('ReduceL2', [x], { axes: { ints: [1] }, keepdims: { i: 1 } });
+  const gamma = (D * U) / (1 - D * U);
+  const eMax = g.op('Add', [
+    g.op('Add', [g.op('Mul', [norm(yHat), g.constFloat(qu.maxErrNorm)]), g.op('Mul', [norm(g.op('Sub', [y, yHat])), g.constFloat(qu.maxNorm)])]),
+    g.op('Mul', [norm(y), g.constFloat(gamma * qu.maxNorm)]),
+  ]); // [n, 1]
+  const kth = g.op('Slice', [topScores, g.op('Sub', [k, g.constInts([1])]), k, axes]); // [n, 1]
+  const slack = g.op('Add', [g.op('Mul', [g.op('Abs', [kth]), g.constFloat(1e-3)]), g.constFloat(1e-3)]);
+  const threshold = g.op('Sub', [g.op('Sub', [kth, g.op('Mul', [eMax, g.constFloat(2.01)])]), slack]); // [n, 1]
+  g.op('Reshape', [threshold, g.constInts([-1])], {}, SCREEN.threshold);
+  const where = g.op('NonZero', [g.op('GreaterOrEqual', [scores, threshold])]); // [2, M]
+  const pairs = g.op('Transpose', [where], { perm: { ints: [1, 0] } }, SCREEN.candidates); // [M, 2]
+  g.op('GatherND', [scores, pairs], {}, SCREEN.candidateScores);
+  const targetScore = g.op('GatherElements', [scores, g.op('Unsqueeze', [target, axes])], { axis: { i: 1 } });
   const above = g.op('Cast', [g.op('Greater', [scores, targetScore])], { to: { i: DataType.FLOAT } });
-  g.op('Cast', [g.op('ReduceSum', [above, g.constInts([1])], { keepdims: { i: 0 } })], { to: { i: DataType.INT32 } }, SCREEN.rank);
+  g.op('Cast', [g.op('ReduceSum', [above, axes], { keepdims: { i: 0 } })], { to: { i: DataType.INT32 } }, SCREEN.rank);
   g.output(SCREEN.y, DataType.FLOAT, ['n', D]);
   g.output(SCREEN.yq, DataType.UINT8, ['n', D]);
   g.output(SCREEN.yScale, DataType.FLOAT, []);
   g.output(SCREEN.yZero, DataType.UINT8, []);
   g.output(SCREEN.scale, DataType.FLOAT, ['n']);
-  g.output(SCREEN.poolScores, DataType.FLOAT, ['n', 'pool']);
-  g.output(SCREEN.poolIds, DataType.INT64, ['n', 'pool']);
-  g.output(SCREEN.lse, DataType.FLOAT, ['n']);
+  g.output(SCREEN.topScores, DataType.FLOAT, ['n', 'k']);
+  g.output(SCREEN.logSum, DataType.FLOAT, ['n']);
+  g.output(SCREEN.threshold, DataType.FLOAT, ['n']);
+  g.output(SCREEN.candidates, DataType.INT64, ['m', 2]);
+  g.output(SCREEN.candidateScores, DataType.FLOAT, ['m']);
   g.output(SCREEN.rank, DataType.INT32, ['n']);
   return g.build();
 }
@@ -144,22 +170,35 @@ const PACKED_STRIDE_K = 256;
  */
 export function buildRescoreGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
   const { dModel: D, dVocab: V } = config;
+  const blocks = Math.ceil(D / PACKED_STRIDE_K);
+  const padded = blocks * PACKED_STRIDE_K;
+  const C = RESCORE_COLUMNS;
   const g = new GraphBuilder('residual_lens_rescore', 17);
   const y = g.input('y2', DataType.FLOAT, ['b', 2, D]);
-  const ids = g.input('ids', DataType.INT64, ['b', RESCORE_COLUMNS]);
+  const ids = g.input('ids', DataType.INT64, ['b', C]);
   const wte = g.external('wte.weight', [V, D], locate('wte.weight', [V, D]));
-  const w = g.op('Gather', [wte, ids], { axis: { i: 0 } }); // [B, 64, D]
-  const axis = g.constInts([2]);
-  let sum = '';
-  for (let k0 = 0; k0 < D; k0 += PACKED_STRIDE_K) {
-    const from = g.constInts([k0]);
-    const to = g.constInts([Math.min(D, k0 + PACKED_STRIDE_K)]);
-    const wt = g.op('Transpose', [g.op('Slice', [w, from, to, axis])], { perm: { ints: [0, 2, 1] } }); // [B, s, 64]
-    const part = g.op('MatMul', [g.op('Slice', [y, from, to, axis]), wt]); // [B, 2, 64]
-    sum = k0 === 0 ? part : g.op('Add', [sum, part]);
+  let w = g.op('Gather', [wte, ids], { axis: { i: 0 } }); // [B, 64, D]
+  let yy = y;
+  if (padded !== D) {
+    // Zero-pad the last block: adding exact zeros after the last product leaves every FMA chain unchanged.
+    const pad = (x: string, rank: number): string => g.op('Pad', [x, g.constInts([...new Array<number>(2 * rank).fill(0).map((_, i) => (i === 2 * rank - 1 ? padded - D : 0))])]);
+    w = pad(w, 3);
+    yy = pad(yy, 3);
   }
-  g.op('Identity', [sum], {}, 'logits');
-  g.output('logits', DataType.FLOAT, ['b', 2, RESCORE_COLUMNS]);
+  // [B, 64, blocks, 256] → [B, blocks, 256, 64] (one copy); y → [B, blocks, 2, 256].
+  const wt = g.op('Transpose', [g.op('Reshape', [w, g.constInts([0, C, blocks, PACKED_STRIDE_K])])], { perm: { ints: [0, 2, 3, 1] } });
+  const yb = g.op('Transpose', [g.op('Reshape', [yy, g.constInts([0, 2, blocks, PACKED_STRIDE_K])])], { perm: { ints: [0, 2, 1, 3] } });
+  const parts = g.op('MatMul', [yb, wt]); // [B, blocks, 2, 64]
+  if (blocks === 1) {
+    g.op('Reshape', [parts, g.constInts([0, 2, C])], {}, 'logits');
+  } else {
+    // Block sums added in order, as MLAS adds each K block's result to C.
+    const split = g.node('Split', [parts, g.constInts(new Array<number>(blocks).fill(1))], blocks, { axis: { i: 1 } });
+    let sum = split[0];
+    for (let i = 1; i < blocks; i++) sum = g.op('Add', [sum, split[i]]);
+    g.op('Reshape', [sum, g.constInts([0, 2, C])], {}, 'logits');
+  }
+  g.output('logits', DataType.FLOAT, ['b', 2, C]);
   return g.build();
 }
 
@@ -169,7 +208,7 @@ export interface ScreenedLensStats {
   readonly candidates: number;
   /** Most candidates of one row. */
   readonly maxCandidates: number;
-  /** Rows the bound did not separate within the pool: computed by the float32 lens. */
+  /** Rows the JS check of the graph's threshold did not pass: computed by the float32 lens. */
   readonly fallbackRows: number;
   /** Rows whose next-token rank is exact (target within reach, or a fallback row, or no target). */
   readonly exactRankRows: number;
@@ -190,19 +229,18 @@ export class ScreenedLensRunner {
     private readonly exact: LensRunner,
     private readonly config: ModelConfig,
     private readonly qu: QuantizedUnembed,
-    private readonly poolSize: number,
   ) {}
 
   /**
    * Sessions for the screen and the re-scoring; `exact` (the float32 lens) serves fallback rows.
    * `wte` [V, D] is read once to quantize W_U and may be dropped afterwards.
    */
-  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings, poolSize = DEFAULT_POOL): Promise<ScreenedLensRunner> {
+  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings): Promise<ScreenedLensRunner> {
     const qu = quantizeUnembed(wte, config.dVocab, config.dModel);
     const screen = await createSession(buildScreenGraph(config, locate, qu), weightsFolder, settings);
     try {
       const rescore = await createSession(buildRescoreGraph(config, locate), weightsFolder, settings);
-      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu, Math.min(poolSize, config.dVocab));
+      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu);
       runner.reproduces = await runner.reproducesTable();
       return runner;
     } catch (err) {
@@ -230,7 +268,7 @@ export class ScreenedLensRunner {
     const { dModel: D } = this.config;
     const N = rows.length / D;
     if (!Number.isInteger(N) || targets.length !== N) throw new Error(`lens: ${rows.length} values and ${targets.length} targets do not make rows of ${D}`);
-    if (k > this.poolSize) throw new Error(`screened lens: top-${k} is more than its pool of ${this.poolSize}`);
+    if (!Number.isInteger(k) || k < 1 || k > this.config.dVocab) throw new Error(`screened lens: top-${k} is not within 1..${this.config.dVocab}`);
     if (!this.reproduces) {
       const exact = await this.exact.run(rows, targets, k, between);
       return { ...exact, rankExact: new Uint8Array(N).fill(1), stats: { rows: N, candidates: 0, maxCandidates: 0, fallbackRows: N, exactRankRows: N } };
@@ -238,8 +276,7 @@ export class ScreenedLensRunner {
     const plans: (RowPlan | undefined)[] = new Array<RowPlan | undefined>(N);
     const ms = { screen: 0, plan: 0, rescore: 0, fallback: 0 };
     const scale = new Float32Array(N);
-    const pool = int64Tensor([this.poolSize], [1]);
-    const P = this.poolSize;
+    const kTensor = int64Tensor([k], [1]);
     for (let start = 0; start < N; start += this.chunkRows) {
       if (start > 0 && between) await between();
       const n = Math.min(this.chunkRows, N - start);
@@ -248,23 +285,30 @@ export class ScreenedLensRunner {
       const out = await this.screen.run({
         [SCREEN.rows]: floatTensor(rows.subarray(start * D, (start + n) * D), [n, D]),
         [SCREEN.target]: int64Tensor(Array.from(t, (id) => (id < 0 ? 0 : id)), [n]),
-        [SCREEN.pool]: pool,
+        [SCREEN.k]: kTensor,
       });
       const y = floatOutput(out, SCREEN.y);
       const yq = out[SCREEN.yq].data as Uint8Array;
       const yScale = (out[SCREEN.yScale].data as Float32Array)[0];
       const yZero = (out[SCREEN.yZero].data as Uint8Array)[0];
-      const poolScores = floatOutput(out, SCREEN.poolScores);
-      const poolIds = intOutput(out, SCREEN.poolIds);
-      const lse = floatOutput(out, SCREEN.lse);
+      const topScores = floatOutput(out, SCREEN.topScores);
+      const threshold = floatOutput(out, SCREEN.threshold);
+      const logSum = floatOutput(out, SCREEN.logSum);
+      const pairs = intOutput(out, SCREEN.candidates); // [M, 2] (row, token), rows ascending
+      const pairScores = floatOutput(out, SCREEN.candidateScores);
       const rankInt8 = intOutput(out, SCREEN.rank);
       scale.set(floatOutput(out, SCREEN.scale), start);
       const t1 = performance.now();
       ms.screen += t1 - t0;
+      let at = 0;
       for (let r = 0; r < n; r++) {
+        const from = at;
+        while (at < pairScores.length && pairs[2 * at] === r) at++;
+        const ids = new Int32Array(at - from);
+        for (let i = 0; i < ids.length; i++) ids[i] = pairs[2 * (from + i) + 1];
         plans[start + r] = this.plan(
           y.subarray(r * D, (r + 1) * D), yq.subarray(r * D, (r + 1) * D), yScale, yZero,
-          poolScores.subarray(r * P, (r + 1) * P), poolIds.subarray(r * P, (r + 1) * P), lse[r], t[r], rankInt8[r], k,
+          { ids, scores: pairScores.subarray(from, at), top: topScores[r * k], logSum: logSum[r], threshold: threshold[r] }, t[r], rankInt8[r], k,
         );
       }
       ms.plan += performance.now() - t1;
@@ -287,9 +331,13 @@ export class ScreenedLensRunner {
         fallback.push(row);
         continue;
       }
+      const done = finishRow(plan, k);
+      if (!done) {
+        fallback.push(row);
+        continue;
+      }
       candidates += plan.ids.length;
       maxCandidates = Math.max(maxCandidates, plan.ids.length);
-      const done = finishRow(plan, k);
       ids.set(done.ids, row * k);
       logits.set(done.logits, row * k);
       probs.set(done.probs, row * k);
@@ -324,12 +372,9 @@ export class ScreenedLensRunner {
 
   /**
    * One row's screen: the bound, L (a lower bound on the float32 table's k-th logit) and the
-   * candidates; undefined when the pool may miss a token that could reach the top-k.
+   * candidates; undefined when the graph's threshold is not proven low enough (the row falls back).
    */
-  private plan(
-    y: Float32Array, yq: Uint8Array, yScale: number, yZero: number,
-    poolScores: Float32Array, poolIds: Int32Array, lseInt8: number, target: number, rankInt8: number, k: number,
-  ): RowPlan | undefined {
+  private plan(y: Float32Array, yq: Uint8Array, yScale: number, yZero: number, screened: Screened, target: number, rankInt8: number, k: number): RowPlan | undefined {
     const D = this.config.dModel;
     const qu = this.qu;
     // ŷ = (y_q − zero)·scale exactly (float64); ‖ŷ‖, ‖y − ŷ‖, ‖y‖ rounded up.
@@ -348,26 +393,31 @@ export class ScreenedLensRunner {
     // γ_D = D·u / (1 − D·u) bounds the float32 table's own rounding of a D-term dot product.
     const gy = up(((D * U) / (1 - D * U)) * Math.sqrt(y2));
     const bound = (score: number, j: number): number => up(yHatNorm * qu.errNorm[j] + dyNorm * qu.norm[j] + gy * qu.norm[j] + 8 * U * Math.abs(score));
-    const P = poolScores.length;
-    const lower = new Float64Array(P);
-    for (let i = 0; i < P; i++) lower[i] = poolScores[i] - bound(poolScores[i], poolIds[i]);
+    const { ids: sIds, scores } = screened;
+    const S = sIds.length;
+    if (S < k) return undefined;
+    const lower = new Float64Array(S);
+    for (let i = 0; i < S; i++) lower[i] = scores[i] - bound(scores[i], sIds[i]);
     const L = kthLargest(lower, k);
     // Tokens this close below L are re-scored too, so LogSoftmax's rounding cannot tie one with the k-th.
-    const margin = 1e-5 * (1 + Math.abs(L) + Math.abs(poolScores[0]));
-    const last = poolScores[P - 1];
-    const outsideUpper = up(last + 8 * U * Math.abs(last) + yHatNorm * qu.maxErrNorm + dyNorm * qu.maxNorm + gy * qu.maxNorm);
-    if (P < this.config.dVocab && !(outsideUpper < L - margin)) return undefined;
+    const margin = 1e-5 * (1 + Math.abs(L) + Math.abs(screened.top));
+    // Every token the graph left out has an int8 score below its threshold, so a float32 logit below this:
+    const t = screened.threshold;
+    const outsideUpper = up(t + 8 * U * Math.abs(t) + yHatNorm * qu.maxErrNorm + dyNorm * qu.maxNorm + gy * qu.maxNorm);
+    if (!(outsideUpper < L - margin)) return undefined;
     const ids: number[] = [];
     const int8: number[] = [];
-    for (let i = 0; i < P; i++) {
-      if (poolScores[i] + bound(poolScores[i], poolIds[i]) >= L - margin) {
-        ids.push(poolIds[i]);
-        int8.push(poolScores[i]);
+    for (let i = 0; i < S; i++) {
+      if (scores[i] + bound(scores[i], sIds[i]) >= L - margin) {
+        ids.push(sIds[i]);
+        int8.push(scores[i]);
       }
     }
     const candidates = ids.length;
+    // Largest |float32 − int8| of a token outside the candidates (an int8 score is at most yHatNorm·(maxNorm + maxErrNorm) in size).
+    const restBound = up(yHatNorm * qu.maxErrNorm + dyNorm * qu.maxNorm + gy * qu.maxNorm + 8 * U * yHatNorm * (qu.maxNorm + qu.maxErrNorm));
     if (target >= 0 && !ids.includes(target)) ids.push(target);
-    return { y, ids, int8, candidates, exact: new Float32Array(ids.length), lseInt8, threshold: L - margin, target, rankInt8 };
+    return { y, ids, int8, candidates, exact: new Float32Array(ids.length), logSum: screened.logSum, top: screened.top, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
   }
 
   /** Fills every plan's `exact` with the float32 table's logits of its ids (RESCORE_COLUMNS per item). */
@@ -412,6 +462,25 @@ export class ScreenedLensRunner {
 /** Re-scoring items per ORT call (each gathers 64 rows of W_E: 12 MiB at d_model 768 for 64 items). */
 const RESCORE_BATCH = 256;
 
+/** What the screen graph kept of one row: tokens at or above its threshold, and its int8 summary. */
+interface Screened {
+  readonly ids: Int32Array;
+  readonly scores: Float32Array;
+  /** The largest int8 score. */
+  readonly top: number;
+  /** log Σ exp(s − top) over every int8 score s. */
+  readonly logSum: number;
+  readonly threshold: number;
+}
+
+/** Largest probability error a screened row may carry (the target is 1e-6; the rest is left for float32 rounding). */
+const PROB_BOUND = 5e-7;
+/**
+ * Relative error assumed for ORT's float32 sum of exp over the vocabulary (the int8 total). Not
+ * proven (the worst case of a 50k-term float32 sum is about 3e-3); see docs/screened-lens.md.
+ */
+const TOTAL_SUM_ERROR = 1e-6;
+
 /** One screened row on its way through re-scoring. */
 interface RowPlan {
   /** [D] ln_final output (a view into the screen's output). */
@@ -424,22 +493,48 @@ interface RowPlan {
   readonly candidates: number;
   /** Float32 logits of `ids`, filled by rescoreAll. */
   readonly exact: Float32Array;
-  readonly lseInt8: number;
+  /** log Σ exp(s − top) over the int8 scores s, and top = the largest int8 score. */
+  readonly logSum: number;
+  readonly top: number;
   /** Every token outside the candidates has a float32 logit below this. */
   readonly threshold: number;
+  /** |float32 − int8| of every token outside the candidates is at most this. */
+  readonly restBound: number;
+  readonly vocab: number;
   readonly target: number;
   readonly rankInt8: number;
 }
 
-/** A re-scored row → its top-k in the float32 table's order, probabilities and the target's rank. */
-function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32Array; probs: Float32Array; rank: number; rankExact: boolean } {
+/**
+ * A re-scored row → its top-k in the float32 table's order, probabilities and the target's rank;
+ * undefined when the mass of the tokens outside the candidates is too uncertain to give every
+ * probability within PROB_BOUND (the row falls back to the float32 lens).
+ */
+function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32Array; probs: Float32Array; rank: number; rankExact: boolean } | undefined {
   const n = plan.candidates;
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, plan.exact[i]);
   // log Σ exp(v − max): the int8 sum with the candidates' int8 terms swapped for their float32 ones.
-  let sum = Math.exp(plan.lseInt8 - max);
-  for (let i = 0; i < n; i++) sum += Math.exp(plan.exact[i] - max) - Math.exp(plan.int8[i] - max);
-  const logSum = Math.fround(Math.log(Math.max(sum, Number.MIN_VALUE)));
+  // log Σ exp(v − max): the candidates' float32 logits, plus the int8 mass of every other token
+  // (the int8 total, from −LogSoftmax at the int8 top-1, less the candidates' int8 terms).
+  const total = Math.exp(plan.logSum + plan.top - max);
+  let sum = 0;
+  let candidatesInt8 = 0;
+  for (let i = 0; i < n; i++) {
+    sum += Math.exp(plan.exact[i] - max);
+    candidatesInt8 += Math.exp(plan.int8[i] - max);
+  }
+  const rest = Math.max(0, total - candidatesInt8);
+  const logSum = Math.fround(Math.log(sum + rest));
+  // How far the rest's float32 mass can be from `rest`: each of its tokens is within restBound of its
+  // int8 score (a factor e^±restBound on the mass; ORT's float32 sum of the total taken as accurate to
+  // TOTAL_SUM_ERROR), and below the threshold (at most V − n tokens at e^(threshold − max) each).
+  const slack = TOTAL_SUM_ERROR * total;
+  const upper = Math.min((rest + slack) * Math.exp(plan.restBound), (plan.vocab - n) * Math.exp(plan.threshold - max));
+  const lower = Math.max(0, rest - slack) * Math.exp(-plan.restBound);
+  const delta = Math.max(upper - rest, rest - lower, 0);
+  const shift = delta / Math.max(sum + rest - delta, Number.MIN_VALUE); // bounds |Δ log Σ| (log(1 + x) ≤ x)
+  if (!(Math.exp(-logSum) * Math.expm1(shift) <= PROB_BOUND)) return undefined;
   // The float32 table takes the top-k of LogSoftmax = fl(fl(v − max) − log Σ), ties to the lower id.
   const order = Array.from({ length: n }, (_, i) => ({ id: plan.ids[i], v: plan.exact[i], lp: Math.fround(Math.fround(plan.exact[i] - max) - logSum) }));
   order.sort((a, b) => b.lp - a.lp || a.id - b.id);
@@ -464,4 +559,35 @@ function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32
 function kthLargest(xs: Float64Array, k: number): number {
   const sorted = Float64Array.from(xs).sort();
   return sorted[sorted.length - k];
+}
+
+/**
+ * The float32 lens and the screened lens of one checkpoint folder (F32 cache for F16 files under
+ * `cacheDir`), for the bench and the tests; `release` frees both.
+ */
+export async function screenedLensForCheckpoint(folder: string, cacheDir: string, settings?: SessionSettings): Promise<{ exact: LensRunner; screened: ScreenedLensRunner; config: ModelConfig; release: () => Promise<void> }> {
+  const ckpt = openCheckpoint(folder);
+  const f32 = ensureF32Weights(ckpt, cacheDir);
+  const location = path.basename(f32.path);
+  const locate: WeightLocator = (name, dims) => {
+    const offset = f32.offsets.get(name);
+    if (offset === undefined) throw new Error(`${ckpt.weightsPath}: tensor ${name} is missing`);
+    return { location, offset, byteLength: dims.reduce((a, b) => a * b, 1) * 4 };
+  };
+  const weightsFolder = path.dirname(f32.path);
+  const lensSession = await createSession(buildLensGraph(ckpt.config, locate), weightsFolder, settings);
+  const exact = new LensRunner(lensSession, ckpt.config);
+  try {
+    const screened = await ScreenedLensRunner.create(ckpt.config, locate, weightsFolder, readTensor(ckpt, 'wte.weight'), exact, settings);
+    return {
+      exact, screened, config: ckpt.config,
+      release: async () => {
+        await screened.release();
+        await lensSession.release();
+      },
+    };
+  } catch (err) {
+    await lensSession.release();
+    throw err;
+  }
 }
