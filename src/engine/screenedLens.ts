@@ -28,17 +28,29 @@ const U = 2 ** -24;
 /** About this many int8 scores per ORT call (32 MiB of float32), as in lens.ts. */
 const CHUNK_SCORES = 8 * 1024 * 1024;
 
-/** W_U quantized per token (column of [D, V]) with the norms the bound needs. */
+/**
+ * W_U in two int8 halves per token (column of [D, V]): w ≈ scale·q + (scale/256)·qLo, with the norms
+ * the bound needs. The low half makes the int8 error of W about 256× smaller for one more int8 product.
+ */
 export interface QuantizedUnembed {
   /** [D, V] int8: q[i, j] = round(W_E[j, i] / scale[j]), in [-127, 127]. */
   readonly q: Int8Array;
+  /** [D, V] int8: qLo[i, j] = round((W_E[j, i] − scale[j]·q[i, j]) / loScale[j]), in [-127, 127]. */
+  readonly qLo: Int8Array;
   /** [V] per-token scale, max|w_j| / 127. */
   readonly scale: Float32Array;
+  /** [V] scale / 256 (exact: a power of two apart). */
+  readonly loScale: Float32Array;
   /** [V] ‖w_j‖₂, rounded up. */
   readonly norm: Float64Array;
-  /** [V] ‖w_j − scale_j·q_j‖₂ (the quantization error), rounded up. */
+  /** [V] ‖scale_j·q_j‖₂ and ‖loScale_j·qLo_j‖₂, rounded up. */
+  readonly hiNorm: Float64Array;
+  readonly loNorm: Float64Array;
+  /** [V] ‖w_j − scale_j·q_j − loScale_j·qLo_j‖₂ (what int8 misses), rounded up. */
   readonly errNorm: Float64Array;
   readonly maxNorm: number;
+  readonly maxHiNorm: number;
+  readonly maxLoNorm: number;
   readonly maxErrNorm: number;
 }
 
@@ -49,33 +61,53 @@ const up = (x: number): number => x * (1 + 1e-12) + 1e-300;
 export function quantizeUnembed(wte: Float32Array, V: number, D: number): QuantizedUnembed {
   if (wte.length !== V * D) throw new Error(`quantizeUnembed: ${wte.length} values are not [${V}, ${D}]`);
   const q = new Int8Array(D * V);
+  const qLo = new Int8Array(D * V);
   const scale = new Float32Array(V);
+  const loScale = new Float32Array(V);
   const norm = new Float64Array(V);
+  const hiNorm = new Float64Array(V);
+  const loNorm = new Float64Array(V);
   const errNorm = new Float64Array(V);
   let maxNorm = 0;
+  let maxHiNorm = 0;
+  let maxLoNorm = 0;
   let maxErrNorm = 0;
+  const clamp = (x: number): number => Math.max(-127, Math.min(127, Math.round(x)));
   for (let j = 0; j < V; j++) {
     const row = j * D;
     let max = 0;
     for (let i = 0; i < D; i++) max = Math.max(max, Math.abs(wte[row + i]));
     const s = max > 0 ? Math.fround(max / 127) : 1;
+    const sLo = s / 256;
     scale[j] = s;
+    loScale[j] = sLo;
     let n2 = 0;
+    let h2 = 0;
+    let l2 = 0;
     let e2 = 0;
     for (let i = 0; i < D; i++) {
       const w = wte[row + i];
-      const qi = Math.max(-127, Math.min(127, Math.round(w / s)));
-      q[i * V + j] = qi;
+      const hi = clamp(w / s);
+      const lo = clamp((w - s * hi) / sLo);
+      q[i * V + j] = hi;
+      qLo[i * V + j] = lo;
       n2 += w * w;
-      const e = w - s * qi; // exact in float64: s·qi has ≤ 24 + 7 significant bits
+      h2 += (s * hi) ** 2;
+      l2 += (sLo * lo) ** 2;
+      // Exact in float64: w, s·hi and sLo·lo each have ≤ 31 significant bits within a few binades.
+      const e = w - s * hi - sLo * lo;
       e2 += e * e;
     }
     norm[j] = up(Math.sqrt(n2));
+    hiNorm[j] = up(Math.sqrt(h2));
+    loNorm[j] = up(Math.sqrt(l2));
     errNorm[j] = up(Math.sqrt(e2));
     maxNorm = Math.max(maxNorm, norm[j]);
+    maxHiNorm = Math.max(maxHiNorm, hiNorm[j]);
+    maxLoNorm = Math.max(maxLoNorm, loNorm[j]);
     maxErrNorm = Math.max(maxErrNorm, errNorm[j]);
   }
-  return { q, scale, norm, errNorm, maxNorm, maxErrNorm };
+  return { q, qLo, scale, loScale, norm, hiNorm, loNorm, errNorm, maxNorm, maxHiNorm, maxLoNorm, maxErrNorm };
 }
 
 const SCREEN = {
@@ -86,6 +118,9 @@ const SCREEN = {
   yq: 'y_q',
   yScale: 'y_scale',
   yZero: 'y_zero',
+  dq: 'dy_q',
+  dScale: 'dy_scale',
+  dZero: 'dy_zero',
   scale: 'ln_final_scale',
   topScores: 'top_scores',
   logSum: 'log_sum_int8',
@@ -115,22 +150,41 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   const [y, , invStd] = g.node('LayerNormalization', [rows, gain, bias], 3, { axis: { i: -1 }, epsilon: { f: layerNormEps } }, [SCREEN.y, 'ln_mean', 'ln_inv_std']);
   g.op('Reshape', [g.op('Reciprocal', [invStd]), g.constInts([-1])], {}, SCREEN.scale);
   g.node('DynamicQuantizeLinear', [y], 3, {}, [SCREEN.yq, SCREEN.yScale, SCREEN.yZero]);
-  const wq = g.raw('w_u_int8', [D, V], DataType.INT8, new Uint8Array(qu.q.buffer, qu.q.byteOffset, qu.q.byteLength));
-  const ws = g.floats('w_u_scale', [V], qu.scale);
-  const [scores] = g.node('MatMulIntegerToFloat', [SCREEN.yq, wq, SCREEN.yScale, ws, SCREEN.yZero], 1, {}, undefined, 'com.microsoft'); // [n, V]
+  // y − ŷ, quantized again (its own scale, about 1/255 of y's), so δy·w is mostly scored too.
+  const yHat = g.op('DequantizeLinear', [SCREEN.yq, SCREEN.yScale, SCREEN.yZero]);
+  const dy = g.op('Sub', [y, yHat]);
+  g.node('DynamicQuantizeLinear', [dy], 3, {}, [SCREEN.dq, SCREEN.dScale, SCREEN.dZero]);
+  const int8 = (name: string, q: Int8Array): string => g.raw(name, [D, V], DataType.INT8, new Uint8Array(q.buffer, q.byteOffset, q.byteLength));
+  const wHi = int8('w_u_int8', qu.q);
+  const wLo = int8('w_u_int8_low', qu.qLo);
+  const sHi = g.floats('w_u_scale', [V], qu.scale);
+  const sLo = g.floats('w_u_scale_low', [V], qu.loScale);
+  const product = (a: string, aScale: string, aZero: string, w: string, wScale: string): string =>
+    g.node('MatMulIntegerToFloat', [a, w, aScale, wScale, aZero], 1, {}, undefined, 'com.microsoft')[0]; // [n, V]
+  // s = ŷ·ŵ_hi + ŷ·ŵ_lo + ŷ₂·ŵ_hi (three int8 products; ŷ₂·ŵ_lo is left to the bound).
+  const scores = g.op('Add', [
+    g.op('Add', [product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wHi, sHi), product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wLo, sLo)]),
+    product(SCREEN.dq, SCREEN.dScale, SCREEN.dZero, wHi, sHi),
+  ]);
   const [topScores, topIds] = g.node('TopK', [scores, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SCREEN.topScores, 'top_ids']);
   // −LogSoftmax at the int8 top-1 = log Σ exp(s − max s): small, so float32 keeps it precise (ReduceLogSumExp measured 2.5× slower).
   const lpTop = g.op('GatherElements', [g.op('LogSoftmax', [scores], { axis: { i: -1 } }), g.op('Slice', [topIds, g.constInts([0]), g.constInts([1]), g.constInts([1])])], { axis: { i: 1 } });
   g.op('Reshape', [g.op('Neg', [lpTop]), g.constInts([-1])], {}, SCREEN.logSum);
   // Largest error bound of the row (float32 here, with slack; the exact bound is in JS).
   const axes = g.constInts([1]);
-  const yHat = g.op('DequantizeLinear', [SCREEN.yq, SCREEN.yScale, SCREEN.yZero]);
   const norm = (x: string): string => g.op('ReduceL2', [x], { axes: { ints: [1] }, keepdims: { i: 1 } });
+  const times = (x: string, c: number): string => g.op('Mul', [norm(x), g.constFloat(c)]);
+  const yHat2 = g.op('DequantizeLinear', [SCREEN.dq, SCREEN.dScale, SCREEN.dZero]);
   const gamma = (D * U) / (1 - D * U);
-  const eMax = g.op('Add', [
-    g.op('Add', [g.op('Mul', [norm(yHat), g.constFloat(qu.maxErrNorm)]), g.op('Mul', [norm(g.op('Sub', [y, yHat])), g.constFloat(qu.maxNorm)])]),
-    g.op('Mul', [norm(y), g.constFloat(gamma * qu.maxNorm)]),
-  ]); // [n, 1]
+  const rounding = 8 * U;
+  // The same terms as ScreenedLensRunner.plan's bound, with every token's norms at their maximum.
+  const eMax = [
+    times(g.op('Add', [yHat, yHat2]), qu.maxErrNorm),
+    times(g.op('Sub', [dy, yHat2]), qu.maxNorm),
+    times(yHat2, qu.maxLoNorm + rounding * qu.maxHiNorm),
+    times(y, gamma * qu.maxNorm),
+    times(yHat, rounding * (qu.maxHiNorm + qu.maxLoNorm)),
+  ].reduce((a, b) => g.op('Add', [a, b])); // [n, 1]
   const kth = g.op('Slice', [topScores, g.op('Sub', [k, g.constInts([1])]), k, axes]); // [n, 1]
   const slack = g.op('Add', [g.op('Mul', [g.op('Abs', [kth]), g.constFloat(1e-3)]), g.constFloat(1e-3)]);
   const threshold = g.op('Sub', [g.op('Sub', [kth, g.op('Mul', [eMax, g.constFloat(2.01)])]), slack]); // [n, 1]
@@ -145,6 +199,9 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   g.output(SCREEN.yq, DataType.UINT8, ['n', D]);
   g.output(SCREEN.yScale, DataType.FLOAT, []);
   g.output(SCREEN.yZero, DataType.UINT8, []);
+  g.output(SCREEN.dq, DataType.UINT8, ['n', D]);
+  g.output(SCREEN.dScale, DataType.FLOAT, []);
+  g.output(SCREEN.dZero, DataType.UINT8, []);
   g.output(SCREEN.scale, DataType.FLOAT, ['n']);
   g.output(SCREEN.topScores, DataType.FLOAT, ['n', 'k']);
   g.output(SCREEN.logSum, DataType.FLOAT, ['n']);
@@ -291,6 +348,9 @@ export class ScreenedLensRunner {
       const yq = out[SCREEN.yq].data as Uint8Array;
       const yScale = (out[SCREEN.yScale].data as Float32Array)[0];
       const yZero = (out[SCREEN.yZero].data as Uint8Array)[0];
+      const dq = out[SCREEN.dq].data as Uint8Array;
+      const dScale = (out[SCREEN.dScale].data as Float32Array)[0];
+      const dZero = (out[SCREEN.dZero].data as Uint8Array)[0];
       const topScores = floatOutput(out, SCREEN.topScores);
       const threshold = floatOutput(out, SCREEN.threshold);
       const logSum = floatOutput(out, SCREEN.logSum);
@@ -307,7 +367,9 @@ export class ScreenedLensRunner {
         const ids = new Int32Array(at - from);
         for (let i = 0; i < ids.length; i++) ids[i] = pairs[2 * (from + i) + 1];
         plans[start + r] = this.plan(
-          y.subarray(r * D, (r + 1) * D), yq.subarray(r * D, (r + 1) * D), yScale, yZero,
+          y.subarray(r * D, (r + 1) * D),
+          { q: yq.subarray(r * D, (r + 1) * D), scale: yScale, zero: yZero },
+          { q: dq.subarray(r * D, (r + 1) * D), scale: dScale, zero: dZero },
           { ids, scores: pairScores.subarray(from, at), top: topScores[r * k], logSum: logSum[r], threshold: threshold[r] }, t[r], rankInt8[r], k,
         );
       }
@@ -374,48 +436,59 @@ export class ScreenedLensRunner {
    * One row's screen: the bound, L (a lower bound on the float32 table's k-th logit) and the
    * candidates; undefined when the graph's threshold is not proven low enough (the row falls back).
    */
-  private plan(y: Float32Array, yq: Uint8Array, yScale: number, yZero: number, screened: Screened, target: number, rankInt8: number, k: number): RowPlan | undefined {
+  private plan(y: Float32Array, yq: Quantized, dq: Quantized, screened: Screened, target: number, rankInt8: number, k: number): RowPlan | undefined {
     const D = this.config.dModel;
     const qu = this.qu;
-    // ŷ = (y_q − zero)·scale exactly (float64); ‖ŷ‖, ‖y − ŷ‖, ‖y‖ rounded up.
-    let yHat2 = 0;
-    let dy2 = 0;
+    // ŷ = (y_q − zero)·scale and ŷ₂ = (dy_q − zero₂)·scale₂ exactly (float64), δ = y − ŷ − ŷ₂;
+    // the norms of ŷ, ŷ₂, ŷ + ŷ₂, δ and y, rounded up.
+    let a2 = 0;
+    let b2 = 0;
+    let ab2 = 0;
+    let d2 = 0;
     let y2 = 0;
     for (let i = 0; i < D; i++) {
-      const yh = (yq[i] - yZero) * yScale;
-      const d = y[i] - yh;
-      yHat2 += yh * yh;
-      dy2 += d * d;
+      const a = (yq.q[i] - yq.zero) * yq.scale;
+      const b = (dq.q[i] - dq.zero) * dq.scale;
+      const d = y[i] - a - b;
+      a2 += a * a;
+      b2 += b * b;
+      ab2 += (a + b) * (a + b);
+      d2 += d * d;
       y2 += y[i] * y[i];
     }
-    const yHatNorm = up(Math.sqrt(yHat2));
-    const dyNorm = up(Math.sqrt(dy2));
+    const nA = up(Math.sqrt(a2));
+    const nB = up(Math.sqrt(b2));
+    const nAB = up(Math.sqrt(ab2));
+    const nD = up(Math.sqrt(d2));
     // γ_D = D·u / (1 − D·u) bounds the float32 table's own rounding of a D-term dot product.
     const gy = up(((D * U) / (1 - D * U)) * Math.sqrt(y2));
-    const bound = (score: number, j: number): number => up(yHatNorm * qu.errNorm[j] + dyNorm * qu.norm[j] + gy * qu.norm[j] + 8 * U * Math.abs(score));
+    const r8 = 8 * U;
+    // |float32 logit − int8 score| of token j (docs/screened-lens.md): what the three products miss,
+    // the float32 table's rounding, and the products' own float32 rounding.
+    const bound = (j: number): number =>
+      up(nAB * qu.errNorm[j] + nD * qu.norm[j] + nB * qu.loNorm[j] + gy * qu.norm[j] + r8 * (nA * (qu.hiNorm[j] + qu.loNorm[j]) + nB * qu.hiNorm[j]));
+    const restBound = up(nAB * qu.maxErrNorm + nD * qu.maxNorm + nB * qu.maxLoNorm + gy * qu.maxNorm + r8 * (nA * (qu.maxHiNorm + qu.maxLoNorm) + nB * qu.maxHiNorm));
     const { ids: sIds, scores } = screened;
     const S = sIds.length;
     if (S < k) return undefined;
     const lower = new Float64Array(S);
-    for (let i = 0; i < S; i++) lower[i] = scores[i] - bound(scores[i], sIds[i]);
+    for (let i = 0; i < S; i++) lower[i] = scores[i] - bound(sIds[i]);
     const L = kthLargest(lower, k);
     // Tokens this close below L are re-scored too, so LogSoftmax's rounding cannot tie one with the k-th.
     const margin = 1e-5 * (1 + Math.abs(L) + Math.abs(screened.top));
     // Every token the graph left out has an int8 score below its threshold, so a float32 logit below this:
     const t = screened.threshold;
-    const outsideUpper = up(t + 8 * U * Math.abs(t) + yHatNorm * qu.maxErrNorm + dyNorm * qu.maxNorm + gy * qu.maxNorm);
+    const outsideUpper = up(t + restBound);
     if (!(outsideUpper < L - margin)) return undefined;
     const ids: number[] = [];
     const int8: number[] = [];
     for (let i = 0; i < S; i++) {
-      if (scores[i] + bound(scores[i], sIds[i]) >= L - margin) {
+      if (scores[i] + bound(sIds[i]) >= L - margin) {
         ids.push(sIds[i]);
         int8.push(scores[i]);
       }
     }
     const candidates = ids.length;
-    // Largest |float32 − int8| of a token outside the candidates (an int8 score is at most yHatNorm·(maxNorm + maxErrNorm) in size).
-    const restBound = up(yHatNorm * qu.maxErrNorm + dyNorm * qu.maxNorm + gy * qu.maxNorm + 8 * U * yHatNorm * (qu.maxNorm + qu.maxErrNorm));
     if (target >= 0 && !ids.includes(target)) ids.push(target);
     return { y, ids, int8, candidates, exact: new Float32Array(ids.length), logSum: screened.logSum, top: screened.top, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
   }
@@ -461,6 +534,13 @@ export class ScreenedLensRunner {
 
 /** Re-scoring items per ORT call (each gathers 64 rows of W_E: 12 MiB at d_model 768 for 64 items). */
 const RESCORE_BATCH = 256;
+
+/** One row's uint8 quantization as DynamicQuantizeLinear made it: value = (q − zero)·scale. */
+interface Quantized {
+  readonly q: Uint8Array;
+  readonly scale: number;
+  readonly zero: number;
+}
 
 /** What the screen graph kept of one row: tokens at or above its threshold, and its int8 summary. */
 interface Screened {

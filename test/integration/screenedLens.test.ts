@@ -130,7 +130,7 @@ for (const D of [64, 600]) {
 }
 
 describe('quantizeUnembed', () => {
-  it('per-token int8 with exact error norms', () => {
+  it('per-token int8 in two halves, with exact error norms', () => {
     const V = 5;
     const D = 4;
     const wte = Float32Array.from([1, -2, 0.5, 0.25, 0, 0, 0, 0, 3, 3, -3, 1, 0.1, 0.2, 0.3, -0.4, 127, 63.5, -1, 0]);
@@ -141,9 +141,13 @@ describe('quantizeUnembed', () => {
       for (let i = 0; i < D; i++) {
         const w = wte[j * D + i];
         const qi = q.q[i * V + j];
-        assert.ok(qi >= -127 && qi <= 127);
+        const lo = q.qLo[i * V + j];
+        assert.ok(qi >= -127 && qi <= 127 && lo >= -127 && lo <= 127);
+        assert.equal(q.loScale[j], q.scale[j] / 256);
         assert.ok(Math.abs(w - q.scale[j] * qi) <= q.scale[j] / 2 + 1e-12, `token ${j} element ${i}`);
-        e2 += (w - q.scale[j] * qi) ** 2;
+        const e = w - q.scale[j] * qi - q.loScale[j] * lo;
+        assert.ok(Math.abs(e) <= q.loScale[j] + 1e-12, `token ${j} element ${i}: low half`);
+        e2 += e ** 2;
         n2 += w * w;
       }
       assert.ok(q.errNorm[j] >= Math.sqrt(e2) && q.errNorm[j] <= Math.sqrt(e2) * (1 + 1e-9) + 1e-200);
