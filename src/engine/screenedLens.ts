@@ -25,6 +25,13 @@ import type { ModelConfig } from './types';
 
 /** Unit roundoff of float32. */
 const U = 2 ** -24;
+/**
+ * How many int8 products score the tokens: 1 (ŷ·ŵ_hi), 2 (+ ŷ·ŵ_lo: W's error ~256× smaller) or 3
+ * (+ ŷ₂·ŵ_hi, ŷ₂ = y − ŷ quantized again: y's error ~255× smaller). More products cost more int8
+ * work and narrow the bound, so fewer tokens are re-scored in float32.
+ */
+export type ScreenProducts = 1 | 2 | 3;
+
 /** About this many int8 scores per ORT call (32 MiB of float32), as in lens.ts. */
 const CHUNK_SCORES = 8 * 1024 * 1024;
 
@@ -46,8 +53,11 @@ export interface QuantizedUnembed {
   /** [V] ‖scale_j·q_j‖₂ and ‖loScale_j·qLo_j‖₂, rounded up. */
   readonly hiNorm: Float64Array;
   readonly loNorm: Float64Array;
-  /** [V] ‖w_j − scale_j·q_j − loScale_j·qLo_j‖₂ (what int8 misses), rounded up. */
+  /** [V] ‖w_j − scale_j·q_j − loScale_j·qLo_j‖₂ (what both halves miss), rounded up. */
   readonly errNorm: Float64Array;
+  /** [V] ‖w_j − scale_j·q_j‖₂ (what the high half alone misses), rounded up. */
+  readonly hiErrNorm: Float64Array;
+  readonly maxHiErrNorm: number;
   readonly maxNorm: number;
   readonly maxHiNorm: number;
   readonly maxLoNorm: number;
@@ -68,6 +78,8 @@ export function quantizeUnembed(wte: Float32Array, V: number, D: number): Quanti
   const hiNorm = new Float64Array(V);
   const loNorm = new Float64Array(V);
   const errNorm = new Float64Array(V);
+  const hiErrNorm = new Float64Array(V);
+  let maxHiErrNorm = 0;
   let maxNorm = 0;
   let maxHiNorm = 0;
   let maxLoNorm = 0;
@@ -85,6 +97,7 @@ export function quantizeUnembed(wte: Float32Array, V: number, D: number): Quanti
     let h2 = 0;
     let l2 = 0;
     let e2 = 0;
+    let he2 = 0;
     for (let i = 0; i < D; i++) {
       const w = wte[row + i];
       const hi = clamp(w / s);
@@ -97,17 +110,20 @@ export function quantizeUnembed(wte: Float32Array, V: number, D: number): Quanti
       // Exact in float64: w, s·hi and sLo·lo each have ≤ 31 significant bits within a few binades.
       const e = w - s * hi - sLo * lo;
       e2 += e * e;
+      he2 += (w - s * hi) ** 2;
     }
     norm[j] = up(Math.sqrt(n2));
     hiNorm[j] = up(Math.sqrt(h2));
     loNorm[j] = up(Math.sqrt(l2));
     errNorm[j] = up(Math.sqrt(e2));
+    hiErrNorm[j] = up(Math.sqrt(he2));
+    maxHiErrNorm = Math.max(maxHiErrNorm, hiErrNorm[j]);
     maxNorm = Math.max(maxNorm, norm[j]);
     maxHiNorm = Math.max(maxHiNorm, hiNorm[j]);
     maxLoNorm = Math.max(maxLoNorm, loNorm[j]);
     maxErrNorm = Math.max(maxErrNorm, errNorm[j]);
   }
-  return { q, qLo, scale, loScale, norm, hiNorm, loNorm, errNorm, maxNorm, maxHiNorm, maxLoNorm, maxErrNorm };
+  return { q, qLo, scale, loScale, norm, hiNorm, loNorm, errNorm, hiErrNorm, maxNorm, maxHiNorm, maxLoNorm, maxErrNorm, maxHiErrNorm };
 }
 
 const SCREEN = {
@@ -139,7 +155,7 @@ const SCREEN = {
  * The threshold is the k-th int8 score minus twice the row's largest error bound (with slack):
  * a token below it cannot be a candidate of ScreenedLensRunner.plan, which re-checks this in JS.
  */
-export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu: QuantizedUnembed): Uint8Array {
+export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu: QuantizedUnembed, products: ScreenProducts = 3): Uint8Array {
   const { dModel: D, dVocab: V, layerNormEps } = config;
   const g = new GraphBuilder('residual_lens_screen', 17);
   const rows = g.input(SCREEN.rows, DataType.FLOAT, ['n', D]);
@@ -161,11 +177,10 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   const sLo = g.floats('w_u_scale_low', [V], qu.loScale);
   const product = (a: string, aScale: string, aZero: string, w: string, wScale: string): string =>
     g.node('MatMulIntegerToFloat', [a, w, aScale, wScale, aZero], 1, {}, undefined, 'com.microsoft')[0]; // [n, V]
-  // s = ŷ·ŵ_hi + ŷ·ŵ_lo + ŷ₂·ŵ_hi (three int8 products; ŷ₂·ŵ_lo is left to the bound).
-  const scores = g.op('Add', [
-    g.op('Add', [product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wHi, sHi), product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wLo, sLo)]),
-    product(SCREEN.dq, SCREEN.dScale, SCREEN.dZero, wHi, sHi),
-  ]);
+  // s = ŷ·ŵ_hi (+ ŷ·ŵ_lo) (+ ŷ₂·ŵ_hi): one to three int8 products; what they leave out goes to the bound.
+  let scores = product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wHi, sHi);
+  if (products >= 2) scores = g.op('Add', [scores, product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wLo, sLo)]);
+  if (products >= 3) scores = g.op('Add', [scores, product(SCREEN.dq, SCREEN.dScale, SCREEN.dZero, wHi, sHi)]);
   const [topScores, topIds] = g.node('TopK', [scores, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SCREEN.topScores, 'top_ids']);
   // −LogSoftmax at the int8 top-1 = log Σ exp(s − max s): small, so float32 keeps it precise (ReduceLogSumExp measured 2.5× slower).
   const lpTop = g.op('GatherElements', [g.op('LogSoftmax', [scores], { axis: { i: -1 } }), g.op('Slice', [topIds, g.constInts([0]), g.constInts([1]), g.constInts([1])])], { axis: { i: 1 } });
@@ -177,14 +192,21 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   const yHat2 = g.op('DequantizeLinear', [SCREEN.dq, SCREEN.dScale, SCREEN.dZero]);
   const gamma = (D * U) / (1 - D * U);
   const rounding = 8 * U;
-  // The same terms as ScreenedLensRunner.plan's bound, with every token's norms at their maximum.
-  const eMax = [
-    times(g.op('Add', [yHat, yHat2]), qu.maxErrNorm),
-    times(g.op('Sub', [dy, yHat2]), qu.maxNorm),
-    times(yHat2, qu.maxLoNorm + rounding * qu.maxHiNorm),
-    times(y, gamma * qu.maxNorm),
-    times(yHat, rounding * (qu.maxHiNorm + qu.maxLoNorm)),
-  ].reduce((a, b) => g.op('Add', [a, b])); // [n, 1]
+  // The same terms as boundTerms() in ScreenedLensRunner.plan, with every token's norms at their maximum.
+  const eMax = (products === 3
+    ? [
+        times(g.op('Add', [yHat, yHat2]), qu.maxErrNorm),
+        times(g.op('Sub', [dy, yHat2]), qu.maxNorm),
+        times(yHat2, qu.maxLoNorm + rounding * qu.maxHiNorm),
+        times(y, gamma * qu.maxNorm),
+        times(yHat, rounding * (qu.maxHiNorm + qu.maxLoNorm)),
+      ]
+    : [
+        times(yHat, (products === 2 ? qu.maxErrNorm : qu.maxHiErrNorm) + rounding * (qu.maxHiNorm + (products === 2 ? qu.maxLoNorm : 0))),
+        times(dy, qu.maxNorm),
+        times(y, gamma * qu.maxNorm),
+      ]
+  ).reduce((a, b) => g.op('Add', [a, b])); // [n, 1]
   const kth = g.op('Slice', [topScores, g.op('Sub', [k, g.constInts([1])]), k, axes]); // [n, 1]
   const slack = g.op('Add', [g.op('Mul', [g.op('Abs', [kth]), g.constFloat(1e-3)]), g.constFloat(1e-3)]);
   const threshold = g.op('Sub', [g.op('Sub', [kth, g.op('Mul', [eMax, g.constFloat(2.01)])]), slack]); // [n, 1]
@@ -212,8 +234,8 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   return g.build();
 }
 
-/** Columns per re-scoring product: at most 64 keeps MLAS's K stride at ≥ 256 (see buildRescoreGraph). */
-export const RESCORE_COLUMNS = 64;
+/** Columns per re-scoring product: at most 64 keeps MLAS's K stride at ≥ 256 (see buildRescoreGraph); 16 wastes less padding. */
+export const RESCORE_COLUMNS = 16;
 /** MLAS's K block for a prepacked B (MLAS_SGEMM_PACKED_STRIDEK in ORT 1.30). */
 const PACKED_STRIDE_K = 256;
 
@@ -286,18 +308,20 @@ export class ScreenedLensRunner {
     private readonly exact: LensRunner,
     private readonly config: ModelConfig,
     private readonly qu: QuantizedUnembed,
+    /** How many int8 products score the tokens (ScreenProducts). */
+    readonly products: ScreenProducts,
   ) {}
 
   /**
    * Sessions for the screen and the re-scoring; `exact` (the float32 lens) serves fallback rows.
    * `wte` [V, D] is read once to quantize W_U and may be dropped afterwards.
    */
-  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings): Promise<ScreenedLensRunner> {
+  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings, products: ScreenProducts = 3): Promise<ScreenedLensRunner> {
     const qu = quantizeUnembed(wte, config.dVocab, config.dModel);
-    const screen = await createSession(buildScreenGraph(config, locate, qu), weightsFolder, settings);
+    const screen = await createSession(buildScreenGraph(config, locate, qu, products), weightsFolder, settings);
     try {
       const rescore = await createSession(buildRescoreGraph(config, locate), weightsFolder, settings);
-      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu);
+      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu, products);
       runner.reproduces = await runner.reproducesTable();
       return runner;
     } catch (err) {
@@ -445,11 +469,13 @@ export class ScreenedLensRunner {
     let b2 = 0;
     let ab2 = 0;
     let d2 = 0;
+    let dy1 = 0;
     let y2 = 0;
     for (let i = 0; i < D; i++) {
       const a = (yq.q[i] - yq.zero) * yq.scale;
       const b = (dq.q[i] - dq.zero) * dq.scale;
       const d = y[i] - a - b;
+      dy1 += (y[i] - a) ** 2;
       a2 += a * a;
       b2 += b * b;
       ab2 += (a + b) * (a + b);
@@ -465,9 +491,17 @@ export class ScreenedLensRunner {
     const r8 = 8 * U;
     // |float32 logit − int8 score| of token j (docs/screened-lens.md): what the three products miss,
     // the float32 table's rounding, and the products' own float32 rounding.
+    // With fewer products: y = ŷ + (y − ŷ); one product misses ŷ·(w − ŵ_hi), two miss ŷ·(w − ŵ_hi − ŵ_lo).
+    const nDy = this.products === 3 ? nD : up(Math.sqrt(dy1));
+    const p = this.products;
     const bound = (j: number): number =>
-      up(nAB * qu.errNorm[j] + nD * qu.norm[j] + nB * qu.loNorm[j] + gy * qu.norm[j] + r8 * (nA * (qu.hiNorm[j] + qu.loNorm[j]) + nB * qu.hiNorm[j]));
-    const restBound = up(nAB * qu.maxErrNorm + nD * qu.maxNorm + nB * qu.maxLoNorm + gy * qu.maxNorm + r8 * (nA * (qu.maxHiNorm + qu.maxLoNorm) + nB * qu.maxHiNorm));
+      p === 3
+        ? up(nAB * qu.errNorm[j] + nD * qu.norm[j] + nB * qu.loNorm[j] + gy * qu.norm[j] + r8 * (nA * (qu.hiNorm[j] + qu.loNorm[j]) + nB * qu.hiNorm[j]))
+        : up(nA * (p === 2 ? qu.errNorm[j] : qu.hiErrNorm[j]) + nDy * qu.norm[j] + gy * qu.norm[j] + r8 * nA * (qu.hiNorm[j] + (p === 2 ? qu.loNorm[j] : 0)));
+    const restBound =
+      p === 3
+        ? up(nAB * qu.maxErrNorm + nD * qu.maxNorm + nB * qu.maxLoNorm + gy * qu.maxNorm + r8 * (nA * (qu.maxHiNorm + qu.maxLoNorm) + nB * qu.maxHiNorm))
+        : up(nA * (p === 2 ? qu.maxErrNorm : qu.maxHiErrNorm) + nDy * qu.maxNorm + gy * qu.maxNorm + r8 * nA * (qu.maxHiNorm + (p === 2 ? qu.maxLoNorm : 0)));
     const { ids: sIds, scores } = screened;
     const S = sIds.length;
     if (S < k) return undefined;
@@ -532,8 +566,8 @@ export class ScreenedLensRunner {
   }
 }
 
-/** Re-scoring items per ORT call (each gathers 64 rows of W_E: 12 MiB at d_model 768 for 64 items). */
-const RESCORE_BATCH = 256;
+/** Re-scoring items per ORT call (1024 items gather 16 Ki rows of W_E: 48 MiB at d_model 768). */
+const RESCORE_BATCH = 1024;
 
 /** One row's uint8 quantization as DynamicQuantizeLinear made it: value = (q − zero)·scale. */
 interface Quantized {
@@ -645,7 +679,7 @@ function kthLargest(xs: Float64Array, k: number): number {
  * The float32 lens and the screened lens of one checkpoint folder (F32 cache for F16 files under
  * `cacheDir`), for the bench and the tests; `release` frees both.
  */
-export async function screenedLensForCheckpoint(folder: string, cacheDir: string, settings?: SessionSettings): Promise<{ exact: LensRunner; screened: ScreenedLensRunner; config: ModelConfig; release: () => Promise<void> }> {
+export async function screenedLensForCheckpoint(folder: string, cacheDir: string, settings?: SessionSettings, products: ScreenProducts = 3): Promise<{ exact: LensRunner; screened: ScreenedLensRunner; config: ModelConfig; release: () => Promise<void> }> {
   const ckpt = openCheckpoint(folder);
   const f32 = ensureF32Weights(ckpt, cacheDir);
   const location = path.basename(f32.path);
@@ -658,7 +692,7 @@ export async function screenedLensForCheckpoint(folder: string, cacheDir: string
   const lensSession = await createSession(buildLensGraph(ckpt.config, locate), weightsFolder, settings);
   const exact = new LensRunner(lensSession, ckpt.config);
   try {
-    const screened = await ScreenedLensRunner.create(ckpt.config, locate, weightsFolder, readTensor(ckpt, 'wte.weight'), exact, settings);
+    const screened = await ScreenedLensRunner.create(ckpt.config, locate, weightsFolder, readTensor(ckpt, 'wte.weight'), exact, settings, products);
     return {
       exact, screened, config: ckpt.config,
       release: async () => {

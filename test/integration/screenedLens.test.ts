@@ -112,6 +112,25 @@ for (const D of [64, 600]) {
       assert.ok(top.includes(100) && top.includes(101), `row 0's top-3 ${top.join(', ')} holds the tied ids`);
     });
 
+    it('one and two int8 products (wider bounds, more candidates): the same table', async () => {
+      const random = new Random(4);
+      const N = 20;
+      const rows = rowsNear(wte, D, Array.from({ length: N }, () => random.int(0, V)), random, 1);
+      const targets = Int32Array.from({ length: N }, () => random.int(0, V));
+      const exact = await lens.exact.run(rows, targets, 10);
+      const three = await lens.screened.run(rows, targets, 10);
+      for (const products of [1, 2] as const) {
+        const other = await screenedLensForCheckpoint(folder, folder, { threads: 1 }, products);
+        try {
+          const screened = await other.screened.run(rows, targets, 10);
+          compare(screened, exact, `${products} products`);
+          if (D === 600) assert.ok(screened.stats.candidates >= three.stats.candidates, 'fewer products re-score at least as many tokens');
+        } finally {
+          await other.release();
+        }
+      }
+    });
+
     it('a build whose re-scoring differs falls back to the float32 lens for every row', async () => {
       const random = new Random(9);
       const N = 5;
