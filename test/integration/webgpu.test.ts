@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Engine } from '../../src/engine/engine';
-import { webGpuAvailability } from '../../src/engine/executionProvider';
+import { chooseExecutionProvider, hasGpuDevice, isExecutionProviderSetting, webGpuAvailability } from '../../src/engine/executionProvider';
 import { createOrtMatmulBackend } from '../../src/engine/matmulBackend';
 import type { Trace } from '../../src/engine/types';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
@@ -141,6 +141,28 @@ describe('WebGPU execution provider vs CPU (tiny checkpoint)', () => {
     } finally {
       await bc.release();
       await bg.release();
+    }
+  });
+});
+
+describe('execution provider choice', () => {
+  it('cpu never probes; settings are validated', async () => {
+    assert.deepEqual(await chooseExecutionProvider('cpu'), { requested: 'cpu', provider: 'cpu', probeMs: 0 });
+    assert.ok(isExecutionProviderSetting('auto') && isExecutionProviderSetting('webgpu') && !isExecutionProviderSetting('cuda') && !isExecutionProviderSetting(1));
+  });
+
+  it('auto without a GPU device: the CPU, with one line saying why (the engine reports it in ModelInfo)', async (t) => {
+    if (hasGpuDevice()) return t.skip('this machine has a GPU device node');
+    const choice = await chooseExecutionProvider('auto');
+    assert.equal(choice.provider, 'cpu');
+    assert.match(choice.note ?? '', /No GPU device was found .*running on the CPU\./);
+    const engine = new Engine({ threads: 1, executionProvider: 'auto' });
+    try {
+      const info = await engine.load({ folder: path.join(root, 'models/demo'), name: 'demo' });
+      assert.equal(info.executionProvider, 'cpu');
+      assert.equal(info.executionProviderNote, choice.note);
+    } finally {
+      await engine.dispose();
     }
   });
 });
