@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import * as fs from 'node:fs';
+import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { chooseExecutionProvider, hasGpuDevice, isExecutionProviderSetting, webGpuAvailability } from '../../src/engine/executionProvider';
 import { createOrtMatmulBackend } from '../../src/engine/matmulBackend';
@@ -163,6 +165,24 @@ describe('execution provider choice', () => {
       assert.equal(info.executionProviderNote, choice.note);
     } finally {
       await engine.dispose();
+    }
+  });
+});
+
+describe('execution provider through the worker', () => {
+  it('the client hands the setting to the worker; ModelInfo says which EP runs', async () => {
+    const tmp = makeTempFolder('residual-lens-ep-worker');
+    const bootstrap = path.join(tmp, 'worker-bootstrap.cjs');
+    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(path.join(root, 'src/engine/worker.ts'))});\n`);
+    const client = new EngineClient({ workerPath: bootstrap, threads: 1, executionProvider: 'webgpu' });
+    try {
+      const info = await client.request('load', { folder: path.join(root, 'models/demo'), name: 'demo', cacheDir: tmp });
+      const availability = await webGpuAvailability();
+      assert.equal(info.executionProvider, availability.available ? 'webgpu' : 'cpu');
+      if (!availability.available) assert.match(info.executionProviderNote ?? '', /running on the CPU/);
+    } finally {
+      await client.close();
+      removeTempFolder(tmp);
     }
   });
 });
