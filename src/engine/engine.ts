@@ -172,6 +172,7 @@ export class Engine {
 
     const choice = await chooseExecutionProvider(this.options.executionProvider ?? 'cpu');
     this.provider = choice.provider;
+    this.fallbackNote = undefined;
     ctx.progress?.('creating session');
     const created: ort.InferenceSession[] = [];
     try {
