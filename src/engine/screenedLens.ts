@@ -1,18 +1,19 @@
 /**
- * The exact logit lens, screened in int8 (docs/screened-lens.md has the proof).
+ * The exact logit lens, screened in int8 (docs/screened-lens.md has the steps and the proof).
  *
  * The float32 lens (lens.ts) multiplies every residual row's ln_final output y [D] by all of W_U
- * [D, V]. Here every token is first scored in int8 (MatMulIntegerToFloat: y quantized per chunk by
- * DynamicQuantizeLinear, W_U per token, symmetric), and only the tokens whose score could still
- * reach the top-k under a per-token error bound are re-scored in float32 with the same
- * LayerNormalization and the same MLAS dot products as the float32 table. The top-k ids and logits
- * are then those of the float32 table; a row whose bound does not separate (the K'-th int8 score
- * could still reach the top-k) is computed by the float32 lens instead.
+ * [D, V]. Here every token is first scored in int8 (1–3 MatMulIntegerToFloat products: y quantized
+ * per chunk by DynamicQuantizeLinear, W_U per token in two int8 halves), and only the tokens whose
+ * score could still reach the top-k under a per-token error bound are re-scored in float32, with the
+ * same LayerNormalization and the same MLAS summation as the float32 table. The top-k ids and logits
+ * are then the float32 table's, bit for bit. A row falls back to the float32 lens when the bound does
+ * not separate (the graph's threshold is not proven low enough) or when its probabilities cannot be
+ * certified within 5e-7.
  *
- * What is exact and what is not: top-k ids and logits (proven, see docs); the rank of the next
- * token when it is within reach of the top-k (proven), else counted on the int8 scores (`rankExact`
- * false); probabilities use logsumexp over the exact candidates plus the int8 scores of the rest, so
- * they are within the bound of docs/screened-lens.md, not bit-equal.
+ * Exact: top-k ids and logits; the next token's rank when it is within reach of the top-k, else
+ * counted on the int8 scores (`rankExact` 0). Probabilities: within the certified bound.
+ * Measured slower than the float32 lens on this machine kind (bench/screenedLens.ts), so the engine
+ * does not use it.
  */
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
