@@ -39,6 +39,12 @@ async function main(): Promise<void> {
   }
   process.stderr.write('[bench] checkpoint-load: GPT-2-small-shaped pytorch_model.bin vs model.safetensors\n');
   out.checkpointLoad = await benchCheckpointLoad();
+  process.stderr.write('[bench] webgpu: execution-provider overheads on tiny shapes (skipped without an adapter)\n');
+  const { benchWebGpu } = await import('./webgpu');
+  out.webgpu = await benchWebGpu();
+  process.stderr.write('[bench] screened lens: int8-screened exact lens vs the float32 table at T = 128\n');
+  const { benchScreenedLens } = await import('./screenedLens');
+  out.screenedLens = await benchScreenedLens();
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');

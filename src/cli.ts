@@ -17,7 +17,7 @@ function usage(): string {
   return [
     'usage: residual-lens <command> [options]',
     '',
-    '  trace     --model <folder|name> --text <text> [--json] [--no-bos] [--k N]',
+    '  trace     --model <folder|name> --text <text> [--json] [--no-bos] [--k N] [--execution-provider cpu|webgpu|auto]',
     '  tokenize  --text <text> [--json] [--special] [--no-bos]',
     '  circuits  --model <folder|name> [--json]',
     '  download  <name> [--hub URL] [--dir DIR]',

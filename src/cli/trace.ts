@@ -1,5 +1,5 @@
 /**
- * `residual-lens trace --model <folder|name> --text <text> [--json] [--no-bos] [--k N] [--dir DIR]`:
+ * `residual-lens trace --model <folder|name> --text <text> [--json] [--no-bos] [--k N] [--dir DIR] [--execution-provider cpu|webgpu|auto]`:
  * one forward pass with the engine in-process, printed as readable tables or as the JSON of
  * docs/cli-json.md (schema 1).
  */
@@ -10,6 +10,7 @@ import { CliUsageError, parseCliArgs, type CliCommand } from './args';
 import { formatTable, readTextOption, showToken, tokenTable } from './tokenize';
 import { traceToJson, type TraceJson } from './traceJson';
 import { Engine } from '../engine/engine';
+import { isExecutionProviderSetting } from '../engine/executionProvider';
 import { decodeToken } from '../engine/tokenizer';
 import { residualNorms } from '../analysis/residual';
 
@@ -22,7 +23,10 @@ export const command: CliCommand = {
       'no-bos': { type: 'boolean', default: false },
       k: { type: 'string', default: '10' },
       dir: { type: 'string' },
+      'execution-provider': { type: 'string', default: 'cpu' },
     });
+    const executionProvider = values['execution-provider'];
+    if (!isExecutionProviderSetting(executionProvider)) throw new CliUsageError(`--execution-provider must be cpu, webgpu or auto, got '${executionProvider}'`);
     const text = readTextOption(values.text);
     const k = Number(values.k);
     if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got '${values.k}'`);
@@ -30,9 +34,10 @@ export const command: CliCommand = {
     const model = await resolveModelArg(values.model, cacheDir);
     const prependBos = !values['no-bos'];
 
-    const engine = new Engine();
+    const engine = new Engine({ executionProvider });
     try {
-      await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      const info = await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      if (info.executionProviderNote) process.stderr.write(`${info.executionProviderNote}\n`);
       const trace = await engine.trace({ text, options: { prependBos, topK: k } });
       const lens = await engine.lens({ traceId: trace.traceId, k });
       const last = trace.tokens.length - 1;

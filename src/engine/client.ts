@@ -5,6 +5,7 @@
  * next request starts a fresh worker that first reloads the last model.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { ExecutionProviderSetting } from './executionProvider';
 import {
   ENGINE_PROTOCOL_VERSION,
   EngineError,
@@ -22,6 +23,7 @@ export const CRASHED_MESSAGE = 'The Residual Lens engine stopped unexpectedly; t
 /** What the client hands the worker at start (worker_threads workerData). */
 export interface EngineWorkerData {
   readonly threads?: number;
+  readonly executionProvider?: ExecutionProviderSetting;
 }
 
 export interface EngineClientOptions {
@@ -29,6 +31,8 @@ export interface EngineClientOptions {
   readonly workerPath: string;
   /** onnxruntime intra-op threads in the worker; default: every core. */
   readonly threads?: number;
+  /** Where the worker's graphs run (executionProvider.ts); default the CPU. */
+  readonly executionProvider?: ExecutionProviderSetting;
   /** Diagnostics (worker exits, protocol problems) for an output channel. */
   readonly log?: (line: string) => void;
   /** V8 heap limits for the worker; an out-of-memory worker is reported like any crash. */
@@ -145,7 +149,7 @@ export class EngineClient {
   private ensureWorker(method: EngineMethod): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(this.options.workerPath, {
-      workerData: { threads: this.options.threads } satisfies EngineWorkerData,
+      workerData: { threads: this.options.threads, executionProvider: this.options.executionProvider } satisfies EngineWorkerData,
       resourceLimits: this.options.resourceLimits,
       ...(this.options.execArgv ? { execArgv: this.options.execArgv } : {}),
     });

@@ -27,6 +27,7 @@ import { circuitsCachePath, readCircuitsCache, writeCircuitsCache } from './circ
 import { LensRunner, nextTokenTargets } from './lens';
 import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
+import { chooseExecutionProvider, type ExecutionProvider, type ExecutionProviderSetting } from './executionProvider';
 import { tokenize } from './tokenizer';
 import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
@@ -61,6 +62,8 @@ export interface EngineOptions extends SessionSettings {
   readonly maxTraces?: number;
   /** Bytes of stored trace data kept at most (the newest trace is always kept). Default 384 MiB. */
   readonly maxTraceBytes?: number;
+  /** Where the graphs run: cpu (default), webgpu, or auto (WebGPU when its self-check passes); executionProvider.ts. */
+  readonly executionProvider?: ExecutionProviderSetting;
 }
 
 const DEFAULT_TOP_K = 10;
@@ -116,8 +119,17 @@ export class Engine {
   private nextTraceId = 1 + Math.floor(Math.random() * 2 ** 40);
   /** ORT matrix products for the circuits analyses (model-independent, created on first use). */
   private matmul: Promise<OrtMatmulBackend> | undefined;
+  /** The EP sessions are created on: chosen at the first load (options.executionProvider). */
+  private provider: ExecutionProvider = 'cpu';
+  /** The first WebGPU → CPU fallback of a single graph, if any (ModelInfo.executionProviderNote). */
+  private fallbackNote: string | undefined;
 
   constructor(private readonly options: EngineOptions = {}) {}
+
+  /** Session settings: the options plus the chosen EP, collecting WebGPU fallbacks. */
+  private get sessionSettings(): SessionSettings {
+    return { ...this.options, provider: this.provider, onFallback: (reason) => (this.fallbackNote ??= reason) };
+  }
 
   /** The loaded model, if any. */
   get info(): ModelInfo | undefined {
@@ -158,18 +170,23 @@ export class Engine {
     const lensGraph = buildLensGraph(config, locate);
     await ctx.between?.();
 
+    const choice = await chooseExecutionProvider(this.options.executionProvider ?? 'cpu');
+    this.provider = choice.provider;
+    this.fallbackNote = undefined;
     ctx.progress?.('creating session');
     const created: ort.InferenceSession[] = [];
     try {
-      const forward = await createSession(forwardGraph, weightsFolder, this.options);
+      const forward = await createSession(forwardGraph, weightsFolder, this.sessionSettings);
       created.push(forward);
       await ctx.between?.();
-      const lensSession = await createSession(lensGraph, weightsFolder, this.options);
+      const lensSession = await createSession(lensGraph, weightsFolder, this.sessionSettings);
       created.push(lensSession);
       await ctx.between?.();
+      const note = choice.note ?? this.fallbackNote;
       const info: ModelInfo = {
         name: p.name, folder: ckpt.folder, config, dtype: ckpt.dtype, fingerprint: ckpt.fingerprint,
         format: ckpt.format, unembedding: ckpt.untiedLmHead ? 'lm_head' : 'tied', notes: ckpt.notes,
+        executionProvider: this.provider, ...(note ? { executionProviderNote: note } : {}),
       };
       this.model = {
         info, ckpt, cacheDir, weightsFolder, locate, forward, lensSession,
@@ -403,7 +420,7 @@ export class Engine {
     checkIndex('layer', p.layer, L);
     const T = s.tokens.length;
     const size = T * H * Dh;
-    m.headResult ??= createSession(buildHeadResultGraph(m.info.config), undefined, this.options);
+    m.headResult ??= createSession(buildHeadResultGraph(m.info.config), undefined, this.sessionSettings);
     const session = await m.headResult;
     const out = await session.run({
       [INPUTS.z]: floatTensor(s.z.subarray(p.layer * size, (p.layer + 1) * size), [T, H, Dh]),
@@ -456,7 +473,7 @@ export class Engine {
 
   /** The ORT MatmulBackend (A·B, A·Bᵀ, Aᵀ·B), created once; a failed creation is retried next time. */
   private matmulBackend(): Promise<OrtMatmulBackend> {
-    this.matmul ??= createOrtMatmulBackend(this.options).catch((err: unknown) => {
+    this.matmul ??= createOrtMatmulBackend(this.sessionSettings).catch((err: unknown) => {
       this.matmul = undefined;
       throw err;
     });
@@ -549,7 +566,7 @@ export class Engine {
   /** blocks.{l}.mlp.hook_post of every layer [L, T, M], from the trace's hook_resid_mid [L, T, D]. */
   private async runMlpPost(m: LoadedModel, residMid: Float32Array, T: number): Promise<Float32Array> {
     const { nLayer: L, dModel: D } = m.info.config;
-    m.mlpPost ??= createSession(buildMlpPostGraph(m.info.config, m.locate), m.weightsFolder, this.options);
+    m.mlpPost ??= createSession(buildMlpPostGraph(m.info.config, m.locate), m.weightsFolder, this.sessionSettings);
     const session = await m.mlpPost;
     const feeds: Record<string, ort.Tensor> = {};
     for (let l = 0; l < L; l++) feeds[HOOKS.residMid(l)] = floatTensor(residMid.subarray(l * T * D, (l + 1) * T * D), [T, D]);

@@ -4,6 +4,7 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { providerList, type ExecutionProvider } from './executionProvider';
 
 export interface SessionSettings {
   /**
@@ -13,6 +14,13 @@ export interface SessionSettings {
   readonly disablePrepacking?: boolean;
   /** Intra-op threads; default: the number of cores. */
   readonly threads?: number;
+  /** Where the graphs run (executionProvider.ts chooses); default the CPU. */
+  readonly provider?: ExecutionProvider;
+  /**
+   * Called when a WebGPU session could not be created (an op or shape it does not support) and
+   * the same graph was created on the CPU instead; `reason` is one line.
+   */
+  readonly onFallback?: (reason: string) => void;
 }
 
 /**
@@ -38,6 +46,8 @@ export function sessionOptions(weightsFolder: string | undefined, settings: Sess
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // WebGPU: ORT logs a warning per graph for the shape ops it keeps on the CPU (normal); errors only.
+    ...(settings.provider === 'webgpu' ? { executionProviders: providerList('webgpu'), logSeverityLevel: 3 as const } : {}),
     extra,
   };
 }
@@ -47,7 +57,15 @@ export function sessionOptions(weightsFolder: string | undefined, settings: Sess
  * Blocks the calling thread for the whole creation (run it in the worker).
  */
 export async function createSession(model: Uint8Array, weightsFolder: string | undefined, settings?: SessionSettings): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, sessionOptions(weightsFolder, settings));
+  if (settings?.provider !== 'webgpu') return ort.InferenceSession.create(model, sessionOptions(weightsFolder, settings));
+  try {
+    return await ort.InferenceSession.create(model, sessionOptions(weightsFolder, settings));
+  } catch (err) {
+    const cpu = await ort.InferenceSession.create(model, sessionOptions(weightsFolder, { ...settings, provider: 'cpu' }));
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    settings.onFallback?.(`WebGPU could not run a graph (${why}); that graph runs on the CPU.`);
+    return cpu;
+  }
 }
 
 /** Feeds: name → tensor; helpers keep call sites short and typed. */

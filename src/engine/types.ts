@@ -38,6 +38,10 @@ export interface ModelInfo {
   readonly unembedding?: 'tied' | 'lm_head';
   /** One-line remarks from loading (ignored extra tensors, the untied head). */
   readonly notes?: readonly string[];
+  /** Where the graphs run (setting residualLens.executionProvider); absent means the CPU. */
+  readonly executionProvider?: 'cpu' | 'webgpu';
+  /** One line when WebGPU was wanted but (some of) the graphs run on the CPU: why. */
+  readonly executionProviderNote?: string;
 }
 
 /** One block's weights exactly as GPT-2 stores them (Conv1D weights are [in, out]). */

@@ -13,6 +13,7 @@ import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
 import type { EngineWorkerData } from './client';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine, type RequestContext } from './engine';
+import { isExecutionProviderSetting } from './executionProvider';
 import {
   ENGINE_PROTOCOL_VERSION,
   EngineError,
@@ -58,7 +59,8 @@ function exposeGc(): (() => void) | undefined {
 export function startWorker(port: NonNullable<typeof parentPort>): void {
   const data = (workerData ?? {}) as EngineWorkerData;
   const threads = typeof data.threads === 'number' && Number.isInteger(data.threads) && data.threads > 0 ? data.threads : undefined;
-  const engine = new Engine(threads === undefined ? {} : { threads });
+  const executionProvider = isExecutionProviderSetting(data.executionProvider) ? data.executionProvider : undefined;
+  const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}) });
   const gc = exposeGc();
   let collectedAt = 0;
   const queue: EngineRequest[] = [];

@@ -18,6 +18,8 @@ export interface EngineStatus {
   /** Name of the loaded (or loading) model. */
   readonly model: string | undefined;
   readonly detail?: string;
+  /** Where the loaded model's graphs run, once loaded. */
+  readonly executionProvider?: 'cpu' | 'webgpu';
 }
 
 /** The model a command decided to use. */
@@ -55,12 +57,12 @@ export class EngineSession implements vscode.Disposable {
   }
 
   private engine(): EngineClient {
-    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log, threads: engineThreads() });
+    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log, threads: engineThreads(), executionProvider: executionProviderSetting() });
     return this.client;
   }
 
   private setStatus(state: EngineState, detail?: string): void {
-    this.current = { state, model: this.info?.name ?? this.current.model, detail };
+    this.current = { state, model: this.info?.name ?? this.current.model, detail, executionProvider: this.info?.executionProvider };
     this.emitter.fire(this.current);
   }
 
@@ -74,10 +76,11 @@ export class EngineSession implements vscode.Disposable {
     void warmTokenTexts();
     try {
       this.info = await client.request('load', { folder: choice.folder, name: choice.name, cacheDir: this.cacheDir }, options);
-      this.log(`Loaded ${this.info.name} from ${this.info.folder} (${this.info.config.nLayer} layers, ${this.info.config.nHead} heads, d_model ${this.info.config.dModel}).`);
+      this.log(`Loaded ${this.info.name} from ${this.info.folder} (${this.info.config.nLayer} layers, ${this.info.config.nHead} heads, d_model ${this.info.config.dModel}; ${this.info.executionProvider === 'webgpu' ? 'WebGPU' : 'CPU'}).`);
       // Format, dtype and the unembedding in use (a fine-tune's untied lm_head), then load notes.
       this.log(`Weights: ${this.info.format ?? 'safetensors'}, ${this.info.dtype}; unembedding ${this.info.unembedding === 'lm_head' ? 'the untied lm_head.weight' : 'tied to the token embedding'}.`);
       for (const note of this.info.notes ?? []) this.log(`Note: ${note}`);
+      if (this.info.executionProviderNote) this.log(this.info.executionProviderNote);
       this.setStatus('ready');
       return this.info;
     } catch (err) {
@@ -124,6 +127,12 @@ export class EngineSession implements vscode.Disposable {
  * core but one, so the extension host and the editor keep a core while a trace runs (on 2 cores a
  * trace on 2 threads starved the extension host's event loop past 50 ms).
  */
+/** residualLens.executionProvider; read when the worker starts (a change applies to the next engine). */
+function executionProviderSetting(): 'auto' | 'cpu' | 'webgpu' {
+  const value = vscode.workspace.getConfiguration('residualLens').get<string>('executionProvider', 'auto');
+  return value === 'cpu' || value === 'webgpu' ? value : 'auto';
+}
+
 function engineThreads(): number {
   const cores = os.availableParallelism();
   const setting = vscode.workspace.getConfiguration('residualLens').get<number>('engineThreads', 0);

@@ -24,7 +24,8 @@ export class StatusBar implements vscode.Disposable {
   update(status: EngineStatus): void {
     const model = status.model ?? this.configuredModel();
     const state = status.state === 'idle' ? 'not loaded' : status.state;
-    this.item.text = `${ICONS[status.state]} ${model} · ${state}`;
+    const ep = status.executionProvider === 'webgpu' ? ' · WebGPU' : status.executionProvider === 'cpu' ? ' · CPU' : '';
+    this.item.text = `${ICONS[status.state]} ${model} · ${state}${ep}`;
     const tip = new vscode.MarkdownString(`**Residual Lens** — model \`${model}\`, engine ${state}.`);
     if (status.detail) tip.appendText(`\n\n${status.detail}`);
     tip.appendMarkdown('\n\nClick to select a model.');

@@ -5,7 +5,7 @@
 import { ProtoWriter } from './protobuf';
 
 /** ONNX TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** A dimension: a fixed size or a named dynamic axis (dim_param). */
@@ -98,6 +98,12 @@ export class GraphBuilder {
     return this.define(name);
   }
 
+  /** An inline initializer of any type from its little-endian bytes (e.g. int8 weights). */
+  raw(name: string, dims: readonly number[], type: DataTypeCode, bytes: Uint8Array): string {
+    this.initializers.push(new ProtoWriter().packedVarints(1, dims).varint(2, type).string(8, name).bytes(9, bytes));
+    return this.define(name);
+  }
+
   /** An inline int64 initializer (shapes, axes, indices). */
   int64s(name: string, dims: readonly number[], values: readonly number[]): string {
     const raw = new Uint8Array(values.length * 8);
@@ -147,6 +153,8 @@ export class GraphBuilder {
       .string(3, '1')
       .message(7, graph)
       .message(8, new ProtoWriter().string(1, '').varint(2, this.opset));
+    // Contrib ops (com.microsoft, e.g. MatMulIntegerToFloat) need their domain imported.
+    if (this.nodes.some((n) => n.domain === 'com.microsoft')) model.message(8, new ProtoWriter().string(1, 'com.microsoft').varint(2, 1));
     return model.finish();
   }
 

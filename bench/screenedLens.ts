@@ -1,0 +1,139 @@
+/**
+ * The int8-screened exact lens (with 1, 2 and 3 int8 products) vs today's float32 lens: the full table (13 rows × 128 positions,
+ * top-10 and next-token ranks) on the GPT-2-small-shaped bench checkpoint (bench/engine.ts), both
+ * in the same run, alternately, 2 ORT threads. Reports wall and CPU medians, their ratios, the
+ * candidate counts and fallback rows, the screened run's time split, and a check of the result
+ * (ids and logits bit-equal, largest probability difference, ranks equal where exact).
+ *
+ * Run alone: node --import tsx bench/screenedLens.ts   (prints JSON)
+ */
+import * as path from 'node:path';
+import { Engine } from '../src/engine/engine';
+import { nextTokenTargets } from '../src/engine/lens';
+import type { LensRows } from '../src/engine/lens';
+import { screenedLensForCheckpoint, type ScreenedLensRows, type ScreenProducts } from '../src/engine/screenedLens';
+import { BENCH_DIR, ensureBenchCheckpoint } from './engine';
+import { median, round1 } from './section';
+
+const T = 128;
+const RUNS = 5;
+const THREADS = 2;
+const PRODUCTS: readonly ScreenProducts[] = [1, 2, 3];
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] screened lens: ${line}\n`);
+};
+
+/** A varied English-like text of exactly T tokens with BOS (one token per word, checked by the engine's count). */
+function variedText(engine: Engine, tokens: number): string {
+  const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'then', 'it', 'was', 'time', 'to', 'go', 'home', 'with', 'my', 'old', 'friend', 'from', 'school'];
+  const picked: string[] = [];
+  for (let i = 0; picked.length < tokens - 1; i++) picked.push(words[(i * 7 + (i >> 3)) % words.length]);
+  let text = ` ${picked.join(' ')}`;
+  while (engine.tokenize({ text, options: { prependBos: true, allowSpecial: false } }).tokens.length > tokens) text = text.slice(0, text.lastIndexOf(' '));
+  return text;
+}
+
+/** The screened table against the float32 one: ids and logits bit-equal, largest probability difference, exact ranks equal. */
+function check(x: LensRows, y: ScreenedLensRows): Record<string, unknown> {
+  let idsEqual = true;
+  let logitsBitEqual = true;
+  let probDiff = 0;
+  let exactRanksEqual = true;
+  for (let j = 0; j < x.top.ids.length; j++) {
+    idsEqual &&= x.top.ids[j] === y.top.ids[j];
+    logitsBitEqual &&= Object.is(x.top.logits[j], y.top.logits[j]);
+    probDiff = Math.max(probDiff, Math.abs(x.top.probs[j] - y.top.probs[j]));
+  }
+  for (let r = 0; r < x.rank.length; r++) if (y.rankExact[r]) exactRanksEqual &&= x.rank[r] === y.rank[r];
+  return { idsEqual, logitsBitEqual, maxProbDiff: probDiff, exactRanksEqual };
+}
+
+async function measure<R>(fn: () => Promise<R>): Promise<{ wall: number; cpu: number; result: R }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await fn();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000, result };
+}
+
+export async function benchScreenedLens(): Promise<Record<string, unknown>> {
+  const folder = ensureBenchCheckpoint();
+  const cacheDir = path.join(BENCH_DIR, 'cache');
+  const engine = new Engine({ threads: THREADS });
+  try {
+    await engine.load({ folder, name: 'gpt2-small-random', cacheDir });
+    const trace = await engine.trace({ text: variedText(engine, T) });
+    const config = trace.model.config;
+    const rows = config.nLayer + 1;
+    const positions = trace.tokens.length;
+    const targets = nextTokenTargets(trace.tokens.map((t) => t.id), rows);
+    const variants: { products: ScreenProducts; lens: Awaited<ReturnType<typeof screenedLensForCheckpoint>>; createMs: number }[] = [];
+    try {
+      for (const products of PRODUCTS) {
+        log(`creating the screened lens with ${products} int8 product(s) (quantizes W_U, checks re-scoring against the float32 Gemm)`);
+        const created = await measure(() => screenedLensForCheckpoint(folder, cacheDir, { threads: THREADS }, products));
+        variants.push({ products, lens: created.result, createMs: created.wall });
+      }
+      const exact = variants[0].lens.exact;
+      const f32 = { wall: [] as number[], cpu: [] as number[] };
+      const scr = variants.map(() => ({ wall: [] as number[], cpu: [] as number[], last: undefined as ScreenedLensRows | undefined, check: {} as Record<string, unknown> }));
+      for (let i = 0; i <= RUNS; i++) {
+        log(`run ${i + 1} of ${RUNS + 1} (the first is a warm-up)`);
+        const a = await measure(() => exact.run(trace.resid, targets, 10));
+        if (i > 0) {
+          f32.wall.push(a.wall);
+          f32.cpu.push(a.cpu);
+        }
+        for (const [v, variant] of variants.entries()) {
+          const b = await measure(() => variant.lens.screened.run(trace.resid, targets, 10));
+          if (i === 0) {
+            scr[v].check = check(a.result, b.result);
+            continue;
+          }
+          scr[v].wall.push(b.wall);
+          scr[v].cpu.push(b.cpu);
+          scr[v].last = b.result;
+        }
+      }
+      const f32Wall = median(f32.wall);
+      const f32Cpu = median(f32.cpu);
+      return {
+        shape: { nLayer: config.nLayer, dModel: config.dModel, dVocab: config.dVocab, positions, tableRows: rows * positions, k: 10, threads: THREADS },
+        float32: { wallMs: round1(f32Wall), cpuMs: round1(f32Cpu) },
+        target: 'screened / float32 ≤ 0.5',
+        screened: variants.map((variant, v) => {
+          const stats = scr[v].last?.stats;
+          const screenedRows = stats ? stats.rows - stats.fallbackRows : 0;
+          return {
+            products: variant.products,
+            createMs: round1(variant.createMs),
+            reproducesFloat32Gemm: variant.lens.screened.reproduces,
+            wallMs: round1(median(scr[v].wall)),
+            cpuMs: round1(median(scr[v].cpu)),
+            ratio: { wall: Math.round((median(scr[v].wall) / f32Wall) * 100) / 100, cpu: Math.round((median(scr[v].cpu) / f32Cpu) * 100) / 100 },
+            candidates: stats
+              ? { screenedRows, fallbackRows: stats.fallbackRows, perScreenedRow: screenedRows ? round1(stats.candidates / screenedRows) : 0, maxPerRow: stats.maxCandidates, exactRankRows: stats.exactRankRows }
+              : undefined,
+            splitMs: stats?.ms ? Object.fromEntries(Object.entries(stats.ms).map(([key, x]) => [key, round1(x)])) : undefined,
+            check: scr[v].check,
+          };
+        }),
+      };
+    } finally {
+      for (const variant of variants) await variant.lens.release();
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+if (require.main === module) {
+  benchScreenedLens()
+    .then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`))
+    .catch((err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,212 @@
+/**
+ * The WebGPU execution provider against the CPU, graph by graph, on a tiny random checkpoint:
+ * the instrumented forward (every hook), the final top-k, the lens table and one cell's distribution,
+ * per-head results, mlp.hook_post, DLA at every position, and the circuits products (A·B, A·Bᵀ, Aᵀ·B).
+ * Tolerance: |webgpu − cpu| ≤ 1e-4 · max(1, |cpu|); ids and ranks must match exactly.
+ *
+ * NEEDS a WebGPU adapter. In CI that is Mesa's lavapipe (software Vulkan, installed by
+ * .ci/install-lavapipe); without one these tests skip and say why. Lavapipe runs on the CPU and is
+ * slow, so the checkpoint is tiny. The fallback test (no adapter → CPU, one note) runs everywhere.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import * as fs from 'node:fs';
+import { EngineClient } from '../../src/engine/client';
+import { Engine } from '../../src/engine/engine';
+import { chooseExecutionProvider, hasGpuDevice, isExecutionProviderSetting, webGpuAvailability } from '../../src/engine/executionProvider';
+import { createOrtMatmulBackend } from '../../src/engine/matmulBackend';
+import type { Trace } from '../../src/engine/types';
+import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
+import { Random } from '../helpers/random';
+
+const TOL = 1e-4;
+const TEXT = 'The cat sat on the mat. The cat sat on the';
+const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257, seed: 31 };
+const root = path.resolve(__dirname, '../..');
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
+    if (!(err <= worst)) {
+      worst = err;
+      at = i;
+    }
+  }
+  assert.ok(worst <= TOL, `${what}: webgpu differs from cpu by ${worst} at ${at} (webgpu ${actual[at]}, cpu ${expected[at]})`);
+}
+
+/** Top-k ids equal, except where two ids swap places because their logits tie within the tolerance. */
+function assertSameIdsUpToTies(ids: Int32Array, expected: Int32Array, logits: Float32Array, expectedLogits: Float32Array, what: string): void {
+  for (let i = 0; i < expected.length; i++) {
+    if (ids[i] === expected[i]) continue;
+    const tie = Math.abs(logits[i] - expectedLogits[i]) <= TOL * Math.max(1, Math.abs(expectedLogits[i]));
+    assert.ok(tie, `${what}: id ${ids[i]} vs ${expected[i]} at ${i}, logits ${logits[i]} vs ${expectedLogits[i]} are not tied`);
+  }
+}
+
+describe('WebGPU execution provider vs CPU (tiny checkpoint)', () => {
+  /** Why these tests skip: no WebGPU adapter here. */
+  let skip: string | undefined;
+  let folder: string | undefined;
+  const cpu = new Engine({ threads: 1, executionProvider: 'cpu' });
+  const gpu = new Engine({ threads: 1, executionProvider: 'webgpu' });
+  let tc: Trace;
+  let tg: Trace;
+
+  before(async () => {
+    const availability = await webGpuAvailability();
+    if (!availability.available) {
+      skip = `needs a WebGPU adapter (CI: lavapipe from .ci/install-lavapipe): ${availability.reason ?? ''}`;
+      return;
+    }
+    folder = makeTempFolder('residual-lens-webgpu');
+    writeRandomCheckpoint(folder, CONFIG);
+    const ic = await cpu.load({ folder, name: 'tiny', cacheDir: folder });
+    const ig = await gpu.load({ folder, name: 'tiny', cacheDir: folder });
+    assert.equal(ic.executionProvider, 'cpu');
+    assert.equal(ig.executionProvider, 'webgpu');
+    assert.equal(ig.executionProviderNote, undefined, 'no graph fell back to the CPU');
+    tc = await cpu.trace({ text: TEXT, options: { topK: 5, withMlpPost: true } });
+    tg = await gpu.trace({ text: TEXT, options: { topK: 5, withMlpPost: true } });
+  });
+
+  after(async () => {
+    await cpu.dispose();
+    await gpu.dispose();
+    if (folder) removeTempFolder(folder);
+  });
+
+  it('instrumented forward: every hook, mlp.hook_post and the final top-k', (t) => {
+    if (skip) return t.skip(skip);
+    for (const key of ['embed', 'posEmbed', 'resid', 'residMid', 'ln1Scale', 'ln2Scale', 'pattern', 'z', 'attnOut', 'mlpOut', 'mlpPost', 'lnFinalScale'] as const) {
+      const a = tg[key];
+      const b = tc[key];
+      assert.ok(a && b, `${key} present`);
+      assertClose(a, b, key);
+    }
+    assertSameIdsUpToTies(tg.logitsTop.ids, tc.logitsTop.ids, tg.logitsTop.logits, tc.logitsTop.logits, 'final top-k');
+    assertClose(tg.logitsTop.logits, tc.logitsTop.logits, 'final top-k logits');
+    assertClose(tg.logitsTop.probs, tc.logitsTop.probs, 'final top-k probs');
+  });
+
+  it('lens table, next-token ranks and one cell distribution', async (t) => {
+    if (skip) return t.skip(skip);
+    const lc = await cpu.lens({ traceId: tc.traceId, k: 5 });
+    const lg = await gpu.lens({ traceId: tg.traceId, k: 5 });
+    assertSameIdsUpToTies(lg.top.ids, lc.top.ids, lg.top.logits, lc.top.logits, 'lens top-k');
+    // A rank counts logits strictly above the target's: it may differ only by tokens tied with the target within the tolerance.
+    const T = tc.tokens.length;
+    for (let i = 0; i < lc.nextTokenRank.length; i++) {
+      const diff = Math.abs(lg.nextTokenRank[i] - lc.nextTokenRank[i]);
+      if (diff === 0) continue;
+      const dist = await cpu.lensDistribution({ traceId: tc.traceId, layer: Math.floor(i / T), pos: i % T });
+      const target = dist[tc.tokens[(i % T) + 1].id];
+      const tied = dist.filter((p) => p !== target && Math.abs(Math.log(p / target)) <= TOL).length;
+      assert.ok(diff <= tied, `rank of cell ${i}: ${lg.nextTokenRank[i]} vs ${lc.nextTokenRank[i]} with only ${tied} logits within ${TOL} of the target's`);
+    }
+    assertClose(lg.top.logits, lc.top.logits, 'lens logits');
+    assertClose(lg.top.probs, lc.top.probs, 'lens probs');
+    assertClose(await gpu.lensDistribution({ traceId: tg.traceId, layer: 1, pos: 3 }), await cpu.lensDistribution({ traceId: tc.traceId, layer: 1, pos: 3 }), 'lens distribution');
+  });
+
+  it('per-head results of every layer and DLA at every position', async (t) => {
+    if (skip) return t.skip(skip);
+    for (let layer = 0; layer < CONFIG.nLayer; layer++) {
+      assertClose(await gpu.headResults({ traceId: tg.traceId, layer }), await cpu.headResults({ traceId: tc.traceId, layer }), `hook_result L${layer}`);
+    }
+    const ac = await cpu.attributeAll({ traceId: tc.traceId });
+    const ag = await gpu.attributeAll({ traceId: tg.traceId });
+    assert.deepEqual([...ag.tokenIds], [...ac.tokenIds]);
+    assertClose(ag.values, ac.values, 'DLA values');
+  });
+
+  it('circuits products: A·B, A·Bᵀ, Aᵀ·B', async (t) => {
+    if (skip) return t.skip(skip);
+    const bc = await createOrtMatmulBackend({ threads: 1, provider: 'cpu' });
+    const bg = await createOrtMatmulBackend({ threads: 1, provider: 'webgpu' });
+    try {
+      const rnd = new Random(5);
+      const [m, k, n] = [17, 40, 23];
+      const a = Float32Array.from({ length: m * k }, () => rnd.gaussian());
+      const b = Float32Array.from({ length: k * n }, () => rnd.gaussian());
+      const at = Float32Array.from({ length: k * m }, () => rnd.gaussian());
+      const bt = Float32Array.from({ length: n * k }, () => rnd.gaussian());
+      assertClose(await bg.matmul(a, b, m, k, n), await bc.matmul(a, b, m, k, n), 'A·B');
+      assertClose(await bg.matmulTransB(a, bt, m, k, n), await bc.matmulTransB(a, bt, m, k, n), 'A·Bᵀ');
+      assertClose(await bg.matmulTransA(at, b, m, k, n), await bc.matmulTransA(at, b, m, k, n), 'Aᵀ·B');
+    } finally {
+      await bc.release();
+      await bg.release();
+    }
+  });
+});
+
+describe('execution provider choice', () => {
+  it('cpu never probes; settings are validated', async () => {
+    assert.deepEqual(await chooseExecutionProvider('cpu'), { requested: 'cpu', provider: 'cpu', probeMs: 0 });
+    assert.ok(isExecutionProviderSetting('auto') && isExecutionProviderSetting('webgpu') && !isExecutionProviderSetting('cuda') && !isExecutionProviderSetting(1));
+  });
+
+  it('auto without a GPU device: the CPU, with one line saying why (the engine reports it in ModelInfo)', async (t) => {
+    if (hasGpuDevice()) return t.skip('this machine has a GPU device node');
+    const choice = await chooseExecutionProvider('auto');
+    assert.equal(choice.provider, 'cpu');
+    assert.match(choice.note ?? '', /No GPU device was found .*running on the CPU\./);
+    const engine = new Engine({ threads: 1, executionProvider: 'auto' });
+    try {
+      const info = await engine.load({ folder: path.join(root, 'models/demo'), name: 'demo' });
+      assert.equal(info.executionProvider, 'cpu');
+      assert.equal(info.executionProviderNote, choice.note);
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
+describe('execution provider through the worker', () => {
+  it('the client hands the setting to the worker; ModelInfo says which EP runs', async () => {
+    const tmp = makeTempFolder('residual-lens-ep-worker');
+    const bootstrap = path.join(tmp, 'worker-bootstrap.cjs');
+    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(path.join(root, 'src/engine/worker.ts'))});\n`);
+    const client = new EngineClient({ workerPath: bootstrap, threads: 1, executionProvider: 'webgpu' });
+    try {
+      const info = await client.request('load', { folder: path.join(root, 'models/demo'), name: 'demo', cacheDir: tmp });
+      const availability = await webGpuAvailability();
+      assert.equal(info.executionProvider, availability.available ? 'webgpu' : 'cpu');
+      if (!availability.available) assert.match(info.executionProviderNote ?? '', /running on the CPU/);
+    } finally {
+      await client.close();
+      removeTempFolder(tmp);
+    }
+  });
+});
+
+describe('WebGPU fallback', () => {
+  it('CLI --execution-provider webgpu without an adapter: one note on stderr, the CPU result', async () => {
+    const run = promisify(execFile);
+    const args = ['--import', 'tsx', path.join(root, 'src/cli.ts'), 'trace', '--model', 'demo', '--text', 'The cat sat', '--json'];
+    // An ICD list naming no file: the Vulkan loader finds no device, so Dawn has no adapter.
+    const env = { ...process.env, VK_DRIVER_FILES: '/nonexistent/icd.json', VK_ICD_FILENAMES: '/nonexistent/icd.json' };
+    const gpu = await run(process.execPath, [...args, '--execution-provider', 'webgpu'], { cwd: root, env });
+    const cpu = await run(process.execPath, args, { cwd: root, env });
+    const notes = gpu.stderr.split('\n').filter((line) => line.includes('running on the CPU'));
+    assert.equal(notes.length, 1, `one fallback line, got stderr: ${gpu.stderr}`);
+    assert.match(notes[0], /WebGPU is not available/);
+    const strip = (s: string): unknown => ({ ...(JSON.parse(s) as Record<string, unknown>), forward_ms: 0 });
+    assert.deepEqual(strip(gpu.stdout), strip(cpu.stdout));
+  });
+
+  it('CLI rejects an unknown provider with a usage error', async () => {
+    const run = promisify(execFile);
+    await assert.rejects(
+      run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), 'trace', '--model', 'demo', '--text', 'x', '--execution-provider', 'cuda'], { cwd: root }),
+      (err: { code?: number; stderr?: string }) => err.code === 2 && /--execution-provider must be cpu, webgpu or auto/.test(err.stderr ?? ''),
+    );
+  });
+});
