@@ -10,7 +10,7 @@
  *   head_overlap: {q, k, v: [L][H][L][H] write(l1, h1) → read(l2, h2) subspace overlap in [0, 1], 0 where l2 <= l1;
  *   baseline (random subspaces); top: {q, k, v: [{from, to, score}]}}}.
  */
-import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
 import { formatTable } from './tokenize';
 import { cacheDirectory, resolveModelArg } from './trace';
 import { Engine } from '../engine/engine';
@@ -27,10 +27,10 @@ export const command: CliCommand = {
       dir: { type: 'string' },
     });
     const seed = Number(values.seed);
-    if (!Number.isInteger(seed) || seed < 0) throw new CliUsageError(`--seed must be a whole number ≥ 0, got '${values.seed}'`);
+    if (!Number.isInteger(seed) || seed < 0) throw new CliUsageError(`--seed must be a whole number ≥ 0, got ${quoteArg(values.seed)}`);
     const tokenSample = Number(values.tokens);
     if (!Number.isInteger(tokenSample) || tokenSample < 1 || tokenSample > 5000) {
-      throw new CliUsageError(`--tokens must be a whole number from 1 to 5000, got '${values.tokens}'`);
+      throw new CliUsageError(`--tokens must be a whole number from 1 to 5000, got ${quoteArg(values.tokens)}`);
     }
     const cacheDir = cacheDirectory(values.dir);
     const model = await resolveModelArg(values.model, cacheDir);

@@ -6,11 +6,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
 import { formatTable, readTextOption, showToken, tokenTable } from './tokenize';
 import { traceToJson, type TraceJson } from './traceJson';
 import { Engine } from '../engine/engine';
-import { decodeToken } from '../engine/tokenizer';
+import { MAX_CONFIG_BYTES, parseConfig } from '../engine/checkpoint';
+import { BLANK_TEXT_MESSAGE, hasVisibleText } from '../engine/textRules';
+import { decodeToken, tokenize } from '../engine/tokenizer';
 import { residualNorms } from '../analysis/residual';
 
 export const command: CliCommand = {
@@ -25,10 +27,11 @@ export const command: CliCommand = {
     });
     const text = readTextOption(values.text);
     const k = Number(values.k);
-    if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got '${values.k}'`);
+    if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got ${quoteArg(values.k)}`);
     const cacheDir = cacheDirectory(values.dir);
     const model = await resolveModelArg(values.model, cacheDir);
     const prependBos = !values['no-bos'];
+    refuseUntraceableText(text, model, prependBos);
 
     const engine = new Engine();
     try {
@@ -47,6 +50,28 @@ export const command: CliCommand = {
     return 0;
   },
 };
+
+/**
+ * The engine's own checks on the text (nothing visible; more than n_ctx tokens), made before the
+ * engine or onnxruntime is loaded, so an over-long --text costs a tokenizer pass that stops at
+ * n_ctx + 1 tokens and nothing else. Same messages as the engine's, less the editor's advice.
+ * A folder whose config.json cannot be read is left to the engine, which names the problem.
+ */
+export function refuseUntraceableText(text: string, model: { folder: string; name: string }, prependBos: boolean): void {
+  if (!hasVisibleText(text)) throw new Error(BLANK_TEXT_MESSAGE);
+  let nCtx: number;
+  try {
+    const configPath = path.join(model.folder, 'config.json');
+    if (fs.statSync(configPath).size > MAX_CONFIG_BYTES) return;
+    nCtx = parseConfig(configPath, fs.readFileSync(configPath)).nCtx;
+  } catch {
+    return;
+  }
+  const counted = tokenize(text, { prependBos, maxTokens: nCtx + 1 });
+  if (counted.exceeded || counted.tokens.length > nCtx) {
+    throw new Error(`The text has more than ${nCtx} tokens; ${model.name} accepts at most ${nCtx} (BOS included).`);
+  }
+}
 
 /** --dir, else $RESIDUAL_LENS_CACHE, else ~/.cache/residual-lens. */
 export function cacheDirectory(dir: string | undefined): string {

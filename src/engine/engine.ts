@@ -28,6 +28,7 @@ import { LensRunner, nextTokenTargets } from './lens';
 import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { tokenize } from './tokenizer';
+import { BLANK_TEXT_MESSAGE, hasVisibleText } from './textRules';
 import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
 import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
@@ -254,8 +255,8 @@ export class Engine {
     if (tokenized.exceeded || tokens.length > nCtx) {
       throw new EngineError('bad-input', `The text has more than ${nCtx} tokens; ${m.info.name} accepts at most ${nCtx} (BOS included). Select less text.`);
     }
-    if (tokens.length === 0 || (prependBos && tokens.length === 1)) {
-      throw new EngineError('bad-input', 'Nothing to trace: the text is empty.');
+    if (tokens.length === 0 || (prependBos && tokens.length === 1) || !hasVisibleText(p.text)) {
+      throw new EngineError('bad-input', BLANK_TEXT_MESSAGE);
     }
     const ids = tokens.map((t) => t.id);
     const outside = tokens.find((t) => t.id >= V);

@@ -4,6 +4,7 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { prepareOrtEnvironment } from './ortEnvironment';
 
 export interface SessionSettings {
   /**
@@ -47,6 +48,7 @@ export function sessionOptions(weightsFolder: string | undefined, settings: Sess
  * Blocks the calling thread for the whole creation (run it in the worker).
  */
 export async function createSession(model: Uint8Array, weightsFolder: string | undefined, settings?: SessionSettings): Promise<ort.InferenceSession> {
+  prepareOrtEnvironment();
   return ort.InferenceSession.create(model, sessionOptions(weightsFolder, settings));
 }
 

@@ -174,7 +174,7 @@ describe('engine worker through EngineClient', () => {
 
   it('sends the too-long and empty-text messages', async () => {
     await rejectsWithCode(client.request('trace', { text: 'w '.repeat(100) }), 'bad-input', 'The text has more than 32 tokens; tiny accepts at most 32 (BOS included). Select less text.');
-    await rejectsWithCode(client.request('trace', { text: '' }), 'bad-input', 'Nothing to trace: the text is empty.');
+    await rejectsWithCode(client.request('trace', { text: '' }), 'bad-input', 'Nothing to trace: the text is empty or only whitespace.');
     await rejectsWithCode(client.request('lens', { traceId: 12345 }), 'unknown-trace');
   });
 
