@@ -5,7 +5,7 @@
  * Clicking a pair asks the host for its virtual weights.
  */
 import type { CircuitsPayload, CompositionKind, HeadPairPayload, HostToWebview, MlpPairPayload } from '../src/protocol/webview';
-import { compositionCell, compositionTop, headRole, sortHeads, type HeadSortKey } from '../src/viewModels/circuits';
+import { compositionCell, compositionTop, headRole, relativeScore, ROLE_THRESHOLD, sortHeads, type HeadSortKey } from '../src/viewModels/circuits';
 import { cssRgb, divergingColor, finiteRange, maxAbs, sequentialColor } from '../src/viewModels/color';
 import { formatSigned, headName, signedPrecision, visibleToken, vocabLookup } from '../src/viewModels/format';
 import { onHostMessage, post } from './api';
@@ -228,15 +228,17 @@ export function startCircuitsPanel(app: HTMLElement): void {
     const body = h('tbody');
     const P = r.positionalQkSize;
     const copyScale = 1;
+    const ceilings = r.detectorCeilings;
     for (const s of sortHeads(r.heads, sortKey)) {
       const canvas = h('canvas', { 'aria-label': `positional QK of ${headName(s.layer, s.head)}` });
       const start = (s.layer * r.nHead + s.head) * P * P;
       const qk = r.positionalQk.subarray(start, start + P * P);
       const scale = maxAbs(qk);
       drawThumbnail(canvas, qk, P, P, 48, (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive));
-      const cell = (v: number, diverging = false): HTMLElement => {
+      const cell = (v: number, diverging = false, ceiling = 1): HTMLElement => {
         const td = h('td', { class: 'num', text: v.toFixed(3) });
-        const bg = diverging ? divergingColor(v, copyScale, palette.negative, palette.background, palette.positive) : sequentialColor(v, 0, 1, palette.background, palette.high);
+        if (!diverging && ceiling < 1) td.title = `${v.toFixed(3)} of at most ${ceiling.toFixed(3)} on these sequences: ${Math.round(relativeScore(v, ceiling) * 100)} % of a perfect head`;
+        const bg = diverging ? divergingColor(v, copyScale, palette.negative, palette.background, palette.positive) : sequentialColor(v, 0, ceiling, palette.background, palette.high);
         td.style.backgroundColor = cssRgb(bg);
         td.style.color = palette.textOn(bg);
         return td;
@@ -245,12 +247,12 @@ export function startCircuitsPanel(app: HTMLElement): void {
         'tr',
         { 'data-layer': s.layer, 'data-head': s.head, class: focus && focus.layer === s.layer && focus.head === s.head ? 'focused' : undefined },
         h('th', { scope: 'row', text: headName(s.layer, s.head) }),
-        cell(s.previousToken),
-        cell(s.duplicateToken),
-        cell(s.induction),
+        cell(s.previousToken, false, ceilings.previousToken),
+        cell(s.duplicateToken, false, ceilings.duplicateToken),
+        cell(s.induction, false, ceilings.induction),
         cell(s.copying, true),
         h('td', { class: 'num', text: s.writeEffectiveRank.toFixed(1) }),
-        h('td', { text: headRole(s) ?? '' }),
+        h('td', { text: headRole(s, ceilings) ?? '' }),
         h('td', {}, canvas),
       );
       // a row shows that head's connections above the table
@@ -270,7 +272,17 @@ export function startCircuitsPanel(app: HTMLElement): void {
       });
       body.append(tr);
     }
-    headsBox.append(h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body));
+    headsBox.append(
+      h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body),
+      h('p', {
+        class: 'muted',
+        'data-testid': 'heads-note',
+        text:
+          `Detector scores are TransformerLens's detect_head ("mul") on repeated random sequences. A perfect head reaches at most ` +
+          `${ceilings.previousToken.toFixed(3)} (previous token), ${ceilings.duplicateToken.toFixed(3)} (duplicate token) and ${ceilings.induction.toFixed(3)} (induction) there: ` +
+          `only the second half repeats. Colours and Role are relative to that maximum; Role names the best detector at ${Math.round(ROLE_THRESHOLD * 100)} % or more of it.`,
+      }),
+    );
   }
 
   function renderSubspaces(): void {

@@ -14,6 +14,7 @@ import { MAX_CONFIG_BYTES, parseConfig } from '../engine/checkpoint';
 import { BLANK_TEXT_MESSAGE, hasVisibleText } from '../engine/textRules';
 import { decodeToken, tokenize } from '../engine/tokenizer';
 import { residualNorms } from '../analysis/residual';
+import { formatFixed, formatProb, formatRank, lensRowLabel } from '../viewModels/format';
 
 export const command: CliCommand = {
   async run(args) {
@@ -119,19 +120,19 @@ export function traceTables(j: TraceJson): string {
     ),
   );
 
-  const rowName = (r: number): string => (r < L ? `resid_pre ${r}` : 'final');
-  out.push('', 'Logit lens: top-1 token and probability per layer (rows) and position (columns)');
+  const rowName = (r: number): string => lensRowLabel(r, L);
+  out.push('', 'Logit lens: top-1 token and probability (rows: TransformerLens accumulated_resid labels, n_pre = blocks.n.hook_resid_pre; columns: positions)');
   out.push(
     formatTable(
       ['', ...j.tokens.map((_, t) => String(t))],
       j.logit_lens.map((layer, r) => [rowName(r), ...layer.map((cell) => `${showToken(cell[0].token, 10)} ${pct(cell[0].prob)}`)]),
     ),
   );
-  out.push('', 'Rank of the actual next token (0 = top-1)');
+  out.push('', 'Rank of the actual next token (#1 = top-1; the JSON\'s next_token_rank counts from 0)');
   out.push(
     formatTable(
       ['', ...j.tokens.map((_, t) => String(t))],
-      j.next_token_rank.map((row, r) => [rowName(r), ...row.map((v) => (v === null ? '-' : String(v)))]),
+      j.next_token_rank.map((row, r) => [rowName(r), ...row.map((v) => formatRank(v))]),
       [false, ...j.tokens.map(() => true)],
     ),
   );
@@ -144,12 +145,12 @@ export function traceTables(j: TraceJson): string {
     ),
   );
   const comps = [...j.dla.components].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, 12);
-  out.push('', `Direct logit attribution at position ${j.dla.pos} to ${showToken(decodeToken(j.dla.token.id), 30)} (logit ${j.dla.logit.toFixed(3)}, ln_final bias ${j.dla.ln_bias_term.toFixed(3)}); top ${comps.length} by |value|`);
-  out.push(formatTable(['component', 'value'], comps.map((c) => [c.name, c.value.toFixed(4)]), [false, true]));
+  out.push('', `Direct logit attribution at position ${j.dla.pos} to ${showToken(decodeToken(j.dla.token.id), 30)} (logit ${formatFixed(j.dla.logit, 3)}, ln_final bias ${formatFixed(j.dla.ln_bias_term, 3)}); top ${comps.length} by |value|`);
+  out.push(formatTable(['component', 'value'], comps.map((c) => [c.name, formatFixed(c.value, 4)]), [false, true]));
   out.push('', 'Attention patterns: use --json (attention[layer][head][query][key]).');
   return out.join('\n');
 }
 
 function pct(p: number): string {
-  return `${(p * 100).toFixed(p >= 0.1 ? 0 : 1)}%`;
+  return formatProb(p);
 }

@@ -1,5 +1,5 @@
 /** Circuits panel views: top composition pairs, the heads table, MLP virtual weights. */
-import type { CircuitsReport, HeadScores } from '../analysis/circuitTypes';
+import type { CircuitsReport, DetectorCeilings, HeadScores } from '../analysis/circuitTypes';
 import type { CompositionKind } from '../protocol/webview';
 import { headName } from './format';
 
@@ -41,12 +41,26 @@ export function sortHeads(heads: readonly HeadScores[], key: HeadSortKey): HeadS
   return [...heads].sort((a, b) => b[key] - a[key] || byPlace(a, b));
 }
 
-/** Which detector a head scores highest on, when that score is at least `threshold`. */
-export function headRole(h: HeadScores, threshold = 0.5): 'previous-token' | 'duplicate-token' | 'induction' | undefined {
+export type HeadRole = 'previous-token' | 'duplicate-token' | 'induction';
+
+/** Default cut-off on score / ceiling for naming a head's role. */
+export const ROLE_THRESHOLD = 0.5;
+
+/** A detector score relative to the best any head can reach on the same sequences (1 = perfect). */
+export function relativeScore(score: number, ceiling: number): number {
+  return ceiling > 0 ? score / ceiling : 0;
+}
+
+/**
+ * The detector a head scores highest on relative to what that detector can reach, when that
+ * relative score is at least `threshold`. Raw scores would never name an induction head: its
+ * detector tops out near 0.5 (CircuitsReport.detectorCeilings).
+ */
+export function headRole(h: HeadScores, ceilings: DetectorCeilings, threshold = ROLE_THRESHOLD): HeadRole | undefined {
   const roles = [
-    ['previous-token', h.previousToken],
-    ['duplicate-token', h.duplicateToken],
-    ['induction', h.induction],
+    ['previous-token', relativeScore(h.previousToken, ceilings.previousToken)],
+    ['duplicate-token', relativeScore(h.duplicateToken, ceilings.duplicateToken)],
+    ['induction', relativeScore(h.induction, ceilings.induction)],
   ] as const;
   let best: (typeof roles)[number] | undefined;
   for (const r of roles) if (r[1] >= threshold && (best === undefined || r[1] > best[1])) best = r;

@@ -46,7 +46,7 @@ export function hoverMarkdown(h: HoverInput): string {
   else lines.push(h.components.map((c) => `\`${c}\``).join(' \u00b7 '));
   if (h.firstLensRow !== undefined) {
     lines.push('');
-    const where = h.firstLensRow >= h.nLayer ? 'only at the final layer' : `from ${lensRowLabel(h.firstLensRow, h.nLayer)} (resid_pre) on`;
+    const where = h.firstLensRow >= h.nLayer ? 'only at the final layer' : `from ${lensRowLabel(h.firstLensRow, h.nLayer)} on`;
     lines.push(`The logit lens predicts the final top-1 ${where}.`);
   }
   return lines.join('\n');
