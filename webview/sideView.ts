@@ -53,7 +53,9 @@ export function startSideView(app: HTMLElement): void {
     if (t) {
       const T = t.tokens.length;
       const { min, max } = finiteRange(t.residNorms);
-      status.textContent = `${t.model} · ${T} tokens · pos ${state.selection.pos} ${JSON.stringify(visibleToken(t.tokens[state.selection.pos]?.text ?? ''))}`;
+      status.textContent = `${state.stale ? 'Not the latest trace (the newer one was not traced) — ' : ''}${t.model} · ${T} tokens · pos ${state.selection.pos} ${JSON.stringify(visibleToken(t.tokens[state.selection.pos]?.text ?? ''))}`;
+      status.classList.toggle('stale-note', state.stale !== undefined);
+      app.classList.toggle('stale', state.stale !== undefined);
       resid.draw({
         rows: t.nLayer + 1,
         cols: T,

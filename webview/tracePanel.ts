@@ -78,7 +78,9 @@ export function startTracePanel(app: HTMLElement): void {
 
   const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
   const content = h('div', { class: 'content', hidden: true }, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
-  app.append(h('header', { class: 'top' }, status, tools), empty, content);
+  // Shown while the trace on screen is not the latest one asked for (a newer one failed or was refused).
+  const staleBanner = h('div', { class: 'stale-banner', 'data-testid': 'stale-banner', role: 'alert', hidden: true });
+  app.append(h('header', { class: 'top' }, status, tools), staleBanner, empty, content);
 
   function pick(pos: number, layer: number, head: number, reveal: boolean): void {
     if (!state.trace || pos >= state.positions) return;
@@ -92,6 +94,10 @@ export function startTracePanel(app: HTMLElement): void {
     const base = t ? `${t.model} · ${t.tokens.length} tokens · ${Math.round(t.elapsedMs)} ms` : '';
     status.textContent = state.status ? (base ? `${base} — ${state.status.text}` : state.status.text) : base;
     status.classList.toggle('busy', state.status?.busy === true);
+    const stale = t !== undefined && state.stale !== undefined;
+    staleBanner.hidden = !stale;
+    staleBanner.textContent = stale ? `Not the latest trace: this is the previous one (${t.model}, ${t.tokens.length} tokens). ${state.stale}` : '';
+    content.classList.toggle('stale', stale);
   }
 
   function renderTokens(): void {

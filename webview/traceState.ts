@@ -10,6 +10,8 @@ export class TraceState {
   attribution: AttributionPayload | undefined;
   selection: SelectionState = { pos: 0, layer: 0, head: 0 };
   status: { text: string; busy: boolean } | undefined;
+  /** Why the trace on show is not the latest one asked for (a newer one failed or was refused); cleared by the next trace. */
+  stale: string | undefined;
 
   /** Applies a host message; returns which parts changed. */
   apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'select' | 'status' | undefined {
@@ -22,6 +24,7 @@ export class TraceState {
         this.attribution = undefined;
         this.selection = msg.selection;
         this.status = undefined;
+        this.stale = undefined;
         return 'trace';
       case 'pattern':
         if (msg.pattern.traceId !== this.trace?.traceId) return undefined;
@@ -44,6 +47,7 @@ export class TraceState {
         return 'select';
       case 'status':
         this.status = msg.text ? { text: msg.text, busy: msg.busy } : undefined;
+        if (msg.stale) this.stale = msg.text;
         return 'status';
       case 'clear':
         this.status = { text: msg.text, busy: false };

@@ -124,7 +124,8 @@ export type HostToWebview = Versioned<
   | { readonly type: 'lens'; readonly lens: LensPayload }
   | { readonly type: 'attribution'; readonly attribution: AttributionPayload }
   | { readonly type: 'select'; readonly selection: SelectionState }
-  | { readonly type: 'status'; readonly text: string; readonly busy: boolean }
+  /** `stale`: the trace on show is no longer the latest (the newer one failed, was refused or cancelled); `text` says why. */
+  | { readonly type: 'status'; readonly text: string; readonly busy: boolean; readonly stale?: boolean }
   | { readonly type: 'clear'; readonly text: string }
   | { readonly type: 'circuits'; readonly circuits: CircuitsPayload }
   | { readonly type: 'headPair'; readonly pair: HeadPairPayload }

@@ -79,9 +79,16 @@ export class EngineSession implements vscode.Disposable {
       return this.info;
     } catch (err) {
       if (isCancellation(err)) this.setStatus(this.info ? 'ready' : 'idle');
-      else this.setStatus('error', err instanceof Error ? err.message : String(err));
+      else this.reportProblem(choice.name, err instanceof Error ? err.message : String(err));
       throw err;
     }
+  }
+
+  /** The status bar names the model that failed (not the one still loaded) with the problem. */
+  reportProblem(model: string, message: string): void {
+    const loaded = this.info && this.info.name !== model ? ` (${this.info.name} is still loaded)` : '';
+    this.current = { state: 'error', model, detail: `${message}${loaded}` };
+    this.emitter.fire(this.current);
   }
 
   /** One engine request, shown in the status bar as `busy` while it runs. */

@@ -76,7 +76,7 @@ export class TraceController implements vscode.Disposable {
   private patternShown: PatternPayload | undefined;
   private thumbsShown: PatternThumbsPayload | undefined;
   private attributionShown: AttributionPayload | undefined;
-  private status: { text: string; busy: boolean } | undefined;
+  private status: { text: string; busy: boolean; stale?: boolean } | undefined;
   /** Newest trace wins; a stale result is dropped. */
   private readonly sequence = new TraceSequencer();
   private pendingPaint: PendingPaint | undefined;
@@ -116,8 +116,19 @@ export class TraceController implements vscode.Disposable {
   }
 
   private setStatus(text: string, busy: boolean): void {
-    this.status = { text, busy };
+    // A trace already marked stale stays so (in replays too) until the next trace replaces it.
+    this.status = { text, busy, ...(this.status?.stale && { stale: true }) };
     this.broadcast({ type: 'status', text, busy });
+  }
+
+  /**
+   * The trace on show is no longer the latest one asked for: a newer one failed, was refused or
+   * cancelled. The panel and side view say so (a banner, dimmed views) until the next trace.
+   */
+  private markStale(reason: string): void {
+    if (!this.current) return this.setStatus(reason, false);
+    this.status = { text: reason, busy: false, stale: true };
+    this.broadcast({ type: 'status', text: reason, busy: false, stale: true });
   }
 
   /** What a (re)loaded trace panel or side view must show. */
@@ -157,6 +168,7 @@ export class TraceController implements vscode.Disposable {
     const empty = emptyTextProblem(text);
     if (empty) {
       this.output.showWarning(empty);
+      this.markStale(`Not traced: ${empty}`);
       return;
     }
     // Newest wins: cancel whatever is running; a stale result is dropped.
@@ -171,7 +183,13 @@ export class TraceController implements vscode.Disposable {
   private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket): Promise<void> {
     const stale = ticket.stale;
 
-    const choice = await chooseModelForTrace(this.models);
+    const choice = await chooseModelForTrace({
+      ...this.models,
+      onModelProblem: (model, message) => {
+        this.session.reportProblem(model, message);
+        if (!stale()) this.markStale(`Model ${model}: ${message}`);
+      },
+    });
     if (!choice || stale()) return;
     const cfg = vscode.workspace.getConfiguration('residualLens');
     const prependBos = cfg.get<boolean>('prependBos', true);
@@ -195,7 +213,7 @@ export class TraceController implements vscode.Disposable {
         const tooLong = countedProblem(counted, nCtx, info.name);
         if (tooLong) {
           this.output.showWarning(tooLong);
-          this.setStatus('', false);
+          this.markStale(`Not traced: ${tooLong}`);
           return;
         }
         const n = counted.tokens.length;
@@ -211,10 +229,10 @@ export class TraceController implements vscode.Disposable {
         this.show(trace, tracePayload(trace, engineMs), source, started);
       } catch (err) {
         if (stale() || isCancellation(err)) {
-          if (!stale()) this.setStatus('Trace cancelled.', false);
+          if (!stale()) this.markStale('Trace cancelled.');
           return;
         }
-        this.setStatus(errorMessage(err), false);
+        this.markStale(errorMessage(err));
         if (err instanceof EngineError && err.code === 'bad-input') this.output.showWarning(err.message);
         else this.output.showError(err);
       }

@@ -121,6 +121,8 @@ export const state = {
   messages: [] as string[],
   webviews: [] as FakeWebview[],
   panels: [] as { dispose(): void; visible: boolean }[],
+  /** Every status bar item created, as the extension left it (text, tooltip). */
+  statusBarItems: [] as { text?: string; tooltip?: { value: string } }[],
   hoverProviders: [] as { provideHover(document: unknown, position: unknown): Promise<{ contents: { value: string } } | undefined> }[],
 };
 
@@ -223,7 +225,11 @@ export const vscode = {
     },
     visibleTextEditors: [] as unknown[],
     createOutputChannel: () => ({ ...track('OutputChannel'), info: debugLog, warn: debugLog, error: debugLog, show: () => undefined }),
-    createStatusBarItem: () => ({ ...track('StatusBarItem'), show: () => undefined, hide: () => undefined }),
+    createStatusBarItem: () => {
+      const item: { text?: string; tooltip?: { value: string }; show(): void; hide(): void; dispose(): void } = { ...track('StatusBarItem'), show: () => undefined, hide: () => undefined };
+      state.statusBarItems.push(item);
+      return item;
+    },
     createTextEditorDecorationType: () => track('TextEditorDecorationType'),
     onDidChangeVisibleTextEditors: () => track('window.onDidChangeVisibleTextEditors'),
     registerWebviewViewProvider: () => track('registerWebviewViewProvider'),

@@ -116,8 +116,45 @@ describe('extension lifetime with a stub vscode', () => {
     ]);
     // Empty texts never reach the engine; the 1 MB text costs one bounded count and no trace.
     assert.deepEqual(requests.slice(sent), ['tokenize']);
+    // The panel still shows the previous trace, marked as not the latest, with the reason.
+    const staleMarks = panelWebview().posted.filter((m) => m.type === 'status' && (m as { stale?: boolean }).stale === true).map((m) => (m as unknown as { text: string }).text);
+    assert.deepEqual(staleMarks.slice(-3), [
+      'Not traced: Nothing to trace: select text or put the cursor on a non-empty line.',
+      'Not traced: Nothing to trace: select text or put the cursor on a non-empty line.',
+      'Not traced: The selection has more than 64 tokens; tiny-model accepts at most 64 (BOS included). Select less text.',
+    ]);
     await trace('after the refusals');
     assert.equal(traceTexts(panelWebview().posted).at(-1), 'after the refusals');
+  });
+
+  it('a broken configured model: the status bar names it (not the model still loaded), the panel marks its trace as not the latest', async () => {
+    const statusItem = state.statusBarItems[0]!;
+    const broken = path.join(root, 'badmodel');
+    fs.mkdirSync(broken, { recursive: true });
+    fs.writeFileSync(path.join(broken, 'config.json'), '{ not json');
+    fs.writeFileSync(path.join(broken, 'model.safetensors'), 'x');
+    state.settings.set('model', broken);
+    try {
+      await trace('with a broken model');
+      assert.equal(state.messages.length, 1, state.messages.join('\n'));
+      assert.match(state.messages.splice(0)[0]!, /^error: .*badmodel/);
+      assert.match(statusItem.text ?? '', /badmodel · error$/);
+      assert.match(statusItem.tooltip?.value ?? '', /tiny-model is still loaded/);
+      const last = panelWebview().posted.at(-1) as unknown as { type: string; stale?: boolean; text: string };
+      assert.equal(last.type, 'status');
+      assert.equal(last.stale, true);
+      assert.match(last.text, /badmodel/);
+      // A model setting that does not resolve at all names the setting's value too.
+      state.settings.set('model', 'no-such-model-name');
+      await trace('with an unknown model');
+      state.messages.splice(0);
+      assert.match(statusItem.text ?? '', /no-such-model-name · error$/);
+    } finally {
+      state.settings.set('model', firstModel);
+      fs.rmSync(broken, { recursive: true, force: true });
+    }
+    await trace('after the broken model');
+    assert.match(statusItem.text ?? '', /tiny-model · ready$/);
   });
 
   it('newest trace wins: a second trace started while the first runs; nothing paints over it', async () => {
