@@ -231,6 +231,12 @@ describe('direct logit attribution', () => {
     assert.deepEqual(dlaItems({ components, values }).map((i) => i.text), [`MLP 0 ${MINUS}3.50`, 'L0 H0 +3.13', `L0 H1 ${MINUS}1.25`, 'embed +0.50', `pos_embed ${MINUS}0.25`, 'L0 attn bias +0.06']);
     assert.deepEqual(topComponentTexts({ components, values }, 2), [`MLP 0 ${MINUS}3.5`, 'L0 H0 +3.1']);
   });
+  test('the hover lists only components that contribute at its precision: no +0.0 padding, no NaN', () => {
+    const few = Float32Array.from([0.04, -0.01, 13.96, 0, -0.049, NaN]);
+    assert.deepEqual(topComponentTexts({ components, values: few }, 5), ['L0 H0 +14.0']);
+    assert.deepEqual(topComponentTexts({ components, values: new Float32Array(6) }, 5), []);
+    assert.deepEqual(topComponentTexts({ components, values: Float32Array.from([0.05, 0, 0, 0, 0, -0.06]) }, 5), [`MLP 0 ${MINUS}0.1`, 'embed +0.1']);
+  });
   test('NaN sorts last; ties keep canonical order', () => {
     const items = dlaItems({ components: components.slice(0, 3), values: Float32Array.from([NaN, 1, -1]) });
     assert.deepEqual(items.map((i) => i.index), [1, 2, 0]);
@@ -265,13 +271,13 @@ describe('hover', () => {
       firstLensRow: 1,
       nLayer: 2,
     });
-    assert.ok(md.includes('**Top predictions**'));
-    assert.ok(md.includes('**Top components**'));
-    assert.ok(md.includes('Token " \\*x\\*" · id 1635'));
-    assert.ok(md.includes('1. \u00b7the \u2014 50%'));
-    assert.ok(md.includes('2. \\| \u2014 25%'));
-    assert.ok(md.includes(`\`L1 H0 +3.1\` \u00b7 \`MLP 0 ${MINUS}1.2\``));
+    assert.ok(md.includes('token " \\*x\\*" · id 1635'));
+    assert.ok(md.includes('**Top predictions** \u00b7the 50% \u00b7 \\| 25%'));
+    assert.ok(md.includes(`**Top components** to \u00b7the: \`L1 H0 +3.1\` \u00b7 \`MLP 0 ${MINUS}1.2\``));
     assert.ok(md.includes('The logit lens predicts the final top-1 from 1_pre on.'));
+    // One screen: four paragraphs, whatever the number of predictions and components.
+    assert.equal(md.split('\n\n').length, 4);
+    assert.ok(md.split('\n').every((line) => !/^\d+\. /.test(line)), 'no list items, one line per section');
   });
   test('escapeMarkdown escapes every markup character', () => {
     assert.equal(escapeMarkdown('a*b_c`d[e](f)<g>|h'), 'a\\*b\\_c\\`d\\[e\\]\\(f\\)\\<g\\>\\|h');
