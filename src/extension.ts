@@ -56,6 +56,12 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'pickToken':
           traces.pickToken(msg.pos, msg.tokenId);
           break;
+        case 'pickTokenText':
+          void traces.pickTokenText(msg.pos, msg.text);
+          break;
+        case 'exportTrace':
+          void traces.exportTraceJson();
+          break;
         case 'exportLens':
           void traces.exportLens(msg.format);
           break;

@@ -4,7 +4,7 @@
  * thumbnails of the layer's heads). The host owns the selection; clicks post 'select' and the
  * echo repaints every view the same way.
  */
-import type { HostToWebview } from '../src/protocol/webview';
+import { MAX_TOKEN_TEXT_CHARS, type HostToWebview } from '../src/protocol/webview';
 import { dlaItems } from '../src/viewModels/attribution';
 import { cssRgb, divergingColor, maxAbs, sequentialColor } from '../src/viewModels/color';
 import { formatProb, formatSigned, headName, visibleToken, vocabLookup } from '../src/viewModels/format';
@@ -30,6 +30,7 @@ export function startTracePanel(app: HTMLElement): void {
     button('Copy lens CSV', () => post({ type: 'exportLens', format: 'csv' }), { 'data-testid': 'export-csv' }),
     button('Copy lens Markdown', () => post({ type: 'exportLens', format: 'markdown' }), { 'data-testid': 'export-markdown' }),
     button('Trace again', () => post({ type: 'retrace' }), { 'data-testid': 'retrace' }),
+    button('Save trace as JSON', () => post({ type: 'exportTrace' }), { 'data-testid': 'export-json', title: 'The same JSON as residual-lens trace --json (schema 1)' }),
   );
   const tokens = section('tokens', 'Tokens');
   const chips = h('div', { class: 'chips', role: 'listbox', 'aria-label': 'Tokens; arrow keys move the selected position', 'aria-orientation': 'horizontal' });
@@ -202,7 +203,17 @@ export function startTracePanel(app: HTMLElement): void {
       options.push({ value: String(id), label: `${visibleToken(decode(id))} (${formatProb(t.predProbs[pos * k + j])})` });
     }
     const current = a && a.pos === pos ? String(a.tokenId) : String(t.predIds[pos * k]);
-    targetBox.append(h('label', { text: 'Attribute the logit of ' }), select('Token whose logit is attributed', options, current, (v) => post({ type: 'pickToken', pos, tokenId: Number(v) }), { 'data-testid': 'dla-target' }));
+    // A typed token outside the top-k is listed too, so the select shows what is attributed.
+    if (a && a.pos === pos && !options.some((o) => o.value === current)) options.push({ value: current, label: `${visibleToken(a.tokenText)} (typed)` });
+    const typed = h('input', { type: 'text', class: 'token-input', placeholder: 'or type a token, e.g. " Paris", or #id', 'aria-label': 'Attribute the logit of a token you type: one GPT-2 token (mind the leading space) or #id', 'data-testid': 'dla-token-input' });
+    typed.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && typed.value.length > 0) post({ type: 'pickTokenText', pos, text: typed.value.slice(0, MAX_TOKEN_TEXT_CHARS) });
+    });
+    targetBox.append(
+      h('label', { text: 'Attribute the logit of ' }),
+      select('Token whose logit is attributed', options, current, (v) => post({ type: 'pickToken', pos, tokenId: Number(v) }), { 'data-testid': 'dla-target' }),
+      typed,
+    );
     dlaGrid.canvas.hidden = !a || a.pos !== pos;
     if (!a || a.pos !== pos) {
       dlaHeader.append(h('p', { class: 'muted', text: 'Computing the attribution…' }));

@@ -8,12 +8,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
 import { formatTable, readTextOption, showToken, tokenTable } from './tokenize';
-import { traceToJson, type TraceJson } from './traceJson';
+import type { TraceJson } from './traceJson';
+import { buildTraceJson } from '../engine/traceExport';
 import { Engine } from '../engine/engine';
 import { MAX_CONFIG_BYTES, parseConfig } from '../engine/checkpoint';
 import { BLANK_TEXT_MESSAGE, hasVisibleText } from '../engine/textRules';
 import { decodeToken, tokenize } from '../engine/tokenizer';
-import { residualNorms } from '../analysis/residual';
 import { formatFixed, formatProb, formatRank, lensRowLabel } from '../viewModels/format';
 
 export const command: CliCommand = {
@@ -37,13 +37,7 @@ export const command: CliCommand = {
     const engine = new Engine();
     try {
       await engine.load({ folder: model.folder, name: model.name, cacheDir });
-      const trace = await engine.trace({ text, options: { prependBos, topK: k } });
-      const lens = await engine.lens({ traceId: trace.traceId, k });
-      const last = trace.tokens.length - 1;
-      const attribution = await engine.attribute({ traceId: trace.traceId, pos: last });
-      const c = trace.model.config;
-      const norms = residualNorms(trace.resid, c.nLayer + 1, trace.tokens.length, c.dModel);
-      const json = traceToJson({ trace, lens, attribution, residNorms: norms, prependBos });
+      const json = await buildTraceJson(engine, { text, options: { prependBos, topK: k } });
       process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${traceTables(json)}\n`);
     } finally {
       await engine.dispose();

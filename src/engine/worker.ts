@@ -13,6 +13,7 @@ import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
 import type { EngineWorkerData } from './client';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine, type RequestContext } from './engine';
+import { traceJsonBytes } from './traceExport';
 import {
   ENGINE_PROTOCOL_VERSION,
   EngineError,
@@ -25,7 +26,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -88,6 +89,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
       await engine.dispose();
       return null;
     },
+    traceJson: (p, ctx) => traceJsonBytes(engine, p, ctx),
   };
 
   async function handle(req: EngineRequest): Promise<void> {

@@ -106,6 +106,8 @@ export interface EngineMethods {
   mlpPair: { params: MlpPairParams; result: MlpPairReport };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
+  /** The CLI's `trace --json` (docs/cli-json.md) of a text, as UTF-8 bytes (src/engine/traceExport.ts). */
+  traceJson: { params: TraceParams; result: Uint8Array };
 }
 
 export type EngineMethod = keyof EngineMethods;

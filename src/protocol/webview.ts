@@ -134,6 +134,9 @@ export type HostToWebview = Versioned<
 >;
 
 export type ExportFormat = 'csv' | 'markdown';
+
+/** Longest text the DLA's "type a token" box sends (a GPT-2 token is at most 128 bytes). */
+export const MAX_TOKEN_TEXT_CHARS = 256;
 export type CompositionKind = 'q' | 'k' | 'v';
 
 /** The trace panel's own share of a paint, as it measures it: building its DOM and charts; the message's arrival → after the paint (render + frames). */
@@ -149,6 +152,10 @@ export type WebviewToHost = Versioned<
   | { readonly type: 'select'; readonly pos: number; readonly layer?: number; readonly head?: number; readonly reveal: boolean }
   | { readonly type: 'pickToken'; readonly pos: number; readonly tokenId: number }
   | { readonly type: 'exportLens'; readonly format: ExportFormat }
+  /** Save the current trace as the CLI's `trace --json` (a save dialog on the host). */
+  | { readonly type: 'exportTrace' }
+  /** Attribute the logit of a token the user typed (one GPT-2 token, or `#id`). */
+  | { readonly type: 'pickTokenText'; readonly pos: number; readonly text: string }
   | { readonly type: 'savePng'; readonly name: string; readonly dataUrl: string }
   | { readonly type: 'openHead'; readonly layer: number; readonly head: number }
   | { readonly type: 'headPair'; readonly layer1: number; readonly head1: number; readonly layer2: number; readonly head2: number; readonly kind: CompositionKind }
@@ -271,7 +278,12 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
       return ok({ v, type, writer: raw.writer as number, reader: raw.reader as number });
     case 'computeCircuits':
     case 'retrace':
+    case 'exportTrace':
       return ok({ v, type });
+    case 'pickTokenText':
+      if ((bad = badIndex(raw, ['pos']))) return fail(`pickTokenText: ${bad} must be a non-negative integer`);
+      if (typeof raw.text !== 'string' || raw.text.length === 0 || raw.text.length > MAX_TOKEN_TEXT_CHARS) return fail(`pickTokenText: text must be a string of 1 to ${MAX_TOKEN_TEXT_CHARS} characters`);
+      return ok({ v, type, pos: raw.pos as number, text: raw.text });
     case 'log':
       if (typeof raw.message !== 'string') return fail('log: message must be a string');
       return ok({ v, type, message: raw.message.slice(0, MAX_LOG_CHARS) });

@@ -411,6 +411,38 @@ export class TraceController implements vscode.Disposable {
     void this.fetchAttribution(record, pos, tokenId);
   }
 
+  /**
+   * Attribute the logit of a token the user typed: `#id`, or text that is exactly one GPT-2 token
+   * (tokenized in the worker, no BOS; " Paris" with its space is one token, "Paris" another).
+   */
+  async pickTokenText(pos: number, text: string): Promise<void> {
+    const record = this.current;
+    if (!record) return;
+    const V = record.trace.model.config.dVocab;
+    const byId = /^#(\d+)$/.exec(text.trim());
+    let id: number | undefined;
+    let problem: string | undefined;
+    if (byId) {
+      id = Number(byId[1]);
+      if (id >= V) problem = `Token id ${id} is outside ${record.trace.model.name}'s vocabulary of ${V} tokens.`;
+    } else {
+      try {
+        const counted = await this.session.request('tokenize', { text, options: { prependBos: false, maxTokens: 8 } }, {}, 'ready');
+        const n = counted.tokens.length;
+        if (n === 1 && counted.tokens[0]!.id < V) id = counted.tokens[0]!.id;
+        else problem = n === 0 ? 'Type a token to attribute.' : `${JSON.stringify(text)} is ${counted.exceeded ? 'more than 8' : n} tokens (${counted.tokens.map((t) => JSON.stringify(t.text)).join(' + ')}); type one token, or #id.`;
+      } catch (err) {
+        problem = errorMessage(err);
+      }
+    }
+    if (record !== this.current) return;
+    if (problem !== undefined || id === undefined) {
+      this.setStatus(problem ?? 'Type a token to attribute.', false);
+      return;
+    }
+    this.pickToken(pos, id);
+  }
+
   private revealToken(record: TraceRecord, pos: number): void {
     const tok = record.trace.tokens[pos];
     if (!record.uri || !record.range || tok.end <= tok.start) return;
@@ -489,6 +521,38 @@ export class TraceController implements vscode.Disposable {
       void vscode.window.showInformationMessage(`Copied the logit lens table as ${format === 'csv' ? 'CSV' : 'Markdown'}.`);
     } catch (err) {
       this.output.showError(err, `Could not copy the logit lens: ${errorMessage(err)}`);
+    }
+  }
+
+  /**
+   * The trace panel's "Save trace as JSON": the CLI's `trace --json` of the current trace's text,
+   * model and options (same schema, docs/cli-json.md), built in the worker and written as it comes.
+   */
+  async exportTraceJson(): Promise<void> {
+    const record = this.current;
+    if (!record) {
+      void vscode.window.showInformationMessage('Trace some text first: Residual Lens: Trace Residual Stream.');
+      return;
+    }
+    const t = record.trace;
+    if (this.session.model?.folder !== t.model.folder) {
+      void vscode.window.showWarningMessage(`The engine now holds ${this.session.model?.name ?? 'no model'}, not ${t.model.name}: trace the text again to save it.`);
+      return;
+    }
+    const base = record.uri ? vscode.Uri.parse(record.uri) : undefined;
+    const target = await vscode.window.showSaveDialog({
+      filters: { JSON: ['json'] },
+      saveLabel: 'Save trace',
+      ...(base?.scheme === 'file' && { defaultUri: vscode.Uri.joinPath(base, '..', `trace-${t.model.name}-${t.tokens.length}-tokens.json`) }),
+    });
+    if (!target) return;
+    try {
+      const prependBos = t.tokens[0]?.special === true && t.tokens[0].end === 0;
+      const bytes = await this.session.request('traceJson', { text: t.text, options: { prependBos, topK: t.logitsTop.k } }, {}, 'computing');
+      await vscode.workspace.fs.writeFile(target, bytes);
+      void vscode.window.showInformationMessage(`Saved the trace (${t.tokens.length} tokens, schema 1 as \`residual-lens trace --json\`) to ${target.fsPath || target.toString()}.`);
+    } catch (err) {
+      this.output.showError(err, `Could not save the trace: ${errorMessage(err)}`);
     }
   }
 

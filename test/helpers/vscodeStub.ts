@@ -56,6 +56,11 @@ export class Uri {
   static joinPath(base: Uri, ...parts: string[]): Uri {
     return new Uri(path.join(base.fsPath, ...parts));
   }
+  /** Only file: URIs, as the stub's documents have. */
+  static parse(s: string): Uri {
+    return new Uri(s.startsWith('file://') ? s.slice('file://'.length) : s);
+  }
+  readonly scheme = 'file';
   get path(): string {
     return this.fsPath;
   }
@@ -119,6 +124,9 @@ export const state = {
   activeTextEditor: undefined as unknown,
   commands: new Map<string, (...args: unknown[]) => unknown>(),
   messages: [] as string[],
+  /** What showSaveDialog answers (undefined: the user cancelled), and the files the extension wrote through workspace.fs. */
+  saveDialogAnswer: undefined as Uri | undefined,
+  written: new Map<string, Uint8Array>(),
   webviews: [] as FakeWebview[],
   panels: [] as { dispose(): void; visible: boolean }[],
   /** Every status bar item created, as the extension left it (text, tooltip). */
@@ -238,6 +246,7 @@ export const vscode = {
     showWarningMessage: show('warning'),
     showErrorMessage: show('error'),
     showInformationMessage: show('info'),
+    showSaveDialog: async (): Promise<Uri | undefined> => state.saveDialogAnswer,
     withProgress: async <R>(_options: unknown, task: (progress: { report(): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> =>
       task({ report: () => undefined }, { onCancellationRequested: () => ({ dispose: () => undefined }) }),
   },
@@ -250,6 +259,11 @@ export const vscode = {
     onDidChangeTextDocument: () => track('workspace.onDidChangeTextDocument'),
     onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
     onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),
+    fs: {
+      writeFile: async (uri: Uri, bytes: Uint8Array): Promise<void> => {
+        state.written.set(uri.fsPath, bytes);
+      },
+    },
   },
   languages: {
     registerHoverProvider: (_selector: unknown, provider: (typeof state.hoverProviders)[number]) => {

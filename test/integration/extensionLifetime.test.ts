@@ -157,6 +157,45 @@ describe('extension lifetime with a stub vscode', () => {
     assert.match(statusItem.text ?? '', /tiny-model · ready$/);
   });
 
+  it('the DLA attributes a typed token (one token or #id) and says so when the text is not one token; the panel saves the trace as the CLI\'s JSON', async () => {
+    await trace('The capital of France is');
+    const w = panelWebview();
+    ready(w);
+    const traced = w.posted.filter((m) => m.type === 'trace').at(-1)!.trace as { traceId: number; tokens: unknown[] };
+    const pos = traced.tokens.length - 1;
+    const attributed = async (text: string): Promise<{ tokenId: number; pos: number } | undefined> => {
+      const before = w.posted.length;
+      w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'pickTokenText', pos, text });
+      await waitFor(() => w.posted.slice(before).some((m) => m.type === 'attribution' || m.type === 'status'));
+      const m = w.posted.slice(before).find((x) => x.type === 'attribution' || x.type === 'status')!;
+      return m.type === 'attribution' ? (m as unknown as { attribution: { tokenId: number; pos: number } }).attribution : undefined;
+    };
+    const paris = await attributed(' Paris'); // GPT-2 token 6342, outside the random model's top-5
+    assert.deepEqual([paris?.tokenId, paris?.pos], [6342, pos]);
+    assert.equal((await attributed('#50256'))?.tokenId, 50256);
+    assert.equal(await attributed(' Paris France'), undefined);
+    const status = w.posted.at(-1) as unknown as { type: string; text: string };
+    assert.equal(status.text, '" Paris France" is 2 tokens (" Paris" + " France"); type one token, or #id.');
+    // Save trace as JSON: the CLI's schema 1, built in the worker, written where the user chose.
+    const target = path.join(root, 'saved-trace.json');
+    state.saveDialogAnswer = stub.Uri.file(target);
+    try {
+      w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'exportTrace' });
+      await waitFor(() => state.written.has(target));
+    } finally {
+      state.saveDialogAnswer = undefined;
+    }
+    const j = JSON.parse(new TextDecoder().decode(state.written.get(target))) as { schema: number; text: string; k: number; prepend_bos: boolean; tokens: unknown[]; attention: number[][][][]; model: { name: string } };
+    assert.equal(j.schema, 1);
+    assert.equal(j.text, 'The capital of France is');
+    assert.equal(j.prepend_bos, true);
+    assert.equal(j.k, 5); // the trace's topK setting
+    assert.equal(j.model.name, 'tiny-model');
+    assert.equal(j.tokens.length, traced.tokens.length);
+    assert.equal(j.attention.length, 2);
+    assert.match(state.messages.splice(0).at(-1) ?? '', /^info: Saved the trace/);
+  });
+
   it('newest trace wins: a second trace started while the first runs; nothing paints over it', async () => {
     for (const pause of [false, true]) {
       const w = panelWebview();
