@@ -62,6 +62,9 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'exportTrace':
           void traces.exportTraceJson();
           break;
+        case 'headSources':
+          void traces.headSources(msg.layer, msg.head, msg.pos);
+          break;
         case 'exportLens':
           void traces.exportLens(msg.format);
           break;

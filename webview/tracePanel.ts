@@ -4,7 +4,7 @@
  * thumbnails of the layer's heads). The host owns the selection; clicks post 'select' and the
  * echo repaints every view the same way.
  */
-import { MAX_TOKEN_TEXT_CHARS, type HostToWebview } from '../src/protocol/webview';
+import { MAX_TOKEN_TEXT_CHARS, type HeadSourcesPayload, type HostToWebview } from '../src/protocol/webview';
 import { dlaItems } from '../src/viewModels/attribution';
 import { cssRgb, divergingColor, maxAbs, sequentialColor } from '../src/viewModels/color';
 import { formatProb, formatSigned, headName, visibleToken, vocabLookup } from '../src/viewModels/format';
@@ -16,7 +16,7 @@ import { ResidualChart } from './charts';
 import { button, clear, h, section, select } from './dom';
 import { drawThumbnail, Heatmap } from './heatmap';
 import { readPalette, watchTheme, type Palette } from './theme';
-import { TraceState } from './traceState';
+import { sourcesKey, TraceState } from './traceState';
 
 const THUMB_PX = 72;
 
@@ -75,7 +75,19 @@ export function startTracePanel(app: HTMLElement): void {
     button('Save PNG', () => post({ type: 'savePng', name: `attention-${headName(state.selection.layer, state.selection.head)}`, dataUrl: attHeat.canvas.toDataURL('image/png') })),
     button('Head in circuits', () => post({ type: 'openHead', layer: state.selection.layer, head: state.selection.head }), { 'data-testid': 'open-head-circuits' }),
   );
-  attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), thumbs);
+  // Which sources fed the chosen head's write at the selected position (engine headSources).
+  const sourcesBox = h('div', { class: 'sources', 'data-testid': 'head-sources' });
+  const asked = new Set<string>();
+  const askSources = (layer: number, head: number, pos: number): HeadSourcesPayload | undefined => {
+    const key = sourcesKey(layer, head, pos);
+    const known = state.sources.get(key);
+    if (!known && !asked.has(key)) {
+      asked.add(key);
+      post({ type: 'headSources', layer, head, pos });
+    }
+    return known;
+  };
+  attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), sourcesBox, thumbs);
 
   const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
   const content = h('div', { class: 'content', hidden: true }, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
@@ -299,11 +311,46 @@ export function startTracePanel(app: HTMLElement): void {
       font: palette.editorFont,
       textColor: cssRgb(palette.foreground),
       markColor: palette.focus,
-      describe: (q, kk, v) =>
-        pooled
-          ? `${headName(layer, head)}: positions ${first(q)}–${first(q + 1) - 1} → ${first(kk)}–${first(kk + 1) - 1}, max ${(v * 100).toFixed(1)}%`
-          : `${headName(layer, head)}: ${JSON.stringify(labels[q])} → ${JSON.stringify(labels[kk])} ${(v * 100).toFixed(1)}%`,
+      describe: (q, kk, v) => {
+        if (pooled) return `${headName(layer, head)}: positions ${first(q)}–${first(q + 1) - 1} → ${first(kk)}–${first(kk + 1) - 1}, max ${(v * 100).toFixed(1)}%`;
+        const base = `${headName(layer, head)}: query ${q} ${JSON.stringify(labels[q])} → key ${kk} ${JSON.stringify(labels[kk])}: attention ${(v * 100).toFixed(1)}%`;
+        const src = kk <= q ? askSources(layer, head, q) : undefined;
+        return src ? `${base}\n${sourceLine(src, kk)}` : base;
+      },
     });
+    renderSources();
+  }
+
+  /** "‖A·f‖ 3.2 (41 % of the write) · DLA to ·Paris +1.05": source s of a headSources answer. */
+  function sourceLine(src: HeadSourcesPayload, s: number): string {
+    const total = src.norm.reduce((a, b) => a + b, 0);
+    const n = src.norm[s] ?? 0;
+    return `value-weighted ‖A·f(s)‖ ${n.toFixed(2)} (${total > 0 ? Math.round((100 * n) / total) : 0} % of the sources' total) · DLA to ${visibleToken(src.tokenText)} ${formatSigned(src.dla[s] ?? 0, 2)}`;
+  }
+
+  /** The chosen head's sources at the selected position: the five largest writes by norm. */
+  function renderSources(): void {
+    clear(sourcesBox);
+    const t = state.trace;
+    const lp = state.layerPattern;
+    if (!t || !lp || lp.size < t.tokens.length) return;
+    const { layer, head, pos } = state.selection;
+    const src = askSources(layer, head, pos);
+    if (!src) {
+      sourcesBox.append(h('p', { class: 'muted', text: `Sources of ${headName(layer, head)}'s write at pos ${pos}: computing…` }));
+      return;
+    }
+    const label = (i: number): string => (i === 0 && t.tokens[0]?.special ? 'BOS' : visibleToken(t.tokens[i]?.text ?? ''));
+    const order = src.norm.map((n, s) => ({ n, s })).sort((a, b) => b.n - a.n).slice(0, 5);
+    const sum = src.dla.reduce((a, b) => a + b, 0);
+    sourcesBox.append(
+      h('p', { text: `What ${headName(layer, head)} wrote at pos ${pos} ${JSON.stringify(label(pos))}, by source (attention × OV-mapped value; DLA to ${visibleToken(src.tokenText)}, total ${formatSigned(sum, 2)}). Hover a cell for any source.` }),
+      h(
+        'ol',
+        {},
+        ...order.map(({ s }) => h('li', { 'data-source': s, text: `pos ${s} ${JSON.stringify(label(s))}: attention ${((src.attention[s] ?? 0) * 100).toFixed(1)}% · ${sourceLine(src, s)}` })),
+      ),
+    );
   }
 
   /** One button per head (L × H), drawn when the thumbnails arrive. */
@@ -374,6 +421,7 @@ export function startTracePanel(app: HTMLElement): void {
     const changed = state.apply(msg);
     switch (changed) {
       case 'trace': {
+        asked.clear();
         const traceId = state.trace?.traceId;
         const arrived = performance.now();
         renderAll();
@@ -388,10 +436,17 @@ export function startTracePanel(app: HTMLElement): void {
       case 'pattern':
         renderAttention();
         break;
+      case 'sources':
+        renderSources();
+        break;
       case 'thumbs':
         drawThumbs();
         break;
       case 'attribution':
+        // The sources' DLA is to the token the DLA section shows: ask again for the new one.
+        state.sources.clear();
+        asked.clear();
+        renderSources();
         renderDla();
         break;
       case 'select':

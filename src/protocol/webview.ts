@@ -94,6 +94,19 @@ export interface AttributionPayload extends Pick<Attribution, 'traceId' | 'pos' 
   /** [L, H] */ readonly headGrid: Float32Array;
 }
 
+/** Which source positions fed one head's write at a query position (engine headSources). */
+export interface HeadSourcesPayload {
+  readonly traceId: number;
+  readonly layer: number;
+  readonly head: number;
+  readonly pos: number;
+  readonly tokenId: number;
+  readonly tokenText: string;
+  /** [T] A[pos, s] */ readonly attention: readonly number[];
+  /** [T] ‖A[pos, s] · f(s)‖, f(s) the OV-mapped value of source s */ readonly norm: readonly number[];
+  /** [T] DLA of A[pos, s] · f(s) to tokenId */ readonly dla: readonly number[];
+}
+
 export interface CircuitsPayload {
   readonly model: string;
   readonly report: CircuitsReport;
@@ -131,6 +144,7 @@ export type HostToWebview = Versioned<
   | { readonly type: 'headPair'; readonly pair: HeadPairPayload }
   | { readonly type: 'mlpPair'; readonly pair: MlpPairPayload }
   | { readonly type: 'focusHead'; readonly layer: number; readonly head: number }
+  | { readonly type: 'headSources'; readonly sources: HeadSourcesPayload }
 >;
 
 export type ExportFormat = 'csv' | 'markdown';
@@ -154,6 +168,8 @@ export type WebviewToHost = Versioned<
   | { readonly type: 'exportLens'; readonly format: ExportFormat }
   /** Save the current trace as the CLI's `trace --json` (a save dialog on the host). */
   | { readonly type: 'exportTrace' }
+  /** Which sources fed head (layer, head)'s write at pos (the attention pattern's hover). */
+  | { readonly type: 'headSources'; readonly layer: number; readonly head: number; readonly pos: number }
   /** Attribute the logit of a token the user typed (one GPT-2 token, or `#id`). */
   | { readonly type: 'pickTokenText'; readonly pos: number; readonly text: string }
   | { readonly type: 'savePng'; readonly name: string; readonly dataUrl: string }
@@ -280,6 +296,9 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
     case 'retrace':
     case 'exportTrace':
       return ok({ v, type });
+    case 'headSources':
+      if ((bad = badIndex(raw, ['layer', 'head', 'pos']))) return fail(`headSources: ${bad} must be a non-negative integer`);
+      return ok({ v, type, layer: raw.layer as number, head: raw.head as number, pos: raw.pos as number });
     case 'pickTokenText':
       if ((bad = badIndex(raw, ['pos']))) return fail(`pickTokenText: ${bad} must be a non-negative integer`);
       if (typeof raw.text !== 'string' || raw.text.length === 0 || raw.text.length > MAX_TOKEN_TEXT_CHARS) return fail(`pickTokenText: text must be a string of 1 to ${MAX_TOKEN_TEXT_CHARS} characters`);

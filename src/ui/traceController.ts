@@ -17,7 +17,7 @@ import type { EngineSession } from './engineSession';
 import { chooseModelForTrace, type ModelContext } from './modelPicker';
 import { errorMessage, isCancellation, type Output } from './output';
 import type { ViewSink } from './panels';
-import { attributionPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
+import { attributionPayload, headSourcesPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
 import type { HostMessage } from './webviewChannel';
 import type { PageTimes, TracePayload } from '../protocol/webview';
 import { TraceFollowUps } from './followUps';
@@ -374,6 +374,23 @@ export class TraceController implements vscode.Disposable {
         this.broadcast({ type: 'attribution', attribution });
       },
     );
+  }
+
+  /** The attention pattern's hover: which sources fed head (layer, head)'s write at pos, with DLA to the token the DLA section shows. */
+  async headSources(layer: number, head: number, pos: number): Promise<void> {
+    const record = this.current;
+    if (!record) return;
+    const { nLayer, nHead } = record.trace.model.config;
+    if (layer >= nLayer || head >= nHead || pos >= record.trace.tokens.length) return;
+    const shown = this.attributionShown;
+    const tokenId = shown && shown.traceId === record.trace.traceId && shown.pos === pos ? shown.tokenId : undefined;
+    try {
+      const r = await this.session.request('headSources', { traceId: record.trace.traceId, layer, head, pos, ...(tokenId !== undefined && { tokenId }) }, {}, 'ready');
+      if (record !== this.current) return;
+      this.views.panel()?.post({ type: 'headSources', sources: headSourcesPayload(r) });
+    } catch (err) {
+      this.reportFollowUpError(err, 'sources of that head');
+    }
   }
 
   private reportFollowUpError(err: unknown, what: string): void {

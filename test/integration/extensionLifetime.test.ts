@@ -176,6 +176,18 @@ describe('extension lifetime with a stub vscode', () => {
     assert.equal(await attributed(' Paris France'), undefined);
     const status = w.posted.at(-1) as unknown as { type: string; text: string };
     assert.equal(status.text, '" Paris France" is 2 tokens (" Paris" + " France"); type one token, or #id.');
+    // The attention pattern's hover: the sources of L1H1's write at the last position, DLA to the token shown (" Paris").
+    const before = w.posted.length;
+    w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'headSources', layer: 1, head: 1, pos });
+    await waitFor(() => w.posted.slice(before).some((m) => m.type === 'headSources'));
+    const src = (w.posted.slice(before).find((m) => m.type === 'headSources') as unknown as { sources: { tokenId: number; attention: number[]; norm: number[]; dla: number[] } }).sources;
+    assert.equal(src.attention.length, pos + 1);
+    assert.ok(Math.abs(src.attention.reduce((a, b) => a + b, 0) - 1) < 1e-5, 'a pattern row sums to 1');
+    assert.ok(src.norm.every((n) => n >= 0));
+    const shownDla = (w.posted.filter((m) => m.type === 'attribution').at(-1) as unknown as { attribution: { tokenId: number; headGrid: Float32Array } }).attribution;
+    assert.equal(src.tokenId, shownDla.tokenId);
+    const sum = src.dla.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - (shownDla.headGrid[1 * 2 + 1] as number)) <= 1e-4 * Math.max(1, Math.abs(sum)), `Σ source DLA ${sum} = the head's DLA`);
     // Save trace as JSON: the CLI's schema 1, built in the worker, written where the user chose.
     const target = path.join(root, 'saved-trace.json');
     state.saveDialogAnswer = stub.Uri.file(target);
