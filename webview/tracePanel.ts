@@ -222,8 +222,7 @@ export function startTracePanel(app: HTMLElement): void {
       if (e.key === 'Enter' && typed.value.length > 0) post({ type: 'pickTokenText', pos, text: typed.value.slice(0, MAX_TOKEN_TEXT_CHARS) });
     });
     targetBox.append(
-      h('label', { text: 'Attribute the logit of ' }),
-      select('Token whose logit is attributed', options, current, (v) => post({ type: 'pickToken', pos, tokenId: Number(v) }), { 'data-testid': 'dla-target' }),
+      h('span', { class: 'control' }, h('label', { text: 'Attribute the logit of' }), select('Token whose logit is attributed', options, current, (v) => post({ type: 'pickToken', pos, tokenId: Number(v) }), { 'data-testid': 'dla-target' })),
       typed,
     );
     dlaGrid.canvas.hidden = !a || a.pos !== pos;
@@ -268,6 +267,9 @@ export function startTracePanel(app: HTMLElement): void {
       color: (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive),
       rowLabels: Array.from({ length: t.nLayer }, (_, l) => `L${l}`),
       colLabels: Array.from({ length: t.nHead }, (_, hd) => `H${hd}`),
+      rowTitle: 'layer',
+      colTitle: 'head',
+      scale: { min: -scale, max: scale, unit: `DLA to ${visibleToken(a.tokenText)} (logit)` },
       cell: 22,
       maxWidth: 420,
       mark: undefined,
@@ -285,11 +287,10 @@ export function startTracePanel(app: HTMLElement): void {
     const T = t.tokens.length;
     renderThumbSelection();
     clear(attControls);
+    // Each label stays on its dropdown's line (a pair never wraps apart).
     attControls.append(
-      h('label', { text: 'Layer ' }),
-      select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' }),
-      h('label', { text: ' Head ' }),
-      select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' }),
+      h('span', { class: 'control' }, h('label', { text: 'Layer' }), select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' })),
+      h('span', { class: 'control' }, h('label', { text: 'Head' }), select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' })),
     );
     const labels = t.tokens.map((tok, i) => (i === 0 && tok.special ? 'BOS' : visibleToken(tok.text)));
     const layerPattern = state.layerPattern;
@@ -303,6 +304,9 @@ export function startTracePanel(app: HTMLElement): void {
       cols: S,
       values: headPattern(layerPattern.values, t.nHead, S, 0, head),
       color: (v) => sequentialColor(v, 0, 1, palette.background, palette.high),
+      rowTitle: pooled ? `query positions (blocks of ${(T / S).toFixed(1)})` : 'query position (row attends from)',
+      colTitle: pooled ? 'key positions (max over each block)' : 'key position (attended to)',
+      scale: { min: 0, max: 1, unit: `${headName(layer, head)} attention weight`, format: (v) => `${Math.round(v * 100)}%` },
       rowLabels: pooled ? undefined : labels,
       colLabels: pooled ? undefined : labels,
       cell: 18,

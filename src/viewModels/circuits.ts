@@ -74,3 +74,23 @@ export function compositionCell(nLayer: number, nHead: number, row: number, col:
   if (layer1 >= layer2 || layer2 >= nLayer) return undefined;
   return { layer1, head1: row % nHead, layer2, head2: col % nHead };
 }
+
+/**
+ * True when a head-pair virtual weight is zero up to float32 rounding: its "top directions" would be
+ * noise (±1e-8) read back as arbitrary tokens, so the panel says the weight is empty instead.
+ */
+export function isNegligibleVirtualWeight(norm: number, singularValues: ArrayLike<number>): boolean {
+  const top = singularValues.length > 0 ? Math.abs(singularValues[0] as number) : 0;
+  return !(norm > NEGLIGIBLE_NORM) || !(top > NEGLIGIBLE_NORM);
+}
+
+/** Below this Frobenius norm a virtual weight counts as zero (real GPT-2 pairs are 0.1–100). */
+export const NEGLIGIBLE_NORM = 1e-5;
+
+/** True when two cumulative-variance curves agree within `tol` on their common length (the chart then says one hides the other). */
+export function curvesCoincide(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-3): boolean {
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) if (Math.abs((a[i] as number) - (b[i] as number)) > tol) return false;
+  return true;
+}

@@ -23,10 +23,12 @@ export const viewsScenarios: readonly Scenario[] = [
       const canvas = side.locator('canvas[data-testid="side-resid-heatmap"]').first();
       const box = await canvas.boundingBox();
       if (box === null) throw new Error('side residual heatmap has no box');
+      // The cells' area inside the canvas (row labels, axis titles and the colour bar surround it).
+      const [gx, gy, gw, gh] = ((await canvas.getAttribute('data-grid')) ?? `0,0,${box.width},${box.height}`).split(',').map(Number) as [number, number, number, number];
       const picks: number[] = [];
       for (const fx of [0.12, 0.88]) {
         const before = await selectedPos(panel);
-        await canvas.click({ position: { x: box.width * fx, y: box.height * 0.5 } });
+        await canvas.click({ position: { x: gx + gw * fx, y: gy + gh * 0.5 } });
         const pos = await waitFor('the trace panel to select the clicked position', async () => {
           const p = await selectedPos(panel);
           return p !== undefined && p !== before ? p : undefined;
