@@ -1,6 +1,6 @@
 /** The side view, the circuits panel, and a reloaded window bringing the trace panel back. */
 import { waitFor } from '../workbench';
-import { chipIds, CIRCUITS_TITLE, newExtensionHost, paintedPixels, sameIds, selectedPos, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
+import { chipIds, CIRCUITS_TITLE, expectColorBar, newExtensionHost, paintedPixels, sameIds, selectedPos, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
 
 export const viewsScenarios: readonly Scenario[] = [
   {
@@ -17,6 +17,9 @@ export const viewsScenarios: readonly Scenario[] = [
       for (const sel of ['canvas[data-testid="side-dla-heatmap"]', '[data-testid="side-head-grid"]']) {
         if ((await side.locator(sel).count()) === 0) ctx.problem(`side view: ${sel} missing`);
       }
+      for (const sel of ['canvas[data-testid="side-resid-heatmap"]', 'canvas[data-testid="side-dla-heatmap"]']) await expectColorBar(ctx, side, sel);
+      const gridText = (await side.locator('[data-testid="side-head-grid"]').first().innerText().catch(() => '')).replace(/\s+/g, ' ');
+      if (!/L0/.test(gridText) || !/H0/.test(gridText)) ctx.problem(`side view: the head thumbnails are not named (grid text "${gridText}", expected L0… and H0…)`);
       const drawn = await waitFor('the side residual heatmap to be drawn', async () => ((await paintedPixels(side, 'canvas[data-testid="side-resid-heatmap"]').catch(() => 0)) > 0 ? true : undefined), 15_000).catch(() => false);
       if (!drawn) ctx.problem('side view: canvas[data-testid="side-resid-heatmap"] is blank');
       await ctx.wb.screenshot('04a-side-view');
@@ -52,6 +55,10 @@ export const viewsScenarios: readonly Scenario[] = [
       const frame = await ctx.wb.frameWith('table[data-testid="composition-top"] tbody tr', 180_000);
       const first = (await frame.locator('table[data-testid="composition-top"] tbody tr').first().innerText()).replace(/\s+/g, ' ').trim();
       await ctx.wb.screenshot('05-circuits');
+      await expectColorBar(ctx, frame, 'canvas[data-testid="composition-heatmap"]');
+      // The demo's MLPs are zero: the MLP tab says so instead of showing a blank map.
+      const mlpEmpty = (await frame.locator('[data-testid="mlp-empty"]').first().textContent().catch(() => '')) ?? '';
+      if (!/zero/.test(mlpEmpty)) ctx.problem(`circuits: the all-zero MLP virtual weights are not called empty ([data-testid="mlp-empty"]: "${mlpEmpty}")`);
       if (!/L0H0\s*→\s*L1H0/.test(first)) ctx.problem(`circuits: first composition row is "${first}", expected the pair "L0H0 → L1H0"`);
       if (!/\d\.\d/.test(first)) ctx.problem(`circuits: first composition row "${first}" shows no score`);
       takeTraceEvents(ctx);
