@@ -105,9 +105,11 @@ export function startTracePanel(app: HTMLElement): void {
   function renderStatus(): void {
     const t = state.trace;
     const base = t ? `${t.model} · ${t.tokens.length} tokens · ${Math.round(t.elapsedMs)} ms` : '';
-    status.textContent = state.status ? (base ? `${base} — ${state.status.text}` : state.status.text) : base;
-    status.classList.toggle('busy', state.status?.busy === true);
     const stale = t !== undefined && state.stale !== undefined;
+    // A stale trace's reason is in the banner below; the status line says it only once.
+    const extra = state.status && !(stale && state.status.text === state.stale) ? state.status.text : '';
+    status.textContent = extra ? (base ? `${base} — ${extra}` : extra) : base;
+    status.classList.toggle('busy', state.status?.busy === true);
     staleBanner.hidden = !stale;
     staleBanner.textContent = stale ? `Not the latest trace: this is the previous one (${t.model}, ${t.tokens.length} tokens). ${state.stale}` : '';
     content.classList.toggle('stale', stale);
