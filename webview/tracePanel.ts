@@ -319,7 +319,7 @@ export function startTracePanel(app: HTMLElement): void {
       markColor: palette.focus,
       describe: (q, kk, v) => {
         if (pooled) return `${headName(layer, head)}: positions ${first(q)}–${first(q + 1) - 1} → ${first(kk)}–${first(kk + 1) - 1}, max ${(v * 100).toFixed(1)}%`;
-        const base = `${headName(layer, head)}: query ${q} ${JSON.stringify(labels[q])} → key ${kk} ${JSON.stringify(labels[kk])}: attention ${(v * 100).toFixed(1)}%`;
+        const base = `${headName(layer, head)}: ${JSON.stringify(labels[q])} → ${JSON.stringify(labels[kk])} (query ${q}, key ${kk}): attention ${(v * 100).toFixed(1)}%`;
         const src = kk <= q ? askSources(layer, head, q) : undefined;
         return src ? `${base}\n${sourceLine(src, kk)}` : base;
       },
