@@ -77,7 +77,8 @@ export function startCircuitsPanel(app: HTMLElement): void {
   // Heads tab: the focused head's connections (from a trace-panel head cell or a table row), then the table
   const focusBox = h('div', { class: 'pair', 'data-testid': 'head-focus' });
   const headsBox = h('div', { class: 'table-scroll' });
-  headsPanel.append(focusBox, headsBox);
+  const headsNote = h('p', { class: 'muted', 'data-testid': 'heads-note' });
+  headsPanel.append(focusBox, headsBox, headsNote);
 
   // Subspaces tab
   const subCanvas = h('canvas', { 'data-testid': 'subspace-chart', role: 'img', 'aria-label': 'Cumulative explained variance of W_E and W_pos' });
@@ -287,17 +288,12 @@ export function startCircuitsPanel(app: HTMLElement): void {
       });
       body.append(tr);
     }
-    headsBox.append(
-      h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body),
-      h('p', {
-        class: 'muted',
-        'data-testid': 'heads-note',
-        text:
-          `Detector scores are TransformerLens's detect_head ("mul") on repeated random sequences. A perfect head reaches at most ` +
-          `${ceilings.previousToken.toFixed(3)} (previous token), ${ceilings.duplicateToken.toFixed(3)} (duplicate token) and ${ceilings.induction.toFixed(3)} (induction) there: ` +
-          `only the second half repeats. Colours and Role are relative to that maximum; Role names the best detector at ${Math.round(ROLE_THRESHOLD * 100)} % or more of it.`,
-      }),
-    );
+    headsBox.append(h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body));
+    // Under the scrolled table, not inside it, so it is never clipped.
+    headsNote.textContent =
+      `Detector scores are TransformerLens's detect_head ("mul") on repeated random sequences. A perfect head reaches at most ` +
+      `${ceilings.previousToken.toFixed(3)} (previous token), ${ceilings.duplicateToken.toFixed(3)} (duplicate token) and ${ceilings.induction.toFixed(3)} (induction) there: ` +
+      `only the second half repeats. Colours and Role are relative to that maximum; Role names the best detector at ${Math.round(ROLE_THRESHOLD * 100)} % or more of it.`;
   }
 
   function renderSubspaces(): void {

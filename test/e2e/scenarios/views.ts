@@ -59,6 +59,14 @@ export const viewsScenarios: readonly Scenario[] = [
       // The demo's MLPs are zero: the MLP tab says so instead of showing a blank map.
       const mlpEmpty = (await frame.locator('[data-testid="mlp-empty"]').first().textContent().catch(() => '')) ?? '';
       if (!/zero/.test(mlpEmpty)) ctx.problem(`circuits: the all-zero MLP virtual weights are not called empty ([data-testid="mlp-empty"]: "${mlpEmpty}")`);
+      // The planted heads get their roles (the induction detector tops out near 0.49, so roles are relative to that).
+      await frame.locator('vscode-tab-header', { hasText: 'Heads' }).first().click().catch(() => undefined);
+      await sleep(300);
+      await ctx.wb.screenshot('05b-circuits-heads');
+      for (const [layer, head, role] of [[0, 0, 'previous-token'], [1, 0, 'induction']] as const) {
+        const row = ((await frame.locator(`table[data-testid="heads-table"] tr[data-layer="${layer}"][data-head="${head}"]`).first().textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ');
+        if (!row.includes(role)) ctx.problem(`circuits heads table: L${layer}H${head}'s row "${row}" has no role "${role}"`);
+      }
       if (!/L0H0\s*→\s*L1H0/.test(first)) ctx.problem(`circuits: first composition row is "${first}", expected the pair "L0H0 → L1H0"`);
       if (!/\d\.\d/.test(first)) ctx.problem(`circuits: first composition row "${first}" shows no score`);
       takeTraceEvents(ctx);
