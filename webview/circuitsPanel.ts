@@ -239,8 +239,10 @@ export function startCircuitsPanel(app: HTMLElement): void {
         renderHeads();
       });
       headRow.append(h('th', { scope: 'col' }, b));
+      // Role right after the head's name: visible without scrolling the wide table sideways.
+      if (c.key === 'head') headRow.append(h('th', { text: 'Role' }));
     }
-    headRow.append(h('th', { text: 'Role' }), h('th', { text: 'Positional QK' }));
+    headRow.append(h('th', { text: 'Positional QK' }));
     const body = h('tbody');
     const P = r.positionalQkSize;
     const copyScale = 1;
@@ -263,12 +265,12 @@ export function startCircuitsPanel(app: HTMLElement): void {
         'tr',
         { 'data-layer': s.layer, 'data-head': s.head, class: focus && focus.layer === s.layer && focus.head === s.head ? 'focused' : undefined },
         h('th', { scope: 'row', text: headName(s.layer, s.head) }),
+        h('td', { 'data-testid': 'head-role', text: headRole(s, ceilings) ?? '' }),
         cell(s.previousToken, false, ceilings.previousToken),
         cell(s.duplicateToken, false, ceilings.duplicateToken),
         cell(s.induction, false, ceilings.induction),
         cell(s.copying, true),
         h('td', { class: 'num', text: s.writeEffectiveRank.toFixed(1) }),
-        h('td', { text: headRole(s, ceilings) ?? '' }),
         h('td', {}, canvas),
       );
       // a row shows that head's connections above the table
