@@ -59,6 +59,8 @@ export function startCircuitsPanel(app: HTMLElement): void {
   });
   const mlpBox = h('div', { class: 'pair', 'data-testid': 'mlp-pair' });
   const mlpEmpty = h('p', { class: 'muted', 'data-testid': 'mlp-empty', hidden: true });
+  const headToMlpEmpty = h('p', { class: 'muted', 'data-testid': 'head-to-mlp-empty', hidden: true });
+  const mlpToHeadEmpty = h('p', { class: 'muted', 'data-testid': 'mlp-to-head-empty', hidden: true });
   const headToMlp = new Heatmap('head-to-mlp-heatmap', 'Head to MLP virtual weight norms, head rows × reading MLP columns', () => undefined);
   const mlpToHead = new Heatmap('mlp-to-head-heatmap', 'MLP to head virtual weight norms, writing MLP rows × reading head columns', () => undefined);
   mlpPanel.append(
@@ -68,9 +70,11 @@ export function startCircuitsPanel(app: HTMLElement): void {
     mlpBox,
     h('h3', { text: 'Head → MLP' }),
     h('p', { class: 'muted', text: '‖W_in(j)ᵀ W_OV(h)‖_F: row = head, column = the MLP that reads it.' }),
+    headToMlpEmpty,
     headToMlp.canvas,
     h('h3', { text: 'MLP → head' }),
     h('p', { class: 'muted', text: 'How strongly a later head reads MLP i through its query, key and value: row = MLP, column = head.' }),
+    mlpToHeadEmpty,
     mlpToHead.canvas,
   );
 
@@ -200,9 +204,13 @@ export function startCircuitsPanel(app: HTMLElement): void {
     const mlps = Array.from({ length: r.nLayer }, (_, l) => `MLP ${l}`);
     const common = { font: palette.font, textColor: cssRgb(palette.foreground), markColor: palette.focus, cell: 14, maxWidth: Math.max(300, app.clientWidth - 40) };
     const hm = finiteRange(r.headToMlp).max;
+    const mh = finiteRange(r.mlpToHead).max;
+    headToMlpEmpty.hidden = hm > 0;
+    headToMlpEmpty.textContent = hm > 0 ? '' : 'All zero: no MLP reads what any head writes (the MLPs\' input weights are zero).';
+    mlpToHeadEmpty.hidden = mh > 0;
+    mlpToHeadEmpty.textContent = mh > 0 ? '' : 'All zero: no MLP writes anything a head could read (the MLPs\' output weights are zero).';
     // [L, H, L] read as (L·H) rows × L columns.
     headToMlp.draw({ ...common, rows: r.nLayer * r.nHead, cols: r.nLayer, values: r.headToMlp, rowLabels: heads, colLabels: mlps, rowTitle: 'writing head', colTitle: 'reading MLP', scale: { min: 0, max: hm, unit: '‖W_in(j)ᵀ W_OV(h)‖_F' }, color: (v) => sequentialColor(v, 0, hm, palette.background, palette.high), describe: (row, j, v) => `${heads[row]} → MLP ${j}: ${v.toFixed(3)}` });
-    const mh = finiteRange(r.mlpToHead).max;
     // [L, L, H] read as L rows (MLP i) × (L·H) columns (head l, h).
     mlpToHead.draw({ ...common, rows: r.nLayer, cols: r.nLayer * r.nHead, values: r.mlpToHead, rowLabels: mlps, colLabels: heads, rowTitle: 'writing MLP', colTitle: 'reading head (Q, K and V together)', scale: { min: 0, max: mh, unit: 'read strength (Frobenius norm)' }, color: (v) => sequentialColor(v, 0, mh, palette.background, palette.high), describe: (i, col, v) => `MLP ${i} → ${heads[col]}: ${v.toFixed(3)}` });
   }

@@ -67,6 +67,11 @@ export const viewsScenarios: readonly Scenario[] = [
         const row = ((await frame.locator(`table[data-testid="heads-table"] tr[data-layer="${layer}"][data-head="${head}"]`).first().textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ');
         if (!row.includes(role)) ctx.problem(`circuits heads table: L${layer}H${head}'s row "${row}" has no role "${role}"`);
       }
+      for (const [tab, shot] of [['MLP virtual weights', '05c-circuits-mlp'], ['Subspaces', '05d-circuits-subspaces']] as const) {
+        await frame.locator('vscode-tab-header', { hasText: tab }).first().click().catch(() => undefined);
+        await sleep(300);
+        await ctx.wb.screenshot(shot);
+      }
       if (!/L0H0\s*→\s*L1H0/.test(first)) ctx.problem(`circuits: first composition row is "${first}", expected the pair "L0H0 → L1H0"`);
       if (!/\d\.\d/.test(first)) ctx.problem(`circuits: first composition row "${first}" shows no score`);
       takeTraceEvents(ctx);
