@@ -8,7 +8,7 @@ import type { CircuitsReport, HeadScores } from '../../src/analysis/circuitTypes
 import type { ComponentLabel } from '../../src/engine/types';
 import type { LensPayload, TokenPayload } from '../../src/protocol/webview';
 import { attributionResidual, dlaItems, topComponentTexts } from '../../src/viewModels/attribution';
-import { compositionCell, compositionTop, headRole, relativeScore, sortHeads } from '../../src/viewModels/circuits';
+import { compositionCell, compositionTop, curvesCoincide, headRole, isNegligibleVirtualWeight, relativeScore, sortHeads } from '../../src/viewModels/circuits';
 import { contrast, divergingColor, finiteRange, maxAbs, mix, parseCssColor, readableOn, sequentialColor } from '../../src/viewModels/color';
 import { componentShortName, formatFixed, formatMiB, formatProb, formatRank, formatSigned, lensRowHook, lensRowLabel, MINUS, signedPrecision, visibleToken, vocabLookup, vsceSizeInMiB } from '../../src/viewModels/format';
 import { escapeMarkdown, firstLensRow, hoverMarkdown } from '../../src/viewModels/hover';
@@ -325,6 +325,15 @@ describe('circuits views', () => {
     assert.equal(headRole(head(0, 0, { induction: 0.45, previousToken: 0.6 }), demo), 'induction');
     assert.ok(Math.abs(relativeScore(0.244, 0.488) - 0.5) < 1e-12);
     assert.equal(relativeScore(0.3, 0), 0);
+  });
+  test('empty results are named: a zero virtual weight has no directions; coinciding curves are said to coincide', () => {
+    assert.equal(isNegligibleVirtualWeight(3e-8, Float32Array.from([2e-8, 1e-8])), true);
+    assert.equal(isNegligibleVirtualWeight(0, new Float32Array(0)), true);
+    assert.equal(isNegligibleVirtualWeight(NaN, Float32Array.from([1])), true);
+    assert.equal(isNegligibleVirtualWeight(0.125, Float32Array.from([0.1, 0.05])), false);
+    assert.equal(curvesCoincide([0.5, 0.9, 1], [0.5004, 0.9, 1]), true);
+    assert.equal(curvesCoincide([0.5, 0.9, 1], [0.4, 0.9, 1]), false);
+    assert.equal(curvesCoincide([], [1]), false);
   });
   // Keep the full report type honest: the view models read only these fields.
   const _typed: Pick<CircuitsReport, 'nLayer' | 'nHead' | 'composition'> = report;
