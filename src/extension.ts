@@ -161,7 +161,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.exportLensCsv', () => traces.exportLens('csv')),
     vscode.commands.registerCommand('residualLens.exportLensMarkdown', () => traces.exportLens('markdown')),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.status.state === 'idle' ? session.status : { ...session.status, model: session.model?.name });
+      if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.settingChanged());
     }),
   );
 }

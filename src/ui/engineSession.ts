@@ -91,6 +91,19 @@ export class EngineSession implements vscode.Disposable {
     this.emitter.fire(this.current);
   }
 
+  /**
+   * The model setting changed: an error about the previous setting no longer applies (the status
+   * bar would read "demo · error" for a model that never failed). Returns what the bar should show.
+   */
+  settingChanged(): EngineStatus {
+    if (this.current.state === 'error') {
+      this.current = { state: this.info ? 'ready' : 'idle', model: this.info?.name };
+      this.emitter.fire(this.current);
+      return this.current;
+    }
+    return this.current.state === 'idle' ? this.current : { ...this.current, model: this.info?.name };
+  }
+
   /** One engine request, shown in the status bar as `busy` while it runs. */
   async request<M extends EngineMethod>(method: M, params: EngineMethods[M]['params'], options: RequestOptions = {}, busy: EngineState = 'tracing'): Promise<EngineMethods[M]['result']> {
     const client = this.engine();
