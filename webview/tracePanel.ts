@@ -18,6 +18,9 @@ import { drawThumbnail, Heatmap } from './heatmap';
 import { readPalette, watchTheme, type Palette } from './theme';
 import { sourcesKey, TraceState } from './traceState';
 
+/** How long the attention hover waits for one sources answer before it asks for the next. */
+const SOURCES_WAIT_MS = 5000;
+
 const THUMB_PX = 72;
 
 export function startTracePanel(app: HTMLElement): void {
@@ -77,15 +80,36 @@ export function startTracePanel(app: HTMLElement): void {
   );
   // Which sources fed the chosen head's write at the selected position (engine headSources).
   const sourcesBox = h('div', { class: 'sources', 'data-testid': 'head-sources' });
+  // One request in flight at a time, the latest wish next: sweeping the mouse over 256 rows must
+  // not queue 256 requests in the worker ahead of the lens or a new trace.
   const asked = new Set<string>();
+  let inFlight: string | undefined;
+  let next: { layer: number; head: number; pos: number } | undefined;
+  const send = (layer: number, head: number, pos: number): void => {
+    const key = sourcesKey(layer, head, pos);
+    asked.add(key);
+    inFlight = key;
+    post({ type: 'headSources', layer, head, pos });
+    // The host answers only with a result (an error goes to its output): do not wait for ever.
+    setTimeout(() => {
+      if (inFlight === key) sourcesSettled();
+    }, SOURCES_WAIT_MS);
+  };
   const askSources = (layer: number, head: number, pos: number): HeadSourcesPayload | undefined => {
     const key = sourcesKey(layer, head, pos);
     const known = state.sources.get(key);
     if (!known && !asked.has(key)) {
-      asked.add(key);
-      post({ type: 'headSources', layer, head, pos });
+      if (inFlight === undefined) send(layer, head, pos);
+      else next = { layer, head, pos };
     }
     return known;
+  };
+  /** An answer arrived (or the trace changed): send the latest wish, if still unanswered. */
+  const sourcesSettled = (): void => {
+    inFlight = undefined;
+    const wish = next;
+    next = undefined;
+    if (wish && !state.sources.has(sourcesKey(wish.layer, wish.head, wish.pos)) && !asked.has(sourcesKey(wish.layer, wish.head, wish.pos))) send(wish.layer, wish.head, wish.pos);
   };
   attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), sourcesBox, thumbs);
 
@@ -428,6 +452,8 @@ export function startTracePanel(app: HTMLElement): void {
     switch (changed) {
       case 'trace': {
         asked.clear();
+        inFlight = undefined;
+        next = undefined;
         const traceId = state.trace?.traceId;
         const arrived = performance.now();
         renderAll();
@@ -443,6 +469,7 @@ export function startTracePanel(app: HTMLElement): void {
         renderAttention();
         break;
       case 'sources':
+        sourcesSettled();
         renderSources();
         break;
       case 'thumbs':
@@ -452,6 +479,8 @@ export function startTracePanel(app: HTMLElement): void {
         // The sources' DLA is to the token the DLA section shows: ask again for the new one.
         state.sources.clear();
         asked.clear();
+        inFlight = undefined;
+        next = undefined;
         renderSources();
         renderDla();
         break;
