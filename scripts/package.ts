@@ -10,6 +10,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { formatMiB, vsceSizeInMiB } from '../src/viewModels/format';
 
 const root = path.resolve(__dirname, '..');
 export const vsixDir = path.join(root, 'artifacts', 'vsix');
@@ -215,10 +216,10 @@ export function packageTarget(target: string): PackageResult {
   // vsce prints the whole file tree; keep its warnings, errors and the DONE line.
   const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0) throw new Error(`vsce package --target ${target} failed:\n${r.stdout}${r.stderr}`);
-  for (const line of `${r.stdout}\n${r.stderr}`.split('\n')) if (/WARNING|ERROR|DONE|large/i.test(line)) log(`vsce: ${line.trim()}`);
+  for (const line of `${r.stdout}\n${r.stderr}`.split('\n')) if (/WARNING|ERROR|DONE|large/i.test(line)) log(`vsce: ${vsceSizeInMiB(line.trim())}`);
   const files = verify(target, vsix);
   const bytes = fs.statSync(vsix).size;
-  log(`${path.relative(root, vsix)}: ${(bytes / 1e6).toFixed(1)} MB, ${files} files`);
+  log(`${path.relative(root, vsix)}: ${formatMiB(bytes)}, ${files} files`);
   return { target, vsix, bytes, files };
 }
 
@@ -249,7 +250,7 @@ if (require.main === module) {
   const argv = process.argv.slice(2);
   try {
     const results = packageExtension(parseTargets(argv), { build: !argv.includes('--skip-build') });
-    for (const r of results) console.log(`${r.target}\t${(r.bytes / 1e6).toFixed(1)} MB\t${path.relative(root, r.vsix)}`);
+    for (const r of results) console.log(`${r.target}\t${formatMiB(r.bytes)}\t${path.relative(root, r.vsix)}`);
   } catch (err: unknown) {
     console.error(`[package] ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);

@@ -3,7 +3,8 @@
  * Each command lives in src/cli/<command>.ts and exports `run(args): Promise<number>` (the exit code).
  * Errors go to stderr as one line; the stack only with --debug.
  */
-import { CliUsageError, type CliCommand } from './cli/args';
+import { CliUsageError, quoteArg, type CliCommand } from './cli/args';
+import { prepareOrtEnvironment } from './engine/ortEnvironment';
 
 const commands: Record<string, () => Promise<CliCommand>> = {
   trace: async () => (await import('./cli/trace')).command,
@@ -17,12 +18,13 @@ function usage(): string {
   return [
     'usage: residual-lens <command> [options]',
     '',
-    '  trace     --model <folder|name> --text <text> [--json] [--no-bos] [--k N] [--execution-provider cpu|webgpu|auto]',
+    '  trace     --text <text> [--model <folder|name>] [--json] [--no-bos] [--k N] [--dir DIR] [--execution-provider cpu|webgpu|auto]',
     '  tokenize  --text <text> [--json] [--special] [--no-bos]',
-    '  circuits  --model <folder|name> [--json]',
+    '  circuits  [--model <folder|name>] [--json] [--seed N] [--tokens N] [--dir DIR]',
     '  download  <name> [--hub URL] [--dir DIR]',
     '  models    [--dir DIR] [--json]',
     '',
+    '--model defaults to demo (the embedded demo model); --text - reads the text from stdin.',
     'Add --debug to any command for stack traces.',
   ].join('\n');
 }
@@ -35,12 +37,21 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`residual-lens: unknown command '${name}'\n${usage()}\n`);
+    process.stderr.write(`residual-lens: unknown command ${quoteArg(name)}\n${usage()}\n`);
     return 2;
   }
   const command = await load();
   return command.run(rest);
 }
+
+// Before anything can load onnxruntime: its environment must not read our (maybe huge) command line.
+prepareOrtEnvironment();
+
+// `residual-lens … | head`: the reader left, so there is nobody to tell; stop quietly, as Unix tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 const debug = process.argv.includes('--debug');
 main(process.argv.slice(2).filter((a) => a !== '--debug')).then(

@@ -56,6 +56,15 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'pickToken':
           traces.pickToken(msg.pos, msg.tokenId);
           break;
+        case 'pickTokenText':
+          void traces.pickTokenText(msg.pos, msg.text);
+          break;
+        case 'exportTrace':
+          void traces.exportTraceJson();
+          break;
+        case 'headSources':
+          void traces.headSources(msg.layer, msg.head, msg.pos);
+          break;
         case 'exportLens':
           void traces.exportLens(msg.format);
           break;
@@ -152,7 +161,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.exportLensCsv', () => traces.exportLens('csv')),
     vscode.commands.registerCommand('residualLens.exportLensMarkdown', () => traces.exportLens('markdown')),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.status.state === 'idle' ? session.status : { ...session.status, model: session.model?.name });
+      if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.settingChanged());
     }),
   );
 }

@@ -53,16 +53,35 @@ export class CurveChart {
 
   constructor(readonly canvas: HTMLCanvasElement) {}
 
-  draw(curves: readonly { label: string; values: ArrayLike<number> }[], p: Palette): void {
+  /**
+   * Curves over 1…n with axis titles. Later curves are dashed and drawn wider underneath, so a
+   * curve that lies on top of another (W_pos on W_E) still shows around it.
+   */
+  draw(curves: readonly { label: string; values: ArrayLike<number> }[], p: Palette, axes: { readonly x: string; readonly y: string }): void {
     const n = Math.max(0, ...curves.map((c) => c.values.length));
     const colors = [p.high, p.orange, p.purple];
     const options = baseOptions(p);
+    const title = (text: string) => ({ display: true, text, color: cssRgb(p.foreground), font: { family: p.font } });
     const data = {
       labels: Array.from({ length: n }, (_, i) => String(i + 1)),
-      datasets: curves.map((c, i) => ({ type: 'line' as const, label: c.label, data: Array.from(c.values), borderColor: cssRgb(colors[i % colors.length]), pointRadius: 0 })),
+      datasets: curves.map((c, i) => ({
+        type: 'line' as const,
+        label: c.label,
+        data: Array.from(c.values),
+        borderColor: cssRgb(colors[i % colors.length]),
+        backgroundColor: cssRgb(colors[i % colors.length]),
+        borderWidth: 2 + 2 * i,
+        borderDash: i === 0 ? [] : [8, 5],
+        order: -i,
+        pointRadius: 0,
+      })),
     };
     this.chart?.destroy();
-    this.chart = new Chart(this.canvas, { type: 'line', data, options: { ...options, scales: { ...options.scales, y: { ...options.scales.y, max: 1 } } } });
+    this.chart = new Chart(this.canvas, {
+      type: 'line',
+      data,
+      options: { ...options, scales: { x: { ...options.scales.x, title: title(axes.x) }, y: { ...options.scales.y, max: 1, title: title(axes.y) } } },
+    });
   }
 
   dataUrl(): string {

@@ -5,7 +5,7 @@
  * Clicking a pair asks the host for its virtual weights.
  */
 import type { CircuitsPayload, CompositionKind, HeadPairPayload, HostToWebview, MlpPairPayload } from '../src/protocol/webview';
-import { compositionCell, compositionTop, headRole, sortHeads, type HeadSortKey } from '../src/viewModels/circuits';
+import { compositionCell, compositionTop, curvesCoincide, headRole, isNegligibleVirtualWeight as isNegligible, relativeScore, ROLE_THRESHOLD, sortHeads, type HeadSortKey } from '../src/viewModels/circuits';
 import { cssRgb, divergingColor, finiteRange, maxAbs, sequentialColor } from '../src/viewModels/color';
 import { formatSigned, headName, signedPrecision, visibleToken, vocabLookup } from '../src/viewModels/format';
 import { onHostMessage, post } from './api';
@@ -58,24 +58,31 @@ export function startCircuitsPanel(app: HTMLElement): void {
     if (col < row) post({ type: 'mlpPair', writer: col, reader: row });
   });
   const mlpBox = h('div', { class: 'pair', 'data-testid': 'mlp-pair' });
+  const mlpEmpty = h('p', { class: 'muted', 'data-testid': 'mlp-empty', hidden: true });
+  const headToMlpEmpty = h('p', { class: 'muted', 'data-testid': 'head-to-mlp-empty', hidden: true });
+  const mlpToHeadEmpty = h('p', { class: 'muted', 'data-testid': 'mlp-to-head-empty', hidden: true });
   const headToMlp = new Heatmap('head-to-mlp-heatmap', 'Head to MLP virtual weight norms, head rows × reading MLP columns', () => undefined);
   const mlpToHead = new Heatmap('mlp-to-head-heatmap', 'MLP to head virtual weight norms, writing MLP rows × reading head columns', () => undefined);
   mlpPanel.append(
     h('p', { class: 'muted', text: '‖W_in(j)ᵀ W_out(i)‖_F: row = reading MLP j, column = writing MLP i. Click a cell below the diagonal for its strongest neuron pairs.' }),
+    mlpEmpty,
     mlpHeat.canvas,
     mlpBox,
     h('h3', { text: 'Head → MLP' }),
     h('p', { class: 'muted', text: '‖W_in(j)ᵀ W_OV(h)‖_F: row = head, column = the MLP that reads it.' }),
+    headToMlpEmpty,
     headToMlp.canvas,
     h('h3', { text: 'MLP → head' }),
     h('p', { class: 'muted', text: 'How strongly a later head reads MLP i through its query, key and value: row = MLP, column = head.' }),
+    mlpToHeadEmpty,
     mlpToHead.canvas,
   );
 
   // Heads tab: the focused head's connections (from a trace-panel head cell or a table row), then the table
   const focusBox = h('div', { class: 'pair', 'data-testid': 'head-focus' });
   const headsBox = h('div', { class: 'table-scroll' });
-  headsPanel.append(focusBox, headsBox);
+  const headsNote = h('p', { class: 'muted', 'data-testid': 'heads-note' });
+  headsPanel.append(focusBox, headsBox, headsNote);
 
   // Subspaces tab
   const subCanvas = h('canvas', { 'data-testid': 'subspace-chart', role: 'img', 'aria-label': 'Cumulative explained variance of W_E and W_pos' });
@@ -119,6 +126,9 @@ export function startCircuitsPanel(app: HTMLElement): void {
       color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
       rowLabels: labels,
       colLabels: labels,
+      rowTitle: 'writing head (earlier)',
+      colTitle: `reading head (later), through its ${kind === 'q' ? 'queries' : kind === 'k' ? 'keys' : 'values'}`,
+      scale: { min: 0, max, unit: `${kind.toUpperCase()}-composition score` },
       cell: 14,
       maxWidth: Math.max(300, Math.min(900, app.clientWidth * 0.6)),
       font: palette.font,
@@ -152,6 +162,11 @@ export function startCircuitsPanel(app: HTMLElement): void {
       h('h3', { text: `${name}: W_${p.kind.toUpperCase()}(${headName(p.layer2, p.head2)})ᵀ W_OV(${headName(p.layer1, p.head1)})` }),
       h('p', { text: `‖W_virtual‖_F = ${p.norm.toFixed(3)} · composition score ${p.score.toFixed(3)} · top singular values ${Array.from(p.singularValues.slice(0, 8), (s) => s.toFixed(2)).join(', ')}` }),
     );
+    // A zero virtual weight has no directions, only rounding noise (±1e-8) that would read as tokens.
+    if (isNegligible(p.norm, p.singularValues)) {
+      pairBox.append(h('p', { class: 'muted', 'data-testid': 'head-pair-empty', text: `This virtual weight is zero (‖W_virtual‖_F = ${p.norm.toExponential(1)}): ${headName(p.layer2, p.head2)} does not read what ${headName(p.layer1, p.head1)} writes through its ${p.kind.toUpperCase()} side, so there are no directions to show.` }));
+      return;
+    }
     const list = h('ol');
     for (const d of p.directions) list.append(h('li', { text: `σ ${d.singularValue.toFixed(2)}: ${d.topTokens.map((t) => `${visibleToken(decode(t.id))} (${signedPrecision(t.value)})`).join(', ')}` }));
     pairBox.append(h('p', { class: 'muted', text: 'Top residual directions, read back as tokens through the unembedding:' }), list);
@@ -161,6 +176,8 @@ export function startCircuitsPanel(app: HTMLElement): void {
     const r = circuits?.report;
     if (!r) return;
     const { max } = finiteRange(r.mlpVirtualNorms);
+    mlpEmpty.hidden = max > 0;
+    mlpEmpty.textContent = max > 0 ? '' : 'Every MLP → MLP virtual weight is zero: this model\'s MLPs write nothing a later MLP reads (in the demo model the MLPs are zero on purpose).';
     mlpHeat.draw({
       rows: r.nLayer,
       cols: r.nLayer,
@@ -168,6 +185,9 @@ export function startCircuitsPanel(app: HTMLElement): void {
       color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
       rowLabels: Array.from({ length: r.nLayer }, (_, l) => `MLP ${l}`),
       colLabels: Array.from({ length: r.nLayer }, (_, l) => `MLP ${l}`),
+      rowTitle: 'reading MLP j',
+      colTitle: 'writing MLP i',
+      scale: { min: 0, max, unit: '‖W_in(j)ᵀ W_out(i)‖_F' },
       cell: 26,
       maxWidth: 600,
       font: palette.font,
@@ -184,11 +204,15 @@ export function startCircuitsPanel(app: HTMLElement): void {
     const mlps = Array.from({ length: r.nLayer }, (_, l) => `MLP ${l}`);
     const common = { font: palette.font, textColor: cssRgb(palette.foreground), markColor: palette.focus, cell: 14, maxWidth: Math.max(300, app.clientWidth - 40) };
     const hm = finiteRange(r.headToMlp).max;
-    // [L, H, L] read as (L·H) rows × L columns.
-    headToMlp.draw({ ...common, rows: r.nLayer * r.nHead, cols: r.nLayer, values: r.headToMlp, rowLabels: heads, colLabels: mlps, color: (v) => sequentialColor(v, 0, hm, palette.background, palette.high), describe: (row, j, v) => `${heads[row]} → MLP ${j}: ${v.toFixed(3)}` });
     const mh = finiteRange(r.mlpToHead).max;
+    headToMlpEmpty.hidden = hm > 0;
+    headToMlpEmpty.textContent = hm > 0 ? '' : 'All zero: no MLP reads what any head writes (the MLPs\' input weights are zero).';
+    mlpToHeadEmpty.hidden = mh > 0;
+    mlpToHeadEmpty.textContent = mh > 0 ? '' : 'All zero: no MLP writes anything a head could read (the MLPs\' output weights are zero).';
+    // [L, H, L] read as (L·H) rows × L columns.
+    headToMlp.draw({ ...common, rows: r.nLayer * r.nHead, cols: r.nLayer, values: r.headToMlp, rowLabels: heads, colLabels: mlps, rowTitle: 'writing head', colTitle: 'reading MLP', scale: { min: 0, max: hm, unit: '‖W_in(j)ᵀ W_OV(h)‖_F' }, color: (v) => sequentialColor(v, 0, hm, palette.background, palette.high), describe: (row, j, v) => `${heads[row]} → MLP ${j}: ${v.toFixed(3)}` });
     // [L, L, H] read as L rows (MLP i) × (L·H) columns (head l, h).
-    mlpToHead.draw({ ...common, rows: r.nLayer, cols: r.nLayer * r.nHead, values: r.mlpToHead, rowLabels: mlps, colLabels: heads, color: (v) => sequentialColor(v, 0, mh, palette.background, palette.high), describe: (i, col, v) => `MLP ${i} → ${heads[col]}: ${v.toFixed(3)}` });
+    mlpToHead.draw({ ...common, rows: r.nLayer, cols: r.nLayer * r.nHead, values: r.mlpToHead, rowLabels: mlps, colLabels: heads, rowTitle: 'writing MLP', colTitle: 'reading head (Q, K and V together)', scale: { min: 0, max: mh, unit: 'read strength (Frobenius norm)' }, color: (v) => sequentialColor(v, 0, mh, palette.background, palette.high), describe: (i, col, v) => `MLP ${i} → ${heads[col]}: ${v.toFixed(3)}` });
   }
 
   function renderMlpPair(): void {
@@ -223,20 +247,24 @@ export function startCircuitsPanel(app: HTMLElement): void {
         renderHeads();
       });
       headRow.append(h('th', { scope: 'col' }, b));
+      // Role right after the head's name: visible without scrolling the wide table sideways.
+      if (c.key === 'head') headRow.append(h('th', { text: 'Role' }));
     }
-    headRow.append(h('th', { text: 'Role' }), h('th', { text: 'Positional QK' }));
+    headRow.append(h('th', { text: 'Positional QK' }));
     const body = h('tbody');
     const P = r.positionalQkSize;
     const copyScale = 1;
+    const ceilings = r.detectorCeilings;
     for (const s of sortHeads(r.heads, sortKey)) {
       const canvas = h('canvas', { 'aria-label': `positional QK of ${headName(s.layer, s.head)}` });
       const start = (s.layer * r.nHead + s.head) * P * P;
       const qk = r.positionalQk.subarray(start, start + P * P);
       const scale = maxAbs(qk);
       drawThumbnail(canvas, qk, P, P, 48, (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive));
-      const cell = (v: number, diverging = false): HTMLElement => {
+      const cell = (v: number, diverging = false, ceiling = 1): HTMLElement => {
         const td = h('td', { class: 'num', text: v.toFixed(3) });
-        const bg = diverging ? divergingColor(v, copyScale, palette.negative, palette.background, palette.positive) : sequentialColor(v, 0, 1, palette.background, palette.high);
+        if (!diverging && ceiling < 1) td.title = `${v.toFixed(3)} of at most ${ceiling.toFixed(3)} on these sequences: ${Math.round(relativeScore(v, ceiling) * 100)} % of a perfect head`;
+        const bg = diverging ? divergingColor(v, copyScale, palette.negative, palette.background, palette.positive) : sequentialColor(v, 0, ceiling, palette.background, palette.high);
         td.style.backgroundColor = cssRgb(bg);
         td.style.color = palette.textOn(bg);
         return td;
@@ -245,12 +273,12 @@ export function startCircuitsPanel(app: HTMLElement): void {
         'tr',
         { 'data-layer': s.layer, 'data-head': s.head, class: focus && focus.layer === s.layer && focus.head === s.head ? 'focused' : undefined },
         h('th', { scope: 'row', text: headName(s.layer, s.head) }),
-        cell(s.previousToken),
-        cell(s.duplicateToken),
-        cell(s.induction),
+        h('td', { 'data-testid': 'head-role', text: headRole(s, ceilings) ?? '' }),
+        cell(s.previousToken, false, ceilings.previousToken),
+        cell(s.duplicateToken, false, ceilings.duplicateToken),
+        cell(s.induction, false, ceilings.induction),
         cell(s.copying, true),
         h('td', { class: 'num', text: s.writeEffectiveRank.toFixed(1) }),
-        h('td', { text: headRole(s) ?? '' }),
         h('td', {}, canvas),
       );
       // a row shows that head's connections above the table
@@ -271,6 +299,11 @@ export function startCircuitsPanel(app: HTMLElement): void {
       body.append(tr);
     }
     headsBox.append(h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body));
+    // Under the scrolled table, not inside it, so it is never clipped.
+    headsNote.textContent =
+      `Detector scores are TransformerLens's detect_head ("mul") on repeated random sequences. A perfect head reaches at most ` +
+      `${ceilings.previousToken.toFixed(3)} (previous token), ${ceilings.duplicateToken.toFixed(3)} (duplicate token) and ${ceilings.induction.toFixed(3)} (induction) there: ` +
+      `only the second half repeats. Colours and Role are relative to that maximum; Role names the best detector at ${Math.round(ROLE_THRESHOLD * 100)} % or more of it.`;
   }
 
   function renderSubspaces(): void {
@@ -282,6 +315,9 @@ export function startCircuitsPanel(app: HTMLElement): void {
       h('p', { text: `W_E: ${e.at50} / ${e.at80} / ${e.at90} principal directions explain 50 / 80 / 90 % of the variance.` }),
       h('p', { text: `W_pos: ${p.at50} / ${p.at80} / ${p.at90} directions explain 50 / 80 / 90 %.` }),
     );
+    if (curvesCoincide(e.cumulative, p.cumulative)) {
+      subText.append(h('p', { class: 'muted', 'data-testid': 'subspace-same', text: 'The two curves coincide (within 0.001): W_pos (dashed) lies on W_E.' }));
+    }
     clear(overlapBox);
     const overlap = r.subspaces.headOverlap;
     if (overlap) {
@@ -323,6 +359,7 @@ export function startCircuitsPanel(app: HTMLElement): void {
         { label: 'W_pos (positional embedding)', values: p.cumulative },
       ],
       palette,
+      { x: 'principal directions kept (count)', y: 'cumulative fraction of variance explained' },
     );
   }
 

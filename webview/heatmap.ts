@@ -27,7 +27,25 @@ export interface HeatmapSpec {
   readonly markColor: string;
   /** Tooltip / aria text of one cell. */
   readonly describe: (row: number, col: number, value: number) => string;
+  /** Axis titles: under the grid (columns) and left of it, rotated (rows). */
+  readonly colTitle?: string;
+  readonly rowTitle?: string;
+  /** Colour bar under the grid: the colour of each value from min to max, with the end values and the unit. */
+  readonly scale?: ColorScale;
 }
+
+export interface ColorScale {
+  readonly min: number;
+  readonly max: number;
+  /** What the colours measure, with its unit: "‖resid‖ (L2 norm)", "attention weight". */
+  readonly unit: string;
+  /** How the end values are printed; default 2 decimals with a real minus sign. */
+  readonly format?: (value: number) => string;
+}
+
+/** Height of the colour bar, its labels and the gaps around it. */
+const BAR_PX = 8;
+const TITLE_GAP = 4;
 
 const LABEL_FONT_PX = 11;
 
@@ -90,15 +108,22 @@ export class Heatmap {
     if (!ctx) return;
     ctx.font = `${LABEL_FONT_PX}px ${spec.font}`;
     const labelWidth = (labels: readonly string[] | undefined): number => (labels ? Math.min(90, Math.max(0, ...labels.map((l) => ctx.measureText(l).width)) + 6) : 0);
-    const left = labelWidth(spec.rowLabels);
+    const titleBand = LABEL_FONT_PX + TITLE_GAP;
+    const rowTitleWidth = spec.rowTitle ? titleBand : 0;
+    const left = rowTitleWidth + labelWidth(spec.rowLabels);
     const top = spec.colLabels ? Math.min(90, labelWidth(spec.colLabels)) : 0;
     const want = spec.cell ?? 14;
     const room = spec.maxWidth ? Math.max(1, (spec.maxWidth - left) / Math.max(1, cols)) : want;
     const cw = Math.max(1, Math.min(want, room));
     const ch = Math.max(cw, spec.minCellHeight ?? 0);
     this.layout = { left, top, cw, ch };
-    const width = Math.ceil(left + cw * cols);
-    const height = Math.ceil(top + ch * rows);
+    // Where the cells are inside the canvas (labels, titles and the colour bar around them), for tests and tools.
+    this.canvas.dataset.grid = [left, top, cw * cols, ch * rows].map((v) => v.toFixed(1)).join(',');
+    const gridBottom = top + ch * rows;
+    const colTitleTop = gridBottom + TITLE_GAP;
+    const barTop = colTitleTop + (spec.colTitle ? titleBand : 0) + (spec.scale ? TITLE_GAP : 0);
+    const width = Math.ceil(Math.max(left + cw * cols, spec.scale ? Math.min(spec.maxWidth ?? 240, 240) : 0));
+    const height = Math.ceil(spec.scale ? barTop + BAR_PX + titleBand + 2 : spec.colTitle ? colTitleTop + titleBand : gridBottom);
     const dpr = window.devicePixelRatio || 1;
     this.canvas.width = Math.max(1, Math.round(width * dpr));
     this.canvas.height = Math.max(1, Math.round(height * dpr));
@@ -130,6 +155,19 @@ export class Heatmap {
       });
       ctx.restore();
     }
+    if (spec.rowTitle) {
+      ctx.save();
+      ctx.textAlign = 'center';
+      ctx.translate(LABEL_FONT_PX / 2 + 1, top + (ch * rows) / 2);
+      ctx.rotate(-Math.PI / 2);
+      ctx.fillText(spec.rowTitle, 0, 0, Math.max(ch * rows, 40));
+      ctx.restore();
+    }
+    if (spec.colTitle) {
+      ctx.textAlign = 'center';
+      ctx.fillText(spec.colTitle, Math.max(left + (cw * cols) / 2, ctx.measureText(spec.colTitle).width / 2), colTitleTop + LABEL_FONT_PX / 2, width);
+    }
+    if (spec.scale) drawColorBar(ctx, spec.scale, spec.color, barTop, width, LABEL_FONT_PX);
     ctx.strokeStyle = spec.markColor;
     ctx.lineWidth = 1.5;
     if (spec.mark?.row !== undefined) ctx.strokeRect(left + 0.75, top + spec.mark.row * ch + 0.75, cw * cols - 1.5, ch - 1.5);
@@ -140,6 +178,41 @@ export class Heatmap {
       ctx.setLineDash([]);
     }
   }
+}
+
+const MINUS = '\u2212';
+
+function defaultFormat(v: number): string {
+  const text = Math.abs(v).toFixed(2);
+  return v < 0 && Number(text) !== 0 ? `${MINUS}${text}` : text;
+}
+
+/** A horizontal bar from scale.min to scale.max in the heatmap's own colours, labelled "min  unit  max". */
+function drawColorBar(ctx: CanvasRenderingContext2D, scale: ColorScale, color: (v: number) => Rgb, top: number, width: number, fontPx: number): void {
+  const steps = Math.max(2, Math.floor(width));
+  const img = ctx.createImageData(steps, 1);
+  for (let i = 0; i < steps; i++) {
+    const rgb = color(scale.min + ((scale.max - scale.min) * i) / (steps - 1));
+    img.data.set([rgb[0], rgb[1], rgb[2], 255], i * 4);
+  }
+  const strip = document.createElement('canvas');
+  strip.width = steps;
+  strip.height = 1;
+  strip.getContext('2d')?.putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(strip, 0, top, width, BAR_PX);
+  ctx.strokeStyle = ctx.fillStyle;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(0.5, top + 0.5, width - 1, BAR_PX - 1);
+  const fmt = scale.format ?? defaultFormat;
+  const y = top + BAR_PX + 2 + fontPx / 2;
+  ctx.textAlign = 'left';
+  ctx.fillText(fmt(scale.min), 0, y);
+  ctx.textAlign = 'right';
+  ctx.fillText(fmt(scale.max), width, y);
+  ctx.textAlign = 'center';
+  const room = width - ctx.measureText(fmt(scale.min)).width - ctx.measureText(fmt(scale.max)).width - 12;
+  if (room > 20) ctx.fillText(scale.unit, width / 2, y, room);
 }
 
 /** rows × cols canvas with one pixel per cell. */

@@ -43,6 +43,10 @@ export function startSideView(app: HTMLElement): void {
     compBox,
   );
 
+  function tokenLabel(tok: { text: string; special: boolean }, i: number): string {
+    return i === 0 && tok.special ? 'BOS' : visibleToken(tok.text);
+  }
+
   function width(): number {
     return Math.max(120, app.clientWidth - 8);
   }
@@ -53,21 +57,28 @@ export function startSideView(app: HTMLElement): void {
     if (t) {
       const T = t.tokens.length;
       const { min, max } = finiteRange(t.residNorms);
-      status.textContent = `${t.model} · ${T} tokens · pos ${state.selection.pos} ${JSON.stringify(visibleToken(t.tokens[state.selection.pos]?.text ?? ''))}`;
+      status.textContent = `${state.stale ? 'Not the latest trace (the newer one was not traced) — ' : ''}${t.model} · ${T} tokens · pos ${state.selection.pos} ${JSON.stringify(visibleToken(t.tokens[state.selection.pos]?.text ?? ''))}`;
+      status.classList.toggle('stale-note', state.stale !== undefined);
+      app.classList.toggle('stale', state.stale !== undefined);
       resid.draw({
         rows: t.nLayer + 1,
         cols: T,
         values: t.residNorms,
         color: (v) => sequentialColor(v, min, max, palette.background, palette.high),
         rowLabels: Array.from({ length: t.nLayer + 1 }, (_, r) => lensRowLabel(r, t.nLayer)),
+        // Token labels when they fit (14 px a column); otherwise on hover.
+        colLabels: width() / T >= 14 ? t.tokens.map(tokenLabel) : undefined,
+        rowTitle: 'residual',
+        colTitle: width() / T >= 14 ? 'position' : `positions 0–${T - 1} (hover for tokens)`,
+        scale: { min, max, unit: '‖resid‖ (L2 norm)' },
         cell: 14,
         maxWidth: width(),
-        minCellHeight: 12,
+        minCellHeight: 18,
         mark: { col: state.selection.pos },
         font: palette.font,
         textColor: text,
         markColor: palette.focus,
-        describe: (r, p, v) => `${lensRowLabel(r, t.nLayer)} · pos ${p}: ‖resid‖ ${v.toFixed(2)}`,
+        describe: (r, p, v) => `${lensRowLabel(r, t.nLayer)} · pos ${p} ${JSON.stringify(tokenLabel(t.tokens[p]!, p))}: ‖resid‖ ${v.toFixed(2)}`,
       });
       const a = state.attribution;
       if (a && a.pos === state.selection.pos) {
@@ -78,21 +89,29 @@ export function startSideView(app: HTMLElement): void {
           values: a.headGrid,
           color: (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive),
           rowLabels: Array.from({ length: t.nLayer }, (_, l) => `L${l}`),
-          cell: 16,
+          colLabels: Array.from({ length: t.nHead }, (_, hd) => `H${hd}`),
+          rowTitle: 'layer',
+          colTitle: 'head',
+          scale: { min: -scale, max: scale, unit: `DLA to ${visibleToken(a.tokenText)} (logit)` },
+          cell: 28,
           maxWidth: width(),
           mark: undefined,
           font: palette.font,
           textColor: text,
           markColor: palette.focus,
-          describe: (l, hd, v) => `${headName(l, hd)} ${formatSigned(v, 2)}`,
+          describe: (l, hd, v) => `${headName(l, hd)}: direct logit attribution to ${JSON.stringify(visibleToken(a.tokenText))} ${formatSigned(v, 2)}`,
         });
       }
       clear(grid);
       const { layer, head } = state.selection;
       const th = state.thumbs;
-      grid.style.gridTemplateColumns = `repeat(${t.nHead}, max-content)`;
-      const px = Math.max(12, Math.min(40, Math.floor(width() / t.nHead) - 6));
+      // Named rows and columns (L0…, H0…), as the trace panel's thumbnails.
+      grid.style.gridTemplateColumns = `max-content repeat(${t.nHead}, max-content)`;
+      const px = Math.max(12, Math.min(40, Math.floor((width() - 28) / t.nHead) - 6));
+      grid.append(h('span', { class: 'row-label', 'aria-hidden': 'true' }));
+      for (let hd = 0; hd < t.nHead; hd++) grid.append(h('span', { class: 'row-label', 'aria-hidden': 'true', text: `H${hd}` }));
       for (let l = 0; l < t.nLayer; l++) {
+        grid.append(h('span', { class: 'row-label', 'aria-hidden': 'true', text: `L${l}` }));
         for (let hd = 0; hd < t.nHead; hd++) {
           const canvas = h('canvas', { 'aria-hidden': 'true' });
           const S = th?.size ?? 0;
@@ -108,11 +127,18 @@ export function startSideView(app: HTMLElement): void {
       const n = r.nLayer * r.nHead;
       const { max } = finiteRange(r.composition.k);
       compBox.hidden = false;
+      const names = Array.from({ length: n }, (_, i) => headName(Math.floor(i / r.nHead), i % r.nHead));
+      const fits = width() / n >= 12;
       comp.draw({
         rows: n,
         cols: n,
         values: r.composition.k,
         color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
+        rowLabels: fits ? names : undefined,
+        colLabels: fits ? names : undefined,
+        rowTitle: 'writing head (earlier)',
+        colTitle: 'reading head (later), through its keys',
+        scale: { min: 0, max, unit: 'K-composition score' },
         cell: 14,
         maxWidth: width(),
         font: palette.font,

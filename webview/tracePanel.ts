@@ -4,7 +4,7 @@
  * thumbnails of the layer's heads). The host owns the selection; clicks post 'select' and the
  * echo repaints every view the same way.
  */
-import type { HostToWebview } from '../src/protocol/webview';
+import { MAX_TOKEN_TEXT_CHARS, type HeadSourcesPayload, type HostToWebview } from '../src/protocol/webview';
 import { dlaItems } from '../src/viewModels/attribution';
 import { cssRgb, divergingColor, maxAbs, sequentialColor } from '../src/viewModels/color';
 import { formatProb, formatSigned, headName, visibleToken, vocabLookup } from '../src/viewModels/format';
@@ -16,7 +16,10 @@ import { ResidualChart } from './charts';
 import { button, clear, h, section, select } from './dom';
 import { drawThumbnail, Heatmap } from './heatmap';
 import { readPalette, watchTheme, type Palette } from './theme';
-import { TraceState } from './traceState';
+import { sourcesKey, TraceState } from './traceState';
+
+/** How long the attention hover waits for one sources answer before it asks for the next. */
+const SOURCES_WAIT_MS = 5000;
 
 const THUMB_PX = 72;
 
@@ -30,6 +33,7 @@ export function startTracePanel(app: HTMLElement): void {
     button('Copy lens CSV', () => post({ type: 'exportLens', format: 'csv' }), { 'data-testid': 'export-csv' }),
     button('Copy lens Markdown', () => post({ type: 'exportLens', format: 'markdown' }), { 'data-testid': 'export-markdown' }),
     button('Trace again', () => post({ type: 'retrace' }), { 'data-testid': 'retrace' }),
+    button('Save trace as JSON', () => post({ type: 'exportTrace' }), { 'data-testid': 'export-json', title: 'The same JSON as residual-lens trace --json (schema 1)' }),
   );
   const tokens = section('tokens', 'Tokens');
   const chips = h('div', { class: 'chips', role: 'listbox', 'aria-label': 'Tokens; arrow keys move the selected position', 'aria-orientation': 'horizontal' });
@@ -74,11 +78,46 @@ export function startTracePanel(app: HTMLElement): void {
     button('Save PNG', () => post({ type: 'savePng', name: `attention-${headName(state.selection.layer, state.selection.head)}`, dataUrl: attHeat.canvas.toDataURL('image/png') })),
     button('Head in circuits', () => post({ type: 'openHead', layer: state.selection.layer, head: state.selection.head }), { 'data-testid': 'open-head-circuits' }),
   );
-  attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), thumbs);
+  // Which sources fed the chosen head's write at the selected position (engine headSources).
+  const sourcesBox = h('div', { class: 'sources', 'data-testid': 'head-sources' });
+  // One request in flight at a time, the latest wish next: sweeping the mouse over 256 rows must
+  // not queue 256 requests in the worker ahead of the lens or a new trace.
+  const asked = new Set<string>();
+  let inFlight: string | undefined;
+  let next: { layer: number; head: number; pos: number } | undefined;
+  const send = (layer: number, head: number, pos: number): void => {
+    const key = sourcesKey(layer, head, pos);
+    asked.add(key);
+    inFlight = key;
+    post({ type: 'headSources', layer, head, pos });
+    // The host answers only with a result (an error goes to its output): do not wait for ever.
+    setTimeout(() => {
+      if (inFlight === key) sourcesSettled();
+    }, SOURCES_WAIT_MS);
+  };
+  const askSources = (layer: number, head: number, pos: number): HeadSourcesPayload | undefined => {
+    const key = sourcesKey(layer, head, pos);
+    const known = state.sources.get(key);
+    if (!known && !asked.has(key)) {
+      if (inFlight === undefined) send(layer, head, pos);
+      else next = { layer, head, pos };
+    }
+    return known;
+  };
+  /** An answer arrived (or the trace changed): send the latest wish, if still unanswered. */
+  const sourcesSettled = (): void => {
+    inFlight = undefined;
+    const wish = next;
+    next = undefined;
+    if (wish && !state.sources.has(sourcesKey(wish.layer, wish.head, wish.pos)) && !asked.has(sourcesKey(wish.layer, wish.head, wish.pos))) send(wish.layer, wish.head, wish.pos);
+  };
+  attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), sourcesBox, thumbs);
 
   const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
   const content = h('div', { class: 'content', hidden: true }, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
-  app.append(h('header', { class: 'top' }, status, tools), empty, content);
+  // Shown while the trace on screen is not the latest one asked for (a newer one failed or was refused).
+  const staleBanner = h('div', { class: 'stale-banner', 'data-testid': 'stale-banner', role: 'alert', hidden: true });
+  app.append(h('header', { class: 'top' }, status, tools), staleBanner, empty, content);
 
   function pick(pos: number, layer: number, head: number, reveal: boolean): void {
     if (!state.trace || pos >= state.positions) return;
@@ -90,8 +129,14 @@ export function startTracePanel(app: HTMLElement): void {
   function renderStatus(): void {
     const t = state.trace;
     const base = t ? `${t.model} · ${t.tokens.length} tokens · ${Math.round(t.elapsedMs)} ms` : '';
-    status.textContent = state.status ? (base ? `${base} — ${state.status.text}` : state.status.text) : base;
+    const stale = t !== undefined && state.stale !== undefined;
+    // A stale trace's reason is in the banner below; the status line says it only once.
+    const extra = state.status && !(stale && state.status.text === state.stale) ? state.status.text : '';
+    status.textContent = extra ? (base ? `${base} — ${extra}` : extra) : base;
     status.classList.toggle('busy', state.status?.busy === true);
+    staleBanner.hidden = !stale;
+    staleBanner.textContent = stale ? `Not the latest trace: this is the previous one (${t.model}, ${t.tokens.length} tokens). ${state.stale}` : '';
+    content.classList.toggle('stale', stale);
   }
 
   function renderTokens(): void {
@@ -196,7 +241,16 @@ export function startTracePanel(app: HTMLElement): void {
       options.push({ value: String(id), label: `${visibleToken(decode(id))} (${formatProb(t.predProbs[pos * k + j])})` });
     }
     const current = a && a.pos === pos ? String(a.tokenId) : String(t.predIds[pos * k]);
-    targetBox.append(h('label', { text: 'Attribute the logit of ' }), select('Token whose logit is attributed', options, current, (v) => post({ type: 'pickToken', pos, tokenId: Number(v) }), { 'data-testid': 'dla-target' }));
+    // A typed token outside the top-k is listed too, so the select shows what is attributed.
+    if (a && a.pos === pos && !options.some((o) => o.value === current)) options.push({ value: current, label: `${visibleToken(a.tokenText)} (typed)` });
+    const typed = h('input', { type: 'text', class: 'token-input', placeholder: 'or type a token, e.g. " Paris", or #id', 'aria-label': 'Attribute the logit of a token you type: one GPT-2 token (mind the leading space) or #id', 'data-testid': 'dla-token-input' });
+    typed.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && typed.value.length > 0) post({ type: 'pickTokenText', pos, text: typed.value.slice(0, MAX_TOKEN_TEXT_CHARS) });
+    });
+    targetBox.append(
+      h('span', { class: 'control' }, h('label', { text: 'Attribute the logit of' }), select('Token whose logit is attributed', options, current, (v) => post({ type: 'pickToken', pos, tokenId: Number(v) }), { 'data-testid': 'dla-target' })),
+      typed,
+    );
     dlaGrid.canvas.hidden = !a || a.pos !== pos;
     if (!a || a.pos !== pos) {
       dlaHeader.append(h('p', { class: 'muted', text: 'Computing the attribution…' }));
@@ -239,6 +293,9 @@ export function startTracePanel(app: HTMLElement): void {
       color: (v) => divergingColor(v, scale, palette.negative, palette.background, palette.positive),
       rowLabels: Array.from({ length: t.nLayer }, (_, l) => `L${l}`),
       colLabels: Array.from({ length: t.nHead }, (_, hd) => `H${hd}`),
+      rowTitle: 'layer',
+      colTitle: 'head',
+      scale: { min: -scale, max: scale, unit: `DLA to ${visibleToken(a.tokenText)} (logit)` },
       cell: 22,
       maxWidth: 420,
       mark: undefined,
@@ -256,11 +313,10 @@ export function startTracePanel(app: HTMLElement): void {
     const T = t.tokens.length;
     renderThumbSelection();
     clear(attControls);
+    // Each label stays on its dropdown's line (a pair never wraps apart).
     attControls.append(
-      h('label', { text: 'Layer ' }),
-      select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' }),
-      h('label', { text: ' Head ' }),
-      select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' }),
+      h('span', { class: 'control' }, h('label', { text: 'Layer' }), select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' })),
+      h('span', { class: 'control' }, h('label', { text: 'Head' }), select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' })),
     );
     const labels = t.tokens.map((tok, i) => (i === 0 && tok.special ? 'BOS' : visibleToken(tok.text)));
     const layerPattern = state.layerPattern;
@@ -274,6 +330,9 @@ export function startTracePanel(app: HTMLElement): void {
       cols: S,
       values: headPattern(layerPattern.values, t.nHead, S, 0, head),
       color: (v) => sequentialColor(v, 0, 1, palette.background, palette.high),
+      rowTitle: pooled ? `query positions (blocks of ${(T / S).toFixed(1)})` : 'query position (row attends from)',
+      colTitle: pooled ? 'key positions (max over each block)' : 'key position (attended to)',
+      scale: { min: 0, max: 1, unit: `${headName(layer, head)} attention weight`, format: (v) => `${Math.round(v * 100)}%` },
       rowLabels: pooled ? undefined : labels,
       colLabels: pooled ? undefined : labels,
       cell: 18,
@@ -282,11 +341,46 @@ export function startTracePanel(app: HTMLElement): void {
       font: palette.editorFont,
       textColor: cssRgb(palette.foreground),
       markColor: palette.focus,
-      describe: (q, kk, v) =>
-        pooled
-          ? `${headName(layer, head)}: positions ${first(q)}–${first(q + 1) - 1} → ${first(kk)}–${first(kk + 1) - 1}, max ${(v * 100).toFixed(1)}%`
-          : `${headName(layer, head)}: ${JSON.stringify(labels[q])} → ${JSON.stringify(labels[kk])} ${(v * 100).toFixed(1)}%`,
+      describe: (q, kk, v) => {
+        if (pooled) return `${headName(layer, head)}: positions ${first(q)}–${first(q + 1) - 1} → ${first(kk)}–${first(kk + 1) - 1}, max ${(v * 100).toFixed(1)}%`;
+        const base = `${headName(layer, head)}: ${JSON.stringify(labels[q])} → ${JSON.stringify(labels[kk])} (query ${q}, key ${kk}): attention ${(v * 100).toFixed(1)}%`;
+        const src = kk <= q ? askSources(layer, head, q) : undefined;
+        return src ? `${base}\n${sourceLine(src, kk)}` : base;
+      },
     });
+    renderSources();
+  }
+
+  /** "‖A·f‖ 3.2 (41 % of the write) · DLA to ·Paris +1.05": source s of a headSources answer. */
+  function sourceLine(src: HeadSourcesPayload, s: number): string {
+    const total = src.norm.reduce((a, b) => a + b, 0);
+    const n = src.norm[s] ?? 0;
+    return `value-weighted ‖A·f(s)‖ ${n.toFixed(2)} (${total > 0 ? Math.round((100 * n) / total) : 0} % of the sources' total) · DLA to ${visibleToken(src.tokenText)} ${formatSigned(src.dla[s] ?? 0, 2)}`;
+  }
+
+  /** The chosen head's sources at the selected position: the five largest writes by norm. */
+  function renderSources(): void {
+    clear(sourcesBox);
+    const t = state.trace;
+    const lp = state.layerPattern;
+    if (!t || !lp || lp.size < t.tokens.length) return;
+    const { layer, head, pos } = state.selection;
+    const src = askSources(layer, head, pos);
+    if (!src) {
+      sourcesBox.append(h('p', { class: 'muted', text: `Sources of ${headName(layer, head)}'s write at pos ${pos}: computing…` }));
+      return;
+    }
+    const label = (i: number): string => (i === 0 && t.tokens[0]?.special ? 'BOS' : visibleToken(t.tokens[i]?.text ?? ''));
+    const order = src.norm.map((n, s) => ({ n, s })).sort((a, b) => b.n - a.n).slice(0, 5);
+    const sum = src.dla.reduce((a, b) => a + b, 0);
+    sourcesBox.append(
+      h('p', { text: `What ${headName(layer, head)} wrote at pos ${pos} ${JSON.stringify(label(pos))}, by source (attention × OV-mapped value; DLA to ${visibleToken(src.tokenText)}, total ${formatSigned(sum, 2)}). Hover a cell for any source.` }),
+      h(
+        'ol',
+        {},
+        ...order.map(({ s }) => h('li', { 'data-source': s, text: `pos ${s} ${JSON.stringify(label(s))}: attention ${((src.attention[s] ?? 0) * 100).toFixed(1)}% · ${sourceLine(src, s)}` })),
+      ),
+    );
   }
 
   /** One button per head (L × H), drawn when the thumbnails arrive. */
@@ -357,6 +451,9 @@ export function startTracePanel(app: HTMLElement): void {
     const changed = state.apply(msg);
     switch (changed) {
       case 'trace': {
+        asked.clear();
+        inFlight = undefined;
+        next = undefined;
         const traceId = state.trace?.traceId;
         const arrived = performance.now();
         renderAll();
@@ -371,10 +468,20 @@ export function startTracePanel(app: HTMLElement): void {
       case 'pattern':
         renderAttention();
         break;
+      case 'sources':
+        sourcesSettled();
+        renderSources();
+        break;
       case 'thumbs':
         drawThumbs();
         break;
       case 'attribution':
+        // The sources' DLA is to the token the DLA section shows: ask again for the new one.
+        state.sources.clear();
+        asked.clear();
+        inFlight = undefined;
+        next = undefined;
+        renderSources();
         renderDla();
         break;
       case 'select':

@@ -1,5 +1,5 @@
 /** What the trace panel and the side view know: the host's latest trace, lens, attribution and selection. */
-import type { AttributionPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
+import type { AttributionPayload, HeadSourcesPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
 
 export class TraceState {
   trace: TracePayload | undefined;
@@ -10,9 +10,13 @@ export class TraceState {
   attribution: AttributionPayload | undefined;
   selection: SelectionState = { pos: 0, layer: 0, head: 0 };
   status: { text: string; busy: boolean } | undefined;
+  /** headSources answers of this trace, by `${layer}.${head}.${pos}` (the attention pattern's hover). */
+  readonly sources = new Map<string, HeadSourcesPayload>();
+  /** Why the trace on show is not the latest one asked for (a newer one failed or was refused); cleared by the next trace. */
+  stale: string | undefined;
 
   /** Applies a host message; returns which parts changed. */
-  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'select' | 'status' | undefined {
+  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'select' | 'status' | 'sources' | undefined {
     switch (msg.type) {
       case 'trace':
         this.trace = msg.trace;
@@ -22,6 +26,8 @@ export class TraceState {
         this.attribution = undefined;
         this.selection = msg.selection;
         this.status = undefined;
+        this.stale = undefined;
+        this.sources.clear();
         return 'trace';
       case 'pattern':
         if (msg.pattern.traceId !== this.trace?.traceId) return undefined;
@@ -44,7 +50,12 @@ export class TraceState {
         return 'select';
       case 'status':
         this.status = msg.text ? { text: msg.text, busy: msg.busy } : undefined;
+        if (msg.stale) this.stale = msg.text;
         return 'status';
+      case 'headSources':
+        if (msg.sources.traceId !== this.trace?.traceId) return undefined;
+        this.sources.set(sourcesKey(msg.sources.layer, msg.sources.head, msg.sources.pos), msg.sources);
+        return 'sources';
       case 'clear':
         this.status = { text: msg.text, busy: false };
         return 'status';
@@ -61,4 +72,8 @@ export class TraceState {
   get positions(): number {
     return this.trace?.tokens.length ?? 0;
   }
+}
+
+export function sourcesKey(layer: number, head: number, pos: number): string {
+  return `${layer}.${head}.${pos}`;
 }

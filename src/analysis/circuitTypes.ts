@@ -25,6 +25,12 @@ export interface HeadScores {
   readonly ovTopTokens?: readonly { readonly source: number; readonly target: number; readonly value: number }[];
 }
 
+export interface DetectorCeilings {
+  readonly previousToken: number;
+  readonly duplicateToken: number;
+  readonly induction: number;
+}
+
 export interface SubspaceCurve {
   /** Cumulative explained-variance fraction for 1..n principal directions. */
   readonly cumulative: Float32Array;
@@ -66,6 +72,12 @@ export interface CircuitsReport {
    */
   readonly mlpToHead: Float32Array;
   readonly heads: readonly HeadScores[];
+  /**
+   * The best score a head can reach on the detector's sequences (detectors.ts detectorCeilings):
+   * previous-token 2n/(2n+1), duplicate-token and induction n/(2n+1), just under 0.5. Roles are
+   * given on score / ceiling; the scores themselves stay TransformerLens's.
+   */
+  readonly detectorCeilings: DetectorCeilings;
   /** [L, H, n_pos, n_pos] positional QK pattern W_pos W_QK W_posᵀ for the first n_pos positions, softmax-free scores. */
   readonly positionalQk: Float32Array;
   readonly positionalQkSize: number;

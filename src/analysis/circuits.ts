@@ -7,7 +7,7 @@
 import type { ModelWeights } from '../engine/types';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, HeadScores, MlpPairParams, MlpPairReport } from './circuitTypes';
 import { compositionBaseline, compositionScores, headFactors } from './composition';
-import { detectHeads, repeatedRandomSequences } from './detectors';
+import { detectHeads, detectorCeilings, repeatedRandomSequences } from './detectors';
 import { jsBackend, type MatmulBackend } from './linalg';
 import { SeededRandom } from './random';
 import { headMlpStrengths, mlpGrams, mlpPairReport, mlpPairReportWith, mlpVirtualNorms } from './mlpVirtual';
@@ -97,6 +97,7 @@ export async function computeCircuits(
     nHead: H,
     composition,
     compositionBaseline: compositionBaseline(cfg.dModel, cfg.dHead, seed),
+    detectorCeilings: detectorCeilings(sequences),
     mlpVirtualNorms: mlpNorms,
     headToMlp,
     mlpToHead,

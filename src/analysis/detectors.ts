@@ -58,6 +58,31 @@ export function repeatedRandomSequences(seed: number, count: number, n: number, 
   return out;
 }
 
+/**
+ * The highest mean "mul" score any head can reach on these sequences, per detector: a pattern row
+ * sums to 1, so a row scores at most 1 where its detection row has a 1 and 0 where it is empty, and
+ * the best head scores (rows with a target) / T per sequence. On [BOS, r₁…r_n, r₁…r_n] that is
+ * 2n / (2n + 1) for previous-token and n / (2n + 1) for duplicate-token and induction: a perfect
+ * induction head tops out just under 0.5 (as in TransformerLens, whose score this is).
+ */
+export function detectorCeilings(sequences: readonly Int32Array[]): Record<DetectorKind, number> {
+  const result: Record<DetectorKind, number> = { previousToken: 0, duplicateToken: 0, induction: 0 };
+  for (const tokens of sequences) {
+    const T = tokens.length;
+    const detections: [DetectorKind, Float32Array][] = [
+      ['previousToken', previousTokenPattern(tokens)],
+      ['duplicateToken', duplicateTokenPattern(tokens)],
+      ['induction', inductionPattern(tokens)],
+    ];
+    for (const [kind, detection] of detections) {
+      let rows = 0;
+      for (let i = 0; i < T; i++) if (detection.subarray(i * T, (i + 1) * T).some((v) => v !== 0)) rows++;
+      result[kind] += rows / T / sequences.length;
+    }
+  }
+  return result;
+}
+
 /** Mean detector scores over sequences: each [L, H]. `patterns[s]` is [L, H, T, T] for `sequences[s]`. */
 export function detectHeads(
   sequences: readonly Int32Array[],

@@ -10,11 +10,13 @@
  *   head_overlap: {q, k, v: [L][H][L][H] write(l1, h1) → read(l2, h2) subspace overlap in [0, 1], 0 where l2 <= l1;
  *   baseline (random subspaces); top: {q, k, v: [{from, to, score}]}}}.
  */
-import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
 import { formatTable } from './tokenize';
 import { cacheDirectory, resolveModelArg } from './trace';
 import { Engine } from '../engine/engine';
 import { decodeToken } from '../engine/tokenizer';
+import { headRole, type HeadRole } from '../viewModels/circuits';
+import { formatFixed } from '../viewModels/format';
 import type { CircuitsReport, HeadSubspaceOverlaps, SubspaceCurve } from '../analysis/circuitTypes';
 
 export const command: CliCommand = {
@@ -27,10 +29,10 @@ export const command: CliCommand = {
       dir: { type: 'string' },
     });
     const seed = Number(values.seed);
-    if (!Number.isInteger(seed) || seed < 0) throw new CliUsageError(`--seed must be a whole number ≥ 0, got '${values.seed}'`);
+    if (!Number.isInteger(seed) || seed < 0) throw new CliUsageError(`--seed must be a whole number ≥ 0, got ${quoteArg(values.seed)}`);
     const tokenSample = Number(values.tokens);
     if (!Number.isInteger(tokenSample) || tokenSample < 1 || tokenSample > 5000) {
-      throw new CliUsageError(`--tokens must be a whole number from 1 to 5000, got '${values.tokens}'`);
+      throw new CliUsageError(`--tokens must be a whole number from 1 to 5000, got ${quoteArg(values.tokens)}`);
     }
     const cacheDir = cacheDirectory(values.dir);
     const model = await resolveModelArg(values.model, cacheDir);
@@ -67,6 +69,8 @@ export interface CircuitsJson {
   readonly model: { readonly name: string; readonly n_layer: number; readonly n_head: number };
   readonly composition: { readonly q: unknown[]; readonly k: unknown[]; readonly v: unknown[] };
   readonly composition_baseline: number;
+  /** The highest score a perfect head reaches on the detector sequences (an induction head: n/(2n+1), just under 0.5). */
+  readonly detector_ceilings: { readonly previous_token: number; readonly duplicate_token: number; readonly induction: number };
   readonly top_composition: Record<'q' | 'k' | 'v', { from: string; to: string; score: number }[]>;
   readonly mlp_virtual_norms: unknown[];
   readonly head_to_mlp: unknown[];
@@ -79,6 +83,8 @@ export interface CircuitsJson {
     induction: number;
     copying: number;
     write_effective_rank: number;
+    /** The detector with the highest score / ceiling when that is ≥ 0.5 (see detector_ceilings), else null. */
+    role: HeadRole | null;
     /** Strongest sampled OV entries: source token raises target token's logit. */
     ov_top: { source: number; target: number; source_text: string; target_text: string; value: number }[];
   }[];
@@ -117,6 +123,11 @@ export function circuitsToJson(name: string, r: CircuitsReport): CircuitsJson {
     model: { name, n_layer: L, n_head: H },
     composition: { q: nest(r.composition.q, [L, H, L, H]), k: nest(r.composition.k, [L, H, L, H]), v: nest(r.composition.v, [L, H, L, H]) },
     composition_baseline: round(r.compositionBaseline),
+    detector_ceilings: {
+      previous_token: round(r.detectorCeilings.previousToken),
+      duplicate_token: round(r.detectorCeilings.duplicateToken),
+      induction: round(r.detectorCeilings.induction),
+    },
     top_composition: { q: topPairs(r.composition.q, L, H, 10), k: topPairs(r.composition.k, L, H, 10), v: topPairs(r.composition.v, L, H, 10) },
     mlp_virtual_norms: nest(r.mlpVirtualNorms, [L, L]),
     head_to_mlp: nest(r.headToMlp, [L, H, L]),
@@ -129,6 +140,7 @@ export function circuitsToJson(name: string, r: CircuitsReport): CircuitsJson {
       induction: round(h.induction),
       copying: round(h.copying),
       write_effective_rank: round(h.writeEffectiveRank),
+      role: headRole(h, r.detectorCeilings) ?? null,
       ov_top: (h.ovTopTokens ?? []).map((e) => ({ source: e.source, target: e.target, source_text: tokenText(e.source), target_text: tokenText(e.target), value: round(e.value) })),
     })),
     positional_qk: { size: n, scores: nest(r.positionalQk, [L, H, n, n]) },
@@ -171,11 +183,13 @@ export function circuitsSummary(j: CircuitsJson, ms: number): string {
   out.push('', heads.length <= 24 ? 'Heads' : 'Heads (the top 4 by each score)');
   out.push(
     formatTable(
-      ['head', 'prev-token', 'duplicate', 'induction', 'copying', 'write rank'],
-      shown.map((h) => [`L${h.layer}H${h.head}`, h.previous_token.toFixed(3), h.duplicate_token.toFixed(3), h.induction.toFixed(3), h.copying.toFixed(3), h.write_effective_rank.toFixed(1)]),
-      [false, true, true, true, true, true],
+      ['head', 'prev-token', 'duplicate', 'induction', 'copying', 'write rank', 'role'],
+      shown.map((h) => [`L${h.layer}H${h.head}`, formatFixed(h.previous_token, 3), formatFixed(h.duplicate_token, 3), formatFixed(h.induction, 3), formatFixed(h.copying, 3), formatFixed(h.write_effective_rank, 1), h.role ?? '']),
+      [false, true, true, true, true, true, false],
     ),
   );
+  const c = j.detector_ceilings;
+  out.push(`A perfect head scores at most ${c.previous_token.toFixed(3)} / ${c.duplicate_token.toFixed(3)} / ${c.induction.toFixed(3)} (prev-token / duplicate / induction) on these sequences; role: score ≥ half of that.`);
   out.push('', 'Subspaces: principal directions explaining 50 / 80 / 90 % of the variance');
   out.push(
     formatTable(

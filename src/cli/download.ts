@@ -3,7 +3,7 @@
  * cache (verified, resumable), with a progress bar on stderr. Ctrl-C cancels; running the same
  * command again resumes. --hub defaults to $HF_ENDPOINT, else https://huggingface.co.
  */
-import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
 import { envProxyAgents } from '../models/proxy';
 import { DownloadError, downloadModel, parseEndpoint, readRevisionRecord, type DownloadProgress } from '../models/download';
 import { DEMO_MODEL_NAME, cliCacheDirectory, loadManifest } from '../models/registry';
@@ -19,7 +19,7 @@ export const command: CliCommand = {
     if (!name || extra.length > 0) throw new CliUsageError(`usage: residual-lens download <name> [--hub URL] [--dir DIR]; names: ${known}`);
     if (name === DEMO_MODEL_NAME) throw new CliUsageError('the demo model is built locally (npm install), not downloaded');
     const entry = manifest.find((e) => e.name === name);
-    if (!entry) throw new CliUsageError(`unknown model '${name}'; known: ${known}`);
+    if (!entry) throw new CliUsageError(`unknown model ${quoteArg(name)}; known: ${known}`);
     const endpoint = values.hub ?? process.env['HF_ENDPOINT'] ?? DEFAULT_HUB;
     parseEndpoint(endpoint); // a bad --hub fails before anything is printed or created
     const cacheDir = cliCacheDirectory(values.dir);

@@ -6,13 +6,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
 import { formatTable, readTextOption, showToken, tokenTable } from './tokenize';
-import { traceToJson, type TraceJson } from './traceJson';
+import type { TraceJson } from './traceJson';
+import { buildTraceJson } from '../engine/traceExport';
 import { Engine } from '../engine/engine';
 import { isExecutionProviderSetting } from '../engine/executionProvider';
-import { decodeToken } from '../engine/tokenizer';
-import { residualNorms } from '../analysis/residual';
+import { MAX_CONFIG_BYTES, parseConfig } from '../engine/checkpoint';
+import { BLANK_TEXT_MESSAGE, hasVisibleText } from '../engine/textRules';
+import { decodeToken, tokenize } from '../engine/tokenizer';
+import { formatFixed, formatProb, formatRank, lensRowLabel } from '../viewModels/format';
 
 export const command: CliCommand = {
   async run(args) {
@@ -29,22 +32,17 @@ export const command: CliCommand = {
     if (!isExecutionProviderSetting(executionProvider)) throw new CliUsageError(`--execution-provider must be cpu, webgpu or auto, got '${executionProvider}'`);
     const text = readTextOption(values.text);
     const k = Number(values.k);
-    if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got '${values.k}'`);
+    if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got ${quoteArg(values.k)}`);
     const cacheDir = cacheDirectory(values.dir);
     const model = await resolveModelArg(values.model, cacheDir);
     const prependBos = !values['no-bos'];
+    refuseUntraceableText(text, model, prependBos);
 
     const engine = new Engine({ executionProvider });
     try {
       const info = await engine.load({ folder: model.folder, name: model.name, cacheDir });
       if (info.executionProviderNote) process.stderr.write(`${info.executionProviderNote}\n`);
-      const trace = await engine.trace({ text, options: { prependBos, topK: k } });
-      const lens = await engine.lens({ traceId: trace.traceId, k });
-      const last = trace.tokens.length - 1;
-      const attribution = await engine.attribute({ traceId: trace.traceId, pos: last });
-      const c = trace.model.config;
-      const norms = residualNorms(trace.resid, c.nLayer + 1, trace.tokens.length, c.dModel);
-      const json = traceToJson({ trace, lens, attribution, residNorms: norms, prependBos });
+      const json = await buildTraceJson(engine, { text, options: { prependBos, topK: k } });
       process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${traceTables(json)}\n`);
     } finally {
       await engine.dispose();
@@ -52,6 +50,28 @@ export const command: CliCommand = {
     return 0;
   },
 };
+
+/**
+ * The engine's own checks on the text (nothing visible; more than n_ctx tokens), made before the
+ * engine or onnxruntime is loaded, so an over-long --text costs a tokenizer pass that stops at
+ * n_ctx + 1 tokens and nothing else. Same messages as the engine's, less the editor's advice.
+ * A folder whose config.json cannot be read is left to the engine, which names the problem.
+ */
+export function refuseUntraceableText(text: string, model: { folder: string; name: string }, prependBos: boolean): void {
+  if (!hasVisibleText(text)) throw new Error(BLANK_TEXT_MESSAGE);
+  let nCtx: number;
+  try {
+    const configPath = path.join(model.folder, 'config.json');
+    if (fs.statSync(configPath).size > MAX_CONFIG_BYTES) return;
+    nCtx = parseConfig(configPath, fs.readFileSync(configPath)).nCtx;
+  } catch {
+    return;
+  }
+  const counted = tokenize(text, { prependBos, maxTokens: nCtx + 1 });
+  if (counted.exceeded || counted.tokens.length > nCtx) {
+    throw new Error(`The text has more than ${nCtx} tokens; ${model.name} accepts at most ${nCtx} (BOS included).`);
+  }
+}
 
 /** --dir, else $RESIDUAL_LENS_CACHE, else ~/.cache/residual-lens. */
 export function cacheDirectory(dir: string | undefined): string {
@@ -102,19 +122,19 @@ export function traceTables(j: TraceJson): string {
     ),
   );
 
-  const rowName = (r: number): string => (r < L ? `resid_pre ${r}` : 'final');
-  out.push('', 'Logit lens: top-1 token and probability per layer (rows) and position (columns)');
+  const rowName = (r: number): string => lensRowLabel(r, L);
+  out.push('', 'Logit lens: top-1 token and probability (rows: TransformerLens accumulated_resid labels, n_pre = blocks.n.hook_resid_pre; columns: positions)');
   out.push(
     formatTable(
       ['', ...j.tokens.map((_, t) => String(t))],
       j.logit_lens.map((layer, r) => [rowName(r), ...layer.map((cell) => `${showToken(cell[0].token, 10)} ${pct(cell[0].prob)}`)]),
     ),
   );
-  out.push('', 'Rank of the actual next token (0 = top-1)');
+  out.push('', 'Rank of the actual next token (#1 = top-1; the JSON\'s next_token_rank counts from 0)');
   out.push(
     formatTable(
       ['', ...j.tokens.map((_, t) => String(t))],
-      j.next_token_rank.map((row, r) => [rowName(r), ...row.map((v) => (v === null ? '-' : String(v)))]),
+      j.next_token_rank.map((row, r) => [rowName(r), ...row.map((v) => formatRank(v))]),
       [false, ...j.tokens.map(() => true)],
     ),
   );
@@ -127,12 +147,12 @@ export function traceTables(j: TraceJson): string {
     ),
   );
   const comps = [...j.dla.components].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, 12);
-  out.push('', `Direct logit attribution at position ${j.dla.pos} to ${showToken(decodeToken(j.dla.token.id), 30)} (logit ${j.dla.logit.toFixed(3)}, ln_final bias ${j.dla.ln_bias_term.toFixed(3)}); top ${comps.length} by |value|`);
-  out.push(formatTable(['component', 'value'], comps.map((c) => [c.name, c.value.toFixed(4)]), [false, true]));
+  out.push('', `Direct logit attribution at position ${j.dla.pos} to ${showToken(decodeToken(j.dla.token.id), 30)} (logit ${formatFixed(j.dla.logit, 3)}, ln_final bias ${formatFixed(j.dla.ln_bias_term, 3)}); top ${comps.length} by |value|`);
+  out.push(formatTable(['component', 'value'], comps.map((c) => [c.name, formatFixed(c.value, 4)]), [false, true]));
   out.push('', 'Attention patterns: use --json (attention[layer][head][query][key]).');
   return out.join('\n');
 }
 
 function pct(p: number): string {
-  return `${(p * 100).toFixed(p >= 0.1 ? 0 : 1)}%`;
+  return formatProb(p);
 }

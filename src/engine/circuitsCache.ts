@@ -14,7 +14,7 @@ import type { CircuitsOptions, CircuitsReport } from '../analysis/circuitTypes';
  * `ovTopTokens`, W_U with center_unembed, `subspaces.headOverlap`). test/integration/engineCircuits.test.ts
  * pins the report's field list to this number, so a new field without a bump fails there.
  */
-export const CIRCUITS_CACHE_VERSION = 2;
+export const CIRCUITS_CACHE_VERSION = 3; // 3: detectorCeilings
 
 /** <cacheDir>/circuits/<32 hex> (without extension) for this model and options. */
 export function circuitsCachePath(cacheDir: string, fingerprint: string, options: CircuitsOptions, version = CIRCUITS_CACHE_VERSION): string {

@@ -14,6 +14,7 @@ import {
   type HostToWorker,
   type LoadParams,
 } from '../protocol/engine';
+import { prepareOrtEnvironment } from './ortEnvironment';
 
 /** How long a closing worker may take to finish its current request before it is terminated. */
 export const DISPOSE_GRACE_MS = 10_000;
@@ -148,6 +149,7 @@ export class EngineClient {
 
   private ensureWorker(method: EngineMethod): Worker {
     if (this.worker) return this.worker;
+    prepareOrtEnvironment(); // the worker's ORT reads the process environment (ortEnvironment.ts)
     const worker = new Worker(this.options.workerPath, {
       workerData: { threads: this.options.threads, executionProvider: this.options.executionProvider } satisfies EngineWorkerData,
       resourceLimits: this.options.resourceLimits,

@@ -29,6 +29,7 @@ import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { chooseExecutionProvider, type ExecutionProvider, type ExecutionProviderSetting } from './executionProvider';
 import { tokenize } from './tokenizer';
+import { BLANK_TEXT_MESSAGE, hasVisibleText } from './textRules';
 import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
 import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
@@ -47,7 +48,11 @@ import {
   type PatternViewParams,
   type TokenizeParams,
   type TraceParams,
+  type HeadSourcesParams,
+  type HeadSourcesResult,
 } from '../protocol/engine';
+import { headSources } from '../analysis/headSources';
+import { layerAttentionWeights } from './headSourcesWeights';
 
 /** Hooks a caller (the worker) gives a request: progress lines and a cancellation point. */
 export interface RequestContext {
@@ -257,6 +262,31 @@ export class Engine {
     return { traceId: p.traceId, size, values: poolHeadPatterns(pattern, T, 0, L * H, size) };
   }
 
+  /** One head's write at a position split by source position (src/analysis/headSources.ts); needs the stored patterns. */
+  headSources(p: HeadSourcesParams): HeadSourcesResult {
+    const m = this.requireModel();
+    const { pattern, T } = this.storedPattern(p.traceId);
+    const s = this.storedTrace(p.traceId);
+    const c = m.info.config;
+    checkIndex('layer', p.layer, c.nLayer);
+    checkIndex('head', p.head, c.nHead);
+    checkIndex('pos', p.pos, T);
+    const tokenId = p.tokenId ?? s.topIds[p.pos * s.k];
+    checkIndex('tokenId', tokenId, c.dVocab);
+    const w = checkpointCall(() => layerAttentionWeights(m.ckpt, p.layer));
+    const rowStart = ((p.layer * c.nHead + p.head) * T + p.pos) * T;
+    const result = headSources({
+      dModel: c.dModel, dHead: c.dHead, nHead: c.nHead, layerNormEps: c.layerNormEps,
+      residPre: s.resid.subarray(p.layer * T * c.dModel, (p.layer + 1) * T * c.dModel),
+      patternRow: pattern.subarray(rowStart, rowStart + T),
+      lnWeight: w.lnWeight, lnBias: w.lnBias, qkvWeight: w.qkvWeight, qkvBias: w.qkvBias, projWeight: m.attnProjWeight[p.layer]!,
+      head: p.head, pos: p.pos,
+      lnFinalScale: s.lnFinalScale[p.pos] as number, lnFinalWeight: m.lnFinalWeight,
+      unembedColumn: checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId)),
+    });
+    return { traceId: p.traceId, layer: p.layer, head: p.head, pos: p.pos, tokenId, ...result };
+  }
+
   private storedPattern(traceId: number): { pattern: Float32Array; T: number } {
     const s = this.storedTrace(traceId);
     if (!s.pattern) throw new EngineError('unknown-trace', `Trace ${traceId} was not stored with its attention patterns; trace the text again.`);
@@ -274,8 +304,8 @@ export class Engine {
     if (tokenized.exceeded || tokens.length > nCtx) {
       throw new EngineError('bad-input', `The text has more than ${nCtx} tokens; ${m.info.name} accepts at most ${nCtx} (BOS included). Select less text.`);
     }
-    if (tokens.length === 0 || (prependBos && tokens.length === 1)) {
-      throw new EngineError('bad-input', 'Nothing to trace: the text is empty.');
+    if (tokens.length === 0 || (prependBos && tokens.length === 1) || !hasVisibleText(p.text)) {
+      throw new EngineError('bad-input', BLANK_TEXT_MESSAGE);
     }
     const ids = tokens.map((t) => t.id);
     const outside = tokens.find((t) => t.id >= V);

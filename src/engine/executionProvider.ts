@@ -13,6 +13,7 @@
  * WebGPU tests).
  */
 import * as fs from 'node:fs';
+import { prepareOrtEnvironment } from './ortEnvironment';
 import * as ort from 'onnxruntime-node';
 import { DataType, GraphBuilder } from './onnx/model';
 
@@ -75,6 +76,7 @@ function lcg(seed: number): () => number {
 }
 
 async function runSelfCheck(provider: ExecutionProvider): Promise<Float32Array> {
+  prepareOrtEnvironment(); // before ORT's environment exists (ortEnvironment.ts)
   const session = await ort.InferenceSession.create(selfCheckGraph(), { executionProviders: providerList(provider), logSeverityLevel: 3 });
   try {
     const rnd = lcg(7);

@@ -5,6 +5,7 @@
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { providerList, type ExecutionProvider } from './executionProvider';
+import { prepareOrtEnvironment } from './ortEnvironment';
 
 export interface SessionSettings {
   /**
@@ -57,6 +58,7 @@ export function sessionOptions(weightsFolder: string | undefined, settings: Sess
  * Blocks the calling thread for the whole creation (run it in the worker).
  */
 export async function createSession(model: Uint8Array, weightsFolder: string | undefined, settings?: SessionSettings): Promise<ort.InferenceSession> {
+  prepareOrtEnvironment();
   if (settings?.provider !== 'webgpu') return ort.InferenceSession.create(model, sessionOptions(weightsFolder, settings));
   try {
     return await ort.InferenceSession.create(model, sessionOptions(weightsFolder, settings));

@@ -14,6 +14,7 @@ import type { EngineWorkerData } from './client';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine, type RequestContext } from './engine';
 import { isExecutionProviderSetting } from './executionProvider';
+import { traceJsonBytes } from './traceExport';
 import {
   ENGINE_PROTOCOL_VERSION,
   EngineError,
@@ -26,7 +27,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson', 'headSources'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -90,6 +91,8 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
       await engine.dispose();
       return null;
     },
+    traceJson: (p, ctx) => traceJsonBytes(engine, p, ctx),
+    headSources: (p) => engine.headSources(p),
   };
 
   async function handle(req: EngineRequest): Promise<void> {

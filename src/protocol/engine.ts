@@ -55,6 +55,23 @@ export interface AttributeParams {
   readonly tokenId?: number;
 }
 
+/** One head's write at `pos` split by source position (src/analysis/headSources.ts). */
+export interface HeadSourcesParams {
+  readonly traceId: number;
+  readonly layer: number;
+  readonly head: number;
+  readonly pos: number;
+  /** Token for the per-source DLA; default: the model's top-1 prediction at pos. */
+  readonly tokenId?: number;
+}
+
+export interface HeadSourcesResult extends HeadSourcesParams {
+  readonly tokenId: number;
+  /** [T] A[pos, s]; 0 after pos */ readonly attention: Float32Array;
+  /** [T] ‖A[pos, s] · (LN1(x_s) W_V + b_V) W_O‖ */ readonly norm: Float32Array;
+  /** [T] DLA of that write to tokenId (Σ = the head's DLA at pos) */ readonly dla: Float32Array;
+}
+
 export interface AttributeAllParams {
   readonly traceId: number;
 }
@@ -106,6 +123,10 @@ export interface EngineMethods {
   mlpPair: { params: MlpPairParams; result: MlpPairReport };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
+  /** Which source positions fed one head's write at a position, for a trace stored with its patterns (traceSummary). */
+  headSources: { params: HeadSourcesParams; result: HeadSourcesResult };
+  /** The CLI's `trace --json` (docs/cli-json.md) of a text, as UTF-8 bytes (src/engine/traceExport.ts). */
+  traceJson: { params: TraceParams; result: Uint8Array };
 }
 
 export type EngineMethod = keyof EngineMethods;

@@ -94,6 +94,19 @@ export interface AttributionPayload extends Pick<Attribution, 'traceId' | 'pos' 
   /** [L, H] */ readonly headGrid: Float32Array;
 }
 
+/** Which source positions fed one head's write at a query position (engine headSources). */
+export interface HeadSourcesPayload {
+  readonly traceId: number;
+  readonly layer: number;
+  readonly head: number;
+  readonly pos: number;
+  readonly tokenId: number;
+  readonly tokenText: string;
+  /** [T] A[pos, s] */ readonly attention: readonly number[];
+  /** [T] ‖A[pos, s] · f(s)‖, f(s) the OV-mapped value of source s */ readonly norm: readonly number[];
+  /** [T] DLA of A[pos, s] · f(s) to tokenId */ readonly dla: readonly number[];
+}
+
 export interface CircuitsPayload {
   readonly model: string;
   readonly report: CircuitsReport;
@@ -124,15 +137,20 @@ export type HostToWebview = Versioned<
   | { readonly type: 'lens'; readonly lens: LensPayload }
   | { readonly type: 'attribution'; readonly attribution: AttributionPayload }
   | { readonly type: 'select'; readonly selection: SelectionState }
-  | { readonly type: 'status'; readonly text: string; readonly busy: boolean }
+  /** `stale`: the trace on show is no longer the latest (the newer one failed, was refused or cancelled); `text` says why. */
+  | { readonly type: 'status'; readonly text: string; readonly busy: boolean; readonly stale?: boolean }
   | { readonly type: 'clear'; readonly text: string }
   | { readonly type: 'circuits'; readonly circuits: CircuitsPayload }
   | { readonly type: 'headPair'; readonly pair: HeadPairPayload }
   | { readonly type: 'mlpPair'; readonly pair: MlpPairPayload }
   | { readonly type: 'focusHead'; readonly layer: number; readonly head: number }
+  | { readonly type: 'headSources'; readonly sources: HeadSourcesPayload }
 >;
 
 export type ExportFormat = 'csv' | 'markdown';
+
+/** Longest text the DLA's "type a token" box sends (a GPT-2 token is at most 128 bytes). */
+export const MAX_TOKEN_TEXT_CHARS = 256;
 export type CompositionKind = 'q' | 'k' | 'v';
 
 /** The trace panel's own share of a paint, as it measures it: building its DOM and charts; the message's arrival → after the paint (render + frames). */
@@ -148,6 +166,12 @@ export type WebviewToHost = Versioned<
   | { readonly type: 'select'; readonly pos: number; readonly layer?: number; readonly head?: number; readonly reveal: boolean }
   | { readonly type: 'pickToken'; readonly pos: number; readonly tokenId: number }
   | { readonly type: 'exportLens'; readonly format: ExportFormat }
+  /** Save the current trace as the CLI's `trace --json` (a save dialog on the host). */
+  | { readonly type: 'exportTrace' }
+  /** Which sources fed head (layer, head)'s write at pos (the attention pattern's hover). */
+  | { readonly type: 'headSources'; readonly layer: number; readonly head: number; readonly pos: number }
+  /** Attribute the logit of a token the user typed (one GPT-2 token, or `#id`). */
+  | { readonly type: 'pickTokenText'; readonly pos: number; readonly text: string }
   | { readonly type: 'savePng'; readonly name: string; readonly dataUrl: string }
   | { readonly type: 'openHead'; readonly layer: number; readonly head: number }
   | { readonly type: 'headPair'; readonly layer1: number; readonly head1: number; readonly layer2: number; readonly head2: number; readonly kind: CompositionKind }
@@ -270,7 +294,15 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
       return ok({ v, type, writer: raw.writer as number, reader: raw.reader as number });
     case 'computeCircuits':
     case 'retrace':
+    case 'exportTrace':
       return ok({ v, type });
+    case 'headSources':
+      if ((bad = badIndex(raw, ['layer', 'head', 'pos']))) return fail(`headSources: ${bad} must be a non-negative integer`);
+      return ok({ v, type, layer: raw.layer as number, head: raw.head as number, pos: raw.pos as number });
+    case 'pickTokenText':
+      if ((bad = badIndex(raw, ['pos']))) return fail(`pickTokenText: ${bad} must be a non-negative integer`);
+      if (typeof raw.text !== 'string' || raw.text.length === 0 || raw.text.length > MAX_TOKEN_TEXT_CHARS) return fail(`pickTokenText: text must be a string of 1 to ${MAX_TOKEN_TEXT_CHARS} characters`);
+      return ok({ v, type, pos: raw.pos as number, text: raw.text });
     case 'log':
       if (typeof raw.message !== 'string') return fail('log: message must be a string');
       return ok({ v, type, message: raw.message.slice(0, MAX_LOG_CHARS) });

@@ -85,9 +85,29 @@ export class EngineSession implements vscode.Disposable {
       return this.info;
     } catch (err) {
       if (isCancellation(err)) this.setStatus(this.info ? 'ready' : 'idle');
-      else this.setStatus('error', err instanceof Error ? err.message : String(err));
+      else this.reportProblem(choice.name, err instanceof Error ? err.message : String(err));
       throw err;
     }
+  }
+
+  /** The status bar names the model that failed (not the one still loaded) with the problem. */
+  reportProblem(model: string, message: string): void {
+    const loaded = this.info && this.info.name !== model ? ` (${this.info.name} is still loaded)` : '';
+    this.current = { state: 'error', model, detail: `${message}${loaded}` };
+    this.emitter.fire(this.current);
+  }
+
+  /**
+   * The model setting changed: an error about the previous setting no longer applies (the status
+   * bar would read "demo · error" for a model that never failed). Returns what the bar should show.
+   */
+  settingChanged(): EngineStatus {
+    if (this.current.state === 'error') {
+      this.current = { state: this.info ? 'ready' : 'idle', model: this.info?.name };
+      this.emitter.fire(this.current);
+      return this.current;
+    }
+    return this.current.state === 'idle' ? this.current : { ...this.current, model: this.info?.name };
   }
 
   /** One engine request, shown in the status bar as `busy` while it runs. */

@@ -17,6 +17,8 @@ export interface ModelContext {
   /** Default cache folder (global storage) when residualLens.modelCacheDir is empty. */
   readonly defaultCacheDir: string;
   readonly output: Output;
+  /** Told when the configured model cannot be used (so the status bar can name it). */
+  readonly onModelProblem?: (model: string, message: string) => void;
 }
 
 function config(): vscode.WorkspaceConfiguration {
@@ -84,6 +86,7 @@ export async function chooseModelForTrace(ctx: ModelContext): Promise<ModelChoic
       return folder ? { name: entry.name, folder } : undefined;
     }
     case 'error': {
+      ctx.onModelProblem?.(modelSetting(ctx.output), resolution.message);
       const pick = await vscode.window.showErrorMessage(resolution.message, 'Select Model', 'Use demo model');
       if (pick === 'Use demo model') return demoChoice(ctx);
       if (pick === 'Select Model') void vscode.commands.executeCommand('residualLens.selectModel');

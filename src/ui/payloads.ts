@@ -7,7 +7,8 @@
 import { tokenText } from '../viewModels/tokenText';
 import type { Attribution, LensTable, PatternThumbs, PatternView, TraceSummary } from '../engine/types';
 import type { HeadPairReport } from '../analysis/circuitTypes';
-import type { AttributionPayload, LensPayload, PatternPayload, PatternThumbsPayload, TracePayload, VocabEntries } from '../protocol/webview';
+import type { AttributionPayload, HeadSourcesPayload, LensPayload, PatternPayload, PatternThumbsPayload, TracePayload, VocabEntries } from '../protocol/webview';
+import type { HeadSourcesResult } from '../protocol/engine';
 
 /** The array itself when it owns its whole buffer, else a compact copy (postMessage clones whole buffers). */
 function compact<A extends Float32Array | Int32Array>(a: A): A {
@@ -65,6 +66,16 @@ export function lensPayload(lens: LensTable): LensPayload {
     probs: compact(lens.top.probs),
     nextTokenRank: compact(lens.nextTokenRank),
     vocab: vocabFor(lens.top.ids),
+  };
+}
+
+export function headSourcesPayload(r: HeadSourcesResult): HeadSourcesPayload {
+  return {
+    traceId: r.traceId, layer: r.layer, head: r.head, pos: r.pos, tokenId: r.tokenId, tokenText: tokenText(r.tokenId),
+    // Only the sources up to pos exist (causal); plain numbers, a few per source.
+    attention: Array.from(r.attention.subarray(0, r.pos + 1)),
+    norm: Array.from(r.norm.subarray(0, r.pos + 1)),
+    dla: Array.from(r.dla.subarray(0, r.pos + 1)),
   };
 }
 

@@ -17,7 +17,7 @@ import type { EngineSession } from './engineSession';
 import { chooseModelForTrace, type ModelContext } from './modelPicker';
 import { errorMessage, isCancellation, type Output } from './output';
 import type { ViewSink } from './panels';
-import { attributionPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
+import { attributionPayload, headSourcesPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
 import type { HostMessage } from './webviewChannel';
 import type { PageTimes, TracePayload } from '../protocol/webview';
 import { TraceFollowUps } from './followUps';
@@ -76,7 +76,7 @@ export class TraceController implements vscode.Disposable {
   private patternShown: PatternPayload | undefined;
   private thumbsShown: PatternThumbsPayload | undefined;
   private attributionShown: AttributionPayload | undefined;
-  private status: { text: string; busy: boolean } | undefined;
+  private status: { text: string; busy: boolean; stale?: boolean } | undefined;
   /** Newest trace wins; a stale result is dropped. */
   private readonly sequence = new TraceSequencer();
   private pendingPaint: PendingPaint | undefined;
@@ -116,8 +116,19 @@ export class TraceController implements vscode.Disposable {
   }
 
   private setStatus(text: string, busy: boolean): void {
-    this.status = { text, busy };
+    // A trace already marked stale stays so (in replays too) until the next trace replaces it.
+    this.status = { text, busy, ...(this.status?.stale && { stale: true }) };
     this.broadcast({ type: 'status', text, busy });
+  }
+
+  /**
+   * The trace on show is no longer the latest one asked for: a newer one failed, was refused or
+   * cancelled. The panel and side view say so (a banner, dimmed views) until the next trace.
+   */
+  private markStale(reason: string): void {
+    if (!this.current) return this.setStatus(reason, false);
+    this.status = { text: reason, busy: false, stale: true };
+    this.broadcast({ type: 'status', text: reason, busy: false, stale: true });
   }
 
   /** What a (re)loaded trace panel or side view must show. */
@@ -157,6 +168,7 @@ export class TraceController implements vscode.Disposable {
     const empty = emptyTextProblem(text);
     if (empty) {
       this.output.showWarning(empty);
+      this.markStale(`Not traced: ${empty}`);
       return;
     }
     // Newest wins: cancel whatever is running; a stale result is dropped.
@@ -171,7 +183,13 @@ export class TraceController implements vscode.Disposable {
   private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket): Promise<void> {
     const stale = ticket.stale;
 
-    const choice = await chooseModelForTrace(this.models);
+    const choice = await chooseModelForTrace({
+      ...this.models,
+      onModelProblem: (model, message) => {
+        this.session.reportProblem(model, message);
+        if (!stale()) this.markStale(`Model ${model}: ${message}`);
+      },
+    });
     if (!choice || stale()) return;
     const cfg = vscode.workspace.getConfiguration('residualLens');
     const prependBos = cfg.get<boolean>('prependBos', true);
@@ -195,7 +213,7 @@ export class TraceController implements vscode.Disposable {
         const tooLong = countedProblem(counted, nCtx, info.name);
         if (tooLong) {
           this.output.showWarning(tooLong);
-          this.setStatus('', false);
+          this.markStale(`Not traced: ${tooLong}`);
           return;
         }
         const n = counted.tokens.length;
@@ -211,10 +229,10 @@ export class TraceController implements vscode.Disposable {
         this.show(trace, tracePayload(trace, engineMs), source, started);
       } catch (err) {
         if (stale() || isCancellation(err)) {
-          if (!stale()) this.setStatus('Trace cancelled.', false);
+          if (!stale()) this.markStale('Trace cancelled.');
           return;
         }
-        this.setStatus(errorMessage(err), false);
+        this.markStale(errorMessage(err));
         if (err instanceof EngineError && err.code === 'bad-input') this.output.showWarning(err.message);
         else this.output.showError(err);
       }
@@ -358,6 +376,23 @@ export class TraceController implements vscode.Disposable {
     );
   }
 
+  /** The attention pattern's hover: which sources fed head (layer, head)'s write at pos, with DLA to the token the DLA section shows. */
+  async headSources(layer: number, head: number, pos: number): Promise<void> {
+    const record = this.current;
+    if (!record) return;
+    const { nLayer, nHead } = record.trace.model.config;
+    if (layer >= nLayer || head >= nHead || pos >= record.trace.tokens.length) return;
+    const shown = this.attributionShown;
+    const tokenId = shown && shown.traceId === record.trace.traceId && shown.pos === pos ? shown.tokenId : undefined;
+    try {
+      const r = await this.session.request('headSources', { traceId: record.trace.traceId, layer, head, pos, ...(tokenId !== undefined && { tokenId }) }, {}, 'ready');
+      if (record !== this.current) return;
+      this.views.panel()?.post({ type: 'headSources', sources: headSourcesPayload(r) });
+    } catch (err) {
+      this.reportFollowUpError(err, 'sources of that head');
+    }
+  }
+
   private reportFollowUpError(err: unknown, what: string): void {
     if (isCancellation(err)) return;
     if (err instanceof EngineError && err.code === 'unknown-trace') {
@@ -391,6 +426,38 @@ export class TraceController implements vscode.Disposable {
     if (!record || pos >= record.trace.tokens.length || tokenId >= record.trace.model.config.dVocab) return;
     if (pos !== this.selection.pos) this.select(pos, undefined, undefined, false);
     void this.fetchAttribution(record, pos, tokenId);
+  }
+
+  /**
+   * Attribute the logit of a token the user typed: `#id`, or text that is exactly one GPT-2 token
+   * (tokenized in the worker, no BOS; " Paris" with its space is one token, "Paris" another).
+   */
+  async pickTokenText(pos: number, text: string): Promise<void> {
+    const record = this.current;
+    if (!record) return;
+    const V = record.trace.model.config.dVocab;
+    const byId = /^#(\d+)$/.exec(text.trim());
+    let id: number | undefined;
+    let problem: string | undefined;
+    if (byId) {
+      id = Number(byId[1]);
+      if (id >= V) problem = `Token id ${id} is outside ${record.trace.model.name}'s vocabulary of ${V} tokens.`;
+    } else {
+      try {
+        const counted = await this.session.request('tokenize', { text, options: { prependBos: false, maxTokens: 8 } }, {}, 'ready');
+        const n = counted.tokens.length;
+        if (n === 1 && counted.tokens[0]!.id < V) id = counted.tokens[0]!.id;
+        else problem = n === 0 ? 'Type a token to attribute.' : `${JSON.stringify(text)} is ${counted.exceeded ? 'more than 8' : n} tokens (${counted.tokens.map((t) => JSON.stringify(t.text)).join(' + ')}); type one token, or #id.`;
+      } catch (err) {
+        problem = errorMessage(err);
+      }
+    }
+    if (record !== this.current) return;
+    if (problem !== undefined || id === undefined) {
+      this.setStatus(problem ?? 'Type a token to attribute.', false);
+      return;
+    }
+    this.pickToken(pos, id);
   }
 
   private revealToken(record: TraceRecord, pos: number): void {
@@ -471,6 +538,38 @@ export class TraceController implements vscode.Disposable {
       void vscode.window.showInformationMessage(`Copied the logit lens table as ${format === 'csv' ? 'CSV' : 'Markdown'}.`);
     } catch (err) {
       this.output.showError(err, `Could not copy the logit lens: ${errorMessage(err)}`);
+    }
+  }
+
+  /**
+   * The trace panel's "Save trace as JSON": the CLI's `trace --json` of the current trace's text,
+   * model and options (same schema, docs/cli-json.md), built in the worker and written as it comes.
+   */
+  async exportTraceJson(): Promise<void> {
+    const record = this.current;
+    if (!record) {
+      void vscode.window.showInformationMessage('Trace some text first: Residual Lens: Trace Residual Stream.');
+      return;
+    }
+    const t = record.trace;
+    if (this.session.model?.folder !== t.model.folder) {
+      void vscode.window.showWarningMessage(`The engine now holds ${this.session.model?.name ?? 'no model'}, not ${t.model.name}: trace the text again to save it.`);
+      return;
+    }
+    const base = record.uri ? vscode.Uri.parse(record.uri) : undefined;
+    const target = await vscode.window.showSaveDialog({
+      filters: { JSON: ['json'] },
+      saveLabel: 'Save trace',
+      ...(base?.scheme === 'file' && { defaultUri: vscode.Uri.joinPath(base, '..', `trace-${t.model.name}-${t.tokens.length}-tokens.json`) }),
+    });
+    if (!target) return;
+    try {
+      const prependBos = t.tokens[0]?.special === true && t.tokens[0].end === 0;
+      const bytes = await this.session.request('traceJson', { text: t.text, options: { prependBos, topK: t.logitsTop.k } }, {}, 'computing');
+      await vscode.workspace.fs.writeFile(target, bytes);
+      void vscode.window.showInformationMessage(`Saved the trace (${t.tokens.length} tokens, schema 1 as \`residual-lens trace --json\`) to ${target.fsPath || target.toString()}.`);
+    } catch (err) {
+      this.output.showError(err, `Could not save the trace: ${errorMessage(err)}`);
     }
   }
 

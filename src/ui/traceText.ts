@@ -4,13 +4,14 @@
  * and counts tokens in the worker with maxTokens = n_ctx + 1, so a 1 MB selection costs about as
  * much as its first n_ctx tokens. No vscode import (unit-tested).
  */
+import { hasVisibleText } from '../engine/textRules';
 import type { Tokenized } from '../engine/types';
 
 export const EMPTY_MESSAGE = 'Nothing to trace: select text or put the cursor on a non-empty line.';
 
 /** EMPTY_MESSAGE for a text with nothing but whitespace (or nothing at all), else undefined. */
 export function emptyTextProblem(text: string): string | undefined {
-  return /\S/.test(text) ? undefined : EMPTY_MESSAGE;
+  return hasVisibleText(text) ? undefined : EMPTY_MESSAGE;
 }
 
 export function tooLongMessage(nCtx: number, model: string): string {

@@ -27,9 +27,14 @@ export function dlaItems(attribution: Pick<AttributionPayload, 'components' | 'v
   return items.sort((a, b) => key(b.value) - key(a.value) || a.index - b.index);
 }
 
-/** The `n` largest components as the hover shows them, e.g. "L9 H6 +3.1", "MLP 10 −1.2". */
+/**
+ * The `n` largest components as the hover shows them, e.g. "L9 H6 +3.1", "MLP 10 −1.2": only those
+ * that contribute at the shown precision (a model with few components no longer pads the list with
+ * "+0.0" entries); NaN is left out too.
+ */
 export function topComponentTexts(attribution: Pick<AttributionPayload, 'components' | 'values'>, n: number): string[] {
   return dlaItems(attribution, 1)
+    .filter((i) => Number.isFinite(i.value) && Number(Math.abs(i.value).toFixed(1)) !== 0)
     .slice(0, n)
     .map((i) => i.text);
 }

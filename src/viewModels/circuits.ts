@@ -1,5 +1,5 @@
 /** Circuits panel views: top composition pairs, the heads table, MLP virtual weights. */
-import type { CircuitsReport, HeadScores } from '../analysis/circuitTypes';
+import type { CircuitsReport, DetectorCeilings, HeadScores } from '../analysis/circuitTypes';
 import type { CompositionKind } from '../protocol/webview';
 import { headName } from './format';
 
@@ -41,12 +41,26 @@ export function sortHeads(heads: readonly HeadScores[], key: HeadSortKey): HeadS
   return [...heads].sort((a, b) => b[key] - a[key] || byPlace(a, b));
 }
 
-/** Which detector a head scores highest on, when that score is at least `threshold`. */
-export function headRole(h: HeadScores, threshold = 0.5): 'previous-token' | 'duplicate-token' | 'induction' | undefined {
+export type HeadRole = 'previous-token' | 'duplicate-token' | 'induction';
+
+/** Default cut-off on score / ceiling for naming a head's role. */
+export const ROLE_THRESHOLD = 0.5;
+
+/** A detector score relative to the best any head can reach on the same sequences (1 = perfect). */
+export function relativeScore(score: number, ceiling: number): number {
+  return ceiling > 0 ? score / ceiling : 0;
+}
+
+/**
+ * The detector a head scores highest on relative to what that detector can reach, when that
+ * relative score is at least `threshold`. Raw scores would never name an induction head: its
+ * detector tops out near 0.5 (CircuitsReport.detectorCeilings).
+ */
+export function headRole(h: HeadScores, ceilings: DetectorCeilings, threshold = ROLE_THRESHOLD): HeadRole | undefined {
   const roles = [
-    ['previous-token', h.previousToken],
-    ['duplicate-token', h.duplicateToken],
-    ['induction', h.induction],
+    ['previous-token', relativeScore(h.previousToken, ceilings.previousToken)],
+    ['duplicate-token', relativeScore(h.duplicateToken, ceilings.duplicateToken)],
+    ['induction', relativeScore(h.induction, ceilings.induction)],
   ] as const;
   let best: (typeof roles)[number] | undefined;
   for (const r of roles) if (r[1] >= threshold && (best === undefined || r[1] > best[1])) best = r;
@@ -59,4 +73,24 @@ export function compositionCell(nLayer: number, nHead: number, row: number, col:
   const layer2 = Math.floor(col / nHead);
   if (layer1 >= layer2 || layer2 >= nLayer) return undefined;
   return { layer1, head1: row % nHead, layer2, head2: col % nHead };
+}
+
+/**
+ * True when a head-pair virtual weight is zero up to float32 rounding: its "top directions" would be
+ * noise (±1e-8) read back as arbitrary tokens, so the panel says the weight is empty instead.
+ */
+export function isNegligibleVirtualWeight(norm: number, singularValues: ArrayLike<number>): boolean {
+  const top = singularValues.length > 0 ? Math.abs(singularValues[0] as number) : 0;
+  return !(norm > NEGLIGIBLE_NORM) || !(top > NEGLIGIBLE_NORM);
+}
+
+/** Below this Frobenius norm a virtual weight counts as zero (real GPT-2 pairs are 0.1–100). */
+export const NEGLIGIBLE_NORM = 1e-5;
+
+/** True when two cumulative-variance curves agree within `tol` on their common length (the chart then says one hides the other). */
+export function curvesCoincide(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-3): boolean {
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) if (Math.abs((a[i] as number) - (b[i] as number)) > tol) return false;
+  return true;
 }

@@ -20,9 +20,10 @@ export function signedPrecision(value: number, digits = 2): string {
   return value < 0 && Number(text) !== 0 ? `${MINUS}${text}` : `+${text}`;
 }
 
-/** Probability as a short percentage: `42%`, `3.1%`, `<0.1%`. */
+/** Probability as a short percentage: `42%`, `3.1%`, `<0.1%` (never `0.0%` for a non-zero one), `0%` for exactly 0. */
 export function formatProb(p: number): string {
   const pct = p * 100;
+  if (p === 0) return '0%';
   if (pct >= 10) return `${pct.toFixed(0)}%`;
   if (pct >= 0.1) return `${pct.toFixed(1)}%`;
   return '<0.1%';
@@ -63,9 +64,49 @@ export function headName(layer: number, head: number): string {
   return `L${layer}H${head}`;
 }
 
-/** Label of lens row r of L+1: resid_pre of block r, the last one the final residual. */
+/**
+ * Label of lens row r of L+1, TransformerLens's `accumulated_resid` labels: "0_pre" … "{L-1}_pre"
+ * (blocks.r.hook_resid_pre), then "final_post" (blocks.{L-1}.hook_resid_post). Panel, side view,
+ * hover, exports and the CLI all use these.
+ */
 export function lensRowLabel(row: number, nLayer: number): string {
-  return row >= nLayer ? 'final' : `L${row}`;
+  return row >= nLayer ? 'final_post' : `${row}_pre`;
+}
+
+/** The hook a lens row reads, for tooltips: "blocks.0.hook_resid_pre". */
+export function lensRowHook(row: number, nLayer: number): string {
+  return row >= nLayer ? `blocks.${nLayer - 1}.hook_resid_post` : `blocks.${row}.hook_resid_pre`;
+}
+
+/**
+ * A rank as users read it, counting from 1: "#1" is the top prediction (panel, hover, CLI tables).
+ * Machine formats (CLI JSON `next_token_rank`, the lens CSV's `next_rank`) keep 0 = top-1.
+ * `rank0` is the 0-based rank; negative or null (no next token) shows as "–".
+ */
+export function formatRank(rank0: number | null): string {
+  return rank0 === null || rank0 < 0 ? '\u2013' : `#${rank0 + 1}`;
+}
+
+/**
+ * A number with fixed decimals that never reads "-0.0000": values that round to zero lose their
+ * sign. ASCII minus (for the CLI's plain text; the panel uses formatSigned).
+ */
+export function formatFixed(value: number, digits: number): string {
+  const text = value.toFixed(digits);
+  return Number(text) === 0 ? (0).toFixed(digits) : text;
+}
+
+/**
+ * A file size in MiB (2^20 bytes), one decimal: "64.7 MiB". The packaging script uses it, and
+ * relabels vsce's own "MB", which is the same 2^20-byte unit (vsce's util.bytesToString).
+ */
+export function formatMiB(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/** vsce's "Packaged: … (N files, 64.66 MB)" with its 2^20-byte "MB" named MiB, as our own lines say it. */
+export function vsceSizeInMiB(line: string): string {
+  return line.replace(/(\d+(?:\.\d+)?) MB\b/g, '$1 MiB').replace(/(\d+(?:\.\d+)?) KB\b/g, '$1 KiB');
 }
 
 export type VocabLookup = (id: number) => string;

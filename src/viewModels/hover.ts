@@ -30,23 +30,23 @@ export function firstLensRow(ids: Int32Array, rows: number, positions: number, k
   return rows - 1;
 }
 
+/**
+ * Four short paragraphs, so the hover fits on one screen without scrolling: header with the token,
+ * the top predictions on one line, the contributing components on one line, the lens note.
+ */
 export function hoverMarkdown(h: HoverInput): string {
   const lines: string[] = [];
-  lines.push(`**Residual Lens** · \`${h.model.replace(/`/g, "'")}\` · pos ${h.pos}`);
+  lines.push(`**Residual Lens** · \`${h.model.replace(/`/g, "'")}\` · pos ${h.pos} · token ${escapeMarkdown(JSON.stringify(h.tokenText))} · id ${h.tokenId}`);
   lines.push('');
-  lines.push(`Token ${escapeMarkdown(JSON.stringify(h.tokenText))} · id ${h.tokenId}`);
+  lines.push(`**Top predictions** ${h.predictions.map((p) => `${escapeMarkdown(visibleToken(p.text))} ${formatProb(p.prob)}`).join(' \u00b7 ')}`);
   lines.push('');
-  lines.push('**Top predictions**');
-  lines.push('');
-  h.predictions.forEach((p, i) => lines.push(`${i + 1}. ${escapeMarkdown(visibleToken(p.text))} \u2014 ${formatProb(p.prob)}`));
-  lines.push('');
-  lines.push('**Top components**');
-  lines.push('');
-  if (h.components === undefined) lines.push('_not available for this trace_');
-  else lines.push(h.components.map((c) => `\`${c}\``).join(' \u00b7 '));
+  const top = h.predictions[0] ? ` to ${escapeMarkdown(visibleToken(h.predictions[0].text))}` : '';
+  if (h.components === undefined) lines.push('**Top components** _not available for this trace_');
+  else if (h.components.length === 0) lines.push(`**Top components**${top}: _none above ±0.05_`);
+  else lines.push(`**Top components**${top}: ${h.components.map((c) => `\`${c}\``).join(' \u00b7 ')}`);
   if (h.firstLensRow !== undefined) {
     lines.push('');
-    const where = h.firstLensRow >= h.nLayer ? 'only at the final layer' : `from ${lensRowLabel(h.firstLensRow, h.nLayer)} (resid_pre) on`;
+    const where = h.firstLensRow >= h.nLayer ? 'only at the final layer' : `from ${lensRowLabel(h.firstLensRow, h.nLayer)} on`;
     lines.push(`The logit lens predicts the final top-1 ${where}.`);
   }
   return lines.join('\n');

@@ -1,6 +1,6 @@
 /** The logit lens table (rows = layers, columns = positions) and its CSV / Markdown exports. */
 import type { LensPayload, TokenPayload } from '../protocol/webview';
-import { formatProb, lensRowLabel, visibleToken, type VocabLookup } from './format';
+import { formatProb, formatRank, lensRowLabel, visibleToken, type VocabLookup } from './format';
 
 export interface LensCell {
   readonly pos: number;
@@ -27,7 +27,7 @@ export interface LensRankCell {
   readonly finalRank: number;
   /** "#1" style text; "–" at the last position. */
   readonly text: string;
-  /** The rank at every row, e.g. "L0 #812 · L1 #3 · final #1". */
+  /** The rank at every row, counting from 1, e.g. "0_pre #812 · 1_pre #3 · final_post #1". */
   readonly title: string;
 }
 
@@ -38,7 +38,7 @@ export interface LensTableView {
 }
 
 function rankText(rank: number): string {
-  return rank < 0 ? '\u2013' : `#${rank + 1}`;
+  return formatRank(rank);
 }
 
 export function lensTableView(lens: LensPayload, tokens: readonly TokenPayload[], decode: VocabLookup, nLayer: number): LensTableView {

@@ -1,13 +1,15 @@
 /** The residual-stream views: one position's norms across layers, and the layers × positions grid. */
 
+import { lensRowLabel } from './format';
+
 export interface ResidualChartView {
-  /** L+1 labels: "L0" … "L{L-1}" (resid_pre of that block), then "final". */
+  /** L+1 labels (lensRowLabel): "0_pre" … "{L-1}_pre", then "final_post". */
   readonly labels: readonly string[];
   /** [L+1] ‖resid‖ at the position. */
   readonly resid: readonly number[];
-  /** [L+1] ‖attn_out‖ of block l at index l; null at "final". */
+  /** [L+1] ‖attn_out‖ of block l at index l; null at "final_post". */
   readonly attn: readonly (number | null)[];
-  /** [L+1] ‖mlp_out‖ of block l at index l; null at "final". */
+  /** [L+1] ‖mlp_out‖ of block l at index l; null at "final_post". */
   readonly mlp: readonly (number | null)[];
 }
 
@@ -21,7 +23,7 @@ export function residualChartView(residNorms: Float32Array, attnNorms: Float32Ar
   const attn: (number | null)[] = [];
   const mlp: (number | null)[] = [];
   for (let r = 0; r <= nLayer; r++) {
-    labels.push(r < nLayer ? `L${r}` : 'final');
+    labels.push(lensRowLabel(r, nLayer));
     resid.push(residNorms[r * positions + pos]);
     attn.push(r < nLayer ? attnNorms[r * positions + pos] : null);
     mlp.push(r < nLayer ? mlpNorms[r * positions + pos] : null);

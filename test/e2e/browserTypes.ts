@@ -25,6 +25,8 @@ export interface DomCanvas {
   readonly width: number;
   readonly height: number;
   getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { readonly data: ArrayLike<number> } } | null;
+  getAttribute(name: string): string | null;
+  getBoundingClientRect(): { readonly width: number };
 }
 /** NodeFilter.SHOW_TEXT */
 export const SHOW_TEXT = 4;

@@ -233,11 +233,37 @@ export async function checkPanel(ctx: ScenarioContext, frame: Frame, tokens: num
   if ((await frame.locator('[data-testid="dla-list"] li').count()) === 0) ctx.problem('[data-testid="dla-list"] has no li');
   if ((await frame.locator('canvas[data-testid="dla-grid"]').count()) === 0) ctx.problem('canvas[data-testid="dla-grid"] missing');
   if ((await frame.locator('canvas[data-testid="attention-heatmap"]').count()) === 0) ctx.problem('canvas[data-testid="attention-heatmap"] missing');
+  await expectColorBar(ctx, frame, 'canvas[data-testid="dla-grid"]');
+  await expectColorBar(ctx, frame, 'canvas[data-testid="attention-heatmap"]');
+  // Which sources fed the chosen head's write at the selected position (a follow-up request of the page).
+  const sources = await waitFor('the head sources list', async () => ((await frame.locator('[data-testid="head-sources"] li').count()) > 0 ? true : undefined), 15_000).catch(() => false);
+  if (!sources) ctx.problem('[data-testid="head-sources"] lists no source of the chosen head\'s write');
   const thumbs = await frame.locator('[data-testid="head-thumb"][data-layer][data-head]').count();
   if (thumbs !== nLayer * nHead) ctx.problem(`${thumbs} [data-testid="head-thumb"] with data-layer/data-head, expected L×H = ${nLayer * nHead}`);
   const status = (await frame.locator('[data-testid="trace-status"]').first().innerText().catch(() => '')).replace(/\s+/g, ' ');
   if (!new RegExp(`demo · ${tokens} tokens · [\\d.,]+ ?ms`).test(status)) ctx.problem(`trace-status shows "${status}", expected "demo · ${tokens} tokens · x ms"`);
   if ((await frame.locator('[data-testid="token-chip"][aria-selected="true"]').count()) !== 1) ctx.problem('no single token chip with aria-selected="true"');
+}
+
+/**
+ * CSS pixels a heatmap canvas leaves under its cells (data-grid = left,top,width,height of the
+ * cells): a colour bar with its labels needs about 20; undefined when the canvas has no data-grid.
+ */
+export async function roomUnderGrid(frame: Frame, selector: string): Promise<number | undefined> {
+  return frame
+    .locator(selector)
+    .first()
+    .evaluate((el) => {
+      const g = (el.getAttribute('data-grid') ?? '').split(',').map(Number);
+      return g.length === 4 && g.every(Number.isFinite) ? el.getBoundingClientRect().height - ((g[1] ?? 0) + (g[3] ?? 0)) : undefined;
+    })
+    .catch(() => undefined);
+}
+
+/** Reports a heatmap without room for its colour bar under the cells. */
+export async function expectColorBar(ctx: ScenarioContext, frame: Frame, selector: string): Promise<void> {
+  const room = await roomUnderGrid(frame, selector);
+  if (room === undefined || room < 20) ctx.problem(`${selector}: no colour bar under the cells (${room === undefined ? 'no data-grid' : `${room.toFixed(0)} px below the grid`})`);
 }
 
 export async function selectedPos(frame: Frame): Promise<number | undefined> {

@@ -56,6 +56,11 @@ export class Uri {
   static joinPath(base: Uri, ...parts: string[]): Uri {
     return new Uri(path.join(base.fsPath, ...parts));
   }
+  /** Only file: URIs, as the stub's documents have. */
+  static parse(s: string): Uri {
+    return new Uri(s.startsWith('file://') ? s.slice('file://'.length) : s);
+  }
+  readonly scheme = 'file';
   get path(): string {
     return this.fsPath;
   }
@@ -119,8 +124,13 @@ export const state = {
   activeTextEditor: undefined as unknown,
   commands: new Map<string, (...args: unknown[]) => unknown>(),
   messages: [] as string[],
+  /** What showSaveDialog answers (undefined: the user cancelled), and the files the extension wrote through workspace.fs. */
+  saveDialogAnswer: undefined as Uri | undefined,
+  written: new Map<string, Uint8Array>(),
   webviews: [] as FakeWebview[],
   panels: [] as { dispose(): void; visible: boolean }[],
+  /** Every status bar item created, as the extension left it (text, tooltip). */
+  statusBarItems: [] as { text?: string; tooltip?: { value: string } }[],
   hoverProviders: [] as { provideHover(document: unknown, position: unknown): Promise<{ contents: { value: string } } | undefined> }[],
   /** Items of every quick pick shown; `pickQuickPick` chooses the answer (default: dismissed). */
   quickPicks: [] as { label: string; description?: string; detail?: string }[][],
@@ -226,7 +236,11 @@ export const vscode = {
     },
     visibleTextEditors: [] as unknown[],
     createOutputChannel: () => ({ ...track('OutputChannel'), info: debugLog, warn: debugLog, error: debugLog, show: () => undefined }),
-    createStatusBarItem: () => ({ ...track('StatusBarItem'), show: () => undefined, hide: () => undefined }),
+    createStatusBarItem: () => {
+      const item: { text?: string; tooltip?: { value: string }; show(): void; hide(): void; dispose(): void } = { ...track('StatusBarItem'), show: () => undefined, hide: () => undefined };
+      state.statusBarItems.push(item);
+      return item;
+    },
     createTextEditorDecorationType: () => track('TextEditorDecorationType'),
     onDidChangeVisibleTextEditors: () => track('window.onDidChangeVisibleTextEditors'),
     registerWebviewViewProvider: () => track('registerWebviewViewProvider'),
@@ -239,6 +253,7 @@ export const vscode = {
       state.quickPicks.push(items);
       return state.pickQuickPick(items) as T | undefined;
     },
+    showSaveDialog: async (): Promise<Uri | undefined> => state.saveDialogAnswer,
     withProgress: async <R>(_options: unknown, task: (progress: { report(): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> =>
       task({ report: () => undefined }, { onCancellationRequested: () => ({ dispose: () => undefined }) }),
   },
@@ -251,6 +266,11 @@ export const vscode = {
     onDidChangeTextDocument: () => track('workspace.onDidChangeTextDocument'),
     onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
     onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),
+    fs: {
+      writeFile: async (uri: Uri, bytes: Uint8Array): Promise<void> => {
+        state.written.set(uri.fsPath, bytes);
+      },
+    },
   },
   languages: {
     registerHoverProvider: (_selector: unknown, provider: (typeof state.hoverProviders)[number]) => {

@@ -27,7 +27,8 @@ test('circuits --json on the demo model: documented shapes and the planted pair'
       schema: number;
       composition: Record<'q' | 'k' | 'v', number[][][][]>;
       mlp_virtual_norms: number[][];
-      heads: { layer: number; head: number; previous_token: number; duplicate_token: number; induction: number; copying: number }[];
+      heads: { layer: number; head: number; previous_token: number; duplicate_token: number; induction: number; copying: number; role: string | null }[];
+      detector_ceilings: { previous_token: number; duplicate_token: number; induction: number };
       subspaces: Record<'embedding' | 'positional', { at50: number; at80: number; at90: number; cumulative: number[] }> & {
         head_overlap: Record<'q' | 'k' | 'v', number[][][][]> & { baseline: number; top: Record<'k', { from: string; to: string; score: number }[]> };
       };
@@ -44,6 +45,11 @@ test('circuits --json on the demo model: documented shapes and the planted pair'
     assert.deepEqual(j.mlp_virtual_norms, [[0, 0], [0, 0]]); // the demo's MLPs are zero
     assert.equal(j.heads.length, 8);
     assert.deepEqual(Object.keys(j.heads[0]!).slice(0, 6), ['layer', 'head', 'previous_token', 'duplicate_token', 'induction', 'copying']);
+    // Raw TransformerLens scores (L1H0 ≈ 0.488, under 0.5) with the ceiling beside them, and the role relative to it.
+    assert.ok(Math.abs(j.detector_ceilings.induction - 20 / 41) < 1e-5 && Math.abs(j.detector_ceilings.previous_token - 40 / 41) < 1e-5);
+    const l1h0 = j.heads.find((h) => h.layer === 1 && h.head === 0)!;
+    assert.ok(l1h0.induction > 0.48 && l1h0.induction < 0.5, `raw induction ${l1h0.induction}`);
+    assert.deepEqual(j.heads.filter((h) => h.role !== null).map((h) => [`L${h.layer}H${h.head}`, h.role]), [['L0H0', 'previous-token'], ['L1H0', 'induction']]);
     assert.equal(j.subspaces.embedding.cumulative.length, 256);
     assert.ok(j.subspaces.embedding.at50 <= j.subspaces.embedding.at80 && j.subspaces.embedding.at80 <= j.subspaces.embedding.at90);
     // L0H0 writes into PREV, L1H0's keys read exactly PREV, its queries and values read TOKEN: overlaps 1, 0, 0
@@ -56,6 +62,7 @@ test('circuits --json on the demo model: documented shapes and the planted pair'
     assert.equal(summary.status, 0, summary.stderr);
     assert.match(summary.stdout, /Top K-composition[\s\S]*L0H0\s+L1H0\s+0\.1250/);
     assert.match(summary.stdout, /Subspaces/);
+    assert.match(summary.stdout, /L1H0 .* induction\n/);
     assert.match(summary.stdout, /Largest write → read subspace overlaps[\s\S]*K\s+L0H0\s+L1H0\s+1\.0000/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

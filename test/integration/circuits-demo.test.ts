@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { headRole } from '../../src/viewModels/circuits';
 import { Engine } from '../../src/engine/engine';
 import { topPairs } from '../../src/cli/circuits';
 
@@ -44,6 +45,12 @@ test('demo model: L0H0 → L1H0 is the top K-composition pair (1/√64); detecto
     assert.ok(prev[1]!.previousToken < 0.2, `runner-up previous-token ${prev[1]!.previousToken}`);
     assert.ok(ind[1]!.induction < 0.1, `runner-up induction ${ind[1]!.induction}`);
     const l1h0 = r.heads.find((h) => h.layer === 1 && h.head === 0)!;
+    // …so roles are given relative to those ceilings: the panel's and the CLI's Role column names both planted heads, and only them.
+    assert.ok(Math.abs(r.detectorCeilings.previousToken - 40 / 41) < 1e-6 && Math.abs(r.detectorCeilings.induction - 20 / 41) < 1e-6, JSON.stringify(r.detectorCeilings));
+    assert.deepEqual(
+      r.heads.map((h) => headRole(h, r.detectorCeilings) ?? '-'),
+      r.heads.map((h) => (h.layer === 0 && h.head === 0 ? 'previous-token' : h.layer === 1 && h.head === 0 ? 'induction' : '-')),
+    );
     assert.ok(l1h0.copying > 0.99, `L1H0 copies tokens: ${l1h0.copying}`);
     // the planted heads use all 64 dimensions of their write subspace, the zero heads none
     assert.ok(Math.abs(l1h0.writeEffectiveRank - 64) < 0.01);

@@ -144,12 +144,51 @@ describe('residual-lens CLI', () => {
     assert.ok(r.stderr.startsWith(`residual-lens: ${missing}`), r.stderr);
     const long = cli(['trace', '--model', folder, '--text', 'x '.repeat(40)]);
     assert.equal(long.code, 1);
-    assert.equal(long.stderr, 'residual-lens: The text has more than 32 tokens; tiny-model accepts at most 32 (BOS included). Select less text.\n');
+    assert.equal(long.stderr, 'residual-lens: The text has more than 32 tokens; tiny-model accepts at most 32 (BOS included).\n');
     const usage = cli(['trace', '--model', folder, '--text', 'hi', '--k', 'many']);
     assert.equal(usage.code, 2);
     assert.equal(usage.stderr, "residual-lens: --k must be a whole number from 1 to 1000, got 'many'\n");
     const debug = cli(['trace', '--model', missing, '--text', 'hi', '--debug']);
     assert.equal(debug.code, 1);
     assert.ok(debug.stderr.split('\n').length > 2 && debug.stderr.includes('    at '), 'stack with --debug');
+  });
+
+  it('refuses a 64 KB --text with one line (no crash: ORT no longer reads the command line) and echoes no long argument', () => {
+    // 64 KB on the command line once ended in SIGSEGV inside onnxruntime's environment creation.
+    const huge = 'The cat sat on the mat. '.repeat(2731);
+    for (const model of ['demo', folder]) {
+      if (model === 'demo' && !fs.existsSync(path.resolve(__dirname, '../../models/demo/model.safetensors'))) continue;
+      const r = cli(['trace', '--model', model, '--text', huge]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^residual-lens: The text has more than \d+ tokens; \S+ accepts at most \d+ \(BOS included\)\.\n$/);
+    }
+    // ORT's environment created with that command line, past the CLI's check (this crashed before
+    // prepareOrtEnvironment, whatever the check said): a session is created and a trace runs.
+    const engineModule = JSON.stringify(path.resolve(__dirname, '../../src/engine/engine.ts'));
+    const direct = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+      const { Engine } = require(${engineModule});
+      const engine = new Engine();
+      engine.load({ folder: ${JSON.stringify(folder)}, name: 'tiny', cacheDir: ${JSON.stringify(path.join(root, 'cache'))} })
+        .then(() => engine.trace({ text: 'hi there' }))
+        .then((t) => { console.log(t.tokens.length, process.env.ORT_DISABLE_TELEMETRY); return engine.dispose(); });`, huge], { encoding: 'utf8' });
+    assert.equal(direct.signal, null, 'no signal');
+    assert.equal(direct.status, 0, direct.stderr);
+    assert.equal(direct.stdout.trim(), '3 1');
+    const stray = cli(['trace', '--model', folder, '--text', 'hi', huge]);
+    assert.equal(stray.code, 2);
+    assert.equal(stray.stderr, "residual-lens: Unexpected argument 'The cat sat on the mat. The cat sat on …' (65544 characters). This command does not take positional arguments\n");
+    const blank = cli(['trace', '--model', folder, '--text', '   ']);
+    assert.equal(blank.code, 1);
+    assert.equal(blank.stderr, 'residual-lens: Nothing to trace: the text is empty or only whitespace.\n');
+  });
+
+  it('stops quietly when the reader of stdout goes away (| head), and shows --model as optional', () => {
+    const big = 'token '.repeat(20_000);
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" --import tsx "${CLI}" tokenize --text - --json | head -c 10 >/dev/null`], { input: big, encoding: 'utf8' });
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
+    const help = cli(['--help']);
+    assert.match(help.stdout, /trace +--text <text> \[--model <folder\|name>\]/);
+    assert.match(help.stdout, /--model defaults to demo/);
   });
 });

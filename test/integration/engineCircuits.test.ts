@@ -121,6 +121,16 @@ describe('engine circuits', () => {
         'subspaces.headOverlap.v', 'subspaces.positional.at50', 'subspaces.positional.at80', 'subspaces.positional.at90',
         'subspaces.positional.cumulative',
       ],
+      3: [
+        'composition.k', 'composition.q', 'composition.v', 'compositionBaseline',
+        'detectorCeilings.duplicateToken', 'detectorCeilings.induction', 'detectorCeilings.previousToken', 'headToMlp', 'heads',
+        'heads[].copying', 'heads[].duplicateToken', 'heads[].head', 'heads[].induction', 'heads[].layer', 'heads[].ovTopTokens',
+        'heads[].previousToken', 'heads[].writeEffectiveRank', 'mlpToHead', 'mlpVirtualNorms', 'nHead', 'nLayer', 'positionalQk',
+        'positionalQkSize', 'subspaces.embedding.at50', 'subspaces.embedding.at80', 'subspaces.embedding.at90',
+        'subspaces.embedding.cumulative', 'subspaces.headOverlap.baseline', 'subspaces.headOverlap.k', 'subspaces.headOverlap.q',
+        'subspaces.headOverlap.v', 'subspaces.positional.at50', 'subspaces.positional.at80', 'subspaces.positional.at90',
+        'subspaces.positional.cumulative',
+      ],
     };
     assert.deepEqual(shape, pinned[CIRCUITS_CACHE_VERSION], `CircuitsReport fields changed: bump CIRCUITS_CACHE_VERSION (src/engine/circuitsCache.ts) and pin the new list`);
   });

@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Engine } from '../../src/engine/engine';
 import { EngineError } from '../../src/protocol/engine';
+import { hasVisibleText } from '../../src/engine/textRules';
+import { emptyTextProblem } from '../../src/ui/traceText';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
 const CONFIG = { nLayer: 1, nHead: 2, dModel: 8, nCtx: 16, dVocab: 50257 };
@@ -51,10 +53,14 @@ describe('engine bad input', () => {
     assert.equal(ok.tokens.length, 16);
   });
 
-  it('refuses an empty text, and traces whitespace and a lone <|endoftext|>', async () => {
-    await rejectsWith(engine.trace({ text: '' }), 'bad-input', 'Nothing to trace: the text is empty.');
-    await rejectsWith(engine.trace({ text: '', options: { prependBos: false } }), 'bad-input', 'Nothing to trace: the text is empty.');
-    const ws = await engine.trace({ text: '   ' });
+  it('refuses an empty or whitespace-only text (the extension host\'s rule too), and traces whitespace beside a visible character and a lone <|endoftext|>', async () => {
+    const blank = 'Nothing to trace: the text is empty or only whitespace.';
+    await rejectsWith(engine.trace({ text: '' }), 'bad-input', blank);
+    await rejectsWith(engine.trace({ text: '', options: { prependBos: false } }), 'bad-input', blank);
+    await rejectsWith(engine.trace({ text: '   ' }), 'bad-input', blank);
+    await rejectsWith(engine.trace({ text: ' \n\t\n', options: { prependBos: false } }), 'bad-input', blank);
+    for (const text of ['', '   ', '\n\n', 'x', ' x ']) assert.equal(emptyTextProblem(text) === undefined, hasVisibleText(text), JSON.stringify(text));
+    const ws = await engine.trace({ text: '   .' });
     assert.ok(ws.tokens.length >= 2);
     const eot = await engine.trace({ text: '<|endoftext|>', options: { allowSpecial: true } });
     assert.deepEqual(eot.tokens.map((t) => t.id), [50256, 50256]);

@@ -116,8 +116,96 @@ describe('extension lifetime with a stub vscode', () => {
     ]);
     // Empty texts never reach the engine; the 1 MB text costs one bounded count and no trace.
     assert.deepEqual(requests.slice(sent), ['tokenize']);
+    // The panel still shows the previous trace, marked as not the latest, with the reason.
+    const staleMarks = panelWebview().posted.filter((m) => m.type === 'status' && (m as { stale?: boolean }).stale === true).map((m) => (m as unknown as { text: string }).text);
+    assert.deepEqual(staleMarks.slice(-3), [
+      'Not traced: Nothing to trace: select text or put the cursor on a non-empty line.',
+      'Not traced: Nothing to trace: select text or put the cursor on a non-empty line.',
+      'Not traced: The selection has more than 64 tokens; tiny-model accepts at most 64 (BOS included). Select less text.',
+    ]);
     await trace('after the refusals');
     assert.equal(traceTexts(panelWebview().posted).at(-1), 'after the refusals');
+  });
+
+  it('a broken configured model: the status bar names it (not the model still loaded), the panel marks its trace as not the latest', async () => {
+    const statusItem = state.statusBarItems[0]!;
+    const broken = path.join(root, 'badmodel');
+    fs.mkdirSync(broken, { recursive: true });
+    fs.writeFileSync(path.join(broken, 'config.json'), '{ not json');
+    fs.writeFileSync(path.join(broken, 'model.safetensors'), 'x');
+    state.settings.set('model', broken);
+    try {
+      await trace('with a broken model');
+      assert.equal(state.messages.length, 1, state.messages.join('\n'));
+      assert.match(state.messages.splice(0)[0]!, /^error: .*badmodel/);
+      assert.match(statusItem.text ?? '', /badmodel · error$/);
+      assert.match(statusItem.tooltip?.value ?? '', /tiny-model is still loaded/);
+      const last = panelWebview().posted.at(-1) as unknown as { type: string; stale?: boolean; text: string };
+      assert.equal(last.type, 'status');
+      assert.equal(last.stale, true);
+      assert.match(last.text, /badmodel/);
+      // A model setting that does not resolve at all names the setting's value too.
+      state.settings.set('model', 'no-such-model-name');
+      await trace('with an unknown model');
+      state.messages.splice(0);
+      assert.match(statusItem.text ?? '', /no-such-model-name · error$/);
+    } finally {
+      state.settings.set('model', firstModel);
+      fs.rmSync(broken, { recursive: true, force: true });
+    }
+    await trace('after the broken model');
+    assert.match(statusItem.text ?? '', /tiny-model · ready$/);
+  });
+
+  it('the DLA attributes a typed token (one token or #id) and says so when the text is not one token; the panel saves the trace as the CLI\'s JSON', async () => {
+    await trace('The capital of France is');
+    const w = panelWebview();
+    ready(w);
+    const traced = w.posted.filter((m) => m.type === 'trace').at(-1)!.trace as { traceId: number; tokens: unknown[] };
+    const pos = traced.tokens.length - 1;
+    const attributed = async (text: string): Promise<{ tokenId: number; pos: number } | undefined> => {
+      const before = w.posted.length;
+      w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'pickTokenText', pos, text });
+      await waitFor(() => w.posted.slice(before).some((m) => m.type === 'attribution' || m.type === 'status'));
+      const m = w.posted.slice(before).find((x) => x.type === 'attribution' || x.type === 'status')!;
+      return m.type === 'attribution' ? (m as unknown as { attribution: { tokenId: number; pos: number } }).attribution : undefined;
+    };
+    const paris = await attributed(' Paris'); // GPT-2 token 6342, outside the random model's top-5
+    assert.deepEqual([paris?.tokenId, paris?.pos], [6342, pos]);
+    assert.equal((await attributed('#50256'))?.tokenId, 50256);
+    assert.equal(await attributed(' Paris France'), undefined);
+    const status = w.posted.at(-1) as unknown as { type: string; text: string };
+    assert.equal(status.text, '" Paris France" is 2 tokens (" Paris" + " France"); type one token, or #id.');
+    // The attention pattern's hover: the sources of L1H1's write at the last position, DLA to the token shown (" Paris").
+    const before = w.posted.length;
+    w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'headSources', layer: 1, head: 1, pos });
+    await waitFor(() => w.posted.slice(before).some((m) => m.type === 'headSources'));
+    const src = (w.posted.slice(before).find((m) => m.type === 'headSources') as unknown as { sources: { tokenId: number; attention: number[]; norm: number[]; dla: number[] } }).sources;
+    assert.equal(src.attention.length, pos + 1);
+    assert.ok(Math.abs(src.attention.reduce((a, b) => a + b, 0) - 1) < 1e-5, 'a pattern row sums to 1');
+    assert.ok(src.norm.every((n) => n >= 0));
+    const shownDla = (w.posted.filter((m) => m.type === 'attribution').at(-1) as unknown as { attribution: { tokenId: number; headGrid: Float32Array } }).attribution;
+    assert.equal(src.tokenId, shownDla.tokenId);
+    const sum = src.dla.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - (shownDla.headGrid[1 * 2 + 1] as number)) <= 1e-4 * Math.max(1, Math.abs(sum)), `Σ source DLA ${sum} = the head's DLA`);
+    // Save trace as JSON: the CLI's schema 1, built in the worker, written where the user chose.
+    const target = path.join(root, 'saved-trace.json');
+    state.saveDialogAnswer = stub.Uri.file(target);
+    try {
+      w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'exportTrace' });
+      await waitFor(() => state.written.has(target));
+    } finally {
+      state.saveDialogAnswer = undefined;
+    }
+    const j = JSON.parse(new TextDecoder().decode(state.written.get(target))) as { schema: number; text: string; k: number; prepend_bos: boolean; tokens: unknown[]; attention: number[][][][]; model: { name: string } };
+    assert.equal(j.schema, 1);
+    assert.equal(j.text, 'The capital of France is');
+    assert.equal(j.prepend_bos, true);
+    assert.equal(j.k, 5); // the trace's topK setting
+    assert.equal(j.model.name, 'tiny-model');
+    assert.equal(j.tokens.length, traced.tokens.length);
+    assert.equal(j.attention.length, 2);
+    assert.match(state.messages.splice(0).at(-1) ?? '', /^info: Saved the trace/);
   });
 
   it('newest trace wins: a second trace started while the first runs; nothing paints over it', async () => {

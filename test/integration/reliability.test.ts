@@ -89,7 +89,7 @@ describe('reliability through the worker', () => {
     assert.ok(t.logitsTop.probs.every((p) => p >= 0 && p <= 1));
     // Whitespace only: the host refuses it before the engine; the engine itself would trace it.
     assert.ok(emptyTextProblem(' \n\t') !== undefined);
-    await assert.rejects(client.request('trace', { text: '' }), { code: 'bad-input', message: 'Nothing to trace: the text is empty.' });
+    await assert.rejects(client.request('trace', { text: '' }), { code: 'bad-input', message: 'Nothing to trace: the text is empty or only whitespace.' });
 
     const still = await client.request('trace', { text: 'still usable' });
     assert.equal(still.model.name, 'model-a');

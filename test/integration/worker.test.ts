@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CRASHED_MESSAGE, EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
+import { buildTraceJson } from '../../src/engine/traceExport';
+import type { TraceJson } from '../../src/cli/traceJson';
 import { EngineError } from '../../src/protocol/engine';
 import { poolHeadPatterns } from '../../src/analysis/patternPool';
 import { contributionNorms, residualNorms } from '../../src/analysis/residual';
@@ -89,6 +91,17 @@ describe('engine worker through EngineClient', () => {
     );
     const tok = await client.request('tokenize', { text: 'a<|endoftext|>', options: { allowSpecial: true } });
     assert.deepEqual(tok.tokens.map((t) => t.id), [50256, 64, 50256]);
+  });
+
+  it('traceJson: the bytes of the CLI\'s trace --json, equal to the in-process build but for the timing', async () => {
+    const text = 'Saved from the panel, as the CLI prints it.';
+    const bytes = await client.request('traceJson', { text, options: { prependBos: true, topK: 3 } });
+    assert.ok(bytes instanceof Uint8Array);
+    const remote = JSON.parse(new TextDecoder().decode(bytes)) as TraceJson;
+    const local = await buildTraceJson(engine, { text, options: { prependBos: true, topK: 3 } });
+    assert.deepEqual({ ...remote, forward_ms: 0 }, JSON.parse(JSON.stringify({ ...local, forward_ms: 0 })));
+    assert.equal(remote.schema, 1);
+    assert.equal(remote.k, 3);
   });
 
   it('traceSummary: the norms of the full trace, stored for follow-ups; patternView / patternThumbs pool the stored patterns', async () => {
@@ -174,7 +187,7 @@ describe('engine worker through EngineClient', () => {
 
   it('sends the too-long and empty-text messages', async () => {
     await rejectsWithCode(client.request('trace', { text: 'w '.repeat(100) }), 'bad-input', 'The text has more than 32 tokens; tiny accepts at most 32 (BOS included). Select less text.');
-    await rejectsWithCode(client.request('trace', { text: '' }), 'bad-input', 'Nothing to trace: the text is empty.');
+    await rejectsWithCode(client.request('trace', { text: '' }), 'bad-input', 'Nothing to trace: the text is empty or only whitespace.');
     await rejectsWithCode(client.request('lens', { traceId: 12345 }), 'unknown-trace');
   });
 

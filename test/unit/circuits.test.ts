@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { ModelConfig, ModelWeights } from '../../src/engine/types';
 import { computeCircuits, headPair, mlpPair } from '../../src/analysis/circuits';
 import { compositionBaseline, compositionScores, headFactors, lowRankPairScore } from '../../src/analysis/composition';
-import { detectHeads, duplicateTokenPattern, inductionPattern, previousTokenPattern, repeatedRandomSequences } from '../../src/analysis/detectors';
+import { detectHeads, detectorCeilings, duplicateTokenPattern, inductionPattern, previousTokenPattern, repeatedRandomSequences } from '../../src/analysis/detectors';
 import { generalEigenvalues, symmetricEigen } from '../../src/analysis/linalg';
 import { headMlpStrengths, mlpGrams, mlpVirtualNorms } from '../../src/analysis/mlpVirtual';
 import { processWeights, projectOnUnembed, unembedColumn } from '../../src/analysis/processWeights';
@@ -370,6 +370,14 @@ test('detectors: TransformerLens detection patterns and "mul" scores on syntheti
   close(scores.previousToken[2] as number, prev / T, 'uniform: previous');
   close(scores.duplicateToken[2] as number, later / T, 'uniform: duplicate');
   close(scores.induction[2] as number, later / T, 'uniform: induction');
+  // The ceilings are exactly what the perfect heads above reach (previous-token: rows 1…T-1; induction: the repeat).
+  const ceilings = detectorCeilings([tokens]);
+  close(ceilings.previousToken, scores.previousToken[0] as number, 'previous-token ceiling = perfect head');
+  close(ceilings.induction, scores.induction[1] as number, 'induction ceiling = perfect head');
+  close(ceilings.induction, n / T, 'induction ceiling n/(2n+1)');
+  close(ceilings.duplicateToken, n / T, 'duplicate ceiling n/(2n+1)');
+  const two = detectorCeilings([tokens, Int32Array.from([7, 1, 2, 1, 2])]);
+  close(two.induction, (n / T + 2 / 5) / 2, 'mean over sequences');
   assert.throws(() => detectHeads([tokens], [new Float32Array(5)], 1, heads), /sequence 0 has 11 tokens/);
   const seqs = repeatedRandomSequences(1, 3, 8, 90, 89);
   assert.deepEqual(seqs, repeatedRandomSequences(1, 3, 8, 90, 89));

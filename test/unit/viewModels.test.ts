@@ -8,9 +8,9 @@ import type { CircuitsReport, HeadScores } from '../../src/analysis/circuitTypes
 import type { ComponentLabel } from '../../src/engine/types';
 import type { LensPayload, TokenPayload } from '../../src/protocol/webview';
 import { attributionResidual, dlaItems, topComponentTexts } from '../../src/viewModels/attribution';
-import { compositionCell, compositionTop, headRole, sortHeads } from '../../src/viewModels/circuits';
+import { compositionCell, compositionTop, curvesCoincide, headRole, isNegligibleVirtualWeight, relativeScore, sortHeads } from '../../src/viewModels/circuits';
 import { contrast, divergingColor, finiteRange, maxAbs, mix, parseCssColor, readableOn, sequentialColor } from '../../src/viewModels/color';
-import { componentShortName, formatProb, formatSigned, MINUS, signedPrecision, visibleToken, vocabLookup } from '../../src/viewModels/format';
+import { componentShortName, formatFixed, formatMiB, formatProb, formatRank, formatSigned, lensRowHook, lensRowLabel, MINUS, signedPrecision, visibleToken, vocabLookup, vsceSizeInMiB } from '../../src/viewModels/format';
 import { escapeMarkdown, firstLensRow, hoverMarkdown } from '../../src/viewModels/hover';
 import { lensCsv, lensMarkdown, lensTableView } from '../../src/viewModels/lens';
 import { column, headPattern, residualChartView } from '../../src/viewModels/residual';
@@ -19,6 +19,33 @@ import { tokenChips } from '../../src/viewModels/tokens';
 import { applyEdit, tokenAt } from '../../src/viewModels/tracedRange';
 
 const tok = (id: number, text: string, extra: Partial<TokenPayload> = {}): TokenPayload => ({ id, text, partial: false, special: false, ...extra });
+
+describe('shared formatting rules (panel, hover, CLI, packaging)', () => {
+  test('ranks read from 1; machine formats keep 0 = top-1', () => {
+    assert.equal(formatRank(0), '#1');
+    assert.equal(formatRank(811), '#812');
+    assert.equal(formatRank(-1), '\u2013');
+    assert.equal(formatRank(null), '\u2013');
+  });
+  test('lens rows carry TransformerLens accumulated_resid labels', () => {
+    assert.deepEqual([0, 1, 2].map((r) => lensRowLabel(r, 2)), ['0_pre', '1_pre', 'final_post']);
+    assert.deepEqual([0, 2].map((r) => lensRowHook(r, 2)), ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_post']);
+  });
+  test('no negative zero, and no 0.0% for a non-zero probability', () => {
+    assert.equal(formatFixed(-0.00001, 4), '0.0000');
+    assert.equal(formatFixed(-0.00005, 4), '-0.0001');
+    assert.equal(formatFixed(-0, 2), '0.00');
+    assert.equal(formatFixed(1.23456, 3), '1.235');
+    assert.equal(formatProb(0.0004), '<0.1%');
+    assert.equal(formatProb(1e-12), '<0.1%');
+    assert.equal(formatProb(0), '0%');
+    assert.equal(formatProb(0.001), '0.1%');
+  });
+  test('.vsix sizes in one unit, MiB, also in vsce\'s own line', () => {
+    assert.equal(formatMiB(67_800_000), '64.7 MiB');
+    assert.equal(vsceSizeInMiB('DONE  Packaged: /x/residual-lens-linux-x64-0.1.0.vsix (2291 files, 64.66 MB)'), 'DONE  Packaged: /x/residual-lens-linux-x64-0.1.0.vsix (2291 files, 64.66 MiB)');
+  });
+});
 
 describe('format', () => {
   test('signed numbers use a real minus and one decimal by default', () => {
@@ -80,7 +107,7 @@ describe('residual views', () => {
   const mlpNorms = Float32Array.from([200, 201, 202, 210, 211, 212]);
   test('one position across layers', () => {
     const v = residualChartView(residNorms, attnNorms, mlpNorms, 2, 3, 1);
-    assert.deepEqual(v.labels, ['L0', 'L1', 'final']);
+    assert.deepEqual(v.labels, ['0_pre', '1_pre', 'final_post']);
     assert.deepEqual(v.resid, [1, 11, 21]);
     assert.deepEqual(v.attn, [101, 111, null]);
     assert.deepEqual(v.mlp, [201, 211, null]);
@@ -156,7 +183,7 @@ describe('logit lens table', () => {
   const view = lensTableView(lens, tokens, vocabLookup(lens.vocab), 1);
   test('cells hold the top-1, its probability and whether it is the next token', () => {
     assert.deepEqual(view.columns.map((c) => c.label), ['BOS', 'a', 'b,"x']);
-    assert.deepEqual(view.rows.map((r) => r.label), ['L0', 'final']);
+    assert.deepEqual(view.rows.map((r) => r.label), ['0_pre', 'final_post']);
     const row0 = view.rows[0].cells;
     assert.deepEqual(row0.map((c) => [c.top1Id, c.top1Text, c.isNext, c.nextRank]), [
       [1, 'a', true, 0], // next token after BOS is "a" (id 1)
@@ -164,25 +191,25 @@ describe('logit lens table', () => {
       [1, 'a', false, -1], // last position: no next token
     ]);
     assert.ok(Math.abs(row0[1].prob - 0.6) < 1e-6);
-    assert.equal(row0[0].title, 'L0 · pos 0\na  50%\nb,"x  20%');
+    assert.equal(row0[0].title, '0_pre · pos 0\na  50%\nb,"x  20%');
   });
   test('the rank row shows the final-row rank and every row in its tooltip', () => {
     assert.deepEqual(view.rank.map((r) => r.text), ['#1', '#1', '\u2013']);
-    assert.equal(view.rank[1].title, 'rank of the next token: L0 #2 · final #1');
+    assert.equal(view.rank[1].title, 'rank of the next token: 0_pre #2 · final_post #1');
     assert.equal(view.rank[2].title, 'no next token');
   });
   test('CSV is long format with RFC 4180 quoting', () => {
     const lines = lensCsv(view, tokens).trimEnd().split('\n');
     assert.equal(lines[0], 'layer,pos,token,next_token,top1,prob,top1_is_next,next_rank');
     assert.equal(lines.length, 1 + 2 * 3);
-    assert.equal(lines[1], 'L0,0,<|endoftext|>,a,a,0.500000,1,0');
-    assert.equal(lines[2], 'L0,1,a,"b,""x",\u00b7e,0.600000,0,1');
-    assert.equal(lines[3], 'L0,2,"b,""x",,a,0.300000,0,');
+    assert.equal(lines[1], '0_pre,0,<|endoftext|>,a,a,0.500000,1,0');
+    assert.equal(lines[2], '0_pre,1,a,"b,""x",\u00b7e,0.600000,0,1');
+    assert.equal(lines[3], '0_pre,2,"b,""x",,a,0.300000,0,');
   });
   test('Markdown mirrors the panel with a rank row', () => {
     const md = lensMarkdown(view).trimEnd().split('\n');
     assert.equal(md[0], '| layer | BOS | a | b,"x |');
-    assert.equal(md[2], '| L0 | a (50%) \u2713 | \u00b7e (60%) | a (30%) |');
+    assert.equal(md[2], '| 0_pre | a (50%) \u2713 | \u00b7e (60%) | a (30%) |');
     assert.equal(md[4], '| next-token rank | #1 | #1 | \u2013 |');
   });
   test('a lens of the wrong width is refused', () => {
@@ -203,6 +230,12 @@ describe('direct logit attribution', () => {
   test('sorted by |value|, largest first', () => {
     assert.deepEqual(dlaItems({ components, values }).map((i) => i.text), [`MLP 0 ${MINUS}3.50`, 'L0 H0 +3.13', `L0 H1 ${MINUS}1.25`, 'embed +0.50', `pos_embed ${MINUS}0.25`, 'L0 attn bias +0.06']);
     assert.deepEqual(topComponentTexts({ components, values }, 2), [`MLP 0 ${MINUS}3.5`, 'L0 H0 +3.1']);
+  });
+  test('the hover lists only components that contribute at its precision: no +0.0 padding, no NaN', () => {
+    const few = Float32Array.from([0.04, -0.01, 13.96, 0, -0.049, NaN]);
+    assert.deepEqual(topComponentTexts({ components, values: few }, 5), ['L0 H0 +14.0']);
+    assert.deepEqual(topComponentTexts({ components, values: new Float32Array(6) }, 5), []);
+    assert.deepEqual(topComponentTexts({ components, values: Float32Array.from([0.05, 0, 0, 0, 0, -0.06]) }, 5), [`MLP 0 ${MINUS}0.1`, 'embed +0.1']);
   });
   test('NaN sorts last; ties keep canonical order', () => {
     const items = dlaItems({ components: components.slice(0, 3), values: Float32Array.from([NaN, 1, -1]) });
@@ -238,13 +271,13 @@ describe('hover', () => {
       firstLensRow: 1,
       nLayer: 2,
     });
-    assert.ok(md.includes('**Top predictions**'));
-    assert.ok(md.includes('**Top components**'));
-    assert.ok(md.includes('Token " \\*x\\*" · id 1635'));
-    assert.ok(md.includes('1. \u00b7the \u2014 50%'));
-    assert.ok(md.includes('2. \\| \u2014 25%'));
-    assert.ok(md.includes(`\`L1 H0 +3.1\` \u00b7 \`MLP 0 ${MINUS}1.2\``));
-    assert.ok(md.includes('The logit lens predicts the final top-1 from L1 (resid_pre) on.'));
+    assert.ok(md.includes('token " \\*x\\*" · id 1635'));
+    assert.ok(md.includes('**Top predictions** \u00b7the 50% \u00b7 \\| 25%'));
+    assert.ok(md.includes(`**Top components** to \u00b7the: \`L1 H0 +3.1\` \u00b7 \`MLP 0 ${MINUS}1.2\``));
+    assert.ok(md.includes('The logit lens predicts the final top-1 from 1_pre on.'));
+    // One screen: four paragraphs, whatever the number of predictions and components.
+    assert.equal(md.split('\n\n').length, 4);
+    assert.ok(md.split('\n').every((line) => !/^\d+\. /.test(line)), 'no list items, one line per section');
   });
   test('escapeMarkdown escapes every markup character', () => {
     assert.equal(escapeMarkdown('a*b_c`d[e](f)<g>|h'), 'a\\*b\\_c\\`d\\[e\\]\\(f\\)\\<g\\>\\|h');
@@ -281,8 +314,26 @@ describe('circuits views', () => {
     assert.deepEqual(sortHeads(heads, 'induction').map((x) => `${x.layer}.${x.head}`), ['1.0', '0.1', '0.0', '1.1']);
     assert.deepEqual(sortHeads([...heads].reverse(), 'head').map((x) => `${x.layer}.${x.head}`), ['0.0', '0.1', '1.0', '1.1']);
   });
-  test('head roles need a score of at least the threshold', () => {
-    assert.deepEqual(heads.map((x) => headRole(x)), ['previous-token', undefined, 'induction', undefined]);
+  test('head roles need a score of at least half of what the detector can reach', () => {
+    const full = { previousToken: 1, duplicateToken: 1, induction: 1 };
+    assert.deepEqual(heads.map((x) => headRole(x, full)), ['previous-token', undefined, 'induction', undefined]);
+    // The demo's planted induction head: raw 0.488 under a ceiling of 20/41 (n = 20): induction, not blank.
+    const demo = { previousToken: 40 / 41, duplicateToken: 20 / 41, induction: 20 / 41 };
+    assert.equal(headRole(head(1, 0, { induction: 0.488, previousToken: 0.02 }), demo), 'induction');
+    assert.equal(headRole(head(1, 0, { induction: 0.2 }), demo), undefined); // 41 % of a perfect head
+    // Relative scores decide between detectors: 0.45 of 0.4878 (92 %) beats 0.6 of 0.9756 (62 %).
+    assert.equal(headRole(head(0, 0, { induction: 0.45, previousToken: 0.6 }), demo), 'induction');
+    assert.ok(Math.abs(relativeScore(0.244, 0.488) - 0.5) < 1e-12);
+    assert.equal(relativeScore(0.3, 0), 0);
+  });
+  test('empty results are named: a zero virtual weight has no directions; coinciding curves are said to coincide', () => {
+    assert.equal(isNegligibleVirtualWeight(3e-8, Float32Array.from([2e-8, 1e-8])), true);
+    assert.equal(isNegligibleVirtualWeight(0, new Float32Array(0)), true);
+    assert.equal(isNegligibleVirtualWeight(NaN, Float32Array.from([1])), true);
+    assert.equal(isNegligibleVirtualWeight(0.125, Float32Array.from([0.1, 0.05])), false);
+    assert.equal(curvesCoincide([0.5, 0.9, 1], [0.5004, 0.9, 1]), true);
+    assert.equal(curvesCoincide([0.5, 0.9, 1], [0.4, 0.9, 1]), false);
+    assert.equal(curvesCoincide([], [1]), false);
   });
   // Keep the full report type honest: the view models read only these fields.
   const _typed: Pick<CircuitsReport, 'nLayer' | 'nHead' | 'composition'> = report;

@@ -31,6 +31,10 @@ describe('parseWebviewMessage accepts well-formed messages', () => {
     { v, type: 'computeCircuits' },
     { v, type: 'retrace' },
     { v, type: 'log', message: 'hello' },
+    { v, type: 'exportTrace' },
+    { v, type: 'headSources', layer: 1, head: 0, pos: 5 },
+    { v, type: 'pickTokenText', pos: 2, text: ' Paris' },
+    { v, type: 'pickTokenText', pos: 0, text: '#50256' },
   ];
   for (const msg of good) {
     test(`${msg.type} ${JSON.stringify(msg).slice(0, 60)}`, () => {
@@ -76,6 +80,11 @@ describe('parseWebviewMessage refuses bad messages', () => {
     refused({ v, type: 'select', pos: 1, head: NaN, reveal: true }, /select: head/);
     refused({ v, type: 'select', pos: 1 }, /select: reveal must be a boolean/);
     refused({ v, type: 'pickToken', pos: 1 }, /pickToken: tokenId/);
+    refused({ v, type: 'headSources', layer: 1, head: 0 }, /headSources: pos/);
+    refused({ v, type: 'pickTokenText', pos: 1, text: '' }, /pickTokenText: text must be a string of 1 to 256 characters/);
+    refused({ v, type: 'pickTokenText', pos: 1, text: 'x'.repeat(257) }, /pickTokenText: text must be/);
+    refused({ v, type: 'pickTokenText', pos: 1, text: 7 }, /pickTokenText: text must be/);
+    refused({ v, type: 'pickTokenText', pos: -1, text: 'a' }, /pickTokenText: pos/);
     refused({ v, type: 'openHead', layer: 0, head: Infinity }, /openHead: head/);
   });
   test('export format', () => refused({ v, type: 'exportLens', format: 'html' }, /exportLens: unknown format html/));

@@ -56,6 +56,13 @@ export const badInputScenarios: readonly Scenario[] = [
         await ctx.wb.screenshot(shot);
         if (message === undefined) ctx.problem(`${what}: no notification ending "Select less text."`);
         else if (!tooLong.test(message.trim())) ctx.problem(`${what}: message "${message}", expected "The selection has more than ${n} tokens; demo accepts at most ${n} (BOS included). Select less text."`);
+        // The panel still shows the previous trace: marked as not the latest, with the reason.
+        const panel = await ctx.wb.frameWith('[data-testid="token-chip"]', 5000).catch(() => undefined);
+        const banner = panel === undefined ? '' : await waitFor('the stale-trace banner', async () => {
+          const b = panel.locator('[data-testid="stale-banner"]:visible');
+          return (await b.count()) > 0 ? (await b.first().innerText()).replace(/\s+/g, ' ') : undefined;
+        }, 10_000).catch(() => '');
+        if (panel !== undefined && !/Not the latest trace.*more than \d+ tokens/.test(banner)) ctx.problem(`${what}: the panel's previous trace is not marked as not the latest (banner: "${banner}")`);
         await ctx.wb.clearNotifications();
       };
       await expectTooLong('too-long selection (14 KB, 3,000 tokens)', '07b-too-long');

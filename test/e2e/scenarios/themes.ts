@@ -97,7 +97,11 @@ async function themeLook(frame: Frame): Promise<{ background: string; foreground
     const canvas = doc.body.querySelector('canvas[data-testid="attention-heatmap"]') as DomCanvas | null;
     const g = canvas && canvas.width > 0 ? canvas.getContext('2d') : null;
     if (canvas && g && bg.length === 3 && hi.length === 3) {
-      const data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+      // Only the cells (data-grid, CSS px): the colour bar under them runs to the scale's end colour.
+      const grid = (canvas.getAttribute('data-grid') ?? '').split(',').map(Number);
+      const px = canvas.width / Math.max(1, canvas.getBoundingClientRect().width);
+      const [gx, gy, gw, gh] = grid.length === 4 && grid.every(Number.isFinite) ? grid.map((v: number) => Math.round(v * px)) : [0, 0, canvas.width, canvas.height];
+      const data = g.getImageData(gx!, gy!, Math.max(1, gw!), Math.max(1, gh!)).data;
       const dir = [0, 1, 2].map((k) => (hi[k] ?? 0) - (bg[k] ?? 0));
       const len2 = dir.reduce((sum, d) => sum + d * d, 0);
       let best = -1;

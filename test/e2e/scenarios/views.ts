@@ -1,6 +1,6 @@
 /** The side view, the circuits panel, and a reloaded window bringing the trace panel back. */
 import { waitFor } from '../workbench';
-import { chipIds, CIRCUITS_TITLE, newExtensionHost, paintedPixels, sameIds, selectedPos, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
+import { chipIds, CIRCUITS_TITLE, expectColorBar, newExtensionHost, paintedPixels, sameIds, selectedPos, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
 
 export const viewsScenarios: readonly Scenario[] = [
   {
@@ -17,16 +17,21 @@ export const viewsScenarios: readonly Scenario[] = [
       for (const sel of ['canvas[data-testid="side-dla-heatmap"]', '[data-testid="side-head-grid"]']) {
         if ((await side.locator(sel).count()) === 0) ctx.problem(`side view: ${sel} missing`);
       }
+      for (const sel of ['canvas[data-testid="side-resid-heatmap"]', 'canvas[data-testid="side-dla-heatmap"]']) await expectColorBar(ctx, side, sel);
+      const gridText = (await side.locator('[data-testid="side-head-grid"]').first().innerText().catch(() => '')).replace(/\s+/g, ' ');
+      if (!/L0/.test(gridText) || !/H0/.test(gridText)) ctx.problem(`side view: the head thumbnails are not named (grid text "${gridText}", expected L0… and H0…)`);
       const drawn = await waitFor('the side residual heatmap to be drawn', async () => ((await paintedPixels(side, 'canvas[data-testid="side-resid-heatmap"]').catch(() => 0)) > 0 ? true : undefined), 15_000).catch(() => false);
       if (!drawn) ctx.problem('side view: canvas[data-testid="side-resid-heatmap"] is blank');
       await ctx.wb.screenshot('04a-side-view');
       const canvas = side.locator('canvas[data-testid="side-resid-heatmap"]').first();
       const box = await canvas.boundingBox();
       if (box === null) throw new Error('side residual heatmap has no box');
+      // The cells' area inside the canvas (row labels, axis titles and the colour bar surround it).
+      const [gx, gy, gw, gh] = ((await canvas.getAttribute('data-grid')) ?? `0,0,${box.width},${box.height}`).split(',').map(Number) as [number, number, number, number];
       const picks: number[] = [];
       for (const fx of [0.12, 0.88]) {
         const before = await selectedPos(panel);
-        await canvas.click({ position: { x: box.width * fx, y: box.height * 0.5 } });
+        await canvas.click({ position: { x: gx + gw * fx, y: gy + gh * 0.5 } });
         const pos = await waitFor('the trace panel to select the clicked position', async () => {
           const p = await selectedPos(panel);
           return p !== undefined && p !== before ? p : undefined;
@@ -50,6 +55,23 @@ export const viewsScenarios: readonly Scenario[] = [
       const frame = await ctx.wb.frameWith('table[data-testid="composition-top"] tbody tr', 180_000);
       const first = (await frame.locator('table[data-testid="composition-top"] tbody tr').first().innerText()).replace(/\s+/g, ' ').trim();
       await ctx.wb.screenshot('05-circuits');
+      await expectColorBar(ctx, frame, 'canvas[data-testid="composition-heatmap"]');
+      // The demo's MLPs are zero: the MLP tab says so instead of showing a blank map.
+      const mlpEmpty = (await frame.locator('[data-testid="mlp-empty"]').first().textContent().catch(() => '')) ?? '';
+      if (!/zero/.test(mlpEmpty)) ctx.problem(`circuits: the all-zero MLP virtual weights are not called empty ([data-testid="mlp-empty"]: "${mlpEmpty}")`);
+      // The planted heads get their roles (the induction detector tops out near 0.49, so roles are relative to that).
+      await frame.locator('vscode-tab-header', { hasText: 'Heads' }).first().click().catch(() => undefined);
+      await sleep(300);
+      await ctx.wb.screenshot('05b-circuits-heads');
+      for (const [layer, head, role] of [[0, 0, 'previous-token'], [1, 0, 'induction']] as const) {
+        const row = ((await frame.locator(`table[data-testid="heads-table"] tr[data-layer="${layer}"][data-head="${head}"]`).first().textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ');
+        if (!row.includes(role)) ctx.problem(`circuits heads table: L${layer}H${head}'s row "${row}" has no role "${role}"`);
+      }
+      for (const [tab, shot] of [['MLP virtual weights', '05c-circuits-mlp'], ['Subspaces', '05d-circuits-subspaces']] as const) {
+        await frame.locator('vscode-tab-header', { hasText: tab }).first().click().catch(() => undefined);
+        await sleep(300);
+        await ctx.wb.screenshot(shot);
+      }
       if (!/L0H0\s*→\s*L1H0/.test(first)) ctx.problem(`circuits: first composition row is "${first}", expected the pair "L0H0 → L1H0"`);
       if (!/\d\.\d/.test(first)) ctx.problem(`circuits: first composition row "${first}" shows no score`);
       takeTraceEvents(ctx);
