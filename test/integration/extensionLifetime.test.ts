@@ -154,7 +154,7 @@ describe('extension lifetime with a stub vscode', () => {
       fs.rmSync(broken, { recursive: true, force: true });
     }
     await trace('after the broken model');
-    assert.match(statusItem.text ?? '', /tiny-model · ready$/);
+    assert.match(statusItem.text ?? '', /tiny-model · ready · CPU$/);
   });
 
   it('the DLA attributes a typed token (one token or #id) and says so when the text is not one token; the panel saves the trace as the CLI\'s JSON', async () => {
