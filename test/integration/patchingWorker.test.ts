@@ -44,7 +44,7 @@ describe('patching sweep through the worker', () => {
     rows.forEach((row, i) => {
       assert.equal(row.row, i);
       assert.deepEqual([...row.values], [...r.values.subarray(i * r.cols, (i + 1) * r.cols)]);
-      assert.deepEqual([...(row.scores ?? [])], [...(r.scores ?? []).subarray(i * r.cols, (i + 1) * r.cols)]);
+      assert.deepEqual([...(row.scores ?? [])], [...(r.scores ?? new Float64Array(0)).subarray(i * r.cols, (i + 1) * r.cols)]);
     });
   });
 
