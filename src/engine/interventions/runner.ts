@@ -34,6 +34,7 @@ import {
   normalisation,
   normalisedScores,
   planBatches,
+  type BatchGroup,
   resolveMetric,
   sweepLayout,
   type ResolvedMetric,
@@ -77,6 +78,8 @@ export const MAX_RUNS = 4096;
 /** Rows (runs × recomputed positions) per block call: keeps each call short (cancellation) and its memory small. */
 const MAX_BATCH_ROWS = 512;
 const MAX_TOP_K = 1000;
+/** Sweep rows batched together (their runs share block calls); rows stream per batch. */
+const ROWS_PER_BATCH = 3;
 
 /** Scores final residual rows [N, D] at the metric position. */
 interface Scorer {
@@ -147,14 +150,21 @@ export class InterventionRunner {
     const norm = normalisation(cleanValue, corruptedValue);
     const values = new Float64Array(layout.rows * layout.cols);
     const sources = this.sourceLookup();
-    for (let r = 0; r < layout.rows; r++) {
+    // A few rows per batch: their runs share block calls; each row is sent as soon as its batch is done.
+    for (let r0 = 0; r0 < layout.rows; r0 += ROWS_PER_BATCH) {
       await ctx.between?.();
+      const r1 = Math.min(layout.rows, r0 + ROWS_PER_BATCH);
       const runs: ResolvedRun[] = [];
-      for (const run of layout.rowRuns(r, clean.traceId)) runs.push(await resolveRun(run, c, T, (id) => this.host.storedTrace(id).tokens.length, sources));
-      const rowValues = await scorer.score(await this.finalRows(corrupted, runs, metric.pos, ctx, false));
-      values.set(rowValues, r * layout.cols);
-      const scores = normalisedScores(rowValues, norm);
-      ctx.emit?.({ kind: 'patch-row', row: { what: p.what, row: r, values: rowValues, ...(scores ? { scores } : {}) } });
+      for (let r = r0; r < r1; r++) {
+        for (const run of layout.rowRuns(r, clean.traceId)) runs.push(await resolveRun(run, c, T, (id) => this.host.storedTrace(id).tokens.length, sources));
+      }
+      const batchValues = await scorer.score(await this.finalRows(corrupted, runs, metric.pos, ctx, false));
+      values.set(batchValues, r0 * layout.cols);
+      for (let r = r0; r < r1; r++) {
+        const rowValues = batchValues.slice((r - r0) * layout.cols, (r - r0 + 1) * layout.cols);
+        const scores = normalisedScores(rowValues, norm);
+        ctx.emit?.({ kind: 'patch-row', row: { what: p.what, row: r, values: rowValues, ...(scores ? { scores } : {}) } });
+      }
     }
     const scores = normalisedScores(values, norm);
     return {
@@ -186,43 +196,80 @@ export class InterventionRunner {
     }));
     for (const p of planned) if (p.startLayer >= L) rows.set(baseRow, p.index * D);
     const groups = planBatches(planned, T, L, full ? T : Math.max(T, MAX_BATCH_ROWS));
-    for (const group of groups) {
-      const { startLayer, p0 } = group;
+    // Each group's running hook_resid_pre [B, S, D], starting from the stored one.
+    const states: BatchState[] = groups.map((group) => {
+      const S = T - group.p0;
       const members = group.runs.map((i) => runs[i]);
-      const B = members.length;
-      const S = T - p0;
-      const mask = floatTensor(suffixMask(p0, T), [S, T]);
-      let x: Float32Array = new Float32Array(B * S * D);
-      const start = base.resid.subarray((startLayer * T + p0) * D, (startLayer + 1) * T * D);
-      for (let b = 0; b < B; b++) x.set(start, b * S * D);
-      for (let l = startLayer; l < L; l++) {
-        await ctx.between?.();
-        const session = await this.block(l);
-        const feeds: Record<string, ort.Tensor> = {
-          [BLOCK_INPUTS.x]: floatTensor(x, [B, S, D]),
-          [BLOCK_INPUTS.prefix]: floatTensor(base.resid.slice(l * T * D, (l * T + p0) * D), [p0, D]),
-          [BLOCK_INPUTS.mask]: mask,
-        };
-        for (const hook of BLOCK_HOOKS) {
-          const edited = members.some((r) => r.interventions.some((iv) => iv.layer === l && iv.hook === hook));
-          if (edited) {
-            const e = encodeEdits(members, l, hook, this.host.info.config, p0, T);
-            feeds[BLOCK_INPUTS.keep(hook)] = floatTensor(e.keep, e.dims);
-            feeds[BLOCK_INPUTS.add(hook)] = floatTensor(e.add, e.dims);
-            feeds[BLOCK_INPUTS.mean(hook)] = floatTensor(e.mean, e.dims);
-          } else {
-            const id = this.identityEdit(HOOK_RANK[hook]);
-            feeds[BLOCK_INPUTS.keep(hook)] = id.keep;
-            feeds[BLOCK_INPUTS.add(hook)] = id.zero;
-            feeds[BLOCK_INPUTS.mean(hook)] = id.zero;
+      const x = new Float32Array(members.length * S * D);
+      const start = base.resid.subarray((group.startLayer * T + group.p0) * D, (group.startLayer + 1) * T * D);
+      for (let b = 0; b < members.length; b++) x.set(start, b * S * D);
+      return { group, members, S, x };
+    });
+    const masks = new Map<number, ort.Tensor>();
+    const firstLayer = Math.min(L, ...groups.map((g) => g.startLayer));
+    // Layer by layer, every group that has started; groups with the same first position share one
+    // call (up to MAX_BATCH_ROWS rows): a call streams the layer's weights once, whatever its rows.
+    // The naive loop (full) keeps one call per run.
+    for (let l = firstLayer; l < L; l++) {
+      const byP0 = new Map<number, BatchState[]>();
+      for (const st of states) {
+        if (st.group.startLayer > l) continue;
+        const key = full ? byP0.size : st.group.p0;
+        byP0.set(key, [...(byP0.get(key) ?? []), st]);
+      }
+      for (const list of byP0.values()) {
+        for (const batch of chunkStates(list, full ? 1 : MAX_BATCH_ROWS)) {
+          await ctx.between?.();
+          const p0 = batch[0].group.p0;
+          const S = T - p0;
+          let mask = masks.get(p0);
+          if (!mask) {
+            mask = floatTensor(suffixMask(p0, T), [S, T]);
+            masks.set(p0, mask);
+          }
+          const members = batch.flatMap((st) => st.members);
+          const x = batch.length === 1 ? batch[0].x : concat(batch.map((st) => st.x));
+          const out = await this.runBlock(l, members, x, members.length, S, p0, base, mask);
+          let offset = 0;
+          for (const st of batch) {
+            st.x = batch.length === 1 ? out : out.slice(offset, offset + st.x.length);
+            offset += st.x.length;
           }
         }
-        const out = await session.run(feeds, [blockOutput('resid_post')]);
-        x = floatOutput(out, blockOutput('resid_post'));
       }
-      group.runs.forEach((index, b) => rows.set(x.subarray((b * S + pos - p0) * D, (b * S + pos - p0 + 1) * D), index * D));
+    }
+    for (const st of states) {
+      st.group.runs.forEach((index, b) => rows.set(st.x.subarray((b * st.S + pos - st.group.p0) * D, (b * st.S + pos - st.group.p0 + 1) * D), index * D));
     }
     return rows;
+  }
+
+  /** One block call: hook_resid_pre [B, S, D] of positions p0.. → hook_resid_post, with the runs' edits at this layer. */
+  private async runBlock(l: number, members: readonly ResolvedRun[], x: Float32Array, B: number, S: number, p0: number, base: InterventionTrace, mask: ort.Tensor): Promise<Float32Array> {
+    const { dModel: D } = this.host.info.config;
+    const T = base.tokens.length;
+    const session = await this.block(l);
+    const feeds: Record<string, ort.Tensor> = {
+      [BLOCK_INPUTS.x]: floatTensor(x, [B, S, D]),
+      [BLOCK_INPUTS.prefix]: floatTensor(base.resid.slice(l * T * D, (l * T + p0) * D), [p0, D]),
+      [BLOCK_INPUTS.mask]: mask,
+    };
+    for (const hook of BLOCK_HOOKS) {
+      const edited = members.some((r) => r.interventions.some((iv) => iv.layer === l && iv.hook === hook));
+      if (edited) {
+        const e = encodeEdits(members, l, hook, this.host.info.config, p0, T);
+        feeds[BLOCK_INPUTS.keep(hook)] = floatTensor(e.keep, e.dims);
+        feeds[BLOCK_INPUTS.add(hook)] = floatTensor(e.add, e.dims);
+        feeds[BLOCK_INPUTS.mean(hook)] = floatTensor(e.mean, e.dims);
+      } else {
+        const id = this.identityEdit(HOOK_RANK[hook]);
+        feeds[BLOCK_INPUTS.keep(hook)] = id.keep;
+        feeds[BLOCK_INPUTS.add(hook)] = id.zero;
+        feeds[BLOCK_INPUTS.mean(hook)] = id.zero;
+      }
+    }
+    const out = await session.run(feeds, [blockOutput('resid_post')]);
+    return floatOutput(out, blockOutput('resid_post'));
   }
 
   /** [D] the stored final residual of a trace at one position. */
@@ -355,6 +402,43 @@ export class InterventionRunner {
     }
     return id;
   }
+}
+
+/** A batch group in flight: its runs and their current hook_resid_pre [B, S, D]. */
+interface BatchState {
+  readonly group: BatchGroup;
+  readonly members: readonly ResolvedRun[];
+  readonly S: number;
+  x: Float32Array;
+}
+
+/** Consecutive groups packed into calls of at most maxRows rows (a group is never split). */
+function chunkStates(list: readonly BatchState[], maxRows: number): BatchState[][] {
+  const out: BatchState[][] = [];
+  let current: BatchState[] = [];
+  let rows = 0;
+  for (const st of list) {
+    const n = st.members.length * st.S;
+    if (current.length > 0 && rows + n > maxRows) {
+      out.push(current);
+      current = [];
+      rows = 0;
+    }
+    current.push(st);
+    rows += n;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function checkSchema(p: { readonly schema: number }): void {
