@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { klDivergence, lnFinal, normalisation, normalisedScores, planBatches, resolveMetric, sweepLayout } from '../../src/analysis/patching';
+import { klDivergence, lnFinal, normalisation, normalisedScores, planBatches, resolveMetric, sweepLayout, type PlannedRun } from '../../src/analysis/patching';
 import { EngineError } from '../../src/protocol/engine';
 import { makeConfig } from '../helpers/checkpointWriter';
 
@@ -51,7 +51,7 @@ describe('patching analysis', () => {
   });
 
   it('planBatches: every run once, grouped by start layer, p0 = the smallest first position, rows within the cap', () => {
-    const runs = [];
+    const runs: PlannedRun[] = [];
     for (let l = 0; l < 3; l++) for (let p = 0; p < 16; p++) runs.push({ index: runs.length, startLayer: l, firstPos: p });
     runs.push({ index: runs.length, startLayer: 3, firstPos: 0 }); // nothing to recompute
     const groups = planBatches(runs, 16, 3, 64);

@@ -11,7 +11,7 @@
  * for probabilities, KL and top-k (the lens graph).
  */
 import * as ort from 'onnxruntime-node';
-import { floatOutput, floatTensor, sessionOptions, type SessionSettings } from '../session';
+import { floatOutput, floatTensor, int64Tensor, sessionOptions, type SessionSettings } from '../session';
 import type { WeightLocator } from '../graph';
 import type { LensRunner } from '../lens';
 import type { ModelInfo, TokenInfo } from '../types';
@@ -89,6 +89,7 @@ interface Scorer {
 export class InterventionRunner {
   private readonly blocks: (Promise<ort.InferenceSession> | undefined)[] = [];
   private readonly identity = new Map<number, { keep: ort.Tensor; zero: ort.Tensor }>();
+  private readonly rowsTensors = new Map<number, ort.Tensor>();
 
   constructor(private readonly host: InterventionHost) {}
 
@@ -229,7 +230,26 @@ export class InterventionRunner {
           }
           const members = batch.flatMap((st) => st.members);
           const x = batch.length === 1 ? batch[0].x : concat(batch.map((st) => st.x));
-          const out = await this.runBlock(l, members, x, members.length, S, p0, base, mask);
+          // The last layer only needs the metric position's row, unless an edit there (after
+          // hook_resid_pre) is laid out over every row.
+          const onlyPos = l === L - 1 && !members.some((r) => r.interventions.some((iv) => iv.layer === l && iv.hook !== 'resid_pre'));
+          const out = onlyPos
+            ? await this.runBlock(l, members, x, members.length, S, p0, base, floatTensor(suffixMask(p0, T, [pos]), [1, T]), [pos - p0])
+            : await this.runBlock(l, members, x, members.length, S, p0, base, mask);
+          if (l === L - 1) {
+            // Final rows [B, D] at pos, per group.
+            let b0 = 0;
+            for (const st of batch) {
+              const B = st.members.length;
+              st.final = new Float32Array(B * D);
+              for (let b = 0; b < B; b++) {
+                const at = onlyPos ? (b0 + b) * D : ((b0 + b) * S + pos - p0) * D;
+                st.final.set(out.subarray(at, at + D), b * D);
+              }
+              b0 += B;
+            }
+            continue;
+          }
           let offset = 0;
           for (const st of batch) {
             st.x = batch.length === 1 ? out : out.slice(offset, offset + st.x.length);
@@ -239,13 +259,17 @@ export class InterventionRunner {
       }
     }
     for (const st of states) {
-      st.group.runs.forEach((index, b) => rows.set(st.x.subarray((b * st.S + pos - st.group.p0) * D, (b * st.S + pos - st.group.p0 + 1) * D), index * D));
+      const final = st.final as Float32Array;
+      st.group.runs.forEach((index, b) => rows.set(final.subarray(b * D, (b + 1) * D), index * D));
     }
     return rows;
   }
 
-  /** One block call: hook_resid_pre [B, S, D] of positions p0.. → hook_resid_post, with the runs' edits at this layer. */
-  private async runBlock(l: number, members: readonly ResolvedRun[], x: Float32Array, B: number, S: number, p0: number, base: InterventionTrace, mask: ort.Tensor): Promise<Float32Array> {
+  /**
+   * One block call: hook_resid_pre [B, S, D] of positions p0.. → hook_resid_post [B, Q, D] of the
+   * query rows (default: all S), with the runs' edits at this layer. `mask` is [Q, T].
+   */
+  private async runBlock(l: number, members: readonly ResolvedRun[], x: Float32Array, B: number, S: number, p0: number, base: InterventionTrace, mask: ort.Tensor, queryRows?: readonly number[]): Promise<Float32Array> {
     const { dModel: D } = this.host.info.config;
     const T = base.tokens.length;
     const session = await this.block(l);
@@ -253,6 +277,7 @@ export class InterventionRunner {
       [BLOCK_INPUTS.x]: floatTensor(x, [B, S, D]),
       [BLOCK_INPUTS.prefix]: floatTensor(base.resid.slice(l * T * D, (l * T + p0) * D), [p0, D]),
       [BLOCK_INPUTS.mask]: mask,
+      [BLOCK_INPUTS.queryRows]: queryRows ? int64Tensor(queryRows, [queryRows.length]) : this.allRows(S),
     };
     for (const hook of BLOCK_HOOKS) {
       const edited = members.some((r) => r.interventions.some((iv) => iv.layer === l && iv.hook === hook));
@@ -367,6 +392,7 @@ export class InterventionRunner {
       [BLOCK_INPUTS.x]: floatTensor(s.resid.slice(layer * T * D, (layer + 1) * T * D), [1, T, D]),
       [BLOCK_INPUTS.prefix]: floatTensor(new Float32Array(0), [0, D]),
       [BLOCK_INPUTS.mask]: floatTensor(suffixMask(0, T), [T, T]),
+      [BLOCK_INPUTS.queryRows]: this.allRows(T),
     };
     for (const h of BLOCK_HOOKS) {
       const id = this.identityEdit(HOOK_RANK[h]);
@@ -394,6 +420,16 @@ export class InterventionRunner {
     return s;
   }
 
+  /** [S] int64 0..S−1: every suffix row is a query row. */
+  private allRows(S: number): ort.Tensor {
+    let t = this.rowsTensors.get(S);
+    if (!t) {
+      t = int64Tensor(Array.from({ length: S }, (_, i) => i), [S]);
+      this.rowsTensors.set(S, t);
+    }
+    return t;
+  }
+
   /** Broadcast no-op edit inputs of a rank: keep = 1, add = mean = 0, shape [1, …, 1]. */
   private identityEdit(rank: number): { keep: ort.Tensor; zero: ort.Tensor } {
     let id = this.identity.get(rank);
@@ -412,6 +448,8 @@ interface BatchState {
   readonly members: readonly ResolvedRun[];
   readonly S: number;
   x: Float32Array;
+  /** [B, D] the final residual at the metric position, once the last layer ran. */
+  final?: Float32Array;
 }
 
 /** Consecutive groups packed into calls of at most maxRows rows (a group is never split). */
