@@ -189,6 +189,7 @@ export class InterventionRunner {
     const T = base.tokens.length;
     const rows = new Float32Array(runs.length * D);
     const baseRow = this.storedFinalRow(base, pos);
+    if (this.blocks.filter((b) => b !== undefined).length < L) ctx.progress?.('preparing the intervention graphs (first use)');
     const planned = runs.map((r, index) => ({
       index,
       startLayer: full ? 0 : r.startLayer,
