@@ -220,6 +220,17 @@ for (const variant of VARIANTS) {
       }
     });
 
+    it('1000 runs (more rows than one wave holds) equal the same runs recomputed one by one', async () => {
+      const metric: Metric = { kind: 'logit_diff', correct: cleanIds[2], wrong: corruptIds[2] };
+      const hooks = ['hook_resid_pre', 'attn.hook_z', 'hook_mlp_out', 'mlp.hook_post'];
+      const runs = Array.from({ length: 1000 }, (_, i) => ({
+        interventions: [{ site: { hook: `blocks.${i % 2}.${hooks[i % 4]}`, positions: [i % T] }, action: { kind: 'scale' as const, factor: 1 + (i % 7) / 3 } }],
+      }));
+      const batched = await engine.runInterventions({ schema, traceId: corruptId, metric, runs });
+      const full = await engine.runInterventions({ schema, traceId: corruptId, metric, runs, recompute: 'full' });
+      batched.metrics.forEach((v, i) => close(v, full.metrics[i] as number, `run ${i}`, 1e-5));
+    });
+
     it('a cancelled sweep stops at the next block call', async () => {
       let calls = 0;
       const between = async (): Promise<void> => {

@@ -77,6 +77,8 @@ export interface RunnerContext {
 export const MAX_RUNS = 4096;
 /** Rows (runs × recomputed positions) per block call: keeps each call short (cancellation) and its memory small. */
 const MAX_BATCH_ROWS = 256;
+/** Rows (runs × recomputed positions) held in flight at once: 4096 rows of GPT-2 small are 12 MiB. */
+const MAX_LIVE_ROWS = 4096;
 const MAX_TOP_K = 1000;
 /** Sweep rows batched together (their runs share block calls); rows stream per batch. */
 const ROWS_PER_BATCH = 4;
@@ -156,11 +158,12 @@ export class InterventionRunner {
     const corruptedValue = (await scorer.score(this.storedFinalRow(corrupted, metric.pos)))[0];
     const norm = normalisation(cleanValue, corruptedValue);
     const values = new Float64Array(layout.rows * layout.cols);
-    const sources = this.sourceLookup();
     // A few rows per batch: their runs share block calls; each row is sent as soon as its batch is done.
     for (let r0 = 0; r0 < layout.rows; r0 += ROWS_PER_BATCH) {
       await ctx.between?.();
       const r1 = Math.min(layout.rows, r0 + ROWS_PER_BATCH);
+      // Patch sources are cached per batch only: a long prompt's patterns are H·T² floats per layer.
+      const sources = this.sourceLookup();
       const runs: ResolvedRun[] = [];
       for (let r = r0; r < r1; r++) {
         for (const run of layout.rowRuns(r, clean.traceId)) runs.push(await resolveRun(run, c, T, (id) => this.host.storedTrace(id).tokens.length, sources));
@@ -204,6 +207,15 @@ export class InterventionRunner {
     }));
     for (const p of planned) if (p.startLayer >= L) rows.set(baseRow, p.index * D);
     const groups = planBatches(planned, T, L, full ? T : Math.max(T, MAX_BATCH_ROWS), CALL_COST_ROWS);
+    // Waves of groups bound the rows held at once (a long prompt's sweep has millions of rows).
+    for (const wave of waves(groups, T, Math.max(T, MAX_LIVE_ROWS))) await this.runWave(base, runs, wave, pos, ctx, full, rows);
+    return rows;
+  }
+
+  /** Runs a wave of groups layer by layer, writing each run's final row at pos into rows [R, D]. */
+  private async runWave(base: InterventionTrace, runs: readonly ResolvedRun[], groups: readonly BatchGroup[], pos: number, ctx: RunnerContext, full: boolean, rows: Float32Array): Promise<void> {
+    const { nLayer: L, dModel: D } = this.host.info.config;
+    const T = base.tokens.length;
     // Each group's running hook_resid_pre [B, S, D], starting from the stored one.
     const states: BatchState[] = groups.map((group) => {
       const S = T - group.p0;
@@ -269,7 +281,6 @@ export class InterventionRunner {
       const final = st.final as Float32Array;
       st.group.runs.forEach((index, b) => rows.set(final.subarray(b * D, (b + 1) * D), index * D));
     }
-    return rows;
   }
 
   /**
@@ -473,6 +484,25 @@ function chunkStates(list: readonly BatchState[], maxRows: number): BatchState[]
     }
     current.push(st);
     rows += n;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** Consecutive groups in waves of at most maxRows rows in flight (a group is never split). */
+function waves(groups: readonly BatchGroup[], T: number, maxRows: number): BatchGroup[][] {
+  const out: BatchGroup[][] = [];
+  let current: BatchGroup[] = [];
+  let n = 0;
+  for (const g of groups) {
+    const rows = g.runs.length * (T - g.p0);
+    if (current.length > 0 && n + rows > maxRows) {
+      out.push(current);
+      current = [];
+      n = 0;
+    }
+    current.push(g);
+    n += rows;
   }
   if (current.length > 0) out.push(current);
   return out;
