@@ -93,7 +93,7 @@ export const command: CliCommand = {
 
 function entries(top: PositionTopK | undefined): TopEntry[] {
   if (!top) return [];
-  return Array.from(top.ids, (id, i) => ({ id, token: decodeToken(id), logit: Number(top.logits[i].toPrecision(7)), prob: Number(top.probs[i].toPrecision(7)) }));
+  return Array.from(top.ids, (id, i) => ({ id, token: decodeToken(id), logit: Number(top.logits[i].toPrecision(8)), prob: Number(top.probs[i].toPrecision(8)) }));
 }
 
 export function ablateTables(j: AblateJson): string {

@@ -139,7 +139,7 @@ function parseTargets(text: string): PatchTarget[] {
 }
 
 function grid(values: Float64Array, rows: number, cols: number): number[][] {
-  return Array.from({ length: rows }, (_, r) => Array.from(values.subarray(r * cols, (r + 1) * cols), (v) => Number(v.toPrecision(7))));
+  return Array.from({ length: rows }, (_, r) => Array.from(values.subarray(r * cols, (r + 1) * cols), (v) => Number(v.toPrecision(8))));
 }
 
 function sideBySide(a: readonly TokenInfo[], b: readonly TokenInfo[]): string {
