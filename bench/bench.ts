@@ -15,6 +15,7 @@ import { benchEngine } from './engine';
 import { benchContention } from './contention';
 import { benchTokenizer } from './tokenizer';
 import { benchCheckpointLoad } from './checkpointLoad';
+import { benchPatching } from './patching';
 
 /** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
 function soakInChild(): Record<string, unknown> {
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
   process.stderr.write('[bench] screened lens: int8-screened exact lens vs the float32 table at T = 128\n');
   const { benchScreenedLens } = await import('./screenedLens');
   out.screenedLens = await benchScreenedLens();
+  process.stderr.write('[bench] patching: resid_pre map, head patching, ablation, cancel (bench/patching.ts, child process)\n');
+  out.patching = benchPatching();
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');

@@ -15,6 +15,7 @@ import {
   type LoadParams,
 } from '../protocol/engine';
 import { prepareOrtEnvironment } from './ortEnvironment';
+import type { ProgressPayload } from '../protocol/patching';
 
 /** How long a closing worker may take to finish its current request before it is terminated. */
 export const DISPOSE_GRACE_MS = 10_000;
@@ -45,6 +46,8 @@ export interface EngineClientOptions {
 export interface RequestOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (stage: string) => void;
+  /** Partial results (a patching sweep's rows) as they arrive. */
+  readonly onPayload?: (payload: ProgressPayload) => void;
 }
 
 interface Pending {
@@ -52,6 +55,7 @@ interface Pending {
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: EngineError) => void;
   readonly onProgress?: (stage: string) => void;
+  readonly onPayload?: (payload: ProgressPayload) => void;
   /** Removes the abort listener. */
   readonly cleanup: () => void;
 }
@@ -101,6 +105,7 @@ export class EngineClient {
         },
         reject,
         onProgress: options.onProgress,
+        onPayload: options.onPayload,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       worker.ref();
@@ -196,7 +201,8 @@ export class EngineClient {
       return;
     }
     if (m.kind === 'progress' && typeof m.stage === 'string') {
-      pending.onProgress?.(m.stage);
+      if (isRecord(m.payload)) pending.onPayload?.(m.payload as unknown as ProgressPayload);
+      else pending.onProgress?.(m.stage);
       return;
     }
     if (m.kind !== 'response') return;
@@ -234,4 +240,8 @@ export class EngineClient {
       p.reject(error);
     }
   }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
 }

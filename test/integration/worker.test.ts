@@ -12,7 +12,7 @@ import { CRASHED_MESSAGE, EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { buildTraceJson } from '../../src/engine/traceExport';
 import type { TraceJson } from '../../src/cli/traceJson';
-import { EngineError } from '../../src/protocol/engine';
+import { ENGINE_PROTOCOL_VERSION, EngineError } from '../../src/protocol/engine';
 import { poolHeadPatterns } from '../../src/analysis/patternPool';
 import { contributionNorms, residualNorms } from '../../src/analysis/residual';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
@@ -283,12 +283,12 @@ describe('engine worker protocol checks', () => {
           if (replies.length === 2) resolve();
         });
       });
-      worker.postMessage({ v: 2, kind: 'request', id: 1, method: 'tokenize', params: { text: 'x' } });
-      worker.postMessage({ v: 1, kind: 'request', id: 2, method: 'evaluate', params: {} });
+      worker.postMessage({ v: 99, kind: 'request', id: 1, method: 'tokenize', params: { text: 'x' } });
+      worker.postMessage({ v: ENGINE_PROTOCOL_VERSION, kind: 'request', id: 2, method: 'evaluate', params: {} });
       await got;
       assert.deepEqual(replies, [
-        { v: 1, kind: 'response', id: 1, ok: false, error: { code: 'protocol', message: 'Engine protocol version 2 is not 1; rebuild the extension.' } },
-        { v: 1, kind: 'response', id: 2, ok: false, error: { code: 'protocol', message: 'Unknown engine request "evaluate".' } },
+        { v: ENGINE_PROTOCOL_VERSION, kind: 'response', id: 1, ok: false, error: { code: 'protocol', message: `Engine protocol version 99 is not ${ENGINE_PROTOCOL_VERSION}; rebuild the extension.` } },
+        { v: ENGINE_PROTOCOL_VERSION, kind: 'response', id: 2, ok: false, error: { code: 'protocol', message: 'Unknown engine request "evaluate".' } },
       ]);
     } finally {
       await worker.terminate();
@@ -305,8 +305,8 @@ describe('engine worker protocol checks', () => {
     const log: string[] = [];
     const client = new EngineClient({ workerPath: fake, log: (l) => log.push(l) });
     try {
-      await rejectsWithCode(client.request('tokenize', { text: 'x' }), 'protocol', 'The engine worker speaks protocol version 0, not 1; rebuild the extension.');
-      assert.deepEqual(log, ['engine: a message with protocol version 0 (expected 1)']);
+      await rejectsWithCode(client.request('tokenize', { text: 'x' }), 'protocol', `The engine worker speaks protocol version 0, not ${ENGINE_PROTOCOL_VERSION}; rebuild the extension.`);
+      assert.deepEqual(log, [`engine: a message with protocol version 0 (expected ${ENGINE_PROTOCOL_VERSION})`]);
     } finally {
       client.dispose();
     }
