@@ -7,19 +7,12 @@
  * 0 = patching this activation from the clean run changed nothing, 1 = it restored the clean
  * metric. Patching runs the corrupted prompt with one clean activation written in.
  */
+import { PATCH_MAP_KINDS, type PatchMapKind } from '../protocol/patchingView';
 import type { TokenPayload } from '../protocol/webview';
 import { csvField } from './lens';
 import { formatSigned, headName, visibleToken } from './format';
 
-/**
- * The maps the patching view shows, and their shapes:
- *   resid_pre / attn_out / mlp_out  [L, T]     blocks.{l}.hook_* at one position
- *   heads                           [L, H]     blocks.{l}.attn.hook_z of one head, every position
- *   heads_by_pos                    [L·H, T]   hook_z of one head at one position (row = l·H + h)
- */
-export type PatchMapKind = 'resid_pre' | 'attn_out' | 'mlp_out' | 'heads' | 'heads_by_pos';
-
-export const PATCH_MAP_KINDS: readonly PatchMapKind[] = ['resid_pre', 'attn_out', 'mlp_out', 'heads', 'heads_by_pos'];
+export { PATCH_MAP_KINDS, type PatchMapKind };
 
 export const PATCH_MAP_TITLES: Readonly<Record<PatchMapKind, string>> = {
   resid_pre: 'Residual stream (resid_pre)',
