@@ -1,0 +1,238 @@
+/**
+ * The patching panel (Residual Lens: Compare Prompts): the two prompts' tokens side by side, each
+ * run's metric and top-k, then one heatmap per patching map (resid_pre / attn_out / mlp_out:
+ * layer × position; heads: layer × head; heads by position) painting row by row as the sweep
+ * streams them, with its best cells listed. Clicking a cell asks the host for that patched run's
+ * top-k (and reveals the position in the editor). Same look as the trace panel: theme colours,
+ * canvas heatmaps, vscode-elements buttons.
+ */
+import type { PatchCellPayload, PatchSessionPayload, RunTopK } from '../src/protocol/patchingView';
+import type { HostToWebview } from '../src/protocol/webview';
+import { cssRgb, divergingColor, maxAbs } from '../src/viewModels/color';
+import { formatProb, formatSigned, visibleToken, vocabLookup, type VocabLookup } from '../src/viewModels/format';
+import { compareTokenizations, describePatchCell, PATCH_MAP_TITLES, patchCellName, patchCellRef, patchCells, patchLabels, patchScale, topPatchCells, type PatchMapKind } from '../src/viewModels/patching';
+import { onHostMessage, post } from './api';
+import { button, clear, h, section } from './dom';
+import { Heatmap } from './heatmap';
+import { readPalette, watchTheme, type Palette } from './theme';
+
+/** Best cells listed under each map. */
+const TOP_CELLS = 5;
+
+interface MapView {
+  readonly kind: PatchMapKind;
+  readonly rows: number;
+  readonly cols: number;
+  /** [rows, cols] patched metric, NaN until its row arrives. */
+  readonly metric: Float32Array;
+  readonly heat: Heatmap;
+  readonly top: HTMLElement;
+  readonly root: HTMLElement;
+}
+
+export function startPatchingPanel(app: HTMLElement): void {
+  let palette: Palette = readPalette();
+  let session: PatchSessionPayload | undefined;
+  let maps: MapView[] = [];
+  let stale: string | undefined;
+  let progress: { text: string; running: boolean; done: number; total: number } | undefined;
+  let cell: PatchCellPayload | undefined;
+
+  const status = h('div', { class: 'status', 'data-testid': 'patch-status', role: 'status' });
+  const cancel = button('Cancel', () => session && post({ type: 'patchCancel', sessionId: session.sessionId }), { 'data-testid': 'patch-cancel' });
+  const tools = h('div', { class: 'tools' }, cancel, button('Copy CSV', () => session && post({ type: 'patchExportCsv', sessionId: session.sessionId }), { 'data-testid': 'patch-export-csv' }));
+  const notes = h('div', { class: 'notes', 'data-testid': 'patch-notes' });
+
+  const runs = section('patch-runs', 'Clean and corrupted runs');
+  const prompts = section('patch-tokens', 'Tokens');
+  const picked = section('patch-cell', 'Patched run');
+  picked.root.hidden = true;
+  const mapsBox = h('div', { class: 'patch-maps' });
+  const empty = h('p', { class: 'empty', text: 'Select a prompt in an editor and run “Residual Lens: Compare Prompts”.' });
+  const content = h('div', { class: 'content', hidden: true }, notes, runs.root, prompts.root, mapsBox, picked.root);
+  app.append(h('header', { class: 'top' }, status, tools), empty, content);
+
+  const decode = (): VocabLookup => vocabLookup(session?.vocab ?? [], cell?.vocab ?? []);
+
+  function renderStatus(): void {
+    const s = session;
+    const parts: string[] = [];
+    if (s) parts.push(`${s.model} · ${s.metricLabel}`);
+    if (progress) parts.push(progress.total > 0 ? `${progress.text} (${progress.done}/${progress.total})` : progress.text);
+    status.textContent = parts.join(' — ');
+    status.classList.toggle('busy', progress?.running === true);
+    cancel.hidden = progress?.running !== true;
+  }
+
+  function renderNotes(): void {
+    clear(notes);
+    const s = session;
+    if (!s) return;
+    const scale = patchScale(s.clean.metric, s.corrupted.metric);
+    if (stale) notes.append(h('p', { class: 'stale', 'data-testid': 'patch-stale', role: 'alert', text: `Stale: ${stale}` }));
+    if (scale.note) notes.append(h('p', { class: 'muted', 'data-testid': 'patch-scale-note', text: scale.note }));
+    content.classList.toggle('is-stale', stale !== undefined);
+  }
+
+  function topList(top: RunTopK, testId: string): HTMLElement {
+    const d = decode();
+    const list = h('ol', { class: 'topk', 'data-testid': testId });
+    for (let j = 0; j < top.ids.length; j++) list.append(h('li', {}, h('span', { class: 'tok', text: visibleToken(d(top.ids[j])) }), h('span', { class: 'p', text: formatProb(top.probs[j]) })));
+    return list;
+  }
+
+  function renderRuns(): void {
+    clear(runs.body);
+    const s = session;
+    if (!s) return;
+    const metric = (m: number): string => (Number.isFinite(m) ? formatSigned(m, 3) : 'not computed');
+    runs.body.append(
+      h(
+        'div',
+        { class: 'run-columns' },
+        h('div', { 'data-testid': 'patch-clean' }, h('h3', { text: `Clean: ${metric(s.clean.metric)}` }), topList(s.clean.top, 'patch-clean-top')),
+        h('div', { 'data-testid': 'patch-corrupted' }, h('h3', { text: `Corrupted: ${metric(s.corrupted.metric)}` }), topList(s.corrupted.top, 'patch-corrupted-top')),
+      ),
+      h('p', { class: 'muted', text: `Top tokens at pos ${s.pos}. Cells show (patched − corrupted) / (clean − corrupted): 1 = patching that activation from the clean run restores the clean metric.` }),
+    );
+  }
+
+  function renderTokens(): void {
+    clear(prompts.body);
+    const s = session;
+    if (!s) return;
+    const cmp = compareTokenizations(s.clean.tokens, s.corrupted.tokens);
+    prompts.body.append(h('p', { 'data-testid': 'patch-token-message', class: cmp.sameLength ? undefined : 'warning', text: cmp.message }));
+    const table = h('table', { class: 'data token-pairs', 'data-testid': 'patch-token-table' });
+    table.append(h('thead', {}, h('tr', {}, h('th', { text: 'pos' }), h('th', { text: 'clean' }), h('th', { text: 'corrupted' }))));
+    const body = h('tbody');
+    for (const r of cmp.rows) body.append(h('tr', { class: r.differs ? 'differs' : undefined }, h('td', { class: 'num', text: String(r.pos) }), h('td', { class: 'tok', text: r.clean ?? '' }), h('td', { class: 'tok', text: r.corrupted ?? '' })));
+    table.append(body);
+    prompts.body.append(h('div', { class: 'table-scroll' }, table));
+  }
+
+  function buildMaps(): void {
+    clear(mapsBox);
+    maps = [];
+    const s = session;
+    if (!s) return;
+    for (const spec of s.maps) {
+      const sec = section(`patch-${spec.kind}`, PATCH_MAP_TITLES[spec.kind]);
+      const heat = new Heatmap(`patch-map-${spec.kind}`, `${PATCH_MAP_TITLES[spec.kind]}: patching scores`, (row, col) => {
+        if (session) post({ type: 'patchPick', sessionId: session.sessionId, kind: spec.kind, row, col });
+      });
+      const top = h('ol', { class: 'patch-top', 'data-testid': `patch-top-${spec.kind}`, 'aria-label': 'Cells with the largest scores' });
+      sec.tools.append(button('Save PNG', () => post({ type: 'savePng', name: `patching-${spec.kind}`, dataUrl: heat.canvas.toDataURL('image/png') })));
+      sec.body.append(h('div', { class: 'dla-columns' }, h('div', { class: 'grid-box' }, heat.canvas), top));
+      mapsBox.append(sec.root);
+      maps.push({ ...spec, metric: new Float32Array(spec.rows * spec.cols).fill(NaN), heat, top, root: sec.root });
+    }
+  }
+
+  function drawMap(m: MapView): void {
+    const s = session;
+    if (!s) return;
+    const cells = patchCells(m, s.clean.metric, s.corrupted.metric);
+    const scale = patchScale(s.clean.metric, s.corrupted.metric);
+    const range = scale.kind === 'normalised' ? Math.max(1, maxAbs(cells)) : maxAbs(cells);
+    const labels = patchLabels(m.kind, s.nLayer, s.nHead, s.corrupted.tokens);
+    m.heat.draw({
+      rows: m.rows,
+      cols: m.cols,
+      values: cells,
+      color: (v) => divergingColor(v, range, palette.negative, palette.background, palette.positive),
+      rowLabels: labels.rows,
+      colLabels: labels.cols,
+      cell: m.kind === 'heads_by_pos' ? 12 : 20,
+      maxWidth: Math.max(240, app.clientWidth - 300),
+      mark: cell && cell.kind === m.kind ? { row: cell.row, col: cell.col } : undefined,
+      font: palette.editorFont,
+      textColor: cssRgb(palette.foreground),
+      markColor: palette.focus,
+      describe: (row, col, v) => describePatchCell(patchCellRef(m.kind, s.nHead, row, col), s.corrupted.tokens, v, scale),
+    });
+    clear(m.top);
+    for (const c of topPatchCells(m.kind, s.nHead, cells, m.cols, TOP_CELLS)) {
+      const li = h('li', { class: 'clickable', tabindex: 0, 'data-name': c.name, 'data-score': c.score.toFixed(4) }, h('span', { class: 'name', text: c.name }), h('span', { class: 'value', text: scale.kind === 'normalised' ? c.score.toFixed(3) : formatSigned(c.score, 3) }));
+      const choose = (): void => {
+        if (session) post({ type: 'patchPick', sessionId: session.sessionId, kind: m.kind, row: c.row, col: c.col });
+      };
+      li.addEventListener('click', choose);
+      li.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') choose();
+      });
+      m.top.append(li);
+    }
+  }
+
+  function renderCell(): void {
+    const s = session;
+    const c = cell;
+    picked.root.hidden = !s || !c;
+    clear(picked.body);
+    if (!s || !c) return;
+    const ref = patchCellRef(c.kind, s.nHead, c.row, c.col);
+    const scale = patchScale(s.clean.metric, s.corrupted.metric);
+    const score = patchCells({ kind: c.kind, rows: 1, cols: 1, metric: Float32Array.of(c.metric) }, s.clean.metric, s.corrupted.metric)[0];
+    picked.body.append(
+      h('p', { 'data-testid': 'patch-cell-title', text: `${PATCH_MAP_TITLES[c.kind]}, ${patchCellName(ref)}: metric ${Number.isFinite(c.metric) ? formatSigned(c.metric, 3) : 'not computed'} · ${describePatchCell(ref, s.corrupted.tokens, score, scale).split(': ').slice(1).join(': ')}` }),
+      topList(c.top, 'patch-cell-top'),
+    );
+  }
+
+  function renderAll(): void {
+    empty.hidden = session !== undefined;
+    content.hidden = session === undefined;
+    renderStatus();
+    renderNotes();
+    renderRuns();
+    renderTokens();
+    buildMaps();
+    for (const m of maps) drawMap(m);
+    renderCell();
+  }
+
+  onHostMessage((msg: HostToWebview) => {
+    switch (msg.type) {
+      case 'patchSession':
+        session = msg.session;
+        stale = undefined;
+        progress = undefined;
+        cell = undefined;
+        renderAll();
+        break;
+      case 'patchRows': {
+        if (msg.sessionId !== session?.sessionId) return;
+        const m = maps.find((x) => x.kind === msg.kind);
+        if (!m || msg.metric.length % m.cols !== 0 || msg.row0 * m.cols + msg.metric.length > m.metric.length) return;
+        m.metric.set(msg.metric, msg.row0 * m.cols);
+        drawMap(m);
+        break;
+      }
+      case 'patchStatus':
+        if (msg.sessionId !== session?.sessionId) return;
+        progress = { text: msg.text, running: msg.running, done: msg.done, total: msg.total };
+        renderStatus();
+        break;
+      case 'patchStale':
+        if (msg.sessionId !== session?.sessionId) return;
+        stale = msg.reason;
+        renderNotes();
+        break;
+      case 'patchCell':
+        if (msg.cell.sessionId !== session?.sessionId) return;
+        cell = msg.cell;
+        renderCell();
+        for (const m of maps) drawMap(m);
+        break;
+    }
+  });
+
+  watchTheme(() => {
+    palette = readPalette();
+    for (const m of maps) drawMap(m);
+  });
+
+  renderStatus();
+  post({ type: 'ready', view: 'patching' });
+}
