@@ -13,6 +13,7 @@ import {
   type HostToWorker,
   type LoadParams,
 } from '../protocol/engine';
+import type { ProgressPayload } from '../protocol/patching';
 
 /** How long a closing worker may take to finish its current request before it is terminated. */
 export const DISPOSE_GRACE_MS = 10_000;
@@ -40,6 +41,8 @@ export interface EngineClientOptions {
 export interface RequestOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (stage: string) => void;
+  /** Partial results (a patching sweep's rows) as they arrive. */
+  readonly onPayload?: (payload: ProgressPayload) => void;
 }
 
 interface Pending {
@@ -47,6 +50,7 @@ interface Pending {
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: EngineError) => void;
   readonly onProgress?: (stage: string) => void;
+  readonly onPayload?: (payload: ProgressPayload) => void;
   /** Removes the abort listener. */
   readonly cleanup: () => void;
 }
@@ -96,6 +100,7 @@ export class EngineClient {
         },
         reject,
         onProgress: options.onProgress,
+        onPayload: options.onPayload,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       worker.ref();
@@ -190,7 +195,8 @@ export class EngineClient {
       return;
     }
     if (m.kind === 'progress' && typeof m.stage === 'string') {
-      pending.onProgress?.(m.stage);
+      if (isRecord(m.payload)) pending.onPayload?.(m.payload as unknown as ProgressPayload);
+      else pending.onProgress?.(m.stage);
       return;
     }
     if (m.kind !== 'response') return;
@@ -228,4 +234,8 @@ export class EngineClient {
       p.reject(error);
     }
   }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
 }

@@ -28,6 +28,7 @@ import { LensRunner, nextTokenTargets } from './lens';
 import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { tokenize } from './tokenizer';
+import { InterventionRunner } from './interventions/runner';
 import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
 import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
@@ -47,6 +48,15 @@ import {
   type TokenizeParams,
   type TraceParams,
 } from '../protocol/engine';
+import type {
+  PatchSweepParams,
+  PatchSweepResult,
+  ProgressPayload,
+  RunInterventionsParams,
+  RunInterventionsResult,
+  TraceMetricParams,
+  TraceMetricResult,
+} from '../protocol/patching';
 
 /** Hooks a caller (the worker) gives a request: progress lines and a cancellation point. */
 export interface RequestContext {
@@ -54,6 +64,8 @@ export interface RequestContext {
   readonly progress?: (stage: string) => void;
   /** Awaited between stages: yields to the event loop, throws EngineError('cancelled') if the request was cancelled. */
   readonly between?: () => Promise<void>;
+  /** Sends a partial result (a patching sweep's completed row) with the progress messages. */
+  readonly emit?: (payload: ProgressPayload) => void;
 }
 
 export interface EngineOptions extends SessionSettings {
@@ -99,6 +111,8 @@ interface LoadedModel {
   readonly lens: LensRunner;
   mlpPost?: Promise<ort.InferenceSession>;
   headResult?: Promise<ort.InferenceSession>;
+  /** Block sessions and caches for interventions, created on first use. */
+  interventions?: InterventionRunner;
   /** [D, D] W_O per layer (rows: H heads of Dh), [D] b_O per layer, ln_final gain and bias: small, kept for attribution. */
   readonly attnProjWeight: Float32Array[];
   readonly attnProjBias: Float32Array[];
@@ -440,6 +454,38 @@ export class Engine {
     return mlpPairWith(this.fullWeights(m), p, await this.matmulBackend());
   }
 
+  /** Runs of a stored trace with interventions, batched (src/engine/interventions/). */
+  async runInterventions(p: RunInterventionsParams, ctx: RequestContext = {}): Promise<RunInterventionsResult> {
+    return (await this.interventions()).runInterventions(p, ctx);
+  }
+
+  /** A patching sweep clean → corrupted; rows are emitted through ctx.emit as they complete. */
+  async patchSweep(p: PatchSweepParams, ctx: RequestContext = {}): Promise<PatchSweepResult> {
+    return (await this.interventions()).patchSweep(p, ctx);
+  }
+
+  /** The metric of a stored trace, no edits. */
+  async traceMetric(p: TraceMetricParams, ctx: RequestContext = {}): Promise<TraceMetricResult> {
+    return (await this.interventions()).traceMetric(p, ctx);
+  }
+
+  /** The intervention runner of the loaded model (created on first use, released with the model). */
+  private async interventions(): Promise<InterventionRunner> {
+    const m = this.requireModel();
+    m.interventions ??= new InterventionRunner({
+      info: m.info,
+      locate: m.locate,
+      weightsFolder: m.weightsFolder,
+      lens: m.lens,
+      lnFinalWeight: m.lnFinalWeight,
+      lnFinalBias: m.lnFinalBias,
+      unembedColumn: (tokenId) => checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId)),
+      storedTrace: (traceId) => this.storedTrace(traceId),
+      sessionSettings: this.options,
+    });
+    return m.interventions;
+  }
+
   /** Releases every session; the engine can load again afterwards. */
   async dispose(): Promise<void> {
     const m = this.model;
@@ -611,6 +657,7 @@ async function releaseModel(m: LoadedModel): Promise<void> {
   const sessions: Promise<ort.InferenceSession>[] = [Promise.resolve(m.forward), Promise.resolve(m.lensSession)];
   if (m.mlpPost) sessions.push(m.mlpPost);
   if (m.headResult) sessions.push(m.headResult);
+  if (m.interventions) await m.interventions.release();
   await Promise.all(sessions.map((p) => p.then((s) => s.release()).catch(() => undefined)));
 }
 

@@ -25,7 +25,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'runInterventions', 'patchSweep', 'traceMetric'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -84,6 +84,9 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     circuits: (p, ctx) => engine.circuits(p, ctx),
     headPair: (p) => engine.headPair(p),
     mlpPair: (p) => engine.mlpPair(p),
+    runInterventions: (p, ctx) => engine.runInterventions(p, ctx),
+    patchSweep: (p, ctx) => engine.patchSweep(p, ctx),
+    traceMetric: (p, ctx) => engine.traceMetric(p, ctx),
     dispose: async () => {
       await engine.dispose();
       return null;
@@ -97,6 +100,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
         await yieldToEventLoop(); // lets queued cancel messages arrive
         if (cancelled.has(req.id)) throw new EngineError('cancelled', 'Cancelled.');
       },
+      emit: (payload) => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'progress', id: req.id, stage: payload.kind, payload }, transferList(payload, new Set())),
     };
     try {
       await ctx.between?.();

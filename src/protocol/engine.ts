@@ -17,9 +17,18 @@ import type {
   TraceSummary,
 } from '../engine/types';
 import type { CircuitsReport, CircuitsOptions, HeadPairReport, HeadPairParams, MlpPairReport, MlpPairParams } from '../analysis/circuitTypes';
+import type {
+  PatchSweepParams,
+  PatchSweepResult,
+  ProgressPayload,
+  RunInterventionsParams,
+  RunInterventionsResult,
+  TraceMetricParams,
+  TraceMetricResult,
+} from './patching';
 
 /** Bumped whenever a message shape changes; both ends refuse a mismatch. */
-export const ENGINE_PROTOCOL_VERSION = 1;
+export const ENGINE_PROTOCOL_VERSION = 2;
 
 export interface LoadParams {
   /** Absolute folder holding config.json + model.safetensors. */
@@ -104,6 +113,12 @@ export interface EngineMethods {
   circuits: { params: CircuitsOptions; result: CircuitsReport };
   headPair: { params: HeadPairParams; result: HeadPairReport };
   mlpPair: { params: MlpPairParams; result: MlpPairReport };
+  /** Runs of a stored trace with interventions (batched): the metric of each, optional top-k. */
+  runInterventions: { params: RunInterventionsParams; result: RunInterventionsResult };
+  /** A patching sweep, clean → corrupted; each completed row also arrives as a progress payload. */
+  patchSweep: { params: PatchSweepParams; result: PatchSweepResult };
+  /** The metric of a stored trace without edits (clean / corrupted baselines). */
+  traceMetric: { params: TraceMetricParams; result: TraceMetricResult };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
 }
@@ -153,6 +168,8 @@ export interface EngineProgress {
   readonly kind: 'progress';
   readonly id: number;
   readonly stage: string;
+  /** Partial results of a long request (a patching sweep's completed row). */
+  readonly payload?: ProgressPayload;
 }
 
 export type HostToWorker = EngineRequest | EngineCancel;

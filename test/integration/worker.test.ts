@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CRASHED_MESSAGE, EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
-import { EngineError } from '../../src/protocol/engine';
+import { ENGINE_PROTOCOL_VERSION, EngineError } from '../../src/protocol/engine';
 import { poolHeadPatterns } from '../../src/analysis/patternPool';
 import { contributionNorms, residualNorms } from '../../src/analysis/residual';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
@@ -270,12 +270,12 @@ describe('engine worker protocol checks', () => {
           if (replies.length === 2) resolve();
         });
       });
-      worker.postMessage({ v: 2, kind: 'request', id: 1, method: 'tokenize', params: { text: 'x' } });
-      worker.postMessage({ v: 1, kind: 'request', id: 2, method: 'evaluate', params: {} });
+      worker.postMessage({ v: 99, kind: 'request', id: 1, method: 'tokenize', params: { text: 'x' } });
+      worker.postMessage({ v: ENGINE_PROTOCOL_VERSION, kind: 'request', id: 2, method: 'evaluate', params: {} });
       await got;
       assert.deepEqual(replies, [
-        { v: 1, kind: 'response', id: 1, ok: false, error: { code: 'protocol', message: 'Engine protocol version 2 is not 1; rebuild the extension.' } },
-        { v: 1, kind: 'response', id: 2, ok: false, error: { code: 'protocol', message: 'Unknown engine request "evaluate".' } },
+        { v: ENGINE_PROTOCOL_VERSION, kind: 'response', id: 1, ok: false, error: { code: 'protocol', message: `Engine protocol version 99 is not ${ENGINE_PROTOCOL_VERSION}; rebuild the extension.` } },
+        { v: ENGINE_PROTOCOL_VERSION, kind: 'response', id: 2, ok: false, error: { code: 'protocol', message: 'Unknown engine request "evaluate".' } },
       ]);
     } finally {
       await worker.terminate();
