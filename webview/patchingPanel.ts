@@ -10,7 +10,7 @@ import type { PatchCellPayload, PatchSessionPayload, RunTopK } from '../src/prot
 import type { HostToWebview } from '../src/protocol/webview';
 import { cssRgb, divergingColor, maxAbs } from '../src/viewModels/color';
 import { formatProb, formatSigned, visibleToken, vocabLookup, type VocabLookup } from '../src/viewModels/format';
-import { compareTokenizations, describePatchCell, PATCH_MAP_TITLES, patchCellName, patchCellRef, patchCells, patchLabels, patchScale, topPatchCells, type PatchMapKind } from '../src/viewModels/patching';
+import { compareTokenizations, describePatchCell, PATCH_MAP_TITLES, patchCellName, patchCellRef, patchCells, patchLabels, patchScale, topPatchCells, type PatchLayout } from '../src/viewModels/patching';
 import { onHostMessage, post } from './api';
 import { button, clear, h, section } from './dom';
 import { Heatmap } from './heatmap';
@@ -19,10 +19,7 @@ import { readPalette, watchTheme, type Palette } from './theme';
 /** Best cells listed under each map. */
 const TOP_CELLS = 5;
 
-interface MapView {
-  readonly kind: PatchMapKind;
-  readonly rows: number;
-  readonly cols: number;
+interface MapView extends PatchLayout {
   /** [rows, cols] patched metric, NaN until its row arrives. */
   readonly metric: Float32Array;
   readonly heat: Heatmap;
@@ -135,7 +132,7 @@ export function startPatchingPanel(app: HTMLElement): void {
     const cells = patchCells(m, s.clean.metric, s.corrupted.metric);
     const scale = patchScale(s.clean.metric, s.corrupted.metric);
     const range = scale.kind === 'normalised' ? Math.max(1, maxAbs(cells)) : maxAbs(cells);
-    const labels = patchLabels(m.kind, s.nLayer, s.nHead, s.corrupted.tokens);
+    const labels = patchLabels(m, s.nLayer, s.nHead, s.corrupted.tokens);
     m.heat.draw({
       rows: m.rows,
       cols: m.cols,
@@ -149,10 +146,10 @@ export function startPatchingPanel(app: HTMLElement): void {
       font: palette.editorFont,
       textColor: cssRgb(palette.foreground),
       markColor: palette.focus,
-      describe: (row, col, v) => describePatchCell(patchCellRef(m.kind, s.nHead, row, col), s.corrupted.tokens, v, scale),
+      describe: (row, col, v) => describePatchCell(patchCellRef(m, row, col), s.corrupted.tokens, v, scale),
     });
     clear(m.top);
-    for (const c of topPatchCells(m.kind, s.nHead, cells, m.cols, TOP_CELLS)) {
+    for (const c of topPatchCells(m, cells, TOP_CELLS)) {
       const li = h('li', { class: 'clickable', tabindex: 0, 'data-name': c.name, 'data-score': c.score.toFixed(4) }, h('span', { class: 'name', text: c.name }), h('span', { class: 'value', text: scale.kind === 'normalised' ? c.score.toFixed(3) : formatSigned(c.score, 3) }));
       const choose = (): void => {
         if (session) post({ type: 'patchPick', sessionId: session.sessionId, kind: m.kind, row: c.row, col: c.col });
@@ -171,7 +168,9 @@ export function startPatchingPanel(app: HTMLElement): void {
     picked.root.hidden = !s || !c;
     clear(picked.body);
     if (!s || !c) return;
-    const ref = patchCellRef(c.kind, s.nHead, c.row, c.col);
+    const layout = maps.find((m) => m.kind === c.kind);
+    if (!layout) return;
+    const ref = patchCellRef(layout, c.row, c.col);
     const scale = patchScale(s.clean.metric, s.corrupted.metric);
     const score = patchCells({ kind: c.kind, rows: 1, cols: 1, metric: Float32Array.of(c.metric) }, s.clean.metric, s.corrupted.metric)[0];
     picked.body.append(

@@ -6,17 +6,19 @@
  * Messages from a page are untrusted: `parseExperimentMessage` validates them (the host checks
  * ranges against the current session / trace). Shapes use the axis glossary of src/engine/types.ts.
  */
+import { PATCH_TARGETS, type HeadRef, type PatchTarget } from './patching';
 import type { TokenPayload, VocabEntries } from './webview';
 
 /**
- * The maps the patching view shows, and their shapes:
- *   resid_pre / attn_out / mlp_out  [L, T]     blocks.{l}.hook_* at one position
- *   heads                           [L, H]     blocks.{l}.attn.hook_z of one head, every position
- *   heads_by_pos                    [L·H, T]   hook_z of one head at one position (row = l·H + h)
+ * The maps the patching view shows are the engine's patch targets (src/protocol/patching.ts), with
+ * these shapes:
+ *   resid_pre / attn_out / mlp_out  [L, T]        blocks.{l}.hook_* at one position
+ *   heads                           [L, H]        blocks.{l}.attn.hook_z of one head, every position
+ *   patterns                        [L, H]        blocks.{l}.attn.hook_pattern of one head, every query
+ *   heads_by_pos                    [heads, T]    hook_z of one chosen head at one position
  */
-export type PatchMapKind = 'resid_pre' | 'attn_out' | 'mlp_out' | 'heads' | 'heads_by_pos';
-
-export const PATCH_MAP_KINDS: readonly PatchMapKind[] = ['resid_pre', 'attn_out', 'mlp_out', 'heads', 'heads_by_pos'];
+export type PatchMapKind = PatchTarget;
+export const PATCH_MAP_KINDS: readonly PatchMapKind[] = PATCH_TARGETS;
 
 /** Top-k of one run at the metric's position: [k] ids and probabilities. */
 export interface RunTopK {
@@ -38,6 +40,8 @@ export interface PatchMapSpec {
   readonly kind: PatchMapKind;
   readonly rows: number;
   readonly cols: number;
+  /** heads_by_pos: the head of each row. */
+  readonly heads?: readonly HeadRef[];
 }
 
 /** Everything the patching panel shows before the first row arrives. */

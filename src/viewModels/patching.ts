@@ -7,6 +7,7 @@
  * 0 = patching this activation from the clean run changed nothing, 1 = it restored the clean
  * metric. Patching runs the corrupted prompt with one clean activation written in.
  */
+import type { HeadRef } from '../protocol/patching';
 import { PATCH_MAP_KINDS, type PatchMapKind } from '../protocol/patchingView';
 import type { TokenPayload } from '../protocol/webview';
 import { csvField } from './lens';
@@ -20,14 +21,17 @@ export const PATCH_MAP_TITLES: Readonly<Record<PatchMapKind, string>> = {
   mlp_out: 'MLP output (mlp_out)',
   heads: 'Head outputs, all positions (hook_z)',
   heads_by_pos: 'Head outputs by position (hook_z)',
+  patterns: 'Attention patterns (hook_pattern)',
 };
 
-export function patchMapShape(kind: PatchMapKind, nLayer: number, nHead: number, positions: number): { rows: number; cols: number } {
+/** [rows, cols] of a map; heads_by_pos has one row per chosen head. */
+export function patchMapShape(kind: PatchMapKind, nLayer: number, nHead: number, positions: number, heads: readonly HeadRef[] = []): { rows: number; cols: number } {
   switch (kind) {
     case 'heads':
+    case 'patterns':
       return { rows: nLayer, cols: nHead };
     case 'heads_by_pos':
-      return { rows: nLayer * nHead, cols: positions };
+      return { rows: heads.length, cols: positions };
     default:
       return { rows: nLayer, cols: positions };
   }
@@ -67,10 +71,15 @@ export function patchScore(patched: number, clean: number, corrupted: number, sc
  * One patching map as the host holds it and streams it: the metric of each patched run, row by
  * row as the sweep completes them.
  */
-export interface PatchMap {
+export interface PatchLayout {
   readonly kind: PatchMapKind;
   readonly rows: number;
   readonly cols: number;
+  /** heads_by_pos: the head of each row. */
+  readonly heads?: readonly HeadRef[];
+}
+
+export interface PatchMap extends PatchLayout {
   /** [rows, cols] patched metric; NaN where the run has not completed. */
   readonly metric: Float32Array;
 }
@@ -95,17 +104,15 @@ export function completedRows(map: PatchMap): number {
 }
 
 /** Row and column labels: layers ("L3"), heads ("L3H1" rows / "H1" columns), positions ("3 ·the"). */
-export function patchLabels(kind: PatchMapKind, nLayer: number, nHead: number, tokens: readonly TokenPayload[]): { rows: string[]; cols: string[] } {
+export function patchLabels(map: PatchLayout, nLayer: number, nHead: number, tokens: readonly TokenPayload[]): { rows: string[]; cols: string[] } {
   const layers = Array.from({ length: nLayer }, (_, l) => `L${l}`);
   const positions = tokens.map((t, pos) => `${pos} ${pos === 0 && t.special ? 'BOS' : visibleToken(t.text)}`);
-  switch (kind) {
+  switch (map.kind) {
     case 'heads':
+    case 'patterns':
       return { rows: layers, cols: Array.from({ length: nHead }, (_, h) => `H${h}`) };
-    case 'heads_by_pos': {
-      const rows: string[] = [];
-      for (let l = 0; l < nLayer; l++) for (let h = 0; h < nHead; h++) rows.push(headName(l, h));
-      return { rows, cols: positions };
-    }
+    case 'heads_by_pos':
+      return { rows: (map.heads ?? []).map((h) => headName(h.layer, h.head)), cols: positions };
     default:
       return { rows: layers, cols: positions };
   }
@@ -118,12 +125,15 @@ export interface PatchCellRef {
   readonly pos?: number;
 }
 
-export function patchCellRef(kind: PatchMapKind, nHead: number, row: number, col: number): PatchCellRef {
-  switch (kind) {
+export function patchCellRef(map: PatchLayout, row: number, col: number): PatchCellRef {
+  switch (map.kind) {
     case 'heads':
+    case 'patterns':
       return { layer: row, head: col };
-    case 'heads_by_pos':
-      return { layer: Math.floor(row / nHead), head: row % nHead, pos: col };
+    case 'heads_by_pos': {
+      const h = map.heads?.[row] ?? { layer: 0, head: 0 };
+      return { layer: h.layer, head: h.head, pos: col };
+    }
     default:
       return { layer: row, pos: col };
   }
@@ -144,14 +154,15 @@ export interface RankedCell {
 }
 
 /** The `n` computed cells with the largest scores, best first (ties: earlier cell first). */
-export function topPatchCells(kind: PatchMapKind, nHead: number, cells: Float32Array, cols: number, n: number): RankedCell[] {
+export function topPatchCells(map: PatchLayout, cells: Float32Array, n: number): RankedCell[] {
+  const cols = map.cols;
   const idx: number[] = [];
   for (let i = 0; i < cells.length; i++) if (Number.isFinite(cells[i])) idx.push(i);
   idx.sort((a, b) => cells[b] - cells[a] || a - b);
   return idx.slice(0, n).map((i) => {
     const row = Math.floor(i / cols);
     const col = i % cols;
-    const ref = patchCellRef(kind, nHead, row, col);
+    const ref = patchCellRef(map, row, col);
     return { row, col, ref, name: patchCellName(ref), score: cells[i] };
   });
 }
@@ -170,7 +181,7 @@ export function describePatchCell(ref: PatchCellRef, tokens: readonly TokenPaylo
  * (head / pos / token empty where the map has none; normalised_score empty when clean and
  * corrupted give the same metric; cells not computed are left out).
  */
-export function patchingCsv(maps: readonly PatchMap[], nHead: number, tokens: readonly TokenPayload[], clean: number, corrupted: number): string {
+export function patchingCsv(maps: readonly PatchMap[], tokens: readonly TokenPayload[], clean: number, corrupted: number): string {
   const scale = patchScale(clean, corrupted);
   const lines = ['map,layer,head,pos,token,patched_metric,normalised_score'];
   for (const map of maps) {
@@ -178,7 +189,7 @@ export function patchingCsv(maps: readonly PatchMap[], nHead: number, tokens: re
       for (let c = 0; c < map.cols; c++) {
         const m = map.metric[r * map.cols + c];
         if (!Number.isFinite(m)) continue;
-        const ref = patchCellRef(map.kind, nHead, r, c);
+        const ref = patchCellRef(map, r, c);
         const token = ref.pos === undefined ? '' : csvField(tokens[ref.pos]?.text ?? '');
         const score = scale.kind === 'normalised' ? patchScore(m, clean, corrupted, scale).toFixed(6) : '';
         lines.push([map.kind, String(ref.layer), ref.head === undefined ? '' : String(ref.head), ref.pos === undefined ? '' : String(ref.pos), token, m.toFixed(6), score].join(','));

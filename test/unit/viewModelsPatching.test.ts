@@ -57,7 +57,8 @@ describe('patching maps', () => {
   test('shapes', () => {
     assert.deepEqual(patchMapShape('resid_pre', 12, 12, 16), { rows: 12, cols: 16 });
     assert.deepEqual(patchMapShape('heads', 12, 12, 16), { rows: 12, cols: 12 });
-    assert.deepEqual(patchMapShape('heads_by_pos', 2, 4, 16), { rows: 8, cols: 16 });
+    assert.deepEqual(patchMapShape('patterns', 12, 12, 16), { rows: 12, cols: 12 });
+    assert.deepEqual(patchMapShape('heads_by_pos', 2, 4, 16, [{ layer: 1, head: 0 }, { layer: 0, head: 0 }]), { rows: 2, cols: 16 });
   });
   test('cells: normalised scores, NaN where still to come; completed rows', () => {
     assert.deepEqual(Array.from(patchCells(map, 3, -1)), [1, 0.5, 0, NaN, NaN, NaN]);
@@ -67,22 +68,24 @@ describe('patching maps', () => {
   });
   test('labels: layers, heads, positions with BOS and visible whitespace', () => {
     const tokens = [BOS, tok(464, 'The'), tok(3797, ' cat')];
-    assert.deepEqual(patchLabels('mlp_out', 2, 3, tokens), { rows: ['L0', 'L1'], cols: ['0 BOS', '1 The', '2 \u00b7cat'] });
-    assert.deepEqual(patchLabels('heads', 2, 3, tokens), { rows: ['L0', 'L1'], cols: ['H0', 'H1', 'H2'] });
-    assert.deepEqual(patchLabels('heads_by_pos', 2, 2, tokens).rows, ['L0H0', 'L0H1', 'L1H0', 'L1H1']);
+    assert.deepEqual(patchLabels({ kind: 'mlp_out', rows: 2, cols: 3 }, 2, 3, tokens), { rows: ['L0', 'L1'], cols: ['0 BOS', '1 The', '2 \u00b7cat'] });
+    assert.deepEqual(patchLabels({ kind: 'heads', rows: 2, cols: 3 }, 2, 3, tokens), { rows: ['L0', 'L1'], cols: ['H0', 'H1', 'H2'] });
+    assert.deepEqual(patchLabels({ kind: 'heads_by_pos', rows: 2, cols: 3, heads: [{ layer: 1, head: 0 }, { layer: 0, head: 1 }] }, 2, 2, tokens).rows, ['L1H0', 'L0H1']);
   });
   test('cell references and names', () => {
-    assert.deepEqual(patchCellRef('attn_out', 4, 1, 7), { layer: 1, pos: 7 });
-    assert.deepEqual(patchCellRef('heads', 4, 1, 3), { layer: 1, head: 3 });
-    assert.deepEqual(patchCellRef('heads_by_pos', 4, 6, 7), { layer: 1, head: 2, pos: 7 });
+    assert.deepEqual(patchCellRef({ kind: 'attn_out', rows: 2, cols: 8 }, 1, 7), { layer: 1, pos: 7 });
+    assert.deepEqual(patchCellRef({ kind: 'heads', rows: 2, cols: 4 }, 1, 3), { layer: 1, head: 3 });
+    assert.deepEqual(patchCellRef({ kind: 'patterns', rows: 2, cols: 4 }, 0, 2), { layer: 0, head: 2 });
+    assert.deepEqual(patchCellRef({ kind: 'heads_by_pos', rows: 2, cols: 8, heads: [{ layer: 0, head: 3 }, { layer: 1, head: 2 }] }, 1, 7), { layer: 1, head: 2, pos: 7 });
     assert.equal(patchCellName({ layer: 1, head: 2, pos: 7 }), 'L1H2 pos 7');
     assert.equal(patchCellName({ layer: 1, pos: 7 }), 'L1 pos 7');
     assert.equal(patchCellName({ layer: 0, head: 1 }), 'L0H1');
   });
   test('top cells: largest scores first, NaN skipped, ties by cell order', () => {
-    // heads_by_pos with 2 heads, 2 positions: rows L0H0, L0H1, L1H0, L1H1
+    // heads_by_pos with 4 heads, 2 positions: rows L0H0, L0H1, L1H0, L1H1
+    const heads = [{ layer: 0, head: 0 }, { layer: 0, head: 1 }, { layer: 1, head: 0 }, { layer: 1, head: 1 }];
     const cells = new Float32Array([0.1, 0.9, NaN, 0.2, 0.9, 0.0, -0.5, 0.3]);
-    const top = topPatchCells('heads_by_pos', 2, cells, 2, 3);
+    const top = topPatchCells({ kind: 'heads_by_pos', rows: 4, cols: 2, heads }, cells, 3);
     assert.deepEqual(
       top.map((c) => [c.name, Math.round(c.score * 10) / 10]),
       [
@@ -103,7 +106,7 @@ describe('patching maps', () => {
     const resid: PatchMap = { kind: 'resid_pre', rows: 1, cols: 3, metric: new Float32Array([3, NaN, 1]) };
     const heads: PatchMap = { kind: 'heads', rows: 1, cols: 2, metric: new Float32Array([-1, 0]) };
     assert.equal(
-      patchingCsv([resid, heads], 2, tokens, 3, -1),
+      patchingCsv([resid, heads], tokens, 3, -1),
       [
         'map,layer,head,pos,token,patched_metric,normalised_score',
         'resid_pre,0,,0,<|endoftext|>,3.000000,1.000000',
@@ -113,7 +116,7 @@ describe('patching maps', () => {
         '',
       ].join('\n'),
     );
-    assert.equal(patchingCsv([heads], 2, tokens, 1, 1).split('\n')[1], 'heads,0,0,,,-1.000000,');
+    assert.equal(patchingCsv([heads], tokens, 1, 1).split('\n')[1], 'heads,0,0,,,-1.000000,');
   });
 });
 
