@@ -224,7 +224,7 @@ export function startCircuitsPanel(app: HTMLElement): void {
       });
       headRow.append(h('th', { scope: 'col' }, b));
     }
-    headRow.append(h('th', { text: 'Role' }), h('th', { text: 'Positional QK' }));
+    headRow.append(h('th', { text: 'Role' }), h('th', { text: 'Positional QK' }), h('th', { text: 'Ablate in the trace' }));
     const body = h('tbody');
     const P = r.positionalQkSize;
     const copyScale = 1;
@@ -252,6 +252,7 @@ export function startCircuitsPanel(app: HTMLElement): void {
         h('td', { class: 'num', text: s.writeEffectiveRank.toFixed(1) }),
         h('td', { text: headRole(s) ?? '' }),
         h('td', {}, canvas),
+        h('td', {}, ablateButton(s.layer, s.head, 'zero'), ablateButton(s.layer, s.head, 'mean')),
       );
       // a row shows that head's connections above the table
       const choose = (): void => {
@@ -271,6 +272,17 @@ export function startCircuitsPanel(app: HTMLElement): void {
       body.append(tr);
     }
     headsBox.append(h('table', { class: 'data', 'data-testid': 'heads-table' }, h('thead', {}, headRow), body));
+  }
+
+  /** Re-runs the current trace with this head ablated (the trace panel shows the change). */
+  function ablateButton(layer: number, head: number, mode: 'zero' | 'mean'): HTMLElement {
+    const b = h('button', { class: 'link-button', 'data-testid': `ablate-${mode}`, title: `${mode === 'zero' ? 'Zero' : 'Mean'}-ablate ${headName(layer, head)} in the current trace`, text: mode });
+    b.addEventListener('click', (e) => {
+      e.stopPropagation();
+      post({ type: 'ablate', layer, head, mode });
+    });
+    b.addEventListener('keydown', (e) => e.stopPropagation());
+    return b;
   }
 
   function renderSubspaces(): void {

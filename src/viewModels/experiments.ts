@@ -72,3 +72,10 @@ export function logitDiffMetric(correct: number, wrong: number): Metric {
 export function logitDiffLabel(correctText: string, wrongText: string, pos: number): string {
   return `logit(${visibleToken(correctText)}) \u2212 logit(${visibleToken(wrongText)}) at pos ${pos}`;
 }
+
+/** A head as the user types it: "L1H0", "l1 h0", "1.0" or "1,0"; undefined when it is none of these. */
+export function parseHeadName(text: string): { layer: number; head: number } | undefined {
+  const m = /^\s*(?:l\s*(\d{1,4})\s*h\s*(\d{1,4})|(\d{1,4})\s*[.,\s]\s*(\d{1,4}))\s*$/i.exec(text);
+  if (!m) return undefined;
+  return { layer: Number(m[1] ?? m[3]), head: Number(m[2] ?? m[4]) };
+}

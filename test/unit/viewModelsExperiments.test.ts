@@ -1,7 +1,8 @@
 /** The interventions built from what the user clicked: TransformerLens hook names and the slice of each cell. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ablationLabel, cellIntervention, headAblation, headsForByPosition, logitDiffLabel, logitDiffMetric } from '../../src/viewModels/experiments';
+import { ablateHeadUri, ablationHoverLines } from '../../src/viewModels/ablationHover';
+import { ablationLabel, cellIntervention, headAblation, headsForByPosition, logitDiffLabel, logitDiffMetric, parseHeadName } from '../../src/viewModels/experiments';
 
 describe('cell interventions', () => {
   const patch = { kind: 'patch', sourceTraceId: 7 };
@@ -58,5 +59,29 @@ describe('metric', () => {
   test('logit difference at the last position, labelled', () => {
     assert.deepEqual(logitDiffMetric(5335, 1757), { kind: 'logit_diff', correct: 5335, wrong: 1757 });
     assert.equal(logitDiffLabel(' Mary', ' John', 14), 'logit(\u00b7Mary) \u2212 logit(\u00b7John) at pos 14');
+  });
+});
+
+describe('hover experiment lines', () => {
+  test('ablate links carry {layer, head, mode} as the command arguments', () => {
+    const uri = ablateHeadUri(1, 0, 'mean');
+    assert.ok(uri.startsWith('command:residualLens.ablateHead?'));
+    assert.deepEqual(JSON.parse(decodeURIComponent(uri.split('?')[1])), [{ layer: 1, head: 0, mode: 'mean' }]);
+  });
+  test('active interventions are named; links for each head', () => {
+    const lines = ablationHoverLines([{ layer: 1, head: 0 }], ['Zero-ablate L1H0']);
+    assert.equal(lines[1], '**Interventions active**: Zero-ablate L1H0. This hover shows the unedited trace; the trace panel shows the edited run.');
+    assert.equal(lines[3], `Ablate L1H0 ([zero](${ablateHeadUri(1, 0, 'zero')}) · [mean](${ablateHeadUri(1, 0, 'mean')}))`);
+    assert.deepEqual(ablationHoverLines([], undefined), []);
+  });
+});
+
+describe('typed head names', () => {
+  test('L1H0, 1.0, 1,0, with spaces and any case', () => {
+    for (const t of ['L1H0', 'l1 h0', ' 1.0 ', '1,0', '1 0']) assert.deepEqual(parseHeadName(t), { layer: 1, head: 0 }, t);
+    assert.deepEqual(parseHeadName('L11H10'), { layer: 11, head: 10 });
+  });
+  test('anything else is refused', () => {
+    for (const t of ['', 'L1', 'H0', 'L-1H0', '1.5.2', 'L1H0x', 'x']) assert.equal(parseHeadName(t), undefined, t);
   });
 });
