@@ -83,7 +83,7 @@ export const HEAD_RESULT_OUTPUT = 'head_result'; // [T, H, D] blocks.{l}.attn.ho
 const OPSET = 17;
 
 /** Shared helpers for one graph under construction. */
-class Builder {
+export class Builder {
   readonly g: GraphBuilder;
   private readonly ints = new Map<string, string>();
   private readonly weights = new Map<string, string>();

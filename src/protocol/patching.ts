@@ -31,6 +31,12 @@ export interface RunInterventionsParams {
   readonly metric: Metric;
   /** Also return the top-k tokens at the metric position of every run (and of the base trace). */
   readonly topK?: number;
+  /**
+   * minimal (default): recompute only the layers and positions an edit can change, reading the
+   * rest from the stored trace. full: every layer at every position, one run at a time (the naive
+   * TransformerLens-style loop; for tests and the bench).
+   */
+  readonly recompute?: 'minimal' | 'full';
 }
 
 export interface RunInterventionsResult {

@@ -60,8 +60,20 @@ function linear(x: readonly number[], weight: Float32Array, bias: Float32Array |
   return y;
 }
 
+/**
+ * Called at every hook of every block, in forward order, with the activation as rows of the
+ * full trace (TransformerLens names, e.g. 'blocks.1.attn.hook_z'): [T][D] for residual hooks,
+ * attn_out and mlp_out; [T][H·Dh] for hook_z; [H·T][T] for hook_pattern (row h·T + query);
+ * [T][M] for mlp.hook_post. It edits the rows in place (run_with_hooks semantics).
+ */
+export type ReferenceEdit = (hook: string, rows: number[][]) => void;
+
+function applyEdit(edit: ReferenceEdit | undefined, hook: string, rows: number[][]): void {
+  edit?.(hook, rows);
+}
+
 /** Runs GPT-2 on token ids (BOS, if any, already included) and records every hook. */
-export function referenceForward(weights: ModelWeights, ids: readonly number[]): ReferenceTrace {
+export function referenceForward(weights: ModelWeights, ids: readonly number[], edit?: ReferenceEdit): ReferenceTrace {
   const { nLayer: L, nHead: H, dModel: D, dHead: Dh, dMlp: M, nCtx, dVocab: V, layerNormEps: eps } = weights.config;
   const T = ids.length;
   if (T === 0) throw new Error('referenceForward: no tokens');
@@ -103,6 +115,8 @@ export function referenceForward(weights: ModelWeights, ids: readonly number[]):
   for (let l = 0; l < L; l++) {
     const w = weights.layers[l];
     if (w === undefined) throw new Error(`referenceForward: weights have no layer ${l}`);
+    const hook = (name: string, rows: number[][]): void => applyEdit(edit, `blocks.${l}.${name}`, rows);
+    hook('hook_resid_pre', x);
     for (let t = 0; t < T; t++) resid.set(x[t] as number[], (l * T + t) * D);
 
     // Attention: q, k, v per position and head, from the 3D-wide c_attn output.
@@ -120,9 +134,10 @@ export function referenceForward(weights: ModelWeights, ids: readonly number[]):
         (v[t] as number[][]).push(qkv.slice(2 * D + h * Dh, 2 * D + (h + 1) * Dh));
       }
     }
-    const attn: number[][] = [];
-    for (let t = 0; t < T; t++) attn.push(Array.from(w.attnProjBias));
+    // Patterns [H][T(query)][T(key)]: 0 above the diagonal.
+    const pat: number[][][] = [];
     for (let h = 0; h < H; h++) {
+      pat.push([]);
       for (let qi = 0; qi < T; qi++) {
         // Causal: query qi sees keys 0..qi only.
         const scores: number[] = [];
@@ -134,40 +149,74 @@ export function referenceForward(weights: ModelWeights, ids: readonly number[]):
         const max = Math.max(...scores);
         const exps = scores.map((s) => Math.exp(s - max));
         const total = exps.reduce((a, b) => a + b, 0);
-        const probs = exps.map((e) => e / total);
-        for (let ki = 0; ki <= qi; ki++) pattern[((l * H + h) * T + qi) * T + ki] = probs[ki] as number;
-
-        const zRow: number[] = new Array<number>(Dh).fill(0);
-        for (let ki = 0; ki <= qi; ki++) for (let i = 0; i < Dh; i++) zRow[i] = (zRow[i] as number) + (probs[ki] as number) * (v[ki]![h]![i] as number);
-        z.set(zRow, ((l * T + qi) * H + h) * Dh);
-
+        const row = new Array<number>(T).fill(0);
+        for (let ki = 0; ki <= qi; ki++) row[ki] = (exps[ki] as number) / total;
+        pat[h]!.push(row);
+      }
+    }
+    if (edit) {
+      // hook_pattern is [H, T, T]: edit it as H·T rows of T.
+      const rows = pat.flat();
+      hook('attn.hook_pattern', rows);
+      for (let h = 0; h < H; h++) for (let qi = 0; qi < T; qi++) pat[h]![qi] = rows[h * T + qi] as number[];
+    }
+    // z [T][H·Dh]: every key counts (an edited pattern may weigh later positions).
+    const zRows: number[][] = [];
+    for (let qi = 0; qi < T; qi++) {
+      const zRow = new Array<number>(H * Dh).fill(0);
+      for (let h = 0; h < H; h++) {
+        for (let ki = 0; ki < T; ki++) {
+          pattern[((l * H + h) * T + qi) * T + ki] = pat[h]![qi]![ki] as number;
+          const p = pat[h]![qi]![ki] as number;
+          if (p === 0) continue;
+          for (let i = 0; i < Dh; i++) zRow[h * Dh + i] = (zRow[h * Dh + i] as number) + p * (v[ki]![h]![i] as number);
+        }
+      }
+      zRows.push(zRow);
+    }
+    hook('attn.hook_z', zRows);
+    const attn: number[][] = [];
+    for (let t = 0; t < T; t++) attn.push(Array.from(w.attnProjBias));
+    for (let qi = 0; qi < T; qi++) {
+      z.set(zRows[qi] as number[], l * T * H * Dh + qi * H * Dh);
+      for (let h = 0; h < H; h++) {
         // Head h's write: z_h · W_O[h*Dh:(h+1)*Dh, :].
         for (let j = 0; j < D; j++) {
           let sum = 0;
-          for (let i = 0; i < Dh; i++) sum += (zRow[i] as number) * (w.attnProjWeight[(h * Dh + i) * D + j] as number);
+          for (let i = 0; i < Dh; i++) sum += (zRows[qi]![h * Dh + i] as number) * (w.attnProjWeight[(h * Dh + i) * D + j] as number);
           headResult[((l * T + qi) * H + h) * D + j] = sum;
           attn[qi]![j] = (attn[qi]![j] as number) + sum;
         }
       }
     }
+    hook('hook_attn_out', attn);
     for (let t = 0; t < T; t++) {
       attnOut.set(attn[t] as number[], (l * T + t) * D);
       for (let i = 0; i < D; i++) x[t]![i] = (x[t]![i] as number) + (attn[t]![i] as number);
-      residMid.set(x[t] as number[], (l * T + t) * D);
     }
+    hook('hook_resid_mid', x);
+    for (let t = 0; t < T; t++) residMid.set(x[t] as number[], (l * T + t) * D);
 
     // MLP.
+    const posts: number[][] = [];
     for (let t = 0; t < T; t++) {
       const ln = layerNormRow(x[t] as number[], w.ln2Weight, w.ln2Bias, eps);
       ln2Scale[l * T + t] = ln.scale;
-      const post = linear(ln.out, w.fcWeight, w.fcBias, M).map(geluTanh);
-      mlpPost.set(post, (l * T + t) * M);
-      const out = linear(post, w.mlpProjWeight, w.mlpProjBias, D);
-      mlpOut.set(out, (l * T + t) * D);
-      for (let i = 0; i < D; i++) x[t]![i] = (x[t]![i] as number) + (out[i] as number);
+      posts.push(linear(ln.out, w.fcWeight, w.fcBias, M).map(geluTanh));
     }
+    hook('mlp.hook_post', posts);
+    const outs: number[][] = [];
+    for (let t = 0; t < T; t++) {
+      mlpPost.set(posts[t] as number[], (l * T + t) * M);
+      outs.push(linear(posts[t] as number[], w.mlpProjWeight, w.mlpProjBias, D));
+    }
+    hook('hook_mlp_out', outs);
+    for (let t = 0; t < T; t++) {
+      mlpOut.set(outs[t] as number[], (l * T + t) * D);
+      for (let i = 0; i < D; i++) x[t]![i] = (x[t]![i] as number) + (outs[t]![i] as number);
+    }
+    hook('hook_resid_post', x);
   }
-
   for (let t = 0; t < T; t++) {
     resid.set(x[t] as number[], (L * T + t) * D);
     const ln = layerNormRow(x[t] as number[], weights.lnFinalWeight, weights.lnFinalBias, eps);

@@ -292,8 +292,8 @@ describe('engine worker protocol checks', () => {
     const log: string[] = [];
     const client = new EngineClient({ workerPath: fake, log: (l) => log.push(l) });
     try {
-      await rejectsWithCode(client.request('tokenize', { text: 'x' }), 'protocol', 'The engine worker speaks protocol version 0, not 1; rebuild the extension.');
-      assert.deepEqual(log, ['engine: a message with protocol version 0 (expected 1)']);
+      await rejectsWithCode(client.request('tokenize', { text: 'x' }), 'protocol', `The engine worker speaks protocol version 0, not ${ENGINE_PROTOCOL_VERSION}; rebuild the extension.`);
+      assert.deepEqual(log, [`engine: a message with protocol version 0 (expected ${ENGINE_PROTOCOL_VERSION})`]);
     } finally {
       client.dispose();
     }

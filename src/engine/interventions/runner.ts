@@ -1,22 +1,45 @@
 /**
- * Runs interventions for the engine: validates requests, plans batches, drives the per-layer
- * block sessions and scores metrics. The Engine hands it a narrow view of the loaded model and
- * its stored traces (InterventionHost), so this module never reaches into Engine internals.
+ * Runs interventions for the engine: checks requests, plans batches, drives the per-layer block
+ * sessions (./blockGraph.ts) and scores metrics. The Engine hands it a narrow view of the loaded
+ * model and its stored traces (InterventionHost), so this module never reaches into Engine
+ * internals.
+ *
+ * Only what an intervention can change is recomputed: a batch starts at the first intervened
+ * layer, with that layer's stored hook_resid_pre, and at the first intervened position; earlier
+ * positions' keys and values come from the stored trace (the model is causal). Only the logits a
+ * metric needs are computed (logit_diff: two dot products in float64), the full unembedding only
+ * for probabilities, KL and top-k (the lens graph).
  */
-import type { SessionSettings } from '../session';
+import type * as ort from 'onnxruntime-node';
+import { createSession, floatOutput, floatTensor, type SessionSettings } from '../session';
 import type { WeightLocator } from '../graph';
 import type { LensRunner } from '../lens';
 import type { ModelInfo, TokenInfo } from '../types';
 import { EngineError } from '../../protocol/engine';
+import { INTERVENTIONS_SCHEMA_VERSION } from '../../protocol/interventions';
 import type {
   PatchSweepParams,
   PatchSweepResult,
+  PositionTopK,
   ProgressPayload,
   RunInterventionsParams,
   RunInterventionsResult,
   TraceMetricParams,
   TraceMetricResult,
 } from '../../protocol/patching';
+import {
+  dot,
+  klDivergence,
+  lnFinal,
+  normalisation,
+  normalisedScores,
+  planBatches,
+  resolveMetric,
+  sweepLayout,
+  type ResolvedMetric,
+} from '../../analysis/patching';
+import { BLOCK_HOOKS, BLOCK_INPUTS, HOOK_RANK, blockOutput, buildBlockGraph, suffixMask, type BlockHook } from './blockGraph';
+import { activationSize, encodeEdits, resolveRun, type ResolvedRun, type SourceLookup } from './edits';
 
 /** What a stored trace offers to interventions (a subset of the engine's StoredTrace). */
 export interface InterventionTrace {
@@ -49,27 +72,299 @@ export interface RunnerContext {
   readonly emit?: (payload: ProgressPayload) => void;
 }
 
+/** Runs in one request at most. */
+export const MAX_RUNS = 4096;
+/** Rows (runs × recomputed positions) per block call: keeps each call short (cancellation) and its memory small. */
+const MAX_BATCH_ROWS = 512;
+const MAX_TOP_K = 1000;
+
+/** Scores final residual rows [N, D] at the metric position. */
+interface Scorer {
+  score(rows: Float32Array): Promise<Float64Array>;
+}
+
 export class InterventionRunner {
+  private readonly blocks: (Promise<ort.InferenceSession> | undefined)[] = [];
+  private readonly identity = new Map<number, { keep: ort.Tensor; zero: ort.Tensor }>();
+
   constructor(private readonly host: InterventionHost) {}
 
-  runInterventions(_p: RunInterventionsParams, _ctx: RunnerContext): Promise<RunInterventionsResult> {
-    return Promise.reject(notYet());
+  async runInterventions(p: RunInterventionsParams, ctx: RunnerContext = {}): Promise<RunInterventionsResult> {
+    checkSchema(p);
+    const base = this.host.storedTrace(p.traceId);
+    const c = this.host.info.config;
+    const T = base.tokens.length;
+    const metric = resolveMetric(p.metric, T, c.dVocab);
+    if (!Array.isArray(p.runs)) throw new EngineError('bad-input', 'runs must be a list of runs.');
+    if (p.runs.length > MAX_RUNS) throw new EngineError('bad-input', `At most ${MAX_RUNS} runs per request, got ${p.runs.length}.`);
+    const k = p.topK === undefined ? undefined : checkTopK(p.topK, c.dVocab);
+    if (p.recompute !== undefined && p.recompute !== 'minimal' && p.recompute !== 'full') throw new EngineError('bad-input', `recompute must be 'minimal' or 'full'.`);
+    const sources = this.sourceLookup();
+    const runs: ResolvedRun[] = [];
+    for (const run of p.runs) {
+      if (!run || typeof run !== 'object') throw new EngineError('bad-input', 'Each run needs a list of interventions.');
+      runs.push(await resolveRun(run.interventions, c, T, (id) => this.host.storedTrace(id).tokens.length, sources));
+    }
+    const rows = await this.finalRows(base, runs, metric.pos, ctx, p.recompute === 'full');
+    const baseRow = this.storedFinalRow(base, metric.pos);
+    const scorer = this.scorer(metric, base);
+    const metrics = await scorer.score(rows);
+    const baseline = (await scorer.score(baseRow))[0];
+    if (k === undefined) return { traceId: base.traceId, pos: metric.pos, baseline, metrics };
+    const top = await this.topK(rows, k);
+    const [baseTop] = await this.topK(baseRow, k);
+    return { traceId: base.traceId, pos: metric.pos, baseline, metrics, top, baseTop };
   }
 
-  patchSweep(_p: PatchSweepParams, _ctx: RunnerContext): Promise<PatchSweepResult> {
-    return Promise.reject(notYet());
+  async traceMetric(p: TraceMetricParams, _ctx: RunnerContext = {}): Promise<TraceMetricResult> {
+    checkSchema(p);
+    const s = this.host.storedTrace(p.traceId);
+    const c = this.host.info.config;
+    const metric = resolveMetric(p.metric, s.tokens.length, c.dVocab);
+    const k = p.topK === undefined ? undefined : checkTopK(p.topK, c.dVocab);
+    const row = this.storedFinalRow(s, metric.pos);
+    const value = (await this.scorer(metric, s).score(row))[0];
+    if (k === undefined) return { traceId: s.traceId, pos: metric.pos, value };
+    const [top] = await this.topK(row, k);
+    return { traceId: s.traceId, pos: metric.pos, value, top };
   }
 
-  traceMetric(_p: TraceMetricParams, _ctx: RunnerContext): Promise<TraceMetricResult> {
-    return Promise.reject(notYet());
+  async patchSweep(p: PatchSweepParams, ctx: RunnerContext = {}): Promise<PatchSweepResult> {
+    const started = performance.now();
+    checkSchema(p);
+    const clean = this.host.storedTrace(p.cleanTraceId);
+    const corrupted = this.host.storedTrace(p.corruptedTraceId);
+    const c = this.host.info.config;
+    const T = corrupted.tokens.length;
+    if (clean.tokens.length !== T) {
+      throw new EngineError('bad-input', `The clean prompt has ${clean.tokens.length} tokens and the corrupted one ${T}: position-wise patching needs equal token counts.`);
+    }
+    const metric = resolveMetric(p.metric, T, c.dVocab);
+    const layout = sweepLayout(p.what, c, T, p.heads);
+    const scorer = this.scorer(metric, corrupted);
+    const cleanValue = (await scorer.score(this.storedFinalRow(clean, metric.pos)))[0];
+    const corruptedValue = (await scorer.score(this.storedFinalRow(corrupted, metric.pos)))[0];
+    const norm = normalisation(cleanValue, corruptedValue);
+    const values = new Float64Array(layout.rows * layout.cols);
+    const sources = this.sourceLookup();
+    for (let r = 0; r < layout.rows; r++) {
+      await ctx.between?.();
+      const runs: ResolvedRun[] = [];
+      for (const run of layout.rowRuns(r, clean.traceId)) runs.push(await resolveRun(run, c, T, (id) => this.host.storedTrace(id).tokens.length, sources));
+      const rowValues = await scorer.score(await this.finalRows(corrupted, runs, metric.pos, ctx, false));
+      values.set(rowValues, r * layout.cols);
+      const scores = normalisedScores(rowValues, norm);
+      ctx.emit?.({ kind: 'patch-row', row: { what: p.what, row: r, values: rowValues, ...(scores ? { scores } : {}) } });
+    }
+    const scores = normalisedScores(values, norm);
+    return {
+      what: p.what, rows: layout.rows, cols: layout.cols, rowLabels: layout.rowLabels, colLabels: layout.colLabels,
+      pos: metric.pos, normalisation: norm, values, ...(scores ? { scores } : {}), ms: performance.now() - started,
+    };
   }
 
   /** Releases the block sessions. */
   async release(): Promise<void> {
-    await Promise.resolve(this.host);
+    const sessions = this.blocks.splice(0).filter((s): s is Promise<ort.InferenceSession> => s !== undefined);
+    await Promise.all(sessions.map((s) => s.then((x) => x.release()).catch(() => undefined)));
+  }
+
+  /**
+   * [R, D] the final residual (last hook_resid_post) at `pos` of each run. `full` recomputes every
+   * layer and position of each run on its own (the naive loop the bench compares with).
+   */
+  private async finalRows(base: InterventionTrace, runs: readonly ResolvedRun[], pos: number, ctx: RunnerContext, full: boolean): Promise<Float32Array> {
+    const { nLayer: L, dModel: D } = this.host.info.config;
+    const T = base.tokens.length;
+    const rows = new Float32Array(runs.length * D);
+    const baseRow = this.storedFinalRow(base, pos);
+    const planned = runs.map((r, index) => ({
+      index,
+      startLayer: full ? 0 : r.startLayer,
+      // Edits after the metric position cannot reach it; recomputing from pos still covers them.
+      firstPos: full ? 0 : Math.min(r.firstPos, pos),
+    }));
+    for (const p of planned) if (p.startLayer >= L) rows.set(baseRow, p.index * D);
+    const groups = planBatches(planned, T, L, full ? T : Math.max(T, MAX_BATCH_ROWS));
+    for (const group of groups) {
+      const { startLayer, p0 } = group;
+      const members = group.runs.map((i) => runs[i]);
+      const B = members.length;
+      const S = T - p0;
+      const mask = floatTensor(suffixMask(p0, T), [S, T]);
+      let x: Float32Array = new Float32Array(B * S * D);
+      const start = base.resid.subarray((startLayer * T + p0) * D, (startLayer + 1) * T * D);
+      for (let b = 0; b < B; b++) x.set(start, b * S * D);
+      for (let l = startLayer; l < L; l++) {
+        await ctx.between?.();
+        const session = await this.block(l);
+        const feeds: Record<string, ort.Tensor> = {
+          [BLOCK_INPUTS.x]: floatTensor(x, [B, S, D]),
+          [BLOCK_INPUTS.prefix]: floatTensor(base.resid.slice(l * T * D, (l * T + p0) * D), [p0, D]),
+          [BLOCK_INPUTS.mask]: mask,
+        };
+        for (const hook of BLOCK_HOOKS) {
+          const edited = members.some((r) => r.interventions.some((iv) => iv.layer === l && iv.hook === hook));
+          if (edited) {
+            const e = encodeEdits(members, l, hook, this.host.info.config, p0, T);
+            feeds[BLOCK_INPUTS.keep(hook)] = floatTensor(e.keep, e.dims);
+            feeds[BLOCK_INPUTS.add(hook)] = floatTensor(e.add, e.dims);
+            feeds[BLOCK_INPUTS.mean(hook)] = floatTensor(e.mean, e.dims);
+          } else {
+            const id = this.identityEdit(HOOK_RANK[hook]);
+            feeds[BLOCK_INPUTS.keep(hook)] = id.keep;
+            feeds[BLOCK_INPUTS.add(hook)] = id.zero;
+            feeds[BLOCK_INPUTS.mean(hook)] = id.zero;
+          }
+        }
+        const out = await session.run(feeds, [blockOutput('resid_post')]);
+        x = floatOutput(out, blockOutput('resid_post'));
+      }
+      group.runs.forEach((index, b) => rows.set(x.subarray((b * S + pos - p0) * D, (b * S + pos - p0 + 1) * D), index * D));
+    }
+    return rows;
+  }
+
+  /** [D] the stored final residual of a trace at one position. */
+  private storedFinalRow(s: InterventionTrace, pos: number): Float32Array {
+    const { nLayer: L, dModel: D } = this.host.info.config;
+    const T = s.tokens.length;
+    return s.resid.subarray((L * T + pos) * D, (L * T + pos + 1) * D);
+  }
+
+  /** Scores final rows by the metric; KL compares with the reference trace's distribution at pos. */
+  private scorer(metric: ResolvedMetric, base: InterventionTrace): Scorer {
+    const h = this.host;
+    const c = h.info.config;
+    const D = c.dModel;
+    const ln = (rows: Float32Array, i: number): Float64Array => lnFinal(rows.subarray(i * D, (i + 1) * D), h.lnFinalWeight, h.lnFinalBias, c.layerNormEps);
+    switch (metric.kind) {
+      case 'logit_diff': {
+        const correct = h.unembedColumn(metric.correct);
+        const wrong = h.unembedColumn(metric.wrong);
+        return {
+          score: (rows) => Promise.resolve(Float64Array.from({ length: rows.length / D }, (_, i) => {
+            const y = ln(rows, i);
+            return dot(y, correct) - dot(y, wrong);
+          })),
+        };
+      }
+      case 'logprob':
+      case 'prob': {
+        const column = h.unembedColumn(metric.token);
+        return {
+          score: async (rows) => {
+            const N = rows.length / D;
+            // logsumexp from the lens graph's top-1: log p₁ = logit₁ − lse.
+            const r = await h.lens.run(rows, new Int32Array(N).fill(-1), 1);
+            return Float64Array.from({ length: N }, (_, i) => {
+              const lse = r.top.logits[i] - Math.log(r.top.probs[i]);
+              const logprob = dot(ln(rows, i), column) - lse;
+              return metric.kind === 'prob' ? Math.exp(logprob) : logprob;
+            });
+          },
+        };
+      }
+      case 'kl': {
+        const ref = metric.referenceTraceId === undefined ? base : h.storedTrace(metric.referenceTraceId);
+        if (metric.pos >= ref.tokens.length) throw new EngineError('bad-input', `Metric position ${metric.pos} is past the reference trace's ${ref.tokens.length} tokens.`);
+        const refRow = this.storedFinalRow(ref, metric.pos);
+        let refDist: Promise<Float32Array> | undefined;
+        return {
+          score: async (rows) => {
+            refDist ??= h.lens.distribution(refRow.slice());
+            const p = await refDist;
+            const out = new Float64Array(rows.length / D);
+            for (let i = 0; i < out.length; i++) out[i] = klDivergence(p, await h.lens.distribution(rows.slice(i * D, (i + 1) * D)));
+            return out;
+          },
+        };
+      }
+    }
+  }
+
+  private async topK(rows: Float32Array, k: number): Promise<PositionTopK[]> {
+    const D = this.host.info.config.dModel;
+    const N = rows.length / D;
+    const r = await this.host.lens.run(rows, new Int32Array(N).fill(-1), k);
+    return Array.from({ length: N }, (_, i) => ({
+      ids: r.top.ids.slice(i * k, (i + 1) * k),
+      logits: r.top.logits.slice(i * k, (i + 1) * k),
+      probs: r.top.probs.slice(i * k, (i + 1) * k),
+    }));
+  }
+
+  /** Patch sources, computed once per request: stored residuals, or one unedited block run of the source trace. */
+  private sourceLookup(): SourceLookup {
+    const cache = new Map<string, Promise<Float32Array>>();
+    return (traceId, layer, hook) => {
+      const key = `${traceId}/${layer}/${hook}`;
+      let value = cache.get(key);
+      if (!value) {
+        value = this.sourceActivation(traceId, layer, hook);
+        cache.set(key, value);
+      }
+      return value;
+    };
+  }
+
+  private async sourceActivation(traceId: number, layer: number, hook: BlockHook): Promise<Float32Array> {
+    const s = this.host.storedTrace(traceId);
+    const c = this.host.info.config;
+    const D = c.dModel;
+    const T = s.tokens.length;
+    if (hook === 'resid_pre') return s.resid.subarray(layer * T * D, (layer + 1) * T * D);
+    if (hook === 'resid_post') return s.resid.subarray((layer + 1) * T * D, (layer + 2) * T * D);
+    const session = await this.block(layer);
+    const feeds: Record<string, ort.Tensor> = {
+      [BLOCK_INPUTS.x]: floatTensor(s.resid.slice(layer * T * D, (layer + 1) * T * D), [1, T, D]),
+      [BLOCK_INPUTS.prefix]: floatTensor(new Float32Array(0), [0, D]),
+      [BLOCK_INPUTS.mask]: floatTensor(suffixMask(0, T), [T, T]),
+    };
+    for (const h of BLOCK_HOOKS) {
+      const id = this.identityEdit(HOOK_RANK[h]);
+      feeds[BLOCK_INPUTS.keep(h)] = id.keep;
+      feeds[BLOCK_INPUTS.add(h)] = id.zero;
+      feeds[BLOCK_INPUTS.mean(h)] = id.zero;
+    }
+    const out = floatOutput(await session.run(feeds, [blockOutput(hook)]), blockOutput(hook));
+    if (out.length !== activationSize(hook, c, T)) throw new Error(`source ${hook}: ${out.length} values, expected ${activationSize(hook, c, T)}`);
+    return out;
+  }
+
+  private block(layer: number): Promise<ort.InferenceSession> {
+    let s = this.blocks[layer];
+    if (!s) {
+      const h = this.host;
+      s = createSession(buildBlockGraph(h.info.config, h.locate, layer), h.weightsFolder, h.sessionSettings);
+      s.catch(() => {
+        this.blocks[layer] = undefined;
+      });
+      this.blocks[layer] = s;
+    }
+    return s;
+  }
+
+  /** Broadcast no-op edit inputs of a rank: keep = 1, add = mean = 0, shape [1, …, 1]. */
+  private identityEdit(rank: number): { keep: ort.Tensor; zero: ort.Tensor } {
+    let id = this.identity.get(rank);
+    if (!id) {
+      const dims = new Array<number>(rank).fill(1);
+      id = { keep: floatTensor(new Float32Array([1]), dims), zero: floatTensor(new Float32Array([0]), dims) };
+      this.identity.set(rank, id);
+    }
+    return id;
   }
 }
 
-function notYet(): EngineError {
-  return new EngineError('internal', 'internal: not implemented yet');
+function checkSchema(p: { readonly schema: number }): void {
+  if (p.schema !== INTERVENTIONS_SCHEMA_VERSION) {
+    throw new EngineError('protocol', `Intervention schema ${String(p.schema)} is not ${INTERVENTIONS_SCHEMA_VERSION}; rebuild the extension.`);
+  }
+}
+
+function checkTopK(k: number, vocab: number): number {
+  const max = Math.min(MAX_TOP_K, vocab);
+  if (!Number.isInteger(k) || k < 1 || k > max) throw new EngineError('bad-input', `Top-k must be a whole number from 1 to ${max}, got ${k}.`);
+  return k;
 }
