@@ -10,7 +10,7 @@ import type { PatchCellPayload, PatchSessionPayload, RunTopK } from '../src/prot
 import type { HostToWebview } from '../src/protocol/webview';
 import { cssRgb, divergingColor, maxAbs } from '../src/viewModels/color';
 import { formatProb, formatSigned, visibleToken, vocabLookup, type VocabLookup } from '../src/viewModels/format';
-import { compareTokenizations, describePatchCell, PATCH_MAP_TITLES, patchCellName, patchCellRef, patchCells, patchLabels, patchScale, topPatchCells, type PatchLayout } from '../src/viewModels/patching';
+import { compareTokenizations, describePatchCell, formatScore, PATCH_MAP_TITLES, patchCellName, patchCellRef, patchCells, patchLabels, patchScale, topPatchCells, type PatchLayout } from '../src/viewModels/patching';
 import { onHostMessage, post } from './api';
 import { button, clear, h, section } from './dom';
 import { Heatmap } from './heatmap';
@@ -150,7 +150,7 @@ export function startPatchingPanel(app: HTMLElement): void {
     });
     clear(m.top);
     for (const c of topPatchCells(m, cells, TOP_CELLS)) {
-      const li = h('li', { class: 'clickable', tabindex: 0, 'data-name': c.name, 'data-score': c.score.toFixed(4) }, h('span', { class: 'name', text: c.name }), h('span', { class: 'value', text: scale.kind === 'normalised' ? c.score.toFixed(3) : formatSigned(c.score, 3) }));
+      const li = h('li', { class: 'clickable', tabindex: 0, 'data-name': c.name, 'data-score': c.score.toFixed(4) }, h('span', { class: 'name', text: c.name }), h('span', { class: 'value', text: formatScore(c.score, scale) }));
       const choose = (): void => {
         if (session) post({ type: 'patchPick', sessionId: session.sessionId, kind: m.kind, row: c.row, col: c.col });
       };

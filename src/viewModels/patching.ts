@@ -11,7 +11,7 @@ import type { HeadRef } from '../protocol/patching';
 import { PATCH_MAP_KINDS, type PatchMapKind } from '../protocol/patchingView';
 import type { TokenPayload } from '../protocol/webview';
 import { csvField } from './lens';
-import { formatSigned, headName, visibleToken } from './format';
+import { formatSigned, headName, MINUS, visibleToken } from './format';
 
 export { PATCH_MAP_KINDS, type PatchMapKind };
 
@@ -167,11 +167,18 @@ export function topPatchCells(map: PatchLayout, cells: Float32Array, n: number):
   });
 }
 
+/** A cell's score as shown: three decimals, a real minus, no "−0.000". */
+export function formatScore(score: number, scale: PatchScale): string {
+  if (scale.kind === 'difference') return formatSigned(score, 3);
+  const text = Math.abs(score).toFixed(3);
+  return score < 0 && Number(text) !== 0 ? `${MINUS}${text}` : text;
+}
+
 /** Tooltip / aria text of one cell. */
 export function describePatchCell(ref: PatchCellRef, tokens: readonly TokenPayload[], score: number, scale: PatchScale): string {
   const at = ref.pos === undefined ? '' : ` · ${JSON.stringify(tokens[ref.pos]?.text ?? '')}`;
   if (!Number.isFinite(score)) return `${patchCellName(ref)}${at}: not computed yet`;
-  const value = scale.kind === 'normalised' ? `score ${score.toFixed(3)}` : `patched − corrupted ${formatSigned(score, 3)}`;
+  const value = scale.kind === 'normalised' ? `score ${formatScore(score, scale)}` : `patched − corrupted ${formatScore(score, scale)}`;
   return `${patchCellName(ref)}${at}: ${value}`;
 }
 

@@ -11,6 +11,7 @@ import {
   compareTokenizations,
   completedRows,
   describePatchCell,
+  formatScore,
   patchCellName,
   patchCellRef,
   patchCells,
@@ -94,6 +95,13 @@ describe('patching maps', () => {
         ['L1H1 pos 1', 0.3],
       ],
     );
+  });
+  test('scores: three decimals, a real minus, no negative zero', () => {
+    const n = patchScale(1, 0);
+    assert.equal(formatScore(0.25, n), '0.250');
+    assert.equal(formatScore(-0.00001, n), '0.000');
+    assert.equal(formatScore(-0.5, n), '\u22120.500');
+    assert.equal(formatScore(0.5, patchScale(1, 1)), '+0.500');
   });
   test('cell descriptions', () => {
     const tokens = [BOS, tok(1, ' a')];
