@@ -40,7 +40,7 @@ export class TraceHoverProvider implements vscode.HoverProvider {
     const components = attribution.status === 'fulfilled' ? topComponentTexts(attribution.value, TOP) : undefined;
     const firstRow = lens.status === 'fulfilled' ? firstLensRow(lens.value.top.ids, lens.value.rows, lens.value.positions, lens.value.top.k, pos) : undefined;
     const token = trace.tokens[pos];
-    const heads = attribution.status === 'fulfilled' ? dlaItems(attribution.value).filter((i) => i.kind === 'head').slice(0, ABLATE_HEADS) : [];
+    const heads = attribution.status === 'fulfilled' ? dlaItems(attribution.value).filter((i, _, all) => i.kind === 'head' && Math.abs(i.value) >= 0.01 * Math.abs(all[0]?.value ?? 0)).slice(0, ABLATE_HEADS) : [];
     const experiments = this.interventions ? ablationHoverLines(heads, this.interventions.activeFor(trace.traceId)) : [];
     const md = new vscode.MarkdownString(
       [hoverMarkdown({ pos, tokenText: token.text, tokenId: token.id, model: trace.model.name, predictions, components, firstLensRow: firstRow, nLayer: trace.model.config.nLayer }), ...experiments].join('\n'),
