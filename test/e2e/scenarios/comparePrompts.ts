@@ -18,6 +18,13 @@ const CLEAN = 'river stone maple quiet orbit lantern river stone maple quiet orb
 const CORRUPTED = 'river stone maple quiet candle lantern river stone maple quiet orbit';
 const COMPARE_TITLE = 'Residual Lens: Compare Prompts';
 
+/** Closes the editor hover (it covers part of the panel beside the editor). */
+async function closeHover(ctx: ScenarioContext): Promise<void> {
+  await ctx.wb.page.mouse.move(20, 700);
+  await ctx.wb.page.keyboard.press('Escape');
+  await ctx.wb.page.locator('.monaco-hover:not(.hidden)').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+}
+
 /** Waits for the quick input whose title contains `title`, then accepts what it offers (Enter). */
 async function acceptQuickInput(ctx: ScenarioContext, title: string): Promise<void> {
   const widget = ctx.wb.page.locator('.quick-input-widget', { hasText: title });
@@ -83,6 +90,7 @@ export const comparePromptsScenarios: readonly Scenario[] = [
       const args = encodeURIComponent(JSON.stringify([{ layer: 1, head: 0, mode: 'zero' }]));
       const link = ctx.wb.page.locator(`.monaco-hover a[data-href*="${args}"], .monaco-hover a[href*="${args}"]`).first();
       await link.click({ timeout: 10_000 }).catch(() => ctx.problem('the hover\'s "zero" link for L1H0 could not be clicked'));
+      await closeHover(ctx);
       const chip = await waitFor('the intervention chip in the trace panel', async () => {
         const text = await panel.locator('[data-testid="intervention-chip"]').first().innerText({ timeout: 1000 }).catch(() => '');
         const edited = await panel.locator('[data-testid="intervention-edited-top"] li').count();
@@ -101,6 +109,7 @@ export const comparePromptsScenarios: readonly Scenario[] = [
         await ctx.wb.goToLine(1);
         const again = await ctx.wb.hoverText(CLEAN, 'lantern river stone maple quiet orbit', 'Interventions active').catch(() => undefined);
         if (again === undefined) ctx.problem('the hover does not say the trace has interventions');
+        await closeHover(ctx);
         await panel.locator('[data-testid="remove-intervention"]').first().click();
         const gone = await waitFor('the interventions row to go', async () => ((await panel.locator('[data-testid="intervention-chip"]').count()) === 0 ? true : undefined), 10_000).catch(() => false);
         if (!gone) ctx.problem('removing the only intervention left its chip in the trace panel');
