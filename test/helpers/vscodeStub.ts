@@ -69,6 +69,9 @@ export class Position {
     readonly line: number,
     readonly character: number,
   ) {}
+  compareTo(other: Position): number {
+    return this.line - other.line || this.character - other.character;
+  }
 }
 
 class Range {
@@ -98,9 +101,10 @@ export function textDocument(text: string, uri = Uri.file('/work/doc.txt')): unk
   };
 }
 
-/** A text editor whose selection is all of `text`. */
-export function textEditor(text: string): unknown {
-  return { document: textDocument(text), selection: new Selection(new Position(0, 0), new Position(0, text.length)) };
+/** A text editor whose selection is all of `text`, or the given [start, end) character ranges (the first is the primary selection). */
+export function textEditor(text: string, ranges: readonly (readonly [number, number])[] = [[0, text.length]]): unknown {
+  const selections = ranges.map(([a, b]) => new Selection(new Position(0, a), new Position(0, b)));
+  return { document: textDocument(text), selection: selections[0], selections };
 }
 
 export interface FakeWebview {
@@ -121,6 +125,13 @@ export const state = {
   messages: [] as string[],
   webviews: [] as FakeWebview[],
   panels: [] as { dispose(): void; visible: boolean }[],
+  /** Answers of the next showInputBox calls (undefined = Escape); each is first run through validateInput, whose messages are kept. */
+  inputBoxes: [] as (string | undefined)[],
+  inputValidations: [] as string[],
+  /** Index of the item the next showQuickPick calls pick (undefined = Escape); the items offered are kept. */
+  quickPicks: [] as (number | undefined)[],
+  quickPickItems: [] as { label: string }[][],
+  clipboard: '',
   hoverProviders: [] as { provideHover(document: unknown, position: unknown): Promise<{ contents: { value: string } } | undefined> }[],
 };
 
@@ -232,6 +243,19 @@ export const vscode = {
     showWarningMessage: show('warning'),
     showErrorMessage: show('error'),
     showInformationMessage: show('info'),
+    showInputBox: async (options: { validateInput?: (value: string) => unknown }): Promise<string | undefined> => {
+      const value = state.inputBoxes.shift();
+      if (value !== undefined && options.validateInput) {
+        const message = await options.validateInput(value);
+        if (typeof message === 'string') state.inputValidations.push(message);
+      }
+      return value;
+    },
+    showQuickPick: async <T extends { label: string }>(items: readonly T[]): Promise<T | undefined> => {
+      state.quickPickItems.push([...items]);
+      const i = state.quickPicks.shift();
+      return i === undefined ? undefined : items[i];
+    },
     withProgress: async <R>(_options: unknown, task: (progress: { report(): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> =>
       task({ report: () => undefined }, { onCancellationRequested: () => ({ dispose: () => undefined }) }),
   },
@@ -241,6 +265,7 @@ export const vscode = {
       return state.isTrusted;
     },
     workspaceFolders: undefined,
+    textDocuments: [] as unknown[],
     onDidChangeTextDocument: () => track('workspace.onDidChangeTextDocument'),
     onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
     onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),
@@ -258,7 +283,13 @@ export const vscode = {
     },
     executeCommand: async (id: string, ...args: unknown[]) => state.commands.get(id)?.(...args),
   },
-  env: { clipboard: { writeText: async () => undefined } },
+  env: {
+    clipboard: {
+      writeText: async (text: string) => {
+        state.clipboard = text;
+      },
+    },
+  },
 };
 
 // require('vscode') → the stub above (the tests run as CommonJS under tsx).
