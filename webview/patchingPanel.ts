@@ -6,11 +6,12 @@
  * top-k (and reveals the position in the editor). Same look as the trace panel: theme colours,
  * canvas heatmaps, vscode-elements buttons.
  */
-import type { PatchCellPayload, PatchSessionPayload, RunTopK } from '../src/protocol/patchingView';
+import type { PatchAttributionPayload, PatchCellPayload, PatchSessionPayload, RunTopK } from '../src/protocol/patchingView';
 import type { HostToWebview } from '../src/protocol/webview';
 import { cssRgb, divergingColor, maxAbs } from '../src/viewModels/color';
 import { formatProb, formatSigned, visibleToken, vocabLookup, type VocabLookup } from '../src/viewModels/format';
 import { compareTokenizations, describePatchCell, formatScore, PATCH_MAP_TITLES, patchCellName, patchCellRef, patchCells, patchLabels, patchScale, topPatchCells, type PatchLayout } from '../src/viewModels/patching';
+import { attributedTotal, attributionChanges, headGridOf } from '../src/viewModels/logitDiffAttribution';
 import { onHostMessage, post } from './api';
 import { button, clear, h, section } from './dom';
 import { Heatmap } from './heatmap';
@@ -34,6 +35,7 @@ export function startPatchingPanel(app: HTMLElement): void {
   let stale: string | undefined;
   let progress: { text: string; running: boolean; done: number; total: number } | undefined;
   let cell: PatchCellPayload | undefined;
+  let attribution: PatchAttributionPayload | undefined;
 
   const status = h('div', { class: 'status', 'data-testid': 'patch-status', role: 'status' });
   const cancel = button('Cancel', () => session && post({ type: 'patchCancel', sessionId: session.sessionId }), { 'data-testid': 'patch-cancel' });
@@ -42,11 +44,18 @@ export function startPatchingPanel(app: HTMLElement): void {
 
   const runs = section('patch-runs', 'Clean and corrupted runs');
   const prompts = section('patch-tokens', 'Tokens');
+  const attr = section('patch-attribution', 'Logit-difference attribution');
+  const attrText = h('p', { class: 'muted' });
+  const attrTable = h('div', { class: 'table-scroll' });
+  const attrHeats = ['clean', 'corrupted'].map((run) => new Heatmap(`patch-attribution-${run}`, `Direct logit-difference attribution of every head in the ${run} run (layers × heads)`, () => undefined));
+  attr.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'patching-attribution-clean', dataUrl: attrHeats[0].canvas.toDataURL('image/png') })));
+  attr.body.append(attrText, h('div', { class: 'dla-columns' }, attrTable, ...attrHeats.map((m, i) => h('div', {}, h('h3', { text: i === 0 ? 'Clean heads' : 'Corrupted heads' }), h('div', { class: 'grid-box' }, m.canvas)))));
+  attr.root.hidden = true;
   const picked = section('patch-cell', 'Patched run');
   picked.root.hidden = true;
   const mapsBox = h('div', { class: 'patch-maps' });
   const empty = h('p', { class: 'empty', text: 'Select a prompt in an editor and run “Residual Lens: Compare Prompts”.' });
-  const content = h('div', { class: 'content', hidden: true }, notes, runs.root, prompts.root, mapsBox, picked.root);
+  const content = h('div', { class: 'content', hidden: true }, notes, runs.root, attr.root, prompts.root, mapsBox, picked.root);
   app.append(h('header', { class: 'top' }, status, tools), empty, content);
 
   const decode = (): VocabLookup => vocabLookup(session?.vocab ?? [], cell?.vocab ?? []);
@@ -179,6 +188,42 @@ export function startPatchingPanel(app: HTMLElement): void {
     );
   }
 
+  /** Each component's share of the logit difference in both runs, the biggest changes first, and both head grids. */
+  function renderAttribution(): void {
+    const s = session;
+    const a = attribution;
+    attr.root.hidden = !s || !a || a.sessionId !== s.sessionId;
+    clear(attrTable);
+    if (!s || !a || a.sessionId !== s.sessionId) return;
+    attrText.textContent = `Each component's direct contribution to ${s.metricLabel.replace(/ at pos \d+$/, '')} at the last position (final LayerNorm scale frozen). Σ components + LayerNorm bias: clean ${formatSigned(attributedTotal(a.clean, a.cleanBias), 3)}, corrupted ${formatSigned(attributedTotal(a.corrupted, a.corruptedBias), 3)}.`;
+    const table = h('table', { class: 'data', 'data-testid': 'patch-attribution-table' });
+    table.append(h('thead', {}, h('tr', {}, h('th', { text: 'component' }), h('th', { text: 'clean' }), h('th', { text: 'corrupted' }), h('th', { text: 'change' }))));
+    const body = h('tbody');
+    for (const r of attributionChanges(a.components, a.clean, a.corrupted, 12)) {
+      body.append(h('tr', { 'data-name': r.name }, h('th', { scope: 'row', text: r.name }), h('td', { class: 'num', text: formatSigned(r.clean, 2) }), h('td', { class: 'num', text: formatSigned(r.corrupted, 2) }), h('td', { class: 'num', text: formatSigned(r.change, 2) })));
+    }
+    table.append(body);
+    attrTable.append(table);
+    const grids = [headGridOf(a.components, a.clean, s.nLayer, s.nHead), headGridOf(a.components, a.corrupted, s.nLayer, s.nHead)];
+    const range = Math.max(maxAbs(grids[0]), maxAbs(grids[1]));
+    grids.forEach((values, i) =>
+      attrHeats[i].draw({
+        rows: s.nLayer,
+        cols: s.nHead,
+        values,
+        color: (v) => divergingColor(v, range, palette.negative, palette.background, palette.positive),
+        rowLabels: Array.from({ length: s.nLayer }, (_, l) => `L${l}`),
+        colLabels: Array.from({ length: s.nHead }, (_, hd) => `H${hd}`),
+        cell: 18,
+        maxWidth: 320,
+        font: palette.font,
+        textColor: cssRgb(palette.foreground),
+        markColor: palette.focus,
+        describe: (l, hd, val) => `L${l}H${hd} ${i === 0 ? 'clean' : 'corrupted'} ${formatSigned(val, 2)}`,
+      }),
+    );
+  }
+
   function renderAll(): void {
     empty.hidden = session !== undefined;
     content.hidden = session === undefined;
@@ -186,6 +231,7 @@ export function startPatchingPanel(app: HTMLElement): void {
     renderNotes();
     renderRuns();
     renderTokens();
+    renderAttribution();
     buildMaps();
     for (const m of maps) drawMap(m);
     renderCell();
@@ -198,6 +244,7 @@ export function startPatchingPanel(app: HTMLElement): void {
         stale = undefined;
         progress = undefined;
         cell = undefined;
+        attribution = undefined;
         renderAll();
         break;
       case 'patchRows': {
@@ -218,6 +265,10 @@ export function startPatchingPanel(app: HTMLElement): void {
         stale = msg.reason;
         renderNotes();
         break;
+      case 'patchAttribution':
+        attribution = msg.attribution;
+        renderAttribution();
+        break;
       case 'patchCell':
         if (msg.cell.sessionId !== session?.sessionId) return;
         cell = msg.cell;
@@ -229,6 +280,7 @@ export function startPatchingPanel(app: HTMLElement): void {
 
   watchTheme(() => {
     palette = readPalette();
+    renderAttribution();
     for (const m of maps) drawMap(m);
   });
 

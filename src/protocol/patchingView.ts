@@ -6,6 +6,7 @@
  * Messages from a page are untrusted: `parseExperimentMessage` validates them (the host checks
  * ranges against the current session / trace). Shapes use the axis glossary of src/engine/types.ts.
  */
+import type { ComponentLabel } from '../engine/types';
 import { PATCH_TARGETS, type HeadRef, type PatchTarget } from './patching';
 import type { TokenPayload, VocabEntries } from './webview';
 
@@ -72,6 +73,20 @@ export interface PatchCellPayload {
   readonly vocab: VocabEntries;
 }
 
+/**
+ * Logit-difference attribution of both runs (alignment-free): each component's direct contribution
+ * to logit[correct] − logit[wrong] at the metric position; Σ + bias term = the run's metric.
+ */
+export interface PatchAttributionPayload {
+  readonly sessionId: number;
+  /** Canonical order: embed, pos_embed, per layer heads, attn_bias, mlp. */
+  readonly components: readonly ComponentLabel[];
+  /** [C] */ readonly clean: Float32Array;
+  /** [C] */ readonly corrupted: Float32Array;
+  readonly cleanBias: number;
+  readonly corruptedBias: number;
+}
+
 /** Ablation modes offered from the views (TransformerLens zero / mean ablation of a head's hook_z). */
 export type AblationMode = 'zero' | 'mean';
 
@@ -102,6 +117,7 @@ export type ExperimentHostMessage =
   /** The results no longer match the editor or the model (they stay on screen, marked). */
   | { readonly type: 'patchStale'; readonly sessionId: number; readonly reason: string }
   | { readonly type: 'patchCell'; readonly cell: PatchCellPayload }
+  | { readonly type: 'patchAttribution'; readonly attribution: PatchAttributionPayload }
   | { readonly type: 'interventions'; readonly interventions: InterventionsPayload | undefined };
 
 export type ExperimentPageMessage =

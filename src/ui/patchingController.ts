@@ -11,8 +11,9 @@ import type { TraceSummary } from '../engine/types';
 import { EngineError } from '../protocol/engine';
 import { INTERVENTIONS_SCHEMA_VERSION, type Metric } from '../protocol/interventions';
 import type { PatchRow, PatchTarget, PositionTopK } from '../protocol/patching';
-import type { ExperimentPageMessage, PatchCellPayload, PatchSessionPayload, PromptRunPayload, RunTopK } from '../protocol/patchingView';
+import type { ExperimentPageMessage, PatchAttributionPayload, PatchCellPayload, PatchSessionPayload, PromptRunPayload, RunTopK } from '../protocol/patchingView';
 import { cellIntervention, headsForByPosition, logitDiffLabel, logitDiffMetric } from '../viewModels/experiments';
+import { logitDiffAttribution } from '../viewModels/logitDiffAttribution';
 import { compareTokenizations, patchCellRef, patchingCsv, patchMapShape, type PatchMap } from '../viewModels/patching';
 import { tokenText } from '../viewModels/tokenText';
 import { applyEdit } from '../viewModels/tracedRange';
@@ -55,6 +56,7 @@ interface Comparison {
   status: { text: string; running: boolean; done: number; total: number };
   stale?: string;
   cell?: PatchCellPayload;
+  attribution?: PatchAttributionPayload;
 }
 
 function runTop(top: PositionTopK | undefined): RunTopK {
@@ -95,6 +97,7 @@ export class PatchingController implements vscode.Disposable {
     out.push({ type: 'patchStatus', sessionId: c.id, ...c.status });
     if (c.stale) out.push({ type: 'patchStale', sessionId: c.id, reason: c.stale });
     if (c.cell) out.push({ type: 'patchCell', cell: c.cell });
+    if (c.attribution) out.push({ type: 'patchAttribution', attribution: c.attribution });
     return out;
   }
 
@@ -212,11 +215,28 @@ export class PatchingController implements vscode.Disposable {
     this.views.openPanel();
     this.post({ type: 'patchSession', session: payload });
     this.setStatus(c, c.status);
+    await this.attribute(c, correct.id, wrong.id);
     if (!cmp.sameLength) {
       this.output.showWarning(`${cmp.message} The panel shows both tokenizations and each run's metric and top tokens.`);
       return;
     }
     await this.sweep(c, report);
+  }
+
+  /** Logit-difference attribution of both runs (4 DLA requests at the metric position); a failure only costs this section. */
+  private async attribute(c: Comparison, correct: number, wrong: number): Promise<void> {
+    try {
+      const signal = c.abort.signal;
+      const dla = (traceId: number, pos: number, tokenId: number) => this.session.request('attribute', { traceId, pos, tokenId }, { signal }, 'computing');
+      const [cleanPos, corruptedPos] = [c.payload.clean.tokens.length - 1, c.payload.corrupted.tokens.length - 1];
+      const clean = logitDiffAttribution(await dla(c.clean.trace.traceId, cleanPos, correct), await dla(c.clean.trace.traceId, cleanPos, wrong));
+      const correctRun = await dla(c.corrupted.trace.traceId, corruptedPos, correct);
+      const corrupted = logitDiffAttribution(correctRun, await dla(c.corrupted.trace.traceId, corruptedPos, wrong));
+      c.attribution = { sessionId: c.id, components: correctRun.components, clean: clean.values, corrupted: corrupted.values, cleanBias: clean.biasTerm, corruptedBias: corrupted.biasTerm };
+      if (c === this.current) this.post({ type: 'patchAttribution', attribution: c.attribution });
+    } catch (err) {
+      if (!isCancellation(err)) this.output.info(`Logit-difference attribution failed: ${errorMessage(err)}`);
+    }
   }
 
   private setStatus(c: Comparison, status: Comparison['status']): void {

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { activate } from '../../src/extension';
 import { WEBVIEW_PROTOCOL_VERSION as v } from '../../src/protocol/webview';
 import type { PatchSessionPayload } from '../../src/protocol/patchingView';
+import { attributedTotal } from '../../src/viewModels/logitDiffAttribution';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -101,6 +102,12 @@ describe('experiments in the extension host', () => {
     );
     assert.match(s.metricLabel, /^logit\(.+\) − logit\(.+\) at pos 4$/);
     assert.ok(Number.isFinite(s.clean.metric) && Number.isFinite(s.corrupted.metric) && s.clean.metric > s.corrupted.metric, `clean ${s.clean.metric}, corrupted ${s.corrupted.metric}`);
+    // logit-difference attribution of both runs: Σ components + bias term = each run's metric
+    const attribution = posted.find((m) => m.type === 'patchAttribution')?.attribution as { clean: Float32Array; corrupted: Float32Array; cleanBias: number; corruptedBias: number; components: unknown[] } | undefined;
+    assert.ok(attribution, 'the attribution was sent');
+    assert.equal(attribution.components.length, 2 + 2 * (2 + 2));
+    assert.ok(Math.abs(attributedTotal(attribution.clean, attribution.cleanBias) - s.clean.metric) < 1e-3 * Math.max(1, Math.abs(s.clean.metric)));
+    assert.ok(Math.abs(attributedTotal(attribution.corrupted, attribution.corruptedBias) - s.corrupted.metric) < 1e-3 * Math.max(1, Math.abs(s.corrupted.metric)));
     // rows arrive one by one (streamed), then each map whole
     const rows = posted.filter((m) => m.type === 'patchRows');
     assert.ok(rows.filter((m) => (m.metric as Float32Array).length === 5).length >= 2, 'single rows were streamed');
@@ -152,6 +159,7 @@ describe('experiments in the extension host', () => {
     assert.ok(s);
     assert.deepEqual(s.maps, []);
     assert.equal(s.corrupted.tokens.length, 8);
+    assert.ok(patching?.posted.slice(known).some((m) => m.type === 'patchAttribution'), 'the alignment-free attribution is still sent');
     assert.ok(Number.isFinite(s.corrupted.metric), 'each run is still scored');
     assert.equal(patching?.posted.slice(known).filter((m) => m.type === 'patchRows').length, 0);
     state.messages.splice(0);
