@@ -158,7 +158,10 @@ export function startPatchingPanel(app: HTMLElement): void {
       describe: (row, col, v) => describePatchCell(patchCellRef(m, row, col), s.corrupted.tokens, v, scale),
     });
     clear(m.top);
-    for (const c of topPatchCells(m, cells, TOP_CELLS)) {
+    // Cells that round to 0 say nothing: listed only when they move the metric.
+    const best = topPatchCells(m, cells, TOP_CELLS).filter((c) => formatScore(Math.abs(c.score), scale) !== formatScore(0, scale));
+    if (best.length === 0 && cells.some(Number.isFinite)) m.top.append(h('li', { class: 'muted', text: 'no cell moves the metric (so far)' }));
+    for (const c of best) {
       const li = h('li', { class: 'clickable', tabindex: 0, 'data-name': c.name, 'data-score': c.score.toFixed(4) }, h('span', { class: 'name', text: c.name }), h('span', { class: 'value', text: formatScore(c.score, scale) }));
       const choose = (): void => {
         if (session) post({ type: 'patchPick', sessionId: session.sessionId, kind: m.kind, row: c.row, col: c.col });
@@ -273,6 +276,7 @@ export function startPatchingPanel(app: HTMLElement): void {
         if (msg.cell.sessionId !== session?.sessionId) return;
         cell = msg.cell;
         renderCell();
+        picked.root.scrollIntoView({ block: 'nearest' });
         for (const m of maps) drawMap(m);
         break;
     }
