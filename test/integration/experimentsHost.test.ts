@@ -51,6 +51,7 @@ describe('experiments in the extension host', () => {
   let root: string;
   const subscriptions: { dispose(): unknown }[] = [];
   let patching: FakeWebview | undefined;
+  let wideModel: string;
 
   before(() => {
     root = makeTempFolder('rl-experiments');
@@ -58,6 +59,9 @@ describe('experiments in the extension host', () => {
     fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
     const model = path.join(root, 'tiny-model');
     writeRandomCheckpoint(model, { ...CONFIG, seed: 7 });
+    // 2 layers × 16 heads: more heads than the by-position sweep takes (it takes the 8 the heads map ranks highest)
+    wideModel = path.join(root, 'wide-model');
+    writeRandomCheckpoint(wideModel, { ...CONFIG, nHead: 16, dModel: 32, seed: 8 });
     state.settings.set('model', model);
     state.settings.set('topK', 5);
     const memento = new Map<string, unknown>();
@@ -174,6 +178,40 @@ describe('experiments in the extension host', () => {
     assert.equal(state.inputValidations.length, 1);
     assert.match(state.inputValidations[0], /^" Residual Lens" is \d tokens \(·Res.*\| .*\); an answer must be one token: pick one of them\.$/);
     assert.deepEqual(state.messages, []);
+  });
+
+  it('a model with many heads: heads by position sweeps the 8 best heads of the heads map; the previous comparison is marked stale', async () => {
+    const known = patching?.posted.length ?? 0;
+    state.settings.set('model', wideModel);
+    state.activeTextEditor = textEditor('The cat sat. The dog sat.', [
+      [0, 12],
+      [13, 25],
+    ]);
+    state.quickPicks.push(0, 0);
+    await state.commands.get('residualLens.comparePrompts')?.();
+    const posted = patching?.posted.slice(known) ?? [];
+    assert.match(String(posted.find((m) => m.type === 'patchStale')?.reason), /another model was loaded/);
+    const s = session(posted);
+    assert.ok(s);
+    const byPos = s.maps.find((m) => m.kind === 'heads_by_pos');
+    assert.equal(byPos?.heads?.length, 8);
+    // the 8 heads with the largest |patched − corrupted| in the heads map (same ranking as the normalised score), in layer order
+    const heads = posted.filter((m) => m.type === 'patchRows' && m.kind === 'heads' && m.row0 === 0).at(-1)?.metric as Float32Array;
+    const want = Array.from(heads, (x, i) => ({ i, size: Math.abs(x - s.corrupted.metric) }))
+      .sort((a, b) => b.size - a.size || a.i - b.i)
+      .slice(0, 8)
+      .map((x) => x.i)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      byPos?.heads?.map((h) => h.layer * 16 + h.head),
+      want,
+    );
+    const rows = posted.filter((m) => m.type === 'patchRows' && m.kind === 'heads_by_pos' && m.row0 === 0).at(-1)?.metric as Float32Array;
+    assert.equal(rows.length, 8 * 5);
+    assert.ok([...rows].every(Number.isFinite));
+    assert.match(String(posted.filter((m) => m.type === 'patchStatus').at(-1)?.text), /^Done in/);
+    state.settings.set('model', path.join(root, 'tiny-model'));
+    state.messages.splice(0);
   });
 
   it('ablating a head: the trace panel gets the edited top-k and metric; the hover says so; removal clears it', async () => {
