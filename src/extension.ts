@@ -91,6 +91,7 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'patchPick':
         case 'patchCancel':
         case 'patchExportCsv':
+        case 'patchAddHead':
           patching.handle(msg);
           break;
         case 'ablate':

@@ -189,6 +189,13 @@ export function startPatchingPanel(app: HTMLElement): void {
       h('p', { 'data-testid': 'patch-cell-title', text: `${PATCH_MAP_TITLES[c.kind]}, ${patchCellName(ref)}: metric ${Number.isFinite(c.metric) ? formatSigned(c.metric, 3) : 'not computed'} · ${describePatchCell(ref, s.corrupted.tokens, score, scale).split(': ').slice(1).join(': ')}` }),
       topList(c.top, 'patch-cell-top'),
     );
+    // A head picked in a head map can be swept over every position too (the by-position map grows a row).
+    const byPos = maps.find((m) => m.kind === 'heads_by_pos');
+    const { layer, head } = ref;
+    if (byPos && head !== undefined && ref.pos === undefined && !byPos.heads?.some((x) => x.layer === layer && x.head === head)) {
+      const name = patchCellName({ layer, head });
+      picked.body.append(button(`Sweep ${name} by position`, () => post({ type: 'patchAddHead', sessionId: s.sessionId, layer, head }), { 'data-testid': 'patch-add-head' }));
+    }
   }
 
   /** Each component's share of the logit difference in both runs, the biggest changes first, and both head grids. */

@@ -124,6 +124,8 @@ export type ExperimentPageMessage =
   | { readonly type: 'patchPick'; readonly sessionId: number; readonly kind: PatchMapKind; readonly row: number; readonly col: number }
   | { readonly type: 'patchCancel'; readonly sessionId: number }
   | { readonly type: 'patchExportCsv'; readonly sessionId: number }
+  /** Sweep this head over every position too (added to the by-position map). */
+  | { readonly type: 'patchAddHead'; readonly sessionId: number; readonly layer: number; readonly head: number }
   | { readonly type: 'ablate'; readonly layer: number; readonly head: number; readonly mode: AblationMode }
   | { readonly type: 'removeIntervention'; readonly index: number };
 
@@ -151,6 +153,9 @@ export function parseExperimentMessage(raw: Fields, type: unknown): ExperimentPa
     case 'patchExportCsv':
       if ((bad = badIndex(raw, ['sessionId']))) return fail(`${type}: ${bad} must be a non-negative integer`);
       return { ok: true, value: { type, sessionId: raw.sessionId as number } };
+    case 'patchAddHead':
+      if ((bad = badIndex(raw, ['sessionId', 'layer', 'head']))) return fail(`patchAddHead: ${bad} must be a non-negative integer`);
+      return { ok: true, value: { type, sessionId: raw.sessionId as number, layer: raw.layer as number, head: raw.head as number } };
     case 'ablate':
       if ((bad = badIndex(raw, ['layer', 'head']))) return fail(`ablate: ${bad} must be a non-negative integer`);
       if (raw.mode !== 'zero' && raw.mode !== 'mean') return fail('ablate: mode must be zero or mean');

@@ -294,10 +294,52 @@ export class PatchingController implements vscode.Disposable {
     const chosen = headsForByPosition(c.payload.nLayer, c.payload.nHead, heads?.metric, c.payload.clean.metric, c.payload.corrupted.metric);
     const same = map.heads && map.heads.length === chosen.length && chosen.every((h, i) => map.heads?.[i].layer === h.layer && map.heads[i].head === h.head);
     if (same) return;
-    // The map's rows change: rebuild it and re-send everything so the panel lays it out again.
-    c.maps[index] = { kind: map.kind, rows: chosen.length, cols: map.cols, heads: chosen, metric: new Float32Array(chosen.length * map.cols).fill(NaN) };
+    this.relayout(c, index, { kind: map.kind, rows: chosen.length, cols: map.cols, heads: chosen, metric: new Float32Array(chosen.length * map.cols).fill(NaN) });
+  }
+
+  /** A map's rows changed: keep it and re-send everything so the panel lays it out again. */
+  private relayout(c: Comparison, index: number, map: PatchMap): void {
+    c.maps[index] = map;
     c.payload = { ...c.payload, maps: c.maps.map((m) => ({ kind: m.kind, rows: m.rows, cols: m.cols, ...(m.heads && { heads: m.heads }) })) };
     if (c === this.current) for (const msg of this.replay()) this.post(msg);
+  }
+
+  /** A head the user picked, added to the by-position map and swept over every position. */
+  private async addHead(c: Comparison, layer: number, head: number): Promise<void> {
+    const index = c.maps.findIndex((m) => m.kind === 'heads_by_pos');
+    const map = c.maps[index];
+    if (!map || layer >= c.payload.nLayer || head >= c.payload.nHead || map.heads?.some((h) => h.layer === layer && h.head === head)) {
+      this.output.info(`Ignored a request to sweep L${layer}H${head} by position (no such head, already swept, or no patching).`);
+      return;
+    }
+    if (c.status.running) {
+      void vscode.window.showInformationMessage('Residual Lens: wait for the sweep to finish (or cancel it), then add the head.');
+      return;
+    }
+    const heads = [...(map.heads ?? []), { layer, head }];
+    const metric = new Float32Array(heads.length * map.cols).fill(NaN);
+    metric.set(map.metric);
+    const row = heads.length - 1;
+    const grown: PatchMap = { kind: map.kind, rows: heads.length, cols: map.cols, heads, metric };
+    this.relayout(c, index, grown);
+    const total = c.status.total + 1;
+    this.setStatus(c, { text: `Patching L${layer}H${head} by position…`, running: true, done: c.status.done, total });
+    try {
+      const result = await this.session.request(
+        'patchSweep',
+        { schema: INTERVENTIONS_SCHEMA_VERSION, cleanTraceId: c.clean.trace.traceId, corruptedTraceId: c.corrupted.trace.traceId, metric: c.metric, what: 'heads_by_pos', heads: [{ layer, head }] },
+        { signal: c.abort.signal },
+        'computing',
+      );
+      if (result.values.length !== grown.cols) throw new Error(`expected ${grown.cols} values, got ${result.values.length}`);
+      const values = Float32Array.from(result.values);
+      grown.metric.set(values, row * grown.cols);
+      if (c === this.current) this.post({ type: 'patchRows', sessionId: c.id, kind: grown.kind, row0: row, metric: values });
+      this.setStatus(c, { text: `Added L${layer}H${head} by position.`, running: false, done: c.status.done + 1, total });
+    } catch (err) {
+      const message = isCancellation(err) ? 'Cancelled.' : `Patching L${layer}H${head} by position failed: ${errorMessage(err)}`;
+      this.setStatus(c, { text: message, running: false, done: c.status.done, total });
+    }
   }
 
   /** Messages of the patching panel (already validated). */
@@ -309,6 +351,9 @@ export class PatchingController implements vscode.Disposable {
         break;
       case 'patchExportCsv':
         if (c && msg.sessionId === c.id) void this.exportCsv(c);
+        break;
+      case 'patchAddHead':
+        if (c && msg.sessionId === c.id) void this.addHead(c, msg.layer, msg.head);
         break;
       case 'patchPick':
         if (c && msg.sessionId === c.id) void this.pick(c, msg.kind, msg.row, msg.col);

@@ -210,6 +210,24 @@ describe('experiments in the extension host', () => {
     assert.equal(rows.length, 8 * 5);
     assert.ok([...rows].every(Number.isFinite));
     assert.match(String(posted.filter((m) => m.type === 'patchStatus').at(-1)?.text), /^Done in/);
+    // a head the user picks joins the by-position map as a 9th row; its cells re-run to the same values
+    const panel = patching as FakeWebview;
+    const extra = Array.from({ length: 32 }, (_, i) => i).find((i) => !want.includes(i)) as number;
+    const n = panel.posted.length;
+    panel.send({ v, type: 'patchAddHead', sessionId: s.sessionId, layer: 0, head: 99 });
+    panel.send({ v, type: 'patchAddHead', sessionId: s.sessionId, layer: Math.floor(extra / 16), head: extra % 16 });
+    await waitFor(() => panel.posted.slice(n).some((m) => m.type === 'patchRows' && m.kind === 'heads_by_pos' && m.row0 === 8), "the added head's row");
+    const grown = session(panel.posted.slice(n))?.maps.find((m) => m.kind === 'heads_by_pos');
+    assert.deepEqual(grown?.heads?.at(-1), { layer: Math.floor(extra / 16), head: extra % 16 });
+    assert.equal(grown?.rows, 9);
+    const added = panel.posted.slice(n).find((m) => m.type === 'patchRows' && m.row0 === 8)?.metric as Float32Array;
+    assert.equal(added.length, 5);
+    await waitFor(() => /^Added L\dH\d+ by position\.$/.test(String(panel.posted.filter((m) => m.type === 'patchStatus').at(-1)?.text)), 'the status');
+    const m2 = panel.posted.length;
+    panel.send({ v, type: 'patchPick', sessionId: s.sessionId, kind: 'heads_by_pos', row: 8, col: 2 });
+    await waitFor(() => panel.posted.slice(m2).some((m) => m.type === 'patchCell'), "the added cell's run");
+    const cell = panel.posted.slice(m2).find((m) => m.type === 'patchCell')?.cell as { metric: number };
+    assert.ok(Math.abs(cell.metric - added[2]) < 1e-4, `${cell.metric} vs ${added[2]}`);
     state.settings.set('model', path.join(root, 'tiny-model'));
     state.messages.splice(0);
   });

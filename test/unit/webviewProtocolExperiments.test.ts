@@ -18,6 +18,7 @@ describe('experiment messages', () => {
     { v, type: 'patchPick', sessionId: 2, kind: 'heads_by_pos', row: 4, col: 13 },
     { v, type: 'patchCancel', sessionId: 0 },
     { v, type: 'patchExportCsv', sessionId: 1 },
+    { v, type: 'patchAddHead', sessionId: 1, layer: 9, head: 11 },
     { v, type: 'ablate', layer: 1, head: 0, mode: 'zero' },
     { v, type: 'ablate', layer: 0, head: 3, mode: 'mean' },
     { v, type: 'removeIntervention', index: 0 },
@@ -34,6 +35,7 @@ describe('experiment messages', () => {
     refused({ v, type: 'patchPick', sessionId: 1, kind: 'heads', row: -1, col: 0 }, /patchPick: row must be a non-negative integer/);
     refused({ v, type: 'patchPick', sessionId: 1, kind: 'heads', row: 0, col: 1e300 }, /patchPick: col/);
     refused({ v, type: 'patchCancel' }, /patchCancel: sessionId/);
+    refused({ v, type: 'patchAddHead', sessionId: 1, layer: 0 }, /patchAddHead: head must be a non-negative integer/);
     refused({ v, type: 'patchExportCsv', sessionId: '1' }, /patchExportCsv: sessionId/);
     refused({ v, type: 'ablate', layer: 1, head: 0, mode: 'scale' }, /ablate: mode must be zero or mean/);
     refused({ v, type: 'ablate', layer: 1.5, head: 0, mode: 'zero' }, /ablate: layer/);
