@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { benchEngine } from './engine';
 import { benchContention } from './contention';
 import { benchTokenizer } from './tokenizer';
+import { benchPatching } from './patching';
 
 /** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
 function soakInChild(): Record<string, unknown> {
@@ -35,6 +36,8 @@ async function main(): Promise<void> {
     const { benchCircuits } = (await import('./circuits')) as { benchCircuits: () => Promise<Record<string, unknown>> };
     out.circuits = await benchCircuits();
   }
+  process.stderr.write('[bench] patching: resid_pre map, head patching, ablation, cancel (bench/patching.ts, child process)\n');
+  out.patching = benchPatching();
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');

@@ -11,6 +11,8 @@ const commands: Record<string, () => Promise<CliCommand>> = {
   circuits: async () => (await import('./cli/circuits')).command,
   download: async () => (await import('./cli/download')).command,
   models: async () => (await import('./cli/models')).command,
+  patch: async () => (await import('./cli/patch')).command,
+  ablate: async () => (await import('./cli/ablate')).command,
 };
 
 function usage(): string {
@@ -22,6 +24,8 @@ function usage(): string {
     '  circuits  --model <folder|name> [--json]',
     '  download  <name> [--hub URL] [--dir DIR]',
     '  models    [--dir DIR] [--json]',
+    '  patch     --model <folder|name> --clean <text> --corrupt <text> --answer <token> [--wrong <token>] [--what resid_pre,attn_out,mlp_out,heads,patterns,heads_by_pos] [--heads L.H,…] [--json]',
+    '  ablate    --model <folder|name> --text <text> --head L.H[,L.H…] [--mode zero|mean] [--k N] [--json]',
     '',
     'Add --debug to any command for stack traces.',
   ].join('\n');
