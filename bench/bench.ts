@@ -14,6 +14,7 @@ import { benchEngine } from './engine';
 import { benchContention } from './contention';
 import { benchTokenizer } from './tokenizer';
 import { benchPatching } from './patching';
+import { benchPatchingHost } from './patchingHost';
 
 /** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
 function soakInChild(): Record<string, unknown> {
@@ -38,6 +39,8 @@ async function main(): Promise<void> {
   }
   process.stderr.write('[bench] patching: resid_pre map, head patching, ablation, cancel (bench/patching.ts, child process)\n');
   out.patching = benchPatching();
+  process.stderr.write('[bench] patchingHost: the patching panel\'s sweeps through the worker, the host loop, cancel (bench/patchingHost.ts)\n');
+  out.patchingHost = await benchPatchingHost();
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');
