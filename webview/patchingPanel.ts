@@ -114,7 +114,8 @@ export function startPatchingPanel(app: HTMLElement): void {
     const body = h('tbody');
     for (const r of cmp.rows) body.append(h('tr', { class: r.differs ? 'differs' : undefined }, h('td', { class: 'num', text: String(r.pos) }), h('td', { class: 'tok', text: r.clean ?? '' }), h('td', { class: 'tok', text: r.corrupted ?? '' })));
     table.append(body);
-    prompts.body.append(h('div', { class: 'table-scroll' }, table));
+    // Open when the lengths differ (that is the point then); one click away otherwise.
+    prompts.body.append(h('details', { open: !cmp.sameLength, 'data-testid': 'patch-token-details' }, h('summary', { text: 'Both tokenizations side by side' }), h('div', { class: 'table-scroll' }, table)));
   }
 
   function buildMaps(): void {
@@ -209,7 +210,9 @@ export function startPatchingPanel(app: HTMLElement): void {
     const table = h('table', { class: 'data', 'data-testid': 'patch-attribution-table' });
     table.append(h('thead', {}, h('tr', {}, h('th', { text: 'component' }), h('th', { text: 'clean' }), h('th', { text: 'corrupted' }), h('th', { text: 'change' }))));
     const body = h('tbody');
-    for (const r of attributionChanges(a.components, a.clean, a.corrupted, 12)) {
+    // Components that contribute nothing in either run (unused heads) are left out.
+    const shown = attributionChanges(a.components, a.clean, a.corrupted, 12).filter((r) => [r.clean, r.corrupted, r.change].some((x) => Math.abs(x) >= 0.005));
+    for (const r of shown) {
       body.append(h('tr', { 'data-name': r.name }, h('th', { scope: 'row', text: r.name }), h('td', { class: 'num', text: formatSigned(r.clean, 2) }), h('td', { class: 'num', text: formatSigned(r.corrupted, 2) }), h('td', { class: 'num', text: formatSigned(r.change, 2) })));
     }
     table.append(body);
