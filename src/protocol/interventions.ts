@@ -43,10 +43,12 @@ export interface HookSite {
  * - mean:  replace each selected position by the mean over all of this run's positions (per head /
  *          neuron / channel), as TransformerLens's mean ablation over the prompt.
  * - scale: multiply by `factor`.
- * - add:   add `vector` to every selected position: [D] for residual hooks, [Dh] for z (per head),
- *          [M] or [1] for mlp_post (one neuron). Steering: α · (resid_A − resid_B).
- * - set:   replace the selected slice with `values`, laid out [positions, width] where width is
- *          the slice's last-axis size (SAE splicing writes its reconstruction this way).
+ * - add:   add `vector` to every selected position: [D] for residual hooks, [Dh] for z (to each
+ *          selected head), [T] (keys) for pattern, [M] or [1] for mlp_post with a neuron.
+ *          Steering: α · (resid_A − resid_B).
+ * - set:   replace the selected slice with `values`, laid out [positions, slice] where slice is the
+ *          selected heads × the last axis (z: [H or 1, Dh], pattern: [H or 1, T], mlp_post: [M] or
+ *          [1] with a neuron, residual hooks: [D]); SAE splicing writes its reconstruction this way.
  */
 export type InterventionAction =
   | { readonly kind: 'patch'; readonly sourceTraceId: number }

@@ -106,7 +106,6 @@ export async function resolveRun(
 ): Promise<ResolvedRun> {
   if (!Array.isArray(interventions)) throw new EngineError('bad-input', 'A run needs a list of interventions.');
   const resolved: ResolvedIntervention[] = [];
-  const meanAt = new Set<string>();
   const editedAt = new Set<string>();
   for (const iv of interventions) {
     if (!iv || typeof iv !== 'object' || !iv.site || !iv.action) throw new EngineError('bad-input', 'An intervention needs a site and an action.');
@@ -147,7 +146,6 @@ export async function resolveRun(
         break;
       case 'mean':
         if (editedAt.has(key)) throw new EngineError('bad-input', `${where}: a mean ablation must be the first intervention at its hook in a run.`);
-        meanAt.add(key);
         break;
       case 'scale':
         if (typeof action.factor !== 'number' || !Number.isFinite(action.factor)) throw new EngineError('bad-input', `${where}: the scale factor must be a finite number.`);
