@@ -267,7 +267,7 @@ export class PatchingController implements vscode.Disposable {
         const result = await this.session.request(
           'patchSweep',
           { schema: INTERVENTIONS_SCHEMA_VERSION, cleanTraceId: c.clean.trace.traceId, corruptedTraceId: c.corrupted.trace.traceId, metric: c.metric, what: map.kind, ...(map.heads && { heads: map.heads }) },
-          { signal, onPayload: (p) => p.kind === 'patch-row' && onRow(p.row) },
+          { signal, onPayload: (p) => p.kind === 'patch-row' && onRow(p.row), onProgress: (stage) => report(`${text} ${stage}`) },
           'computing',
         );
         if (result.rows === map.rows && result.cols === map.cols) {

@@ -232,6 +232,42 @@ describe('experiments in the extension host', () => {
     state.messages.splice(0);
   });
 
+  it('Cancel from the panel stops the sweep; the rows computed so far stay', async () => {
+    const panel = patching as FakeWebview;
+    const w = panel as unknown as { postMessage: (m: Posted) => Promise<boolean> };
+    const post = w.postMessage;
+    let cancelled = false;
+    // the page presses Cancel as soon as the first streamed row arrives
+    w.postMessage = async (m) => {
+      if (!cancelled && m.type === 'patchRows' && (m.metric as Float32Array).length === 5) {
+        cancelled = true;
+        panel.send({ v, type: 'patchCancel', sessionId: m.sessionId });
+      }
+      return post(m);
+    };
+    const known = panel.posted.length;
+    state.activeTextEditor = textEditor('The cat sat. The dog sat.', [
+      [0, 12],
+      [13, 25],
+    ]);
+    state.quickPicks.push(0, 0);
+    await state.commands.get('residualLens.comparePrompts')?.();
+    w.postMessage = post;
+    const posted = panel.posted.slice(known);
+    assert.ok(cancelled);
+    const status = posted.filter((m) => m.type === 'patchStatus').at(-1);
+    assert.equal(status?.text, 'Cancelled; the rows computed so far stay.');
+    assert.equal(status?.running, false);
+    const rows = posted.filter((m) => m.type === 'patchRows');
+    assert.ok(rows.length >= 1 && rows.every((m) => m.kind === 'resid_pre'), rows.map((m) => m.kind).join(', '));
+    assert.deepEqual(state.messages, []);
+    // the engine still answers: a cell of the cancelled map
+    const s = session(posted);
+    const n = panel.posted.length;
+    panel.send({ v, type: 'patchPick', sessionId: s?.sessionId, kind: 'resid_pre', row: 0, col: 2 });
+    await waitFor(() => panel.posted.slice(n).some((m) => m.type === 'patchCell'), 'a cell after the cancel');
+  });
+
   it('ablating a head: the trace panel gets the edited top-k and metric; the hover says so; removal clears it', async () => {
     const text = 'The cat sat on the mat and the cat';
     state.activeTextEditor = textEditor(text);
