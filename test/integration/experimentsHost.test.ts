@@ -300,6 +300,12 @@ describe('experiments in the extension host', () => {
     assert.deepEqual((panel.posted.at(-1)?.interventions as { items: string[] }).items, ['Mean-ablate L0H1']);
     panel.send({ v, type: 'removeIntervention', index: 0 });
     await waitFor(() => panel.posted.at(-1)?.type === 'interventions' && panel.posted.at(-1)?.interventions === undefined, 'the row cleared');
+    // the DLA section's and the circuits panel's buttons send 'ablate' from the page
+    const m = panel.posted.length;
+    panel.send({ v, type: 'ablate', layer: 1, head: 1, mode: 'mean' });
+    await waitFor(() => panel.posted.slice(m).some((x) => x.type === 'interventions' && (x.interventions as { editedMetric?: number } | undefined)?.editedMetric !== undefined), 'the ablation from the page');
+    assert.deepEqual((panel.posted.at(-1)?.interventions as { items: string[] }).items, ['Mean-ablate L1H1']);
+    panel.send({ v, type: 'removeIntervention', index: 0 });
     // bad input: a head the model does not have, a malformed argument, a removal out of range
     await state.commands.get('residualLens.ablateHead')?.({ layer: 9, head: 0 });
     await state.commands.get('residualLens.ablateHead')?.({ layer: 'x' });
