@@ -16,6 +16,7 @@ import { benchContention } from './contention';
 import { benchTokenizer } from './tokenizer';
 import { benchCheckpointLoad } from './checkpointLoad';
 import { benchPatching } from './patching';
+import { benchPatchingHost } from './patchingHost';
 
 /** The soak runs in its own process, so the engine section's freed memory does not blur its RSS figures. */
 function soakInChild(): Record<string, unknown> {
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
   out.screenedLens = await benchScreenedLens();
   process.stderr.write('[bench] patching: resid_pre map, head patching, ablation, cancel (bench/patching.ts, child process)\n');
   out.patching = benchPatching();
+  process.stderr.write('[bench] patchingHost: the patching panel\'s sweeps through the worker, the host loop, cancel (bench/patchingHost.ts)\n');
+  out.patchingHost = await benchPatchingHost();
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');

@@ -17,9 +17,13 @@ import { savePng } from './ui/savePng';
 import { StatusBar } from './ui/statusBar';
 import { TraceController } from './ui/traceController';
 import type { HostMessage, PageMessage } from './ui/webviewChannel';
+import { parseAblateHeadArg } from './protocol/patchingView';
+import { AblationController, askHeadToAblate } from './ui/ablationController';
+import { PatchingController } from './ui/patchingController';
 
 const TRACE_VIEW_TYPE = 'residualLens.trace';
 const CIRCUITS_VIEW_TYPE = 'residualLens.circuits';
+const PATCHING_VIEW_TYPE = 'residualLens.patching';
 
 export function activate(context: vscode.ExtensionContext): void {
   const subs = context.subscriptions;
@@ -37,11 +41,14 @@ export function activate(context: vscode.ExtensionContext): void {
 
   let tracePanel: Panel | undefined;
   let circuitsPanel: Panel | undefined;
+  let patchingPanel: Panel | undefined;
 
   // Every webview's messages arrive here, already validated; replay re-sends state after a reload.
   const source: ViewSource = {
     replay: (view: WebviewKind): HostMessage[] => {
       if (view === 'circuits') return circuits.replay('circuits');
+      if (view === 'patching') return patching.replay();
+      if (view === 'trace') return [...traces.replay(view), ...ablation.replay()];
       const msgs = traces.replay(view);
       return view === 'side' ? [...msgs, ...circuits.replay('side')] : msgs;
     },
@@ -90,6 +97,16 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'log':
           output.info(`webview (${view}): ${msg.message}`);
           break;
+        case 'patchPick':
+        case 'patchCancel':
+        case 'patchExportCsv':
+        case 'patchAddHead':
+          patching.handle(msg);
+          break;
+        case 'ablate':
+        case 'removeIntervention':
+          ablation.handle(msg);
+          break;
       }
     },
     log: (line) => output.info(line),
@@ -119,10 +136,25 @@ export function activate(context: vscode.ExtensionContext): void {
     return circuitsPanel ?? adoptCircuitsPanel(Panel.create(CIRCUITS_VIEW_TYPE, 'Residual Lens: Circuits', 'circuits', context.extensionUri, source));
   };
 
+  const openPatchingPanel = (): Panel => {
+    if (patchingPanel) patchingPanel.reveal();
+    if (patchingPanel) return patchingPanel;
+    const panel = Panel.create(PATCHING_VIEW_TYPE, 'Residual Lens: Patching', 'patching', context.extensionUri, source);
+    patchingPanel = panel;
+    panel.onDidDispose(() => {
+      if (patchingPanel === panel) patchingPanel = undefined;
+      patching.panelClosed();
+    });
+    return panel;
+  };
+
   const side = new SideView(context.extensionUri, source);
   const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
   const circuits = new CircuitsController(session, output, models, { panel: openCircuitsPanel, side });
   const decorations = new TracedRangeDecorations(traces);
+  const patching = new PatchingController(session, output, models, traces, { openPanel: openPatchingPanel, panel: () => patchingPanel });
+  const ablation = new AblationController(session, output, traces, { openPanel: openTracePanel, panel: () => tracePanel });
+  subs.push(patching, { dispose: () => patchingPanel?.dispose() });
   subs.push(side, traces, decorations, { dispose: () => tracePanel?.dispose() }, { dispose: () => circuitsPanel?.dispose() });
 
   subs.push(
@@ -146,7 +178,7 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
     // Every language and every scheme (files, untitled, remote): hovers only answer inside traced ranges.
-    vscode.languages.registerHoverProvider({ scheme: '*' }, new TraceHoverProvider(traces)),
+    vscode.languages.registerHoverProvider({ scheme: '*' }, new TraceHoverProvider(traces, ablation)),
     vscode.workspace.onDidChangeTextDocument((e) => traces.documentChanged(e)),
     vscode.workspace.onDidCloseTextDocument((d) => traces.documentClosed(d)),
     vscode.commands.registerCommand('residualLens.trace', () => traces.traceCommand()),
@@ -160,6 +192,13 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.showHeadVirtualWeights', () => circuits.showHeadVirtualWeights()),
     vscode.commands.registerCommand('residualLens.exportLensCsv', () => traces.exportLens('csv')),
     vscode.commands.registerCommand('residualLens.exportLensMarkdown', () => traces.exportLens('markdown')),
+    vscode.commands.registerCommand('residualLens.comparePrompts', () => patching.compareCommand()),
+    vscode.commands.registerCommand('residualLens.ablateHead', async (arg?: unknown) => {
+      const parsed = parseAblateHeadArg(arg);
+      if (!parsed.ok) return output.showWarning(parsed.error);
+      const target = parsed.value ?? (await askHeadToAblate());
+      if (target) await ablation.ablate(target.layer, target.head, target.mode);
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.settingChanged());
     }),

@@ -250,7 +250,7 @@ export function startCircuitsPanel(app: HTMLElement): void {
       // Role right after the head's name: visible without scrolling the wide table sideways.
       if (c.key === 'head') headRow.append(h('th', { text: 'Role' }));
     }
-    headRow.append(h('th', { text: 'Positional QK' }));
+    headRow.append(h('th', { text: 'Positional QK' }), h('th', { text: 'Ablate in the trace' }));
     const body = h('tbody');
     const P = r.positionalQkSize;
     const copyScale = 1;
@@ -280,6 +280,7 @@ export function startCircuitsPanel(app: HTMLElement): void {
         cell(s.copying, true),
         h('td', { class: 'num', text: s.writeEffectiveRank.toFixed(1) }),
         h('td', {}, canvas),
+        h('td', {}, ablateButton(s.layer, s.head, 'zero'), ablateButton(s.layer, s.head, 'mean')),
       );
       // a row shows that head's connections above the table
       const choose = (): void => {
@@ -304,6 +305,17 @@ export function startCircuitsPanel(app: HTMLElement): void {
       `Detector scores are TransformerLens's detect_head ("mul") on repeated random sequences. A perfect head reaches at most ` +
       `${ceilings.previousToken.toFixed(3)} (previous token), ${ceilings.duplicateToken.toFixed(3)} (duplicate token) and ${ceilings.induction.toFixed(3)} (induction) there: ` +
       `only the second half repeats. Colours and Role are relative to that maximum; Role names the best detector at ${Math.round(ROLE_THRESHOLD * 100)} % or more of it.`;
+  }
+
+  /** Re-runs the current trace with this head ablated (the trace panel shows the change). */
+  function ablateButton(layer: number, head: number, mode: 'zero' | 'mean'): HTMLElement {
+    const b = h('button', { class: 'link-button', 'data-testid': `ablate-${mode}`, title: `${mode === 'zero' ? 'Zero' : 'Mean'}-ablate ${headName(layer, head)} in the current trace`, text: mode });
+    b.addEventListener('click', (e) => {
+      e.stopPropagation();
+      post({ type: 'ablate', layer, head, mode });
+    });
+    b.addEventListener('keydown', (e) => e.stopPropagation());
+    return b;
   }
 
   function renderSubspaces(): void {

@@ -10,6 +10,7 @@ import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import { post } from './api';
 import { startCircuitsPanel } from './circuitsPanel';
+import { startPatchingPanel } from './patchingPanel';
 import styles from './styles.css';
 import { startSideView } from './sideView';
 import { startTracePanel } from './tracePanel';
@@ -32,6 +33,9 @@ switch (document.body.dataset.view) {
     break;
   case 'circuits':
     startCircuitsPanel(app);
+    break;
+  case 'patching':
+    startPatchingPanel(app);
     break;
   default:
     post({ type: 'log', message: `unknown view ${String(document.body.dataset.view)}` });

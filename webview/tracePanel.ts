@@ -5,6 +5,7 @@
  * echo repaints every view the same way.
  */
 import { MAX_TOKEN_TEXT_CHARS, type HeadSourcesPayload, type HostToWebview } from '../src/protocol/webview';
+import type { InterventionsPayload } from '../src/protocol/patchingView';
 import { dlaItems } from '../src/viewModels/attribution';
 import { cssRgb, divergingColor, maxAbs, sequentialColor } from '../src/viewModels/color';
 import { formatProb, formatSigned, headName, visibleToken, vocabLookup } from '../src/viewModels/format';
@@ -15,6 +16,7 @@ import { getState, onHostMessage, post, setState } from './api';
 import { ResidualChart } from './charts';
 import { button, clear, h, section, select } from './dom';
 import { drawThumbnail, Heatmap } from './heatmap';
+import { createInterventionsView } from './interventionsView';
 import { readPalette, watchTheme, type Palette } from './theme';
 import { sourcesKey, TraceState } from './traceState';
 
@@ -64,6 +66,12 @@ export function startTracePanel(app: HTMLElement): void {
     button('Save PNG', () => post({ type: 'savePng', name: 'dla-heads', dataUrl: dlaGrid.canvas.toDataURL('image/png') })),
     button('Head in circuits', () => post({ type: 'openHead', layer: state.selection.layer, head: state.selection.head }), { 'data-testid': 'dla-open-head-circuits' }),
   );
+  // Ablate the head picked in the grid (click a cell, or arrows + Enter): the trace re-runs with it.
+  const ablateZero = button('Zero-ablate head', () => post({ type: 'ablate', layer: state.selection.layer, head: state.selection.head, mode: 'zero' }), { 'data-testid': 'dla-ablate-zero' });
+  const ablateMean = button('Mean-ablate head', () => post({ type: 'ablate', layer: state.selection.layer, head: state.selection.head, mode: 'mean' }), { 'data-testid': 'dla-ablate-mean' });
+  dla.tools.append(ablateZero, ablateMean);
+  const interventions = createInterventionsView();
+  let interventionsShown: InterventionsPayload | undefined;
   dla.body.append(dlaHeader, targetBox, h('div', { class: 'dla-columns' }, dlaList, h('div', { class: 'grid-box' }, dlaGrid.canvas)));
 
   const attention = section('attention', 'Attention');
@@ -114,7 +122,7 @@ export function startTracePanel(app: HTMLElement): void {
   attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), sourcesBox, thumbs);
 
   const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
-  const content = h('div', { class: 'content', hidden: true }, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
+  const content = h('div', { class: 'content', hidden: true }, interventions.root, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
   // Shown while the trace on screen is not the latest one asked for (a newer one failed or was refused).
   const staleBanner = h('div', { class: 'stale-banner', 'data-testid': 'stale-banner', role: 'alert', hidden: true });
   app.append(h('header', { class: 'top' }, status, tools), staleBanner, empty, content);
@@ -423,6 +431,9 @@ export function startTracePanel(app: HTMLElement): void {
   }
 
   function renderSelection(): void {
+    const head = headName(state.selection.layer, state.selection.head);
+    ablateZero.textContent = `Zero-ablate ${head}`;
+    ablateMean.textContent = `Mean-ablate ${head}`;
     renderChipSelection();
     renderResidual();
     renderLensSelection();
@@ -447,6 +458,11 @@ export function startTracePanel(app: HTMLElement): void {
   }
 
   onHostMessage((msg: HostToWebview) => {
+    if (msg.type === 'interventions') {
+      interventionsShown = msg.interventions;
+      interventions.render(interventionsShown, state.trace?.traceId);
+      return;
+    }
     const before = state.selection;
     const changed = state.apply(msg);
     switch (changed) {
@@ -457,6 +473,7 @@ export function startTracePanel(app: HTMLElement): void {
         const traceId = state.trace?.traceId;
         const arrived = performance.now();
         renderAll();
+        interventions.render(interventionsShown, traceId);
         const renderMs = performance.now() - arrived;
         // Two frames: the first lays out and paints the DOM, the second runs after that paint.
         requestAnimationFrame(() => requestAnimationFrame(() => traceId !== undefined && post({ type: 'painted', traceId, renderMs, webviewMs: performance.now() - arrived })));

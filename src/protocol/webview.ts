@@ -9,11 +9,12 @@
  */
 import type { Attribution, ComponentLabel } from '../engine/types';
 import type { CircuitsReport, HeadPairReport, MlpPairReport } from '../analysis/circuitTypes';
+import { parseExperimentMessage, type ExperimentHostMessage, type ExperimentPageMessage } from './patchingView';
 
 /** Bumped whenever a message shape changes; both ends ignore a mismatch. */
 export const WEBVIEW_PROTOCOL_VERSION = 1;
 
-export type WebviewKind = 'trace' | 'side' | 'circuits';
+export type WebviewKind = 'trace' | 'side' | 'circuits' | 'patching';
 
 /** Token ids → display text, for every id a payload mentions (the webview has no tokenizer). */
 export type VocabEntries = readonly (readonly [id: number, text: string])[];
@@ -145,6 +146,7 @@ export type HostToWebview = Versioned<
   | { readonly type: 'mlpPair'; readonly pair: MlpPairPayload }
   | { readonly type: 'focusHead'; readonly layer: number; readonly head: number }
   | { readonly type: 'headSources'; readonly sources: HeadSourcesPayload }
+  | ExperimentHostMessage
 >;
 
 export type ExportFormat = 'csv' | 'markdown';
@@ -179,6 +181,7 @@ export type WebviewToHost = Versioned<
   | { readonly type: 'computeCircuits' }
   | { readonly type: 'retrace' }
   | { readonly type: 'log'; readonly message: string }
+  | ExperimentPageMessage
 >;
 
 /** What the trace panel keeps with getState/setState, and what the serializer receives on reload. */
@@ -252,7 +255,7 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
   let bad: string | undefined;
   switch (type) {
     case 'ready':
-      if (raw.view !== 'trace' && raw.view !== 'side' && raw.view !== 'circuits') return fail(`ready: unknown view ${describe(raw.view)}`);
+      if (raw.view !== 'trace' && raw.view !== 'side' && raw.view !== 'circuits' && raw.view !== 'patching') return fail(`ready: unknown view ${describe(raw.view)}`);
       return ok({ v, type, view: raw.view });
     case 'painted':
       if ((bad = badIndex(raw, ['traceId']))) return fail(`painted: ${bad} must be a non-negative integer`);
@@ -306,8 +309,11 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
     case 'log':
       if (typeof raw.message !== 'string') return fail('log: message must be a string');
       return ok({ v, type, message: raw.message.slice(0, MAX_LOG_CHARS) });
-    default:
+    default: {
+      const experiment = parseExperimentMessage(raw, type);
+      if (experiment) return experiment.ok ? ok({ v, ...experiment.value }) : fail(experiment.error);
       return fail(`unknown message type ${JSON.stringify(describe(type))}`);
+    }
   }
 }
 

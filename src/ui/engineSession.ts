@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { EngineClient } from '../engine/client';
 import type { ModelInfo } from '../engine/types';
 import type { EngineMethod, EngineMethods } from '../protocol/engine';
+import type { ProgressPayload } from '../protocol/patching';
 import { isCancellation } from './output';
 import { warmTokenTexts } from '../viewModels/tokenText';
 
@@ -31,6 +32,8 @@ export interface ModelChoice {
 export interface RequestOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (stage: string) => void;
+  /** Partial results (a patching sweep's rows) as they arrive. */
+  readonly onPayload?: (payload: ProgressPayload) => void;
 }
 
 export class EngineSession implements vscode.Disposable {

@@ -5,15 +5,26 @@
  * once per trace (right after it), so a hover makes no engine call.
  */
 import * as vscode from 'vscode';
-import { topComponentTexts } from '../viewModels/attribution';
+import { ablationHoverLines, ABLATE_HEAD_COMMAND } from '../viewModels/ablationHover';
+import { dlaItems, topComponentTexts } from '../viewModels/attribution';
 import { vocabLookup } from '../viewModels/format';
 import { firstLensRow, hoverMarkdown } from '../viewModels/hover';
 import type { TraceController } from './traceController';
 
 const TOP = 5;
+/** Heads offered for ablation in the hover: the largest by |DLA| at the hovered position. */
+const ABLATE_HEADS = 2;
+
+/** Interventions active on a trace (AblationController), for the hover's note. */
+export interface ActiveInterventions {
+  activeFor(traceId: number): readonly string[] | undefined;
+}
 
 export class TraceHoverProvider implements vscode.HoverProvider {
-  constructor(private readonly controller: TraceController) {}
+  constructor(
+    private readonly controller: TraceController,
+    private readonly interventions?: ActiveInterventions,
+  ) {}
 
   async provideHover(document: vscode.TextDocument, position: vscode.Position): Promise<vscode.Hover | undefined> {
     const hit = this.controller.tokenAtOffset(document.uri.toString(), document.offsetAt(position));
@@ -29,10 +40,13 @@ export class TraceHoverProvider implements vscode.HoverProvider {
     const components = attribution.status === 'fulfilled' ? topComponentTexts(attribution.value, TOP) : undefined;
     const firstRow = lens.status === 'fulfilled' ? firstLensRow(lens.value.top.ids, lens.value.rows, lens.value.positions, lens.value.top.k, pos) : undefined;
     const token = trace.tokens[pos];
+    const heads = attribution.status === 'fulfilled' ? dlaItems(attribution.value).filter((i, _, all) => i.kind === 'head' && Math.abs(i.value) >= 0.01 * Math.abs(all[0]?.value ?? 0)).slice(0, ABLATE_HEADS) : [];
+    const experiments = this.interventions ? ablationHoverLines(heads, this.interventions.activeFor(trace.traceId)) : [];
     const md = new vscode.MarkdownString(
-      hoverMarkdown({ pos, tokenText: token.text, tokenId: token.id, model: trace.model.name, predictions, components, firstLensRow: firstRow, nLayer: trace.model.config.nLayer }),
+      [hoverMarkdown({ pos, tokenText: token.text, tokenId: token.id, model: trace.model.name, predictions, components, firstLensRow: firstRow, nLayer: trace.model.config.nLayer }), ...experiments].join('\n'),
     );
-    md.isTrusted = false;
+    // Only the ablate command may run from the hover's links (token text is escaped Markdown, never a link).
+    md.isTrusted = experiments.length > 0 ? { enabledCommands: [ABLATE_HEAD_COMMAND] } : false;
     md.supportHtml = false;
     if (!record.range) return undefined; // invalidated while we waited
     const start = document.positionAt(record.range.start + token.start);

@@ -77,7 +77,7 @@ export function lensTableView(lens: LensPayload, tokens: readonly TokenPayload[]
 }
 
 /** RFC 4180 field quoting. */
-function csvField(s: string): string {
+export function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Scenario } from './scenarioKit';
 import { badInputScenarios } from './scenarios/badInput';
+import { comparePromptsScenarios } from './scenarios/comparePrompts';
 import { downloadScenarios } from './scenarios/download';
 import { keyboardScenarios } from './scenarios/keyboard';
 import { themesScenarios } from './scenarios/themes';
@@ -13,4 +14,4 @@ import { viewsScenarios } from './scenarios/views';
 
 export { EVENT_LOOP_LIMIT_MS, loopFigures, TRACE_TITLE, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarioKit';
 
-export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios].sort((a, b) => a.id - b.id);
+export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios, ...comparePromptsScenarios].sort((a, b) => a.id - b.id);

@@ -74,6 +74,9 @@ export class Position {
     readonly line: number,
     readonly character: number,
   ) {}
+  compareTo(other: Position): number {
+    return this.line - other.line || this.character - other.character;
+  }
 }
 
 class Range {
@@ -103,9 +106,10 @@ export function textDocument(text: string, uri = Uri.file('/work/doc.txt')): unk
   };
 }
 
-/** A text editor whose selection is all of `text`. */
-export function textEditor(text: string): unknown {
-  return { document: textDocument(text), selection: new Selection(new Position(0, 0), new Position(0, text.length)) };
+/** A text editor whose selection is all of `text`, or the given [start, end) character ranges (the first is the primary selection). */
+export function textEditor(text: string, ranges: readonly (readonly [number, number])[] = [[0, text.length]]): unknown {
+  const selections = ranges.map(([a, b]) => new Selection(new Position(0, a), new Position(0, b)));
+  return { document: textDocument(text), selection: selections[0], selections };
 }
 
 export interface FakeWebview {
@@ -131,9 +135,15 @@ export const state = {
   panels: [] as { dispose(): void; visible: boolean }[],
   /** Every status bar item created, as the extension left it (text, tooltip). */
   statusBarItems: [] as { text?: string; tooltip?: { value: string } }[],
+  /** Answers of the next showInputBox calls (undefined = Escape); each is first run through validateInput, whose messages are kept. */
+  inputBoxes: [] as (string | undefined)[],
+  inputValidations: [] as string[],
+  /** Index of the item the next showQuickPick calls pick (undefined = Escape); with none queued, `pickQuickPick` chooses (default: dismissed). */
+  quickPicks: [] as (number | undefined)[],
+  /** Items of every quick pick shown. */
+  quickPickItems: [] as { label: string; description?: string; detail?: string }[][],
+  clipboard: '',
   hoverProviders: [] as { provideHover(document: unknown, position: unknown): Promise<{ contents: { value: string } } | undefined> }[],
-  /** Items of every quick pick shown; `pickQuickPick` chooses the answer (default: dismissed). */
-  quickPicks: [] as { label: string; description?: string; detail?: string }[][],
   pickQuickPick: (_items: { label: string }[]): { label: string } | undefined => undefined,
 };
 
@@ -249,11 +259,21 @@ export const vscode = {
     showWarningMessage: show('warning'),
     showErrorMessage: show('error'),
     showInformationMessage: show('info'),
-    showQuickPick: async <T extends { label: string }>(items: T[]): Promise<T | undefined> => {
-      state.quickPicks.push(items);
-      return state.pickQuickPick(items) as T | undefined;
-    },
     showSaveDialog: async (): Promise<Uri | undefined> => state.saveDialogAnswer,
+    showInputBox: async (options: { validateInput?: (value: string) => unknown }): Promise<string | undefined> => {
+      const value = state.inputBoxes.shift();
+      if (value !== undefined && options.validateInput) {
+        const message = await options.validateInput(value);
+        if (typeof message === 'string') state.inputValidations.push(message);
+      }
+      return value;
+    },
+    showQuickPick: async <T extends { label: string }>(items: readonly T[]): Promise<T | undefined> => {
+      state.quickPickItems.push([...items]);
+      if (state.quickPicks.length === 0) return state.pickQuickPick([...items]) as T | undefined;
+      const i = state.quickPicks.shift();
+      return i === undefined ? undefined : items[i];
+    },
     withProgress: async <R>(_options: unknown, task: (progress: { report(): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> =>
       task({ report: () => undefined }, { onCancellationRequested: () => ({ dispose: () => undefined }) }),
   },
@@ -263,6 +283,7 @@ export const vscode = {
       return state.isTrusted;
     },
     workspaceFolders: undefined,
+    textDocuments: [] as unknown[],
     onDidChangeTextDocument: () => track('workspace.onDidChangeTextDocument'),
     onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
     onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),
@@ -285,7 +306,13 @@ export const vscode = {
     },
     executeCommand: async (id: string, ...args: unknown[]) => state.commands.get(id)?.(...args),
   },
-  env: { clipboard: { writeText: async () => undefined } },
+  env: {
+    clipboard: {
+      writeText: async (text: string) => {
+        state.clipboard = text;
+      },
+    },
+  },
 };
 
 // require('vscode') → the stub above (the tests run as CommonJS under tsx).

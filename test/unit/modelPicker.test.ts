@@ -51,7 +51,7 @@ const ctx = {
 test('Select Model lists the Hugging Face cache GPT-2 models, marked as such, and picks one without a download', async () => {
   state.pickQuickPick = (items) => items.find((i) => i.label === 'someone/gpt2-ft');
   await selectModelCommand(ctx);
-  const items = state.quickPicks.at(-1) ?? [];
+  const items = state.quickPickItems.at(-1) ?? [];
   const byLabel = new Map(items.map((i) => [i.label, i]));
   assert.match(byLabel.get('gpt2')?.description ?? '', /\$\(check\) in Hugging Face cache/);
   assert.equal(byLabel.get('gpt2')?.detail, gpt2);
@@ -61,7 +61,7 @@ test('Select Model lists the Hugging Face cache GPT-2 models, marked as such, an
   assert.ok(!items.some((i) => i.label === 'openai-community/gpt2'), 'a manifest model is listed once, under its name');
   assert.equal(state.settings.get('model'), 'someone/gpt2-ft');
   await selectModelCommand(ctx);
-  const again = state.quickPicks.at(-1) ?? [];
+  const again = state.quickPickItems.at(-1) ?? [];
   assert.match(again.find((i) => i.label === 'someone/gpt2-ft')?.description ?? '', / · current$/);
   assert.ok(!again.some((i) => (i.description ?? '').startsWith('local folder')), 'a hub id is not shown as a local folder');
   assert.equal(state.messages.at(-1), 'info: Residual Lens will trace with someone/gpt2-ft.');
