@@ -40,6 +40,8 @@ export interface TraceDiagnostics extends PageTimes {
   readonly engineMs: number;
   /** Command start → the webview reported the trace painted. */
   readonly paintedMs: number;
+  /** A live-lens re-trace: paintedMs counts from the keystroke (debounce included). */
+  readonly live?: boolean;
 }
 
 /**
@@ -92,11 +94,15 @@ export class Diagnostics {
   private startedAtEpochMs = 0;
   private profiler: Session | undefined;
 
-  /** Call when a trace command starts: the loop's lag is measured from here to the trace's paint. */
-  traceStarted(): void {
+  /**
+   * Call when a trace command starts: the loop's lag is measured from here to the trace's paint.
+   * A live-lens re-trace passes the keystroke's time (performance.now()) as `startedAt`: its
+   * times count from the keystroke, its lag from now.
+   */
+  traceStarted(startedAt = performance.now()): void {
     if (!this.file) return;
-    this.startedAt = performance.now();
-    this.startedAtEpochMs = Date.now();
+    this.startedAt = startedAt;
+    this.startedAtEpochMs = Date.now() - (performance.now() - startedAt);
     this.marks = [];
     this.traceWritten = false;
     this.stalls = [];
@@ -104,7 +110,7 @@ export class Diagnostics {
     this.heldMaxMs = 0;
     this.ranMaxMs = 0;
     clearInterval(this.lagTimer);
-    let last = this.startedAt;
+    let last = performance.now();
     this.schedAtStart = mainThreadSchedStat();
     let lastSched = this.schedAtStart;
     this.lagTimer = setInterval(() => {
@@ -174,6 +180,7 @@ export class Diagnostics {
       model: d.model,
       engineMs: round(d.engineMs),
       paintedMs: round(d.paintedMs),
+      ...(d.live === true && { live: true }),
       ...(d.renderMs !== undefined && { renderMs: round(d.renderMs) }),
       ...(d.webviewMs !== undefined && { webviewMs: round(d.webviewMs) }),
       eventLoopMaxMs: round(this.lagMaxMs),

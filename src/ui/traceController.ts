@@ -23,6 +23,7 @@ import type { PageTimes, TracePayload } from '../protocol/webview';
 import { TraceFollowUps } from './followUps';
 import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import { TraceSequencer, type TraceTicket } from './traceSequencer';
+import { keptPosition } from './liveLens';
 
 export { EMPTY_MESSAGE } from './traceText';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
@@ -52,12 +53,22 @@ export interface TraceRecord {
   readonly measuredFrom: number | undefined;
 }
 
+/**
+ * A live-lens re-trace (src/ui/liveLensController.ts): progress in the status bar instead of a
+ * notification, problems (empty, over the context) reported to `problem` instead of a popup, and
+ * the selected position carried over to the new tokens where it still exists.
+ */
+export interface LiveRun {
+  readonly problem: (message: string | undefined) => void;
+}
+
 interface PendingPaint {
   readonly traceId: number;
   readonly started: number;
   readonly engineMs: number;
   readonly tokens: number;
   readonly model: string;
+  readonly live: boolean;
 }
 
 export interface TraceViews {
@@ -153,22 +164,23 @@ export class TraceController implements vscode.Disposable {
    * Traces `text` (from a document range, or from a restored panel's saved text). `started` is the
    * command's start time: only command-started traces write a diagnostics line (command → painted).
    */
-  async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number): Promise<void> {
+  async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number, live?: LiveRun): Promise<void> {
     const empty = emptyTextProblem(text);
     if (empty) {
-      this.output.showWarning(empty);
+      if (live) live.problem(empty);
+      else this.output.showWarning(empty);
       return;
     }
     // Newest wins: cancel whatever is running; a stale result is dropped.
     const ticket = this.sequence.begin();
     try {
-      await this.runTicket(text, source, started, ticket);
+      await this.runTicket(text, source, started, ticket, live);
     } finally {
       this.sequence.finish(ticket);
     }
   }
 
-  private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket): Promise<void> {
+  private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket, live: LiveRun | undefined): Promise<void> {
     const stale = ticket.stale;
 
     const choice = await chooseModelForTrace(this.models);
@@ -177,7 +189,9 @@ export class TraceController implements vscode.Disposable {
     const prependBos = cfg.get<boolean>('prependBos', true);
     const topK = Math.max(1, Math.min(100, Math.round(cfg.get<number>('topK', 10))));
 
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true }, async (progress, token) => {
+    // A live re-trace runs on every pause in typing: the status bar, not a notification, shows it.
+    const progressOptions = live ? { location: vscode.ProgressLocation.Window, title: 'Residual Lens' } : { location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true };
+    await vscode.window.withProgress(progressOptions, async (progress, token) => {
       const cancel = new AbortController();
       token.onCancellationRequested(() => cancel.abort());
       const signal = AbortSignal.any([ticket.signal, cancel.signal]);
@@ -193,8 +207,9 @@ export class TraceController implements vscode.Disposable {
         const counted = await this.session.request('tokenize', countRequest(text, prependBos, nCtx), { signal });
         if (stale()) return;
         const tooLong = countedProblem(counted, nCtx, info.name);
+        live?.problem(tooLong);
         if (tooLong) {
-          this.output.showWarning(tooLong);
+          if (!live) this.output.showWarning(tooLong);
           this.setStatus('', false);
           return;
         }
@@ -208,7 +223,7 @@ export class TraceController implements vscode.Disposable {
         const engineMs = performance.now() - t0;
         this.markMeasured(started, 'traced');
         if (stale()) return;
-        this.show(trace, tracePayload(trace, engineMs), source, started);
+        this.show(trace, tracePayload(trace, engineMs), source, started, live !== undefined);
       } catch (err) {
         if (stale() || isCancellation(err)) {
           if (!stale()) this.setStatus('Trace cancelled.', false);
@@ -221,7 +236,8 @@ export class TraceController implements vscode.Disposable {
     });
   }
 
-  private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined): void {
+  private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, keepSelection = false): void {
+    const before = this.current;
     const engineMs = payload.elapsedMs;
     const followUps = new TraceFollowUps(trace.traceId, {
       lens: (traceId, k) => this.session.request('lens', { traceId, k }, {}, 'ready'),
@@ -242,8 +258,10 @@ export class TraceController implements vscode.Disposable {
     const T = trace.tokens.length;
     // Default selection: the last position (what the model predicts next), keeping the head if it still exists.
     const { nLayer, nHead } = trace.model.config;
-    this.selection = { pos: T - 1, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
-    this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name };
+    // A live re-trace keeps the selected token where the edit left it (keptPosition).
+    const pos = keepSelection && before ? keptPosition(before.trace.tokens, trace.tokens, this.selection.pos) : T - 1;
+    this.selection = { pos, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
+    this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name, live: keepSelection };
     if (trace.text.length <= MAX_REMEMBERED_TEXT) void this.memento.update(LAST_TEXT_KEY, trace.text);
     this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
     this.views.openPanel();
@@ -412,7 +430,7 @@ export class TraceController implements vscode.Disposable {
     this.pendingPaint = undefined;
     const paintedMs = performance.now() - p.started;
     this.output.info(`Trace ${traceId} painted ${paintedMs.toFixed(0)} ms after the command.`);
-    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page });
+    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page, live: p.live });
   }
 
   /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */
