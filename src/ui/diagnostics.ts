@@ -42,6 +42,8 @@ export interface TraceDiagnostics extends PageTimes {
   readonly paintedMs: number;
   /** A live-lens re-trace: paintedMs counts from the keystroke (debounce included). */
   readonly live?: boolean;
+  /** A live-lens re-trace: the last keystroke's performance.now() (the measurement began at the first keystroke since the previous paint). */
+  readonly editedAt?: number;
 }
 
 /**
@@ -94,15 +96,19 @@ export class Diagnostics {
   private startedAtEpochMs = 0;
   private profiler: Session | undefined;
 
+  /** Whether a trace's measurement runs (started, its line not yet written). */
+  get measuring(): boolean {
+    return this.lagTimer !== undefined;
+  }
+
   /**
    * Call when a trace command starts: the loop's lag is measured from here to the trace's paint.
-   * A live-lens re-trace passes the keystroke's time (performance.now()) as `startedAt`: its
-   * times count from the keystroke, its lag from now.
+   * Live lens calls it at the first keystroke after a paint, so the lag covers the typing too.
    */
-  traceStarted(startedAt = performance.now()): void {
+  traceStarted(): void {
     if (!this.file) return;
-    this.startedAt = startedAt;
-    this.startedAtEpochMs = Date.now() - (performance.now() - startedAt);
+    this.startedAt = performance.now();
+    this.startedAtEpochMs = Date.now();
     this.marks = [];
     this.traceWritten = false;
     this.stalls = [];
@@ -110,7 +116,7 @@ export class Diagnostics {
     this.heldMaxMs = 0;
     this.ranMaxMs = 0;
     clearInterval(this.lagTimer);
-    let last = performance.now();
+    let last = this.startedAt;
     this.schedAtStart = mainThreadSchedStat();
     let lastSched = this.schedAtStart;
     this.lagTimer = setInterval(() => {
@@ -169,6 +175,7 @@ export class Diagnostics {
 
   trace(d: TraceDiagnostics): void {
     clearInterval(this.lagTimer);
+    this.lagTimer = undefined;
     this.traceWritten = true;
     // One profile across the first few traces: starting the profiler itself stalls the loop.
     if (++this.tracesProfiled >= Number(process.env.RESIDUAL_LENS_CPU_PROFILE_TRACES ?? 4)) this.stopProfile();
@@ -181,6 +188,7 @@ export class Diagnostics {
       engineMs: round(d.engineMs),
       paintedMs: round(d.paintedMs),
       ...(d.live === true && { live: true }),
+      ...(d.editedAt !== undefined && { lastEditAtMs: round(d.editedAt - this.startedAt) }),
       ...(d.renderMs !== undefined && { renderMs: round(d.renderMs) }),
       ...(d.webviewMs !== undefined && { webviewMs: round(d.webviewMs) }),
       eventLoopMaxMs: round(this.lagMaxMs),

@@ -114,6 +114,8 @@ export class LiveLensController implements vscode.Disposable {
   }
 
   private request(r: LiveRequest): void {
+    // Diagnostics (RESIDUAL_LENS_DIAGNOSTICS): the host's loop is watched from the first keystroke after a paint.
+    if (!this.host.diagnostics.measuring) this.host.diagnostics.traceStarted();
     this.scheduler.edited(r);
     this.render();
   }
@@ -126,7 +128,6 @@ export class LiveLensController implements vscode.Disposable {
     const text = doc.getText(new vscode.Range(doc.positionAt(range.start), doc.positionAt(range.end)));
     this.followed = { uri: r.uri, range };
     this.render();
-    this.host.diagnostics.traceStarted(r.editedAt);
     await this.host.traces.run(text, { uri: r.uri, range }, r.editedAt, {
       problem: (message) => {
         this.problem = message;

@@ -430,7 +430,7 @@ export class TraceController implements vscode.Disposable {
     this.pendingPaint = undefined;
     const paintedMs = performance.now() - p.started;
     this.output.info(`Trace ${traceId} painted ${paintedMs.toFixed(0)} ms after the command.`);
-    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page, live: p.live });
+    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page, ...(p.live && { live: true, editedAt: p.started }) });
   }
 
   /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */
