@@ -57,13 +57,13 @@ const WARM_TIMEOUT_MS = 60_000;
 const RUN_TIMEOUT_MS = 15 * 60_000;
 const SENTENCES = 'sentences.txt';
 
-function numberArg(name: string): number | undefined {
+export function numberArg(name: string): number | undefined {
   const i = process.argv.indexOf(name);
   const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
   return Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
-function stringArg(name: string): string | undefined {
+export function stringArg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
@@ -74,7 +74,7 @@ const log = (line: string): void => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** code-server and Chromium where scripts/e2e-setup.ts installs them, or why they are not usable. */
-function installedTools(): { codeServer: string; chromium: string } | { missing: string } {
+export function installedTools(): { codeServer: string; chromium: string } | { missing: string } {
   // The layout of ensureE2eTools (which installs; the bench must not).
   const prefix = path.join(cacheRoot, 'code-server');
   const codeServer = path.join(prefix, 'node_modules', '.bin', 'code-server');
@@ -86,7 +86,7 @@ function installedTools(): { codeServer: string; chromium: string } | { missing:
 }
 
 /** The host's .vsix: reused when fresh (or when told to), else packaged by scripts/package.ts with its output on stderr. */
-function ensureVsix(reuse: boolean): { file: string; packaged: boolean; staleAgainstSources: boolean; builtAt: string } {
+export function ensureVsix(reuse: boolean): { file: string; packaged: boolean; staleAgainstSources: boolean; builtAt: string } {
   const target = hostTarget();
   const file = vsixPath(target);
   let packaged = false;
@@ -100,7 +100,7 @@ function ensureVsix(reuse: boolean): { file: string; packaged: boolean; staleAga
 }
 
 /** 1-based number and text of the first line of `file` with exactly `tokens` tokens (BOS included). */
-function lineWithTokens(file: string, tokens: number): { line: number; text: string } {
+export function lineWithTokens(file: string, tokens: number): { line: number; text: string } {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const i = lines.findIndex((l) => l.trim() !== '' && tokenize(l, { prependBos: true }).tokens.length === tokens);
   if (i < 0) throw new Error(`${file} has no line of exactly ${tokens} tokens (BOS included)`);
@@ -124,7 +124,7 @@ function cpuTimes(): { busy: number; total: number } | undefined {
  * A reloaded workbench keeps Chromium and the new extension host's other extensions busy for
  * seconds; tracing into that measures their start-up, not ours. Returns the time waited.
  */
-async function waitForQuietMachine(timeoutMs = 20_000): Promise<number> {
+export async function waitForQuietMachine(timeoutMs = 20_000): Promise<number> {
   const t0 = Date.now();
   const cores = os.cpus().length;
   for (;;) {
