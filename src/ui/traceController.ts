@@ -51,6 +51,13 @@ export interface TraceRecord {
   readonly followUps: TraceFollowUps;
   /** The command's start time for a command-started trace: its moments go to the diagnostics (not a restored panel's re-trace's). */
   readonly measuredFrom: number | undefined;
+  /**
+   * Cancels the follow-up requests still queued or running in the worker (a newer trace started:
+   * they would hold it up behind this one's lens table); later ones, e.g. a hover's, still go.
+   */
+  readonly supersede: () => void;
+  /** What the record's follow-up requests pass as their signal (a fresh one after supersede). */
+  readonly followUpSignal: () => AbortSignal;
 }
 
 /**
@@ -171,12 +178,17 @@ export class TraceController implements vscode.Disposable {
       else this.output.showWarning(empty);
       return;
     }
-    // Newest wins: cancel whatever is running; a stale result is dropped.
+    // Newest wins: cancel whatever is running, and the shown trace's follow-ups still in the
+    // worker's queue (live lens re-traces while they run); a stale result is dropped.
     const ticket = this.sequence.begin();
+    const shown = this.current;
+    shown?.supersede();
     try {
       await this.runTicket(text, source, started, ticket, live);
     } finally {
       this.sequence.finish(ticket);
+      // Nothing replaced it (refused, failed, cancelled): the shown trace's views still missing go again.
+      if (shown && this.current === shown && !ticket.stale()) this.refetchMissing(shown);
     }
   }
 
@@ -239,12 +251,17 @@ export class TraceController implements vscode.Disposable {
   private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, keepSelection = false): void {
     const before = this.current;
     const engineMs = payload.elapsedMs;
+    let abort = new AbortController();
     const followUps = new TraceFollowUps(trace.traceId, {
-      lens: (traceId, k) => this.session.request('lens', { traceId, k }, {}, 'ready'),
-      attributeAll: (traceId) => this.session.request('attributeAll', { traceId }, {}, 'ready'),
-      attribute: (traceId, pos, tokenId) => this.session.request('attribute', { traceId, pos, tokenId }, {}, 'ready'),
+      lens: (traceId, k) => this.session.request('lens', { traceId, k }, { signal: abort.signal }, 'ready'),
+      attributeAll: (traceId) => this.session.request('attributeAll', { traceId }, { signal: abort.signal }, 'ready'),
+      attribute: (traceId, pos, tokenId) => this.session.request('attribute', { traceId, pos, tokenId }, { signal: abort.signal }, 'ready'),
     });
-    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps, measuredFrom: started };
+    const supersede = (): void => {
+      abort.abort();
+      abort = new AbortController();
+    };
+    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps, measuredFrom: started, supersede, followUpSignal: () => abort.signal };
     // One trace per document range: a re-trace of overlapping text replaces the old one.
     this.records = this.records.filter((r) => !(r.uri === record.uri && r.range && record.range && r.range.start < record.range.end && record.range.start < r.range.end));
     this.records.push(record);
@@ -284,6 +301,16 @@ export class TraceController implements vscode.Disposable {
     void this.fetchAttribution(record, this.selection.pos);
     // Last: the worker answers in order, and pooling every head of a long trace takes a while.
     void this.fetchThumbs(record);
+  }
+
+  /** The views of the current record that have not arrived (their requests were superseded), asked again; none before its paint. */
+  private refetchMissing(record: TraceRecord): void {
+    if (record !== this.current || this.followUpsWaiting?.record === record) return;
+    const id = record.trace.traceId;
+    if (this.patternShown?.traceId !== id || this.patternShown.layer !== this.selection.layer) void this.fetchPattern(record, this.selection.layer);
+    if (this.lensShown?.traceId !== id) void this.fetchLens(record);
+    if (this.attributionShown?.traceId !== id || this.attributionShown.pos !== this.selection.pos) void this.fetchAttribution(record, this.selection.pos);
+    if (this.thumbsShown?.traceId !== id) void this.fetchThumbs(record);
   }
 
   private cancelFollowUps(): void {
@@ -327,7 +354,7 @@ export class TraceController implements vscode.Disposable {
     return this.followUp(
       record,
       'attention patterns',
-      async () => patternPayload(await this.session.request('patternView', { traceId, layer, maxSize: PATTERN_MAX_SIZE }, {}, 'ready')),
+      async () => patternPayload(await this.session.request('patternView', { traceId, layer, maxSize: PATTERN_MAX_SIZE }, { signal: record.followUpSignal() }, 'ready')),
       () => layer === this.selection.layer,
       (pattern) => {
         this.patternShown = pattern;
@@ -341,7 +368,7 @@ export class TraceController implements vscode.Disposable {
     return this.followUp(
       record,
       'attention thumbnails',
-      async () => thumbsPayload(await this.session.request('patternThumbs', { traceId, maxSize: THUMB_MAX_SIZE }, {}, 'ready')),
+      async () => thumbsPayload(await this.session.request('patternThumbs', { traceId, maxSize: THUMB_MAX_SIZE }, { signal: record.followUpSignal() }, 'ready')),
       () => true,
       (thumbs) => {
         this.thumbsShown = thumbs;

@@ -174,6 +174,9 @@ describe('live lens through the extension', () => {
     doc.edit(doc.text().length - 160, 160, '');
     await waitFor('the trace under the context', () => traces().at(-1)?.trace.text.endsWith(' twice.') === true && summaries(sent) === 1);
     await waitFor('live lens on', () => /Live lens: on/.test(statusItem()?.text ?? ''));
+    // The refused re-trace cancelled the shown trace's follow-ups still in the worker; they went again.
+    const id = traces().at(-1)?.trace.traceId;
+    await waitFor('the shown trace\'s lens and DLA', () => ['lens', 'attribution'].every((type) => panel().posted.some((m) => m.type === type && (m[type] as { traceId: number }).traceId === id)));
   });
 
   it('turned off: edits trace nothing; deactivation leaves nothing behind', async () => {
