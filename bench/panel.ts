@@ -23,7 +23,8 @@
  * Run alone: node --import tsx bench/panel.ts [--reuse-vsix]   (JSON on stdout, progress on stderr)
  * Narrower runs (issue 13, before/after pairs): --vsix FILE installs that package as it is (e.g. a
  * copy packaged from an earlier commit), --only-small skips the demo model, --no-cold-starts skips
- * the fresh extension hosts, --warm N sets the warm traces per model.
+ * the fresh extension hosts, --warm N sets the warm traces per model, --engine-threads N sets
+ * residualLens.engineThreads.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,6 +47,8 @@ const WARM_TRACES = numberArg('--warm') ?? 5;
 const COLD_STARTS = process.argv.includes('--no-cold-starts') ? 0 : 5;
 /** --only-small: the GPT-2-small shape alone (the figures issue 13 is about). */
 const ONLY_SMALL = process.argv.includes('--only-small');
+/** --engine-threads N: residualLens.engineThreads for the run (an experiment; default: the setting's default). */
+const EXTRA_SETTINGS: Record<string, unknown> = numberArg('--engine-threads') === undefined ? {} : { 'residualLens.engineThreads': numberArg('--engine-threads') };
 const TOKENS = 32;
 const PAINT_TARGET_MS = 400;
 /** Pause after a painted trace before the next command, so its follow-up requests (lens, attribution) settle as they would for a person. */
@@ -195,7 +198,7 @@ async function panelTokenCount(wb: Workbench): Promise<number> {
 }
 
 async function benchModel(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
-  setWorkspaceSettings({ 'residualLens.model': setting });
+  setWorkspaceSettings({ 'residualLens.model': setting, ...EXTRA_SETTINGS });
   await sleep(2500); // the workbench's settings file watcher
   await run.wb.openFile(SENTENCES);
   const quietAfterMs = await waitForQuietMachine();
@@ -284,7 +287,7 @@ function loopFigures(traces: readonly TraceEvent[]): { lagMs: Spread; heldMs: Sp
  * trace panel, whose re-trace would load the model first), reload the window, trace the 32-token line.
  */
 async function coldStarts(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
-  setWorkspaceSettings({ 'residualLens.model': setting });
+  setWorkspaceSettings({ 'residualLens.model': setting, ...EXTRA_SETTINGS });
   const traces: BenchTrace[] = [];
   const quietWaits: number[] = [];
   for (let i = 0; i < COLD_STARTS; i++) {

@@ -19,6 +19,15 @@ import { readPalette, watchTheme, type Palette } from './theme';
 import { TraceState } from './traceState';
 
 const THUMB_PX = 72;
+/** An undrawn thumbnail at its drawn size (CSSOM, not a style attribute: the CSP has no 'unsafe-inline'). */
+function placeholderCanvas(px: number): HTMLCanvasElement {
+  const c = h('canvas', { 'aria-hidden': 'true', width: px, height: px });
+  c.style.width = `${px}px`;
+  c.style.height = `${px}px`;
+  return c;
+}
+/** Thumbnail size in CSS px: smaller when there are many heads. */
+const thumbPx = (nLayer: number, nHead: number): number => (nLayer * nHead > 48 ? 40 : THUMB_PX);
 
 export function startTracePanel(app: HTMLElement): void {
   const state = new TraceState();
@@ -295,10 +304,12 @@ export function startTracePanel(app: HTMLElement): void {
     clear(thumbs);
     if (!t) return;
     thumbs.style.gridTemplateColumns = `max-content repeat(${t.nHead}, max-content)`;
+    // Undrawn canvases take their drawn size, not the default 300 × 150 (a 3600 px wide grid to lay out in the first paint).
+    const px = thumbPx(t.nLayer, t.nHead);
     for (let l = 0; l < t.nLayer; l++) {
       thumbs.append(h('span', { class: 'row-label', text: `L${l}` }));
       for (let hd = 0; hd < t.nHead; hd++) {
-        const thumb = h('button', { class: 'thumb', 'data-testid': 'head-thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': 'false', title: `${headName(l, hd)}: click to open, double-click for its circuits`, 'aria-label': headName(l, hd) }, h('canvas', { 'aria-hidden': 'true' }));
+        const thumb = h('button', { class: 'thumb', 'data-testid': 'head-thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': 'false', title: `${headName(l, hd)}: click to open, double-click for its circuits`, 'aria-label': headName(l, hd) }, placeholderCanvas(px));
         thumb.addEventListener('click', () => pick(state.selection.pos, l, hd, false));
         thumb.addEventListener('dblclick', () => post({ type: 'openHead', layer: l, head: hd }));
         thumbs.append(thumb);
@@ -312,7 +323,7 @@ export function startTracePanel(app: HTMLElement): void {
     const th = state.thumbs;
     if (!t || !th) return;
     const S = th.size;
-    const px = t.nLayer * t.nHead > 48 ? 40 : THUMB_PX;
+    const px = thumbPx(t.nLayer, t.nHead);
     thumbs.querySelectorAll<HTMLElement>('[data-testid="head-thumb"]').forEach((el) => {
       const l = Number(el.dataset.layer);
       const hd = Number(el.dataset.head);
