@@ -22,8 +22,6 @@ function baseOptions(p: Palette) {
 
 export class ResidualChart {
   private chart: Chart | undefined;
-  /** The palette the chart's options were built from: options are replaced only when it changes. */
-  private optionsFor: Palette | undefined;
 
   constructor(readonly canvas: HTMLCanvasElement) {}
 
@@ -38,15 +36,11 @@ export class ResidualChart {
     };
     if (this.chart) {
       this.chart.data = data;
-      // Replacing the options makes chart.js resolve every option scope again: measured 8–18 ms of
-      // a warm trace's 10–25 ms render in the trace panel (issue 13), so only on a theme change.
-      if (this.optionsFor !== p) this.chart.options = baseOptions(p);
-      this.optionsFor = p;
+      this.chart.options = baseOptions(p);
       this.chart.update('none');
       return;
     }
     this.chart = new Chart(this.canvas, { type: 'bar', data, options: baseOptions(p) });
-    this.optionsFor = p;
   }
 
   dataUrl(): string {

@@ -78,6 +78,10 @@ export function startTracePanel(app: HTMLElement): void {
     const S = state.layerPattern?.size ?? state.positions;
     pick(Math.floor((row * state.positions) / S), state.selection.layer, state.selection.head, true);
   });
+  /** The model shape the head thumbnail buttons were built for. */
+  let thumbsShape: string | undefined;
+  /** The attention section's layer and head selects, for the model shape they were built for. */
+  let attSelects: { readonly shape: string; readonly layer: HTMLElement & { value: string }; readonly head: HTMLElement & { value: string } } | undefined;
   const thumbs = h('div', { class: 'thumb-grid', role: 'group', 'aria-label': 'Every head (layers × heads); click one to open it' });
   attention.tools.append(
     button('Save PNG', () => post({ type: 'savePng', name: `attention-${headName(state.selection.layer, state.selection.head)}`, dataUrl: attHeat.canvas.toDataURL('image/png') })),
@@ -264,13 +268,20 @@ export function startTracePanel(app: HTMLElement): void {
     const { layer, head } = state.selection;
     const T = t.tokens.length;
     renderThumbSelection();
-    clear(attControls);
-    attControls.append(
-      h('label', { text: 'Layer ' }),
-      select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' }),
-      h('label', { text: ' Head ' }),
-      select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' }),
-    );
+    // The layer and head selects are built once per model shape: a new vscode-single-select lays
+    // out its dropdown when it first renders (getBoundingClientRect, a forced layout), measured at
+    // about a quarter of a warm trace's script time in the trace panel (issue 13, bench/panelRender.ts).
+    const shape = `${t.nLayer}×${t.nHead}`;
+    if (attSelects?.shape !== shape) {
+      const layerSelect = select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' });
+      const headSelect = select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' });
+      attSelects = { shape, layer: layerSelect as HTMLElement & { value: string }, head: headSelect as HTMLElement & { value: string } };
+      clear(attControls);
+      attControls.append(h('label', { text: 'Layer ' }), layerSelect, h('label', { text: ' Head ' }), headSelect);
+    } else {
+      if (attSelects.layer.value !== String(layer)) attSelects.layer.value = String(layer);
+      if (attSelects.head.value !== String(head)) attSelects.head.value = String(head);
+    }
     const labels = t.tokens.map((tok, i) => (i === 0 && tok.special ? 'BOS' : visibleToken(tok.text)));
     const layerPattern = state.layerPattern;
     attHeat.canvas.hidden = !layerPattern;
@@ -301,11 +312,28 @@ export function startTracePanel(app: HTMLElement): void {
   /** One button per head (L × H), drawn when the thumbnails arrive. */
   function renderThumbs(): void {
     const t = state.trace;
-    clear(thumbs);
-    if (!t) return;
-    thumbs.style.gridTemplateColumns = `max-content repeat(${t.nHead}, max-content)`;
+    if (!t) {
+      clear(thumbs);
+      thumbsShape = undefined;
+      return;
+    }
     // Undrawn canvases take their drawn size, not the default 300 × 150 (a 3600 px wide grid to lay out in the first paint).
     const px = thumbPx(t.nLayer, t.nHead);
+    const shape = `${t.nLayer}×${t.nHead}`;
+    if (thumbsShape === shape) {
+      // Same model shape: the buttons stay, their canvases are blanked until the new thumbnails arrive.
+      thumbs.querySelectorAll<HTMLCanvasElement>('[data-testid="head-thumb"] canvas').forEach((c) => {
+        c.width = px;
+        c.height = px;
+        c.style.width = `${px}px`;
+        c.style.height = `${px}px`;
+      });
+      drawThumbs();
+      return;
+    }
+    clear(thumbs);
+    thumbsShape = shape;
+    thumbs.style.gridTemplateColumns = `max-content repeat(${t.nHead}, max-content)`;
     for (let l = 0; l < t.nLayer; l++) {
       thumbs.append(h('span', { class: 'row-label', text: `L${l}` }));
       for (let hd = 0; hd < t.nHead; hd++) {
