@@ -296,9 +296,10 @@ export class TraceController implements vscode.Disposable {
     this.cancelFollowUps();
     if (!record || record !== this.current) return;
     void this.fetchPattern(record, this.selection.layer);
-    void this.fetchLens(record);
-    // The DLA table of every position (one request): the panel's default DLA and every hover read it.
+    // The DLA table of every position (one request): the panel's default DLA and every hover read
+    // it. Before the lens table (the worker answers in order): it takes a few ms, the lens hundreds.
     void this.fetchAttribution(record, this.selection.pos);
+    void this.fetchLens(record);
     // Last: the worker answers in order, and pooling every head of a long trace takes a while.
     void this.fetchThumbs(record);
   }
