@@ -132,6 +132,28 @@ describe('live lens through the extension', () => {
     assert.deepEqual(state.messages, []);
   });
 
+  it('the inline hint (setting, off by default): the latest trace\'s top-1 next token and probability after its range', async () => {
+    const decorations: { range: { start: { character: number } }; renderOptions: { after: { contentText: string } } }[][] = [];
+    // The hint's calls only (the traced-range underline sets plain ranges on the same editor).
+    const editor = { document: doc.document, setDecorations: (_type: unknown, ranges: { renderOptions?: unknown }[]) => void (ranges.length === 0 || ranges[0].renderOptions ? decorations.push(ranges as never) : undefined) };
+    (stub.window.visibleTextEditors as unknown[]).push(editor);
+    try {
+      doc.edit(doc.text().length, 0, ' ran');
+      await waitFor('the re-trace', () => traces().at(-1)?.trace.text.endsWith(' ran') === true);
+      await sleep(50);
+      assert.ok(decorations.length > 0 && decorations.every((d) => d.length === 0), 'off by default: no hint');
+      state.settings.set('liveLens.inlineHint', true);
+      doc.edit(doc.text().length - 4, 4, '');
+      await waitFor('the hint', () => (decorations.at(-1)?.length ?? 0) === 1);
+      const [hint] = decorations.at(-1) ?? [];
+      assert.equal(hint?.range.start.character, doc.text().length, 'at the end of the traced range');
+      assert.match(hint?.renderOptions.after.contentText ?? '', /^ → ".*" (\d+|<1)%$/);
+    } finally {
+      state.settings.delete('liveLens.inlineHint');
+      (stub.window.visibleTextEditors as unknown[]).splice(0);
+    }
+  });
+
   it('paused while the window is unfocused or the panel hidden: nothing runs; the newest edit runs on resume', async () => {
     state.windowFocused = false;
     fireListeners('window.onDidChangeWindowState', { focused: false });
