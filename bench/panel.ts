@@ -315,6 +315,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
   const given = stringArg('--vsix');
   const vsix = given ? { file: path.relative(ROOT, path.resolve(given)), packaged: false, staleAgainstSources: false, builtAt: fs.statSync(given).mtime.toISOString() } : ensureVsix(reuseVsix);
   out.vsix = vsix;
+  out.extraSettings = EXTRA_SETTINGS;
   const randomFolder = ensureBenchCheckpoint();
 
   const runDir = path.join(cacheRoot, 'bench-panel');
@@ -357,7 +358,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
       };
     }
     const smallPaint = (small.warmPaintedMs as { median: number }).median;
-    const every = `every trace of the run (${run.traces.length}, ${(ONLY_SMALL ? 1 : 2) * (COLD_STARTS + 1)} first traces of an extension host included)`;
+    const every = `every trace of the run (${run.traces.length}, ${1 + (ONLY_SMALL ? 1 : 2) * COLD_STARTS} first traces of an extension host included)`;
     const all = loopFigures(run.traces);
     out.eventLoopAllTraces = all;
     out.targets = {
