@@ -36,10 +36,6 @@ const log = (line: string): void => {
 };
 
 /** A trace payload of the GPT-2-small shape with deterministic values (the page only draws them). */
-export function payloadForProfile(traceId: number): TracePayload {
-  return payload(traceId);
-}
-
 function payload(traceId: number): TracePayload {
   let seed = traceId * 7919 + 1;
   const rand = (): number => {
