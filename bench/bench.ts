@@ -5,7 +5,8 @@
  * (bench/heatmap.ts: our canvas heatmap vs chartjs-chart-matrix in headless Chromium), checkpointLoad
  * (bench/checkpointLoad.ts: a GPT-2-small-shaped pytorch_model.bin vs model.safetensors) and panel (bench/panel.ts: command →
  * trace panel painted in code-server, then fresh extension hosts' first traces; `skipped` when code-server/Chromium are not installed;
- * `--reuse-vsix` keeps an existing .vsix even if older than the sources). Progress goes to stderr.
+ * `--reuse-vsix` keeps an existing .vsix even if older than the sources) and liveLens (bench/liveLens.ts: keystroke → panel
+ * painted / hover ready with live lens on, the host's loop while typing, its CPU once typing stops). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
  */
 import { spawnSync } from 'node:child_process';
@@ -59,6 +60,9 @@ async function main(): Promise<void> {
   // Imported here: the e2e harness it uses loads playwright and installs signal handlers.
   const { benchPanel } = await import('./panel');
   out.panel = await benchPanel();
+  process.stderr.write('[bench] liveLens: typing with live lens on, in code-server + Chromium\n');
+  const { benchLiveLens } = await import('./liveLens');
+  out.liveLens = await benchLiveLens();
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 

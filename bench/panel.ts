@@ -21,6 +21,10 @@
  * sources, unless --reuse-vsix (or RESIDUAL_LENS_BENCH_REUSE_VSIX=1) is given and one exists.
  *
  * Run alone: node --import tsx bench/panel.ts [--reuse-vsix]   (JSON on stdout, progress on stderr)
+ * Narrower runs (issue 13, before/after pairs): --vsix FILE installs that package as it is (e.g. a
+ * copy packaged from an earlier commit), --only-small skips the demo model, --no-cold-starts skips
+ * the fresh extension hosts, --warm N sets the warm traces per model, --engine-threads N sets
+ * residualLens.engineThreads.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -38,9 +42,13 @@ import { ensureBenchCheckpoint } from './engine';
 import { guardedSection, median, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
-const WARM_TRACES = 5;
+const WARM_TRACES = numberArg('--warm') ?? 5;
 /** Fresh extension hosts per model: the first trace of a host is where the event loop is most at risk. */
-const COLD_STARTS = 5;
+const COLD_STARTS = process.argv.includes('--no-cold-starts') ? 0 : 5;
+/** --only-small: the GPT-2-small shape alone (the figures issue 13 is about). */
+const ONLY_SMALL = process.argv.includes('--only-small');
+/** --engine-threads N: residualLens.engineThreads for the run (an experiment; default: the setting's default). */
+const EXTRA_SETTINGS: Record<string, unknown> = numberArg('--engine-threads') === undefined ? {} : { 'residualLens.engineThreads': numberArg('--engine-threads') };
 const TOKENS = 32;
 const PAINT_TARGET_MS = 400;
 /** Pause after a painted trace before the next command, so its follow-up requests (lens, attribution) settle as they would for a person. */
@@ -52,13 +60,24 @@ const WARM_TIMEOUT_MS = 60_000;
 const RUN_TIMEOUT_MS = 15 * 60_000;
 const SENTENCES = 'sentences.txt';
 
+export function numberArg(name: string): number | undefined {
+  const i = process.argv.indexOf(name);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
+  return Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+export function stringArg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 const log = (line: string): void => {
   process.stderr.write(`[bench] panel: ${line}\n`);
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** code-server and Chromium where scripts/e2e-setup.ts installs them, or why they are not usable. */
-function installedTools(): { codeServer: string; chromium: string } | { missing: string } {
+export function installedTools(): { codeServer: string; chromium: string } | { missing: string } {
   // The layout of ensureE2eTools (which installs; the bench must not).
   const prefix = path.join(cacheRoot, 'code-server');
   const codeServer = path.join(prefix, 'node_modules', '.bin', 'code-server');
@@ -70,7 +89,7 @@ function installedTools(): { codeServer: string; chromium: string } | { missing:
 }
 
 /** The host's .vsix: reused when fresh (or when told to), else packaged by scripts/package.ts with its output on stderr. */
-function ensureVsix(reuse: boolean): { file: string; packaged: boolean; staleAgainstSources: boolean; builtAt: string } {
+export function ensureVsix(reuse: boolean): { file: string; packaged: boolean; staleAgainstSources: boolean; builtAt: string } {
   const target = hostTarget();
   const file = vsixPath(target);
   let packaged = false;
@@ -84,7 +103,7 @@ function ensureVsix(reuse: boolean): { file: string; packaged: boolean; staleAga
 }
 
 /** 1-based number and text of the first line of `file` with exactly `tokens` tokens (BOS included). */
-function lineWithTokens(file: string, tokens: number): { line: number; text: string } {
+export function lineWithTokens(file: string, tokens: number): { line: number; text: string } {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const i = lines.findIndex((l) => l.trim() !== '' && tokenize(l, { prependBos: true }).tokens.length === tokens);
   if (i < 0) throw new Error(`${file} has no line of exactly ${tokens} tokens (BOS included)`);
@@ -108,7 +127,7 @@ function cpuTimes(): { busy: number; total: number } | undefined {
  * A reloaded workbench keeps Chromium and the new extension host's other extensions busy for
  * seconds; tracing into that measures their start-up, not ours. Returns the time waited.
  */
-async function waitForQuietMachine(timeoutMs = 20_000): Promise<number> {
+export async function waitForQuietMachine(timeoutMs = 20_000): Promise<number> {
   const t0 = Date.now();
   const cores = os.cpus().length;
   for (;;) {
@@ -179,7 +198,7 @@ async function panelTokenCount(wb: Workbench): Promise<number> {
 }
 
 async function benchModel(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
-  setWorkspaceSettings({ 'residualLens.model': setting });
+  setWorkspaceSettings({ 'residualLens.model': setting, ...EXTRA_SETTINGS });
   await sleep(2500); // the workbench's settings file watcher
   await run.wb.openFile(SENTENCES);
   const quietAfterMs = await waitForQuietMachine();
@@ -213,11 +232,35 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
     warmTraceToPaintMsMedian: round1(median(warm.map((e) => e.paintedMs - (e.marks?.find((m) => m.name === 'traced')?.atMs ?? NaN)))),
     warmPageMsMedian: round1(median(warm.map((e) => e.webviewMs ?? NaN))),
     warmRenderMsMedian: round1(median(warm.map((e) => e.renderMs ?? NaN))),
+    warmSplitMs: paintSplit(warm),
     warmLensPostedMs: { median: round1(median(warm.map((e) => e.lensPostedMs))), all: warm.map((e) => e.lensPostedMs) },
     warmEventLoop: loopFigures(warm),
     warmStalls: warm.map((e) => e.stalls ?? []),
     // 2 shared cores: other work on the machine shows here and inflates the figures.
     loadAverage1mAfter: round1(os.loadavg()[0] ?? NaN),
+  };
+}
+
+/** A named moment of a trace, ms after its command (NaN when absent). */
+const markAt = (t: TraceEvent, name: string): number => t.marks?.find((m) => m.name === name)?.atMs ?? NaN;
+
+/**
+ * Where command → painted goes (issue 13), medians over the traces: before the engine (command,
+ * model check, token count, panel reveal), the trace request to the worker and back, the host
+ * turning it into the panel message, and from posting it to the page reporting two frames painted —
+ * of which the page rendered (renderMs) and waited for its frames (webviewMs − renderMs); the rest
+ * is the message in transit both ways.
+ */
+function paintSplit(traces: readonly TraceEvent[]): Record<string, number> {
+  const m = (f: (t: TraceEvent) => number): number => round1(median(traces.map(f)));
+  return {
+    beforeEngine: m((t) => markAt(t, 'traced') - t.engineMs),
+    engine: m((t) => t.engineMs),
+    tracedToSent: m((t) => markAt(t, 'trace sent') - markAt(t, 'traced')),
+    sentToPainted: m((t) => t.paintedMs - markAt(t, 'trace sent')),
+    pageRender: m((t) => t.renderMs ?? NaN),
+    pageFrames: m((t) => (t.webviewMs ?? NaN) - (t.renderMs ?? NaN)),
+    messagesBothWays: m((t) => t.paintedMs - markAt(t, 'trace sent') - (t.webviewMs ?? NaN)),
   };
 }
 
@@ -244,7 +287,7 @@ function loopFigures(traces: readonly TraceEvent[]): { lagMs: Spread; heldMs: Sp
  * trace panel, whose re-trace would load the model first), reload the window, trace the 32-token line.
  */
 async function coldStarts(run: Run, label: string, setting: string, expectModel: string, setWorkspaceSettings: (s: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
-  setWorkspaceSettings({ 'residualLens.model': setting });
+  setWorkspaceSettings({ 'residualLens.model': setting, ...EXTRA_SETTINGS });
   const traces: BenchTrace[] = [];
   const quietWaits: number[] = [];
   for (let i = 0; i < COLD_STARTS; i++) {
@@ -269,8 +312,10 @@ async function coldStarts(run: Run, label: string, setting: string, expectModel:
 
 async function measure(tools: { codeServer: string; chromium: string }, reuseVsix: boolean): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { what: `command → trace panel painted, ${TOKENS} tokens, 1 cold + ${WARM_TRACES} warm traces per model, then ${COLD_STARTS} first traces of a fresh extension host per model, code-server + headless Chromium`, loadAverageBefore: os.loadavg().map(round1) };
-  const vsix = ensureVsix(reuseVsix);
+  const given = stringArg('--vsix');
+  const vsix = given ? { file: path.relative(ROOT, path.resolve(given)), packaged: false, staleAgainstSources: false, builtAt: fs.statSync(given).mtime.toISOString() } : ensureVsix(reuseVsix);
   out.vsix = vsix;
+  out.extraSettings = EXTRA_SETTINGS;
   const randomFolder = ensureBenchCheckpoint();
 
   const runDir = path.join(cacheRoot, 'bench-panel');
@@ -303,16 +348,17 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     out.text = sentence.text;
     const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, errors: [], traces: [] };
     out.extensionErrors = run.errors;
-    const demo = await benchModel(run, 'demo', 'demo', 'demo', setWorkspaceSettings);
-    out.demo = demo;
+    if (!ONLY_SMALL) out.demo = await benchModel(run, 'demo', 'demo', 'demo', setWorkspaceSettings);
     const small = await benchModel(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings);
     out.gpt2SmallRandom = small;
-    out.coldStarts = {
-      demo: await coldStarts(run, 'demo', 'demo', 'demo', setWorkspaceSettings),
-      gpt2SmallRandom: await coldStarts(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings),
-    };
+    if (COLD_STARTS > 0) {
+      out.coldStarts = {
+        ...(ONLY_SMALL ? {} : { demo: await coldStarts(run, 'demo', 'demo', 'demo', setWorkspaceSettings) }),
+        gpt2SmallRandom: await coldStarts(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings),
+      };
+    }
     const smallPaint = (small.warmPaintedMs as { median: number }).median;
-    const every = `every trace of the run (${run.traces.length}, ${2 * COLD_STARTS + 1} first traces of an extension host included)`;
+    const every = `every trace of the run (${run.traces.length}, ${1 + (ONLY_SMALL ? 1 : 2) * COLD_STARTS} first traces of an extension host included)`;
     const all = loopFigures(run.traces);
     out.eventLoopAllTraces = all;
     out.targets = {

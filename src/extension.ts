@@ -10,6 +10,7 @@ import { TracedRangeDecorations } from './ui/decorations';
 import { Diagnostics } from './ui/diagnostics';
 import { EngineSession } from './ui/engineSession';
 import { TraceHoverProvider } from './ui/hover';
+import { LiveLensController } from './ui/liveLensController';
 import { downloadModelCommand, modelSetting, selectModelCommand, type ModelContext } from './ui/modelPicker';
 import { Output } from './ui/output';
 import { Panel, SideView, type ViewSource } from './ui/panels';
@@ -42,6 +43,7 @@ export function activate(context: vscode.ExtensionContext): void {
   let tracePanel: Panel | undefined;
   let circuitsPanel: Panel | undefined;
   let patchingPanel: Panel | undefined;
+  const liveLens: { current?: LiveLensController } = {}; // set below, once the trace controller exists
 
   // Every webview's messages arrive here, already validated; replay re-sends state after a reload.
   const source: ViewSource = {
@@ -117,7 +119,11 @@ export function activate(context: vscode.ExtensionContext): void {
     panel.onDidDispose(() => {
       if (tracePanel === panel) tracePanel = undefined;
       traces.panelClosed();
+      liveLens.current?.updatePause();
     });
+    // Live lens pauses while the panel is hidden.
+    panel.panel.onDidChangeViewState(() => liveLens.current?.updatePause());
+    liveLens.current?.updatePause();
     return panel;
   };
   const adoptCircuitsPanel = (panel: Panel): Panel => {
@@ -156,6 +162,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const ablation = new AblationController(session, output, traces, { openPanel: openTracePanel, panel: () => tracePanel });
   subs.push(patching, { dispose: () => patchingPanel?.dispose() });
   subs.push(side, traces, decorations, { dispose: () => tracePanel?.dispose() }, { dispose: () => circuitsPanel?.dispose() });
+  const live = new LiveLensController({ traces, diagnostics, panelVisible: () => tracePanel?.panel.visible ?? false });
+  liveLens.current = live;
+  subs.push(live, vscode.commands.registerCommand('residualLens.toggleLiveLens', () => live.toggle()));
 
   subs.push(
     vscode.window.registerWebviewViewProvider(SideView.viewId, side),

@@ -24,6 +24,15 @@ import { sourcesKey, TraceState } from './traceState';
 const SOURCES_WAIT_MS = 5000;
 
 const THUMB_PX = 72;
+/** An undrawn thumbnail at its drawn size (CSSOM, not a style attribute: the CSP has no 'unsafe-inline'). */
+function placeholderCanvas(px: number): HTMLCanvasElement {
+  const c = h('canvas', { 'aria-hidden': 'true', width: px, height: px });
+  c.style.width = `${px}px`;
+  c.style.height = `${px}px`;
+  return c;
+}
+/** Thumbnail size in CSS px: smaller when there are many heads. */
+const thumbPx = (nLayer: number, nHead: number): number => (nLayer * nHead > 48 ? 40 : THUMB_PX);
 
 export function startTracePanel(app: HTMLElement): void {
   const state = new TraceState();
@@ -81,6 +90,10 @@ export function startTracePanel(app: HTMLElement): void {
     const S = state.layerPattern?.size ?? state.positions;
     pick(Math.floor((row * state.positions) / S), state.selection.layer, state.selection.head, true);
   });
+  /** The model shape the head thumbnail buttons were built for. */
+  let thumbsShape: string | undefined;
+  /** The attention section's layer and head selects, for the model shape they were built for. */
+  let attSelects: { readonly shape: string; readonly layer: HTMLElement & { value: string }; readonly head: HTMLElement & { value: string } } | undefined;
   const thumbs = h('div', { class: 'thumb-grid', role: 'group', 'aria-label': 'Every head (layers × heads); click one to open it' });
   attention.tools.append(
     button('Save PNG', () => post({ type: 'savePng', name: `attention-${headName(state.selection.layer, state.selection.head)}`, dataUrl: attHeat.canvas.toDataURL('image/png') })),
@@ -320,12 +333,21 @@ export function startTracePanel(app: HTMLElement): void {
     const { layer, head } = state.selection;
     const T = t.tokens.length;
     renderThumbSelection();
-    clear(attControls);
-    // Each label stays on its dropdown's line (a pair never wraps apart).
-    attControls.append(
-      h('span', { class: 'control' }, h('label', { text: 'Layer' }), select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' })),
-      h('span', { class: 'control' }, h('label', { text: 'Head' }), select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' })),
-    );
+    // The layer and head selects are built once per model shape: a new vscode-single-select lays
+    // out its dropdown when it first renders (getBoundingClientRect, a forced layout), measured at
+    // about a quarter of a warm trace's script time in the trace panel (issue 13, bench/panelRender.ts).
+    const shape = `${t.nLayer}×${t.nHead}`;
+    if (attSelects?.shape !== shape) {
+      const layerSelect = select('Layer', Array.from({ length: t.nLayer }, (_, l) => ({ value: String(l), label: `L${l}` })), String(layer), (v) => pick(state.selection.pos, Number(v), state.selection.head, false), { 'data-testid': 'layer-select' });
+      const headSelect = select('Head', Array.from({ length: t.nHead }, (_, hd) => ({ value: String(hd), label: `H${hd}` })), String(head), (v) => pick(state.selection.pos, state.selection.layer, Number(v), false), { 'data-testid': 'head-select' });
+      attSelects = { shape, layer: layerSelect as HTMLElement & { value: string }, head: headSelect as HTMLElement & { value: string } };
+      clear(attControls);
+      // Each label stays on its dropdown's line (a pair never wraps apart).
+      attControls.append(h('span', { class: 'control' }, h('label', { text: 'Layer' }), layerSelect), h('span', { class: 'control' }, h('label', { text: 'Head' }), headSelect));
+    } else {
+      if (attSelects.layer.value !== String(layer)) attSelects.layer.value = String(layer);
+      if (attSelects.head.value !== String(head)) attSelects.head.value = String(head);
+    }
     const labels = t.tokens.map((tok, i) => (i === 0 && tok.special ? 'BOS' : visibleToken(tok.text)));
     const layerPattern = state.layerPattern;
     attHeat.canvas.hidden = !layerPattern;
@@ -394,13 +416,32 @@ export function startTracePanel(app: HTMLElement): void {
   /** One button per head (L × H), drawn when the thumbnails arrive. */
   function renderThumbs(): void {
     const t = state.trace;
+    if (!t) {
+      clear(thumbs);
+      thumbsShape = undefined;
+      return;
+    }
+    // Undrawn canvases take their drawn size, not the default 300 × 150 (a 3600 px wide grid to lay out in the first paint).
+    const px = thumbPx(t.nLayer, t.nHead);
+    const shape = `${t.nLayer}×${t.nHead}`;
+    if (thumbsShape === shape) {
+      // Same model shape: the buttons stay, their canvases are blanked until the new thumbnails arrive.
+      thumbs.querySelectorAll<HTMLCanvasElement>('[data-testid="head-thumb"] canvas').forEach((c) => {
+        c.width = px;
+        c.height = px;
+        c.style.width = `${px}px`;
+        c.style.height = `${px}px`;
+      });
+      drawThumbs();
+      return;
+    }
     clear(thumbs);
-    if (!t) return;
+    thumbsShape = shape;
     thumbs.style.gridTemplateColumns = `max-content repeat(${t.nHead}, max-content)`;
     for (let l = 0; l < t.nLayer; l++) {
       thumbs.append(h('span', { class: 'row-label', text: `L${l}` }));
       for (let hd = 0; hd < t.nHead; hd++) {
-        const thumb = h('button', { class: 'thumb', 'data-testid': 'head-thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': 'false', title: `${headName(l, hd)}: click to open, double-click for its circuits`, 'aria-label': headName(l, hd) }, h('canvas', { 'aria-hidden': 'true' }));
+        const thumb = h('button', { class: 'thumb', 'data-testid': 'head-thumb', 'data-layer': l, 'data-head': hd, 'aria-pressed': 'false', title: `${headName(l, hd)}: click to open, double-click for its circuits`, 'aria-label': headName(l, hd) }, placeholderCanvas(px));
         thumb.addEventListener('click', () => pick(state.selection.pos, l, hd, false));
         thumb.addEventListener('dblclick', () => post({ type: 'openHead', layer: l, head: hd }));
         thumbs.append(thumb);
@@ -414,7 +455,7 @@ export function startTracePanel(app: HTMLElement): void {
     const th = state.thumbs;
     if (!t || !th) return;
     const S = th.size;
-    const px = t.nLayer * t.nHead > 48 ? 40 : THUMB_PX;
+    const px = thumbPx(t.nLayer, t.nHead);
     thumbs.querySelectorAll<HTMLElement>('[data-testid="head-thumb"]').forEach((el) => {
       const l = Number(el.dataset.layer);
       const hd = Number(el.dataset.head);

@@ -40,6 +40,10 @@ export interface TraceDiagnostics extends PageTimes {
   readonly engineMs: number;
   /** Command start → the webview reported the trace painted. */
   readonly paintedMs: number;
+  /** A live-lens re-trace: paintedMs counts from the keystroke (debounce included). */
+  readonly live?: boolean;
+  /** A live-lens re-trace: the last keystroke's performance.now() (the measurement began at the first keystroke since the previous paint). */
+  readonly editedAt?: number;
 }
 
 /**
@@ -92,7 +96,15 @@ export class Diagnostics {
   private startedAtEpochMs = 0;
   private profiler: Session | undefined;
 
-  /** Call when a trace command starts: the loop's lag is measured from here to the trace's paint. */
+  /** Whether a trace's measurement runs (started, its line not yet written). */
+  get measuring(): boolean {
+    return this.lagTimer !== undefined;
+  }
+
+  /**
+   * Call when a trace command starts: the loop's lag is measured from here to the trace's paint.
+   * Live lens calls it at the first keystroke after a paint, so the lag covers the typing too.
+   */
   traceStarted(): void {
     if (!this.file) return;
     this.startedAt = performance.now();
@@ -163,6 +175,7 @@ export class Diagnostics {
 
   trace(d: TraceDiagnostics): void {
     clearInterval(this.lagTimer);
+    this.lagTimer = undefined;
     this.traceWritten = true;
     // One profile across the first few traces: starting the profiler itself stalls the loop.
     if (++this.tracesProfiled >= Number(process.env.RESIDUAL_LENS_CPU_PROFILE_TRACES ?? 4)) this.stopProfile();
@@ -174,6 +187,8 @@ export class Diagnostics {
       model: d.model,
       engineMs: round(d.engineMs),
       paintedMs: round(d.paintedMs),
+      ...(d.live === true && { live: true }),
+      ...(d.editedAt !== undefined && { lastEditAtMs: round(d.editedAt - this.startedAt) }),
       ...(d.renderMs !== undefined && { renderMs: round(d.renderMs) }),
       ...(d.webviewMs !== undefined && { webviewMs: round(d.webviewMs) }),
       eventLoopMaxMs: round(this.lagMaxMs),

@@ -23,6 +23,7 @@ import type { PageTimes, TracePayload } from '../protocol/webview';
 import { TraceFollowUps } from './followUps';
 import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import { TraceSequencer, type TraceTicket } from './traceSequencer';
+import { keptPosition } from './liveLens';
 
 export { EMPTY_MESSAGE } from './traceText';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
@@ -50,6 +51,22 @@ export interface TraceRecord {
   readonly followUps: TraceFollowUps;
   /** The command's start time for a command-started trace: its moments go to the diagnostics (not a restored panel's re-trace's). */
   readonly measuredFrom: number | undefined;
+  /**
+   * Cancels the follow-up requests still queued or running in the worker (a newer trace started:
+   * they would hold it up behind this one's lens table); later ones, e.g. a hover's, still go.
+   */
+  readonly supersede: () => void;
+  /** What the record's follow-up requests pass as their signal (a fresh one after supersede). */
+  readonly followUpSignal: () => AbortSignal;
+}
+
+/**
+ * A live-lens re-trace (src/ui/liveLensController.ts): progress in the status bar instead of a
+ * notification, problems (empty, over the context) reported to `problem` instead of a popup, and
+ * the selected position carried over to the new tokens where it still exists.
+ */
+export interface LiveRun {
+  readonly problem: (message: string | undefined) => void;
 }
 
 interface PendingPaint {
@@ -58,6 +75,7 @@ interface PendingPaint {
   readonly engineMs: number;
   readonly tokens: number;
   readonly model: string;
+  readonly live: boolean;
 }
 
 export interface TraceViews {
@@ -164,23 +182,29 @@ export class TraceController implements vscode.Disposable {
    * Traces `text` (from a document range, or from a restored panel's saved text). `started` is the
    * command's start time: only command-started traces write a diagnostics line (command → painted).
    */
-  async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number): Promise<void> {
+  async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number, live?: LiveRun): Promise<void> {
     const empty = emptyTextProblem(text);
     if (empty) {
-      this.output.showWarning(empty);
+      if (live) live.problem(empty);
+      else this.output.showWarning(empty);
       this.markStale(`Not traced: ${empty}`);
       return;
     }
-    // Newest wins: cancel whatever is running; a stale result is dropped.
+    // Newest wins: cancel whatever is running, and the shown trace's follow-ups still in the
+    // worker's queue (live lens re-traces while they run); a stale result is dropped.
     const ticket = this.sequence.begin();
+    const shown = this.current;
+    shown?.supersede();
     try {
-      await this.runTicket(text, source, started, ticket);
+      await this.runTicket(text, source, started, ticket, live);
     } finally {
       this.sequence.finish(ticket);
+      // Nothing replaced it (refused, failed, cancelled): the shown trace's views still missing go again.
+      if (shown && this.current === shown && !ticket.stale()) this.refetchMissing(shown);
     }
   }
 
-  private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket): Promise<void> {
+  private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket, live: LiveRun | undefined): Promise<void> {
     const stale = ticket.stale;
 
     const choice = await chooseModelForTrace({
@@ -195,7 +219,9 @@ export class TraceController implements vscode.Disposable {
     const prependBos = cfg.get<boolean>('prependBos', true);
     const topK = Math.max(1, Math.min(100, Math.round(cfg.get<number>('topK', 10))));
 
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true }, async (progress, token) => {
+    // A live re-trace runs on every pause in typing: the status bar, not a notification, shows it.
+    const progressOptions = live ? { location: vscode.ProgressLocation.Window, title: 'Residual Lens' } : { location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true };
+    await vscode.window.withProgress(progressOptions, async (progress, token) => {
       const cancel = new AbortController();
       token.onCancellationRequested(() => cancel.abort());
       const signal = AbortSignal.any([ticket.signal, cancel.signal]);
@@ -211,8 +237,10 @@ export class TraceController implements vscode.Disposable {
         const counted = await this.session.request('tokenize', countRequest(text, prependBos, nCtx), { signal });
         if (stale()) return;
         const tooLong = countedProblem(counted, nCtx, info.name);
+        live?.problem(tooLong);
         if (tooLong) {
-          this.output.showWarning(tooLong);
+          if (!live) this.output.showWarning(tooLong);
+          this.setStatus('', false);
           this.markStale(`Not traced: ${tooLong}`);
           return;
         }
@@ -226,7 +254,7 @@ export class TraceController implements vscode.Disposable {
         const engineMs = performance.now() - t0;
         this.markMeasured(started, 'traced');
         if (stale()) return;
-        this.show(trace, tracePayload(trace, engineMs), source, started);
+        this.show(trace, tracePayload(trace, engineMs), source, started, live !== undefined);
       } catch (err) {
         if (stale() || isCancellation(err)) {
           if (!stale()) this.markStale('Trace cancelled.');
@@ -239,14 +267,20 @@ export class TraceController implements vscode.Disposable {
     });
   }
 
-  private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined): void {
+  private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, keepSelection = false): void {
+    const before = this.current;
     const engineMs = payload.elapsedMs;
+    let abort = new AbortController();
     const followUps = new TraceFollowUps(trace.traceId, {
-      lens: (traceId, k) => this.session.request('lens', { traceId, k }, {}, 'ready'),
-      attributeAll: (traceId) => this.session.request('attributeAll', { traceId }, {}, 'ready'),
-      attribute: (traceId, pos, tokenId) => this.session.request('attribute', { traceId, pos, tokenId }, {}, 'ready'),
+      lens: (traceId, k) => this.session.request('lens', { traceId, k }, { signal: abort.signal }, 'ready'),
+      attributeAll: (traceId) => this.session.request('attributeAll', { traceId }, { signal: abort.signal }, 'ready'),
+      attribute: (traceId, pos, tokenId) => this.session.request('attribute', { traceId, pos, tokenId }, { signal: abort.signal }, 'ready'),
     });
-    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps, measuredFrom: started };
+    const supersede = (): void => {
+      abort.abort();
+      abort = new AbortController();
+    };
+    const record: TraceRecord = { trace, payload, uri: source?.uri, range: source?.range, followUps, measuredFrom: started, supersede, followUpSignal: () => abort.signal };
     // One trace per document range: a re-trace of overlapping text replaces the old one.
     this.records = this.records.filter((r) => !(r.uri === record.uri && r.range && record.range && r.range.start < record.range.end && record.range.start < r.range.end));
     this.records.push(record);
@@ -260,8 +294,10 @@ export class TraceController implements vscode.Disposable {
     const T = trace.tokens.length;
     // Default selection: the last position (what the model predicts next), keeping the head if it still exists.
     const { nLayer, nHead } = trace.model.config;
-    this.selection = { pos: T - 1, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
-    this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name };
+    // A live re-trace keeps the selected token where the edit left it (keptPosition).
+    const pos = keepSelection && before ? keptPosition(before.trace.tokens, trace.tokens, this.selection.pos) : T - 1;
+    this.selection = { pos, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
+    this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name, live: keepSelection };
     if (trace.text.length <= MAX_REMEMBERED_TEXT) void this.memento.update(LAST_TEXT_KEY, trace.text);
     this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
     this.views.openPanel();
@@ -279,11 +315,22 @@ export class TraceController implements vscode.Disposable {
     this.cancelFollowUps();
     if (!record || record !== this.current) return;
     void this.fetchPattern(record, this.selection.layer);
-    void this.fetchLens(record);
-    // The DLA table of every position (one request): the panel's default DLA and every hover read it.
+    // The DLA table of every position (one request): the panel's default DLA and every hover read
+    // it. Before the lens table (the worker answers in order): it takes a few ms, the lens hundreds.
     void this.fetchAttribution(record, this.selection.pos);
+    void this.fetchLens(record);
     // Last: the worker answers in order, and pooling every head of a long trace takes a while.
     void this.fetchThumbs(record);
+  }
+
+  /** The views of the current record that have not arrived (their requests were superseded), asked again; none before its paint. */
+  private refetchMissing(record: TraceRecord): void {
+    if (record !== this.current || this.followUpsWaiting?.record === record) return;
+    const id = record.trace.traceId;
+    if (this.patternShown?.traceId !== id || this.patternShown.layer !== this.selection.layer) void this.fetchPattern(record, this.selection.layer);
+    if (this.lensShown?.traceId !== id) void this.fetchLens(record);
+    if (this.attributionShown?.traceId !== id || this.attributionShown.pos !== this.selection.pos) void this.fetchAttribution(record, this.selection.pos);
+    if (this.thumbsShown?.traceId !== id) void this.fetchThumbs(record);
   }
 
   private cancelFollowUps(): void {
@@ -327,7 +374,7 @@ export class TraceController implements vscode.Disposable {
     return this.followUp(
       record,
       'attention patterns',
-      async () => patternPayload(await this.session.request('patternView', { traceId, layer, maxSize: PATTERN_MAX_SIZE }, {}, 'ready')),
+      async () => patternPayload(await this.session.request('patternView', { traceId, layer, maxSize: PATTERN_MAX_SIZE }, { signal: record.followUpSignal() }, 'ready')),
       () => layer === this.selection.layer,
       (pattern) => {
         this.patternShown = pattern;
@@ -341,7 +388,7 @@ export class TraceController implements vscode.Disposable {
     return this.followUp(
       record,
       'attention thumbnails',
-      async () => thumbsPayload(await this.session.request('patternThumbs', { traceId, maxSize: THUMB_MAX_SIZE }, {}, 'ready')),
+      async () => thumbsPayload(await this.session.request('patternThumbs', { traceId, maxSize: THUMB_MAX_SIZE }, { signal: record.followUpSignal() }, 'ready')),
       () => true,
       (thumbs) => {
         this.thumbsShown = thumbs;
@@ -479,7 +526,7 @@ export class TraceController implements vscode.Disposable {
     this.pendingPaint = undefined;
     const paintedMs = performance.now() - p.started;
     this.output.info(`Trace ${traceId} painted ${paintedMs.toFixed(0)} ms after the command.`);
-    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page });
+    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page, ...(p.live && { live: true, editedAt: p.started }) });
   }
 
   /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */

@@ -12,6 +12,10 @@ export interface TraceEvent extends PageTimes {
   readonly model: string;
   readonly engineMs: number;
   readonly paintedMs: number;
+  /** A live-lens re-trace (paintedMs from the keystroke, debounce included). */
+  readonly live?: boolean;
+  /** A live-lens re-trace: its last keystroke, ms after the first keystroke since the previous paint (when the loop's watch began). */
+  readonly lastEditAtMs?: number;
   /** The longest lag of the host's event loop during the trace (a 5 ms timer's lateness). */
   readonly eventLoopMaxMs: number;
   /** The same minus the time the host's main thread waited for a CPU (Linux; else absent). */

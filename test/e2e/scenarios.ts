@@ -8,10 +8,11 @@ import { badInputScenarios } from './scenarios/badInput';
 import { comparePromptsScenarios } from './scenarios/comparePrompts';
 import { downloadScenarios } from './scenarios/download';
 import { keyboardScenarios } from './scenarios/keyboard';
+import { liveLensScenarios } from './scenarios/liveLens';
 import { themesScenarios } from './scenarios/themes';
 import { traceScenarios } from './scenarios/trace';
 import { viewsScenarios } from './scenarios/views';
 
 export { EVENT_LOOP_LIMIT_MS, loopFigures, TRACE_TITLE, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarioKit';
 
-export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios, ...comparePromptsScenarios].sort((a, b) => a.id - b.id);
+export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios, ...comparePromptsScenarios, ...liveLensScenarios].sort((a, b) => a.id - b.id);

@@ -106,6 +106,30 @@ export function textDocument(text: string, uri = Uri.file('/work/doc.txt')): unk
   };
 }
 
+/**
+ * A one-line document whose text `edit` changes, firing workspace.onDidChangeTextDocument as VS
+ * Code does (offsets of the text before the edit). Listed in workspace.textDocuments.
+ */
+export function editableDocument(initial: string, uri = Uri.file('/work/live.txt')): { document: unknown; text(): string; edit(offset: number, length: number, inserted: string): void } {
+  let text = initial;
+  const document = {
+    uri,
+    getText: (r?: Range) => (r ? text.slice(r.start.character, r.end.character) : text),
+    offsetAt: (p: Position) => p.character,
+    positionAt: (o: number) => new Position(0, Math.max(0, Math.min(o, text.length))),
+    lineAt: () => ({ range: new Range(new Position(0, 0), new Position(0, text.length)) }),
+  };
+  state.textDocuments.push(document);
+  return {
+    document,
+    text: () => text,
+    edit: (offset, length, inserted) => {
+      text = text.slice(0, offset) + inserted + text.slice(offset + length);
+      fireListeners('workspace.onDidChangeTextDocument', { document, contentChanges: [{ rangeOffset: offset, rangeLength: length, text: inserted }] });
+    },
+  };
+}
+
 /** A text editor whose selection is all of `text`, or the given [start, end) character ranges (the first is the primary selection). */
 export function textEditor(text: string, ranges: readonly (readonly [number, number])[] = [[0, text.length]]): unknown {
   const selections = ranges.map(([a, b]) => new Selection(new Position(0, a), new Position(0, b)));
@@ -132,9 +156,9 @@ export const state = {
   saveDialogAnswer: undefined as Uri | undefined,
   written: new Map<string, Uint8Array>(),
   webviews: [] as FakeWebview[],
-  panels: [] as { dispose(): void; visible: boolean }[],
-  /** Every status bar item created, as the extension left it (text, tooltip). */
-  statusBarItems: [] as { text?: string; tooltip?: { value: string } }[],
+  panels: [] as { dispose(): void; visible: boolean; fireViewState(): void }[],
+  /** Every status bar item created, as the extension left it (text, tooltip, name). */
+  statusBarItems: [] as { text?: string; tooltip?: { value: string }; name?: string }[],
   /** Answers of the next showInputBox calls (undefined = Escape); each is first run through validateInput, whose messages are kept. */
   inputBoxes: [] as (string | undefined)[],
   inputValidations: [] as string[],
@@ -145,7 +169,28 @@ export const state = {
   clipboard: '',
   hoverProviders: [] as { provideHover(document: unknown, position: unknown): Promise<{ contents: { value: string } } | undefined> }[],
   pickQuickPick: (_items: { label: string }[]): { label: string } | undefined => undefined,
+  /** vscode.window.state.focused (live lens pauses without focus). */
+  windowFocused: true,
+  /** Open documents (vscode.workspace.textDocuments). */
+  textDocuments: [] as unknown[],
+  /** Listeners of workspace.onDidChangeTextDocument / window.onDidChangeWindowState: tests fire them with fireListeners. */
+  listeners: new Map<string, Set<Listener<unknown>>>(),
 };
+
+/** Registers a listener under `name` (tracked, so deactivation must dispose it). */
+function listen(name: string): (l: Listener<unknown>) => { dispose(): void } {
+  return (l) => {
+    const set = state.listeners.get(name) ?? new Set<Listener<unknown>>();
+    state.listeners.set(name, set);
+    set.add(l);
+    return track(name, () => set.delete(l));
+  };
+}
+
+/** Calls every listener registered under `name` (e.g. 'workspace.onDidChangeTextDocument') with `event`. */
+export function fireListeners(name: string, event: unknown): void {
+  for (const l of [...(state.listeners.get(name) ?? [])]) l(event);
+}
 
 function webview(): FakeWebview & Record<string, unknown> {
   const received = new Set<Listener<unknown>>();
@@ -183,6 +228,8 @@ function createWebviewPanel(_viewType: string, title: string): unknown {
     reveal: () => undefined,
     onDidDispose: disposed.event,
     onDidChangeViewState: changed.event,
+    /** The panel was shown or hidden (set `visible` first). */
+    fireViewState: () => changed.fire(),
     dispose: () => {
       if (!live.has(handle)) return;
       handle.dispose();
@@ -247,12 +294,16 @@ export const vscode = {
     visibleTextEditors: [] as unknown[],
     createOutputChannel: () => ({ ...track('OutputChannel'), info: debugLog, warn: debugLog, error: debugLog, show: () => undefined }),
     createStatusBarItem: () => {
-      const item: { text?: string; tooltip?: { value: string }; show(): void; hide(): void; dispose(): void } = { ...track('StatusBarItem'), show: () => undefined, hide: () => undefined };
+      const item: { text?: string; tooltip?: { value: string }; name?: string; show(): void; hide(): void; dispose(): void } = { ...track('StatusBarItem'), show: () => undefined, hide: () => undefined };
       state.statusBarItems.push(item);
       return item;
     },
     createTextEditorDecorationType: () => track('TextEditorDecorationType'),
     onDidChangeVisibleTextEditors: () => track('window.onDidChangeVisibleTextEditors'),
+    onDidChangeWindowState: listen('window.onDidChangeWindowState'),
+    get state(): { focused: boolean } {
+      return { focused: state.windowFocused };
+    },
     registerWebviewViewProvider: () => track('registerWebviewViewProvider'),
     registerWebviewPanelSerializer: () => track('registerWebviewPanelSerializer'),
     createWebviewPanel,
@@ -283,8 +334,10 @@ export const vscode = {
       return state.isTrusted;
     },
     workspaceFolders: undefined,
-    textDocuments: [] as unknown[],
-    onDidChangeTextDocument: () => track('workspace.onDidChangeTextDocument'),
+    onDidChangeTextDocument: listen('workspace.onDidChangeTextDocument'),
+    get textDocuments(): unknown[] {
+      return state.textDocuments;
+    },
     onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
     onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),
     fs: {
