@@ -34,6 +34,8 @@ import { attributeAllPositions, directLogitAttribution } from '../analysis/attri
 import { poolHeadPatterns } from '../analysis/patternPool';
 import { contributionNorms, residualNorms } from '../analysis/residual';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
+import { hookRowsOf, SaeEngine, type SaeModelView, type SaeTraceView } from './sae/saeEngine';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeScanParams, SaeScanWindow } from './sae/types';
 import {
   EngineError,
   type AttributeAllParams,
@@ -440,8 +442,61 @@ export class Engine {
     return mlpPairWith(this.fullWeights(m), p, await this.matmulBackend());
   }
 
+  /** Loads an SAE for the loaded model (validated in full before it replaces the current one). */
+  async loadSae(p: LoadSaeParams): Promise<SaeInfo> {
+    return this.saes.load(p, this.saeModelView(this.requireModel()));
+  }
+
+  /** Top SAE features per position of a stored trace. */
+  async saeFeatures(p: SaeFeaturesParams): Promise<SaeFeatures> {
+    return this.saes.features(p, this.saeModelView(this.requireModel()), this.saeTraceView(p.traceId));
+  }
+
+  async saeFeature(p: SaeFeatureParams): Promise<SaeFeatureDetail> {
+    const view = this.saeModelView(this.requireModel());
+    return this.saes.feature(p, view, p.traceId === undefined ? undefined : this.saeTraceView(p.traceId));
+  }
+
+  /** Runs the forward on one window of token ids (nothing stored) and returns each feature's maximum over it. */
+  async saeScan(p: SaeScanParams, ctx: RequestContext = {}): Promise<SaeScanWindow> {
+    const m = this.requireModel();
+    const { nCtx, dVocab, dModel: D } = m.info.config;
+    const sae = this.saes.config;
+    if (!Array.isArray(p.ids) || p.ids.length === 0 || p.ids.length > nCtx) throw new EngineError('bad-input', `A scan window has ${Array.isArray(p.ids) ? p.ids.length : 0} tokens; 1..${nCtx} are allowed.`);
+    for (const id of p.ids) checkIndex('token id', id, dVocab);
+    if (!sae) throw new EngineError('no-sae', 'No SAE is loaded: choose an SAE folder first.');
+    await ctx.between?.();
+    const T = p.ids.length;
+    const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(p.ids, [T]) });
+    const rows = hookRowsOf(sae, floatOutput(out, FORWARD_OUTPUTS.resid), floatOutput(out, FORWARD_OUTPUTS.mlpOut), T, D);
+    return this.saes.scanWindow(rows, T, this.saeModelView(m));
+  }
+
+  private saeEngine: SaeEngine | undefined;
+  private get saes(): SaeEngine {
+    this.saeEngine ??= new SaeEngine(this.options);
+    return this.saeEngine;
+  }
+
+  private saeModelView(m: LoadedModel): SaeModelView {
+    return {
+      info: m.info,
+      lnFinalWeight: m.lnFinalWeight,
+      unembedColumn: (id) => checkpointCall(() => readTokenEmbeddingRow(m.ckpt, id)),
+      tokenEmbeddings: () => checkpointCall(() => readTensor(m.ckpt, 'wte.weight')),
+    };
+  }
+
+  private saeTraceView(traceId: number): SaeTraceView {
+    const s = this.storedTrace(traceId);
+    const T = s.tokens.length;
+    const D = s.model.config.dModel;
+    return { traceId, tokens: s.tokens, lnFinalScale: s.lnFinalScale, topId: (pos) => s.topIds[pos * s.k], hookRows: (cfg) => hookRowsOf(cfg, s.resid, s.mlpOut, T, D) };
+  }
+
   /** Releases every session; the engine can load again afterwards. */
   async dispose(): Promise<void> {
+    await this.saeEngine?.dispose();
     const m = this.model;
     const matmul = this.matmul;
     this.model = undefined;

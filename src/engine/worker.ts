@@ -25,7 +25,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -84,6 +84,10 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     circuits: (p, ctx) => engine.circuits(p, ctx),
     headPair: (p) => engine.headPair(p),
     mlpPair: (p) => engine.mlpPair(p),
+    loadSae: (p) => engine.loadSae(p),
+    saeFeatures: (p) => engine.saeFeatures(p),
+    saeFeature: (p) => engine.saeFeature(p),
+    saeScan: (p, ctx) => engine.saeScan(p, ctx),
     dispose: async () => {
       await engine.dispose();
       return null;

@@ -16,6 +16,7 @@ import type {
   TraceOptions,
   TraceSummary,
 } from '../engine/types';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeScanParams, SaeScanWindow } from '../engine/sae/types';
 import type { CircuitsReport, CircuitsOptions, HeadPairReport, HeadPairParams, MlpPairReport, MlpPairParams } from '../analysis/circuitTypes';
 
 /** Bumped whenever a message shape changes; both ends refuse a mismatch. */
@@ -104,6 +105,14 @@ export interface EngineMethods {
   circuits: { params: CircuitsOptions; result: CircuitsReport };
   headPair: { params: HeadPairParams; result: HeadPairReport };
   mlpPair: { params: MlpPairParams; result: MlpPairReport };
+  /** Loads an SAE folder (SAELens layout) for the loaded model; src/engine/sae/. */
+  loadSae: { params: LoadSaeParams; result: SaeInfo };
+  /** Top SAE features per position of a stored trace, L0, reconstruction quality. */
+  saeFeatures: { params: SaeFeaturesParams; result: SaeFeatures };
+  /** One feature: logit effects, embedding tokens, DLA at a position. */
+  saeFeature: { params: SaeFeatureParams; result: SaeFeatureDetail };
+  /** One scan window's per-feature maxima (nothing stored). */
+  saeScan: { params: SaeScanParams; result: SaeScanWindow };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
 }
@@ -133,7 +142,9 @@ export type EngineErrorCode =
   | 'unknown-trace' // the trace was evicted or never existed
   | 'protocol' // version mismatch, unknown method
   | 'crashed' // the worker died (set by the client)
-  | 'internal';
+  | 'internal'
+  | 'bad-sae' // the SAE folder is unreadable, malformed or does not fit the model
+  | 'no-sae'; // a request needs a loaded SAE
 
 export interface EngineErrorPayload {
   readonly code: EngineErrorCode;
