@@ -99,7 +99,7 @@ export function parseSaeConfig(file: string, bytes: Uint8Array): SaeConfig {
   if (!isObject(json)) return fail('is not a JSON object');
   const cfg = json;
   const metadata = cfg['metadata'] === undefined || cfg['metadata'] === null ? {} : cfg['metadata'];
-  if (!isObject(metadata)) return fail(`"metadata" is ${describeJsonValue(metadata)}, expected an object`);
+  if (!isObject(metadata)) return fail(`"metadata" is ${describe(metadata)}, expected an object`);
   /** A field from the top level, else from metadata (SAELens 6 moves the model facts there). */
   const field = (name: string): unknown => (cfg[name] !== undefined ? cfg[name] : metadata[name]);
 
@@ -108,7 +108,7 @@ export function parseSaeConfig(file: string, bytes: Uint8Array): SaeConfig {
 
   const int = (name: string, max: number): number => {
     const value = field(name);
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) return fail(`"${name}" is ${describeJsonValue(value)}, expected a positive integer`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) return fail(`"${name}" is ${describe(value)}, expected a positive integer`);
     if (value > max) return fail(`"${name}" ${value} is larger than the ${max} Residual Lens accepts`);
     return value;
   };
@@ -118,16 +118,16 @@ export function parseSaeConfig(file: string, bytes: Uint8Array): SaeConfig {
 
   // hook name (pre-6: hook_point)
   const hookRaw = field('hook_name') ?? (v6 ? undefined : field('hook_point'));
-  if (typeof hookRaw !== 'string' || hookRaw === '') return fail(`"hook_name" is ${describeJsonValue(hookRaw)}, expected a TransformerLens hook name such as "blocks.8.hook_resid_pre"`);
+  if (typeof hookRaw !== 'string' || hookRaw === '') return fail(`"hook_name" is ${describe(hookRaw)}, expected a TransformerLens hook name such as "blocks.8.hook_resid_pre"`);
   const hook = SUPPORTED_HOOK.exec(hookRaw);
   if (!hook) {
     if (KNOWN_HOOK.test(hookRaw)) return fail(`"hook_name" ${quote(hookRaw)} is not supported yet (blocks.{l}.hook_resid_pre, hook_resid_post and hook_mlp_out are)`);
     return fail(`"hook_name" ${quote(hookRaw)} is not a hook point of a GPT-2 model`);
   }
   const headIndex = field('hook_head_index') ?? (v6 ? undefined : field('hook_point_head_index'));
-  if (headIndex !== undefined && headIndex !== null) fail(`"hook_head_index" is ${describeJsonValue(headIndex)}: per-head SAEs are not supported`);
+  if (headIndex !== undefined && headIndex !== null) fail(`"hook_head_index" is ${describe(headIndex)}: per-head SAEs are not supported`);
   const reshape = field('reshape_activations');
-  if (reshape !== undefined && reshape !== null && reshape !== 'none') fail(`"reshape_activations" ${describeJsonValue(reshape)} is not supported (only "none")`);
+  if (reshape !== undefined && reshape !== null && reshape !== 'none') fail(`"reshape_activations" ${describe(reshape)} is not supported (only "none")`);
 
   // architecture and activation
   const activationRaw = field('activation_fn') ?? (v6 ? undefined : field('activation_fn_str'));
@@ -137,46 +137,46 @@ export function parseSaeConfig(file: string, bytes: Uint8Array): SaeConfig {
   let activation: SaeActivation;
   if (architecture === 'standard' || architecture === 'jumprelu') {
     if (activationRaw !== undefined && activationRaw !== null && activationRaw !== 'relu') {
-      return fail(`"activation_fn" ${describeJsonValue(activationRaw)} is not supported for architecture "${architecture}" (only "relu")`);
+      return fail(`"activation_fn" ${describe(activationRaw)} is not supported for architecture "${architecture}" (only "relu")`);
     }
     activation = { kind: architecture === 'standard' ? 'relu' : 'jumprelu' };
   } else if (architecture === 'topk') {
     const kValue = field('k') ?? (isObject(kwargs) ? kwargs['k'] : undefined);
     if (typeof kValue !== 'number' || !Number.isSafeInteger(kValue) || kValue < 1 || kValue > dSae) {
-      return fail(`"k" is ${describeJsonValue(kValue)}, expected an integer from 1 to d_sae (${dSae}) for a topk SAE`);
+      return fail(`"k" is ${describe(kValue)}, expected an integer from 1 to d_sae (${dSae}) for a topk SAE`);
     }
     if (field('rescale_acts_by_decoder_norm') === true) fail('"rescale_acts_by_decoder_norm" true is not supported (fold the decoder norm first)');
     activation = { kind: 'topk', k: kValue };
   } else {
-    return fail(`"architecture" ${describeJsonValue(architecture)} is not supported (standard, jumprelu and topk are)`);
+    return fail(`"architecture" ${describe(architecture)} is not supported (standard, jumprelu and topk are)`);
   }
 
   const applyRaw = field('apply_b_dec_to_input');
-  if (applyRaw !== undefined && typeof applyRaw !== 'boolean') fail(`"apply_b_dec_to_input" is ${describeJsonValue(applyRaw)}, expected true or false`);
+  if (applyRaw !== undefined && typeof applyRaw !== 'boolean') fail(`"apply_b_dec_to_input" is ${describe(applyRaw)}, expected true or false`);
   if (field('finetuning_scaling_factor') === true) fail('"finetuning_scaling_factor" true is not supported');
 
   let normRaw = field('normalize_activations');
   if (typeof normRaw === 'boolean') normRaw = normRaw ? 'expected_average_only_in' : 'none';
   if (normRaw === undefined || normRaw === null) normRaw = 'none';
   if (typeof normRaw !== 'string' || !NORMALIZATIONS.includes(normRaw)) {
-    return fail(`"normalize_activations" ${describeJsonValue(normRaw)} is not supported (${NORMALIZATIONS.join(', ')} are)`);
+    return fail(`"normalize_activations" ${describe(normRaw)} is not supported (${NORMALIZATIONS.join(', ')} are)`);
   }
   const normalization: SaeNormalization = normRaw === 'constant_norm_rescale' || normRaw === 'layer_norm' ? normRaw : 'none';
 
   const dtype = field('dtype') ?? 'float32';
-  if (typeof dtype !== 'string' || !DTYPES.includes(dtype)) fail(`"dtype" ${describeJsonValue(dtype)} is not one of ${DTYPES.join(', ')}`);
+  if (typeof dtype !== 'string' || !DTYPES.includes(dtype)) fail(`"dtype" ${describe(dtype)} is not one of ${DTYPES.join(', ')}`);
 
   const modelName = field('model_name');
-  if (modelName !== undefined && modelName !== null && typeof modelName !== 'string') fail(`"model_name" is ${describeJsonValue(modelName)}, expected a string`);
+  if (modelName !== undefined && modelName !== null && typeof modelName !== 'string') fail(`"model_name" is ${describe(modelName)}, expected a string`);
 
   const kwargsFromPretrained = field('model_from_pretrained_kwargs');
   let centreInput = true;
   let centreInputSource: SaeConfig['centreInputSource'] = 'TransformerLens default';
   if (kwargsFromPretrained !== undefined && kwargsFromPretrained !== null) {
-    if (!isObject(kwargsFromPretrained)) return fail(`"model_from_pretrained_kwargs" is ${describeJsonValue(kwargsFromPretrained)}, expected an object`);
+    if (!isObject(kwargsFromPretrained)) return fail(`"model_from_pretrained_kwargs" is ${describe(kwargsFromPretrained)}, expected an object`);
     const centre = kwargsFromPretrained['center_writing_weights'];
     if (centre !== undefined) {
-      if (typeof centre !== 'boolean') fail(`"model_from_pretrained_kwargs.center_writing_weights" is ${describeJsonValue(centre)}, expected true or false`);
+      if (typeof centre !== 'boolean') fail(`"model_from_pretrained_kwargs.center_writing_weights" is ${describe(centre)}, expected true or false`);
       centreInput = centre === true;
       centreInputSource = 'model_from_pretrained_kwargs';
     }
@@ -200,6 +200,11 @@ export function parseSaeConfig(file: string, bytes: Uint8Array): SaeConfig {
     centreInputSource,
     neuronpediaId: typeof neuronpedia === 'string' ? neuronpedia : undefined,
   };
+}
+
+/** A JSON value for a message; "missing" when absent. */
+function describe(value: unknown): string {
+  return value === undefined ? 'missing' : describeJsonValue(value);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
