@@ -11,6 +11,9 @@ const commands: Record<string, () => Promise<CliCommand>> = {
   circuits: async () => (await import('./cli/circuits')).command,
   download: async () => (await import('./cli/download')).command,
   models: async () => (await import('./cli/models')).command,
+  features: async () => (await import('./cli/features')).command,
+  scan: async () => (await import('./cli/scan')).command,
+  merge: async () => (await import('./cli/scan')).mergeCommand,
 };
 
 function usage(): string {
@@ -22,6 +25,9 @@ function usage(): string {
     '  circuits  --model <folder|name> [--json]',
     '  download  <name> [--hub URL] [--dir DIR]',
     '  models    [--dir DIR] [--json]',
+    '  features  --model <folder|name> --sae <folder|demo> --text <text> [--k N] [--json] [--labels FILE]',
+    '  scan      --model <folder|name> --sae <folder|demo> --files GLOB [--root DIR] [--shard i/n] [--top N] [--window N] --out FILE',
+    '  merge     <shard.json>… --out FILE',
     '',
     'Add --debug to any command for stack traces.',
   ].join('\n');

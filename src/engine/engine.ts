@@ -467,9 +467,13 @@ export class Engine {
     if (!sae) throw new EngineError('no-sae', 'No SAE is loaded: choose an SAE folder first.');
     await ctx.between?.();
     const T = p.ids.length;
+    const from = p.fromPos ?? 0;
+    if (!Number.isInteger(from) || from < 0 || from >= T) throw new EngineError('bad-input', `fromPos ${from} is out of range: 0..${T - 1}.`);
     const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(p.ids, [T]) });
     const rows = hookRowsOf(sae, floatOutput(out, FORWARD_OUTPUTS.resid), floatOutput(out, FORWARD_OUTPUTS.mlpOut), T, D);
-    return this.saes.scanWindow(rows, T, this.saeModelView(m));
+    const w = await this.saes.scanWindow(rows.subarray(from * D), T - from, this.saeModelView(m));
+    for (let i = 0; i < w.argmax.length; i++) w.argmax[i] += from;
+    return { ...w, positions: T };
   }
 
   private saeEngine: SaeEngine | undefined;

@@ -89,7 +89,7 @@ export interface SaeScanWindow {
   readonly features: Int32Array;
   /** [n] their maximum activation. */
   readonly max: Float32Array;
-  /** [n] the first position of that maximum. */
+  /** [n] the first position of that maximum (in the window, fromPos included). */
   readonly argmax: Int32Array;
   readonly positions: number;
 }
@@ -118,4 +118,6 @@ export interface SaeFeatureParams {
 export interface SaeScanParams {
   /** Token ids of one window (BOS first when the scan prepends it). */
   readonly ids: readonly number[];
+  /** Positions before this one (e.g. BOS) run through the model but not the SAE. Default 0. */
+  readonly fromPos?: number;
 }
