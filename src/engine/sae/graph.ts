@@ -11,9 +11,10 @@
  * Outputs: the top `k` features per position (TopK sorted; ONNX breaks ties by the lower index),
  * L0 per position, sae_in and recon (so the worker computes variance explained and cosine), and
  * for the workspace scan each feature's maximum over positions with its first argmax.
- * The weights are graph inputs (fed from the loaded SAE's Float32Arrays; no copy into the model).
+ * The weights are external-data initializers pointing into sae_weights.safetensors when they are F32
+ * (so ORT prepacks them, as the model's weights), else graph inputs fed from the loaded Float32Arrays.
  */
-import { DataType, GraphBuilder } from '../onnx/model';
+import { DataType, GraphBuilder, type ExternalTensor } from '../onnx/model';
 import type { SaeConfig } from '../../models/sae/config';
 
 export const SAE_INPUTS = {
@@ -35,15 +36,25 @@ export const SAE_OUTPUTS = {
 /** The epsilon SAELens's layer_norm normalisation adds to the standard deviation. */
 export const SAE_LAYER_NORM_EPS = 1e-5;
 
-export function buildSaeGraph(cfg: SaeConfig): Uint8Array {
-  const g = new GraphBuilder('residual_lens_sae', 17);
+/** Where an SAE tensor (SAELens name) lives as external F32 data, or undefined to make it a graph input. */
+export type SaeWeightLocator = (name: string, dims: readonly number[]) => ExternalTensor | undefined;
+
+/** Which outputs a graph computes: 'features' (top-k, L0, sae_in, recon) or 'scan' (feature max / argmax only). */
+export type SaeGraphKind = 'features' | 'scan';
+
+export function buildSaeGraph(cfg: SaeConfig, kind: SaeGraphKind = 'features', locate: SaeWeightLocator = () => undefined): Uint8Array {
+  const g = new GraphBuilder(`residual_lens_sae_${kind}`, 17);
   const { dIn: D, dSae: S } = cfg;
+  const weight = (name: string, dims: readonly number[]): string => {
+    const at = locate(name, dims);
+    return at ? g.external(name, dims, at) : g.input(name, DataType.FLOAT, dims);
+  };
   const x = g.input(SAE_INPUTS.x, DataType.FLOAT, ['T', D]);
-  const k = g.input(SAE_INPUTS.k, DataType.INT64, [1]);
-  const wEnc = g.input(SAE_INPUTS.wEnc, DataType.FLOAT, [D, S]);
-  const bEnc = g.input(SAE_INPUTS.bEnc, DataType.FLOAT, [S]);
-  const wDec = g.input(SAE_INPUTS.wDec, DataType.FLOAT, [S, D]);
-  const bDec = g.input(SAE_INPUTS.bDec, DataType.FLOAT, [D]);
+  const k = kind === 'features' ? g.input(SAE_INPUTS.k, DataType.INT64, [1]) : '';
+  const wEnc = weight(SAE_INPUTS.wEnc, [D, S]);
+  const bEnc = weight(SAE_INPUTS.bEnc, [S]);
+  const wDec = kind === 'features' ? weight(SAE_INPUTS.wDec, [S, D]) : '';
+  const bDec = weight(SAE_INPUTS.bDec, [D]);
   const lastAxis = { axes: { ints: [-1] }, keepdims: { i: 1 } };
 
   const saeIn = cfg.centreInput ? g.op('Sub', [x, g.op('ReduceMean', [x], lastAxis)], {}, SAE_OUTPUTS.saeIn) : g.op('Identity', [x], {}, SAE_OUTPUTS.saeIn);
@@ -72,7 +83,7 @@ export function buildSaeGraph(cfg: SaeConfig): Uint8Array {
   if (act.kind === 'relu') {
     f = g.op('Relu', [pre]);
   } else if (act.kind === 'jumprelu') {
-    const threshold = g.input(SAE_INPUTS.threshold, DataType.FLOAT, [S]);
+    const threshold = weight(SAE_INPUTS.threshold, [S]);
     const zero = g.constFloat(0);
     f = g.op('Where', [g.op('Greater', [pre, threshold]), g.op('Relu', [pre]), zero]);
   } else {
@@ -81,20 +92,23 @@ export function buildSaeGraph(cfg: SaeConfig): Uint8Array {
     f = g.op('ScatterElements', [zeros, ids, g.op('Relu', [values])], { axis: { i: 1 } });
   }
 
+  if (kind === 'scan') {
+    g.op('ReduceMax', [f], { axes: { ints: [0] }, keepdims: { i: 0 } }, SAE_OUTPUTS.featureMax);
+    g.op('ArgMax', [f], { axis: { i: 0 }, keepdims: { i: 0 }, select_last_index: { i: 0 } }, SAE_OUTPUTS.featureArgmax);
+    g.output(SAE_OUTPUTS.featureMax, DataType.FLOAT, [S]);
+    g.output(SAE_OUTPUTS.featureArgmax, DataType.INT64, [S]);
+    return g.build();
+  }
   g.node('TopK', [f, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SAE_OUTPUTS.topValues, SAE_OUTPUTS.topIds]);
   const active = g.op('Cast', [g.op('Greater', [f, g.constFloat(0)])], { to: { i: DataType.FLOAT } });
   g.op('ReduceSum', [active, g.constInts([-1])], { keepdims: { i: 0 } }, SAE_OUTPUTS.l0);
   const recon = denormalise(g.op('Add', [g.op('MatMul', [f, wDec]), bDec]));
   g.op('Identity', [recon], {}, SAE_OUTPUTS.recon);
-  g.op('ReduceMax', [f], { axes: { ints: [0] }, keepdims: { i: 0 } }, SAE_OUTPUTS.featureMax);
-  g.op('ArgMax', [f], { axis: { i: 0 }, keepdims: { i: 0 }, select_last_index: { i: 0 } }, SAE_OUTPUTS.featureArgmax);
 
   g.output(SAE_OUTPUTS.topValues, DataType.FLOAT, ['T', 'k']);
   g.output(SAE_OUTPUTS.topIds, DataType.INT64, ['T', 'k']);
   g.output(SAE_OUTPUTS.l0, DataType.FLOAT, ['T']);
   g.output(SAE_OUTPUTS.saeIn, DataType.FLOAT, ['T', D]);
   g.output(SAE_OUTPUTS.recon, DataType.FLOAT, ['T', D]);
-  g.output(SAE_OUTPUTS.featureMax, DataType.FLOAT, [S]);
-  g.output(SAE_OUTPUTS.featureArgmax, DataType.INT64, [S]);
   return g.build();
 }

@@ -9,7 +9,7 @@ import type * as ort from 'onnxruntime-node';
 import { EngineError } from '../../protocol/engine';
 import type { ModelInfo, TokenInfo } from '../types';
 import { createSession, floatOutput, floatTensor, int64Tensor, intOutput, type SessionSettings } from '../session';
-import { buildSaeGraph, SAE_INPUTS, SAE_LAYER_NORM_EPS, SAE_OUTPUTS } from './graph';
+import { buildSaeGraph, SAE_INPUTS, SAE_LAYER_NORM_EPS, SAE_OUTPUTS, type SaeWeightLocator } from './graph';
 import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeScanWindow } from './types';
 import { SaeError, type SaeConfig } from '../../models/sae/config';
 import { checkSaeForModel, openSae, type LoadedSae } from '../../models/sae/load';
@@ -43,7 +43,11 @@ const MAX_K = 1000;
 interface Loaded {
   readonly sae: LoadedSae;
   readonly info: SaeInfo;
+  /** The features graph (top-k, L0, reconstruction). */
   readonly session: ort.InferenceSession;
+  /** The scan graph (per-feature maxima), created on first use. */
+  scanSession?: Promise<ort.InferenceSession>;
+  /** Weights that are graph inputs (not F32 in the file), by input name. */
   readonly weightFeeds: Record<string, ort.Tensor>;
   modelFingerprint: string;
 }
@@ -79,21 +83,23 @@ export class SaeEngine {
     }
     let session: ort.InferenceSession;
     try {
-      session = await createSession(buildSaeGraph(sae.config), undefined, this.settings);
+      session = await createSession(buildSaeGraph(sae.config, 'features', locator(sae)), sae.folder, this.settings);
     } catch (err) {
       throw new EngineError('bad-sae', `${sae.weightsPath}: onnxruntime could not build the SAE: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
     }
     const { dIn: D, dSae: S } = sae.config;
     const w = sae.weights;
-    const weightFeeds: Record<string, ort.Tensor> = {
-      [SAE_INPUTS.wEnc]: floatTensor(w.wEnc, [D, S]),
-      [SAE_INPUTS.bEnc]: floatTensor(w.bEnc, [S]),
-      [SAE_INPUTS.wDec]: floatTensor(w.wDec, [S, D]),
-      [SAE_INPUTS.bDec]: floatTensor(w.bDec, [D]),
-      ...(w.threshold ? { [SAE_INPUTS.threshold]: floatTensor(w.threshold, [S]) } : {}),
+    const weightFeeds: Record<string, ort.Tensor> = {};
+    const feed = (name: string, data: Float32Array | undefined, dims: number[]): void => {
+      if (data && !sae.f32Offsets.has(name)) weightFeeds[name] = floatTensor(data, dims);
     };
+    feed(SAE_INPUTS.wEnc, w.wEnc, [D, S]);
+    feed(SAE_INPUTS.bEnc, w.bEnc, [S]);
+    feed(SAE_INPUTS.wDec, w.wDec, [S, D]);
+    feed(SAE_INPUTS.bDec, w.bDec, [D]);
+    feed(SAE_INPUTS.threshold, w.threshold, [S]);
     this.loaded = { sae, info: saeInfo(sae), session, weightFeeds, modelFingerprint: model.info.fingerprint };
-    if (current) await current.session.release().catch(() => undefined);
+    if (current) await releaseLoaded(current);
     return this.loaded.info;
   }
 
@@ -153,7 +159,11 @@ export class SaeEngine {
   /** Each feature's maximum over one window's positions: the scan's input to its top-N heaps. */
   async scanWindow(x: Float32Array, T: number, model: SaeModelView): Promise<SaeScanWindow> {
     const l = this.require(model);
-    const out = await this.run(l, x, T, 1, [SAE_OUTPUTS.featureMax, SAE_OUTPUTS.featureArgmax]);
+    l.scanSession ??= createSession(buildSaeGraph(l.sae.config, 'scan', locator(l.sae)), l.sae.folder, this.settings);
+    const session = await l.scanSession;
+    const feeds: Record<string, ort.Tensor> = { [SAE_INPUTS.x]: floatTensor(x, [T, l.sae.config.dIn]) };
+    for (const name of [SAE_INPUTS.wEnc, SAE_INPUTS.bEnc, SAE_INPUTS.bDec, SAE_INPUTS.threshold]) if (l.weightFeeds[name]) feeds[name] = l.weightFeeds[name];
+    const out = await session.run(feeds);
     const max = floatOutput(out, SAE_OUTPUTS.featureMax);
     const argmax = intOutput(out, SAE_OUTPUTS.featureArgmax);
     let n = 0;
@@ -175,7 +185,7 @@ export class SaeEngine {
     const l = this.loaded;
     this.loaded = undefined;
     this.wte = undefined;
-    if (l) await l.session.release().catch(() => undefined);
+    if (l) await releaseLoaded(l);
   }
 
   /** The activation of one feature on one row: float64 in TS for ReLU / JumpReLU, the ORT top-k list for TopK. */
@@ -209,6 +219,20 @@ export class SaeEngine {
     }
     return l;
   }
+}
+
+/** External-data locations of the F32 tensors in sae_weights.safetensors (others become graph inputs). */
+function locator(sae: LoadedSae): SaeWeightLocator {
+  const location = path.basename(sae.weightsPath);
+  return (name, dims) => {
+    const offset = sae.f32Offsets.get(name);
+    return offset === undefined ? undefined : { location, offset, byteLength: dims.reduce((a, b) => a * b, 1) * 4 };
+  };
+}
+
+async function releaseLoaded(l: Loaded): Promise<void> {
+  const sessions: Promise<ort.InferenceSession>[] = [Promise.resolve(l.session), ...(l.scanSession ? [l.scanSession] : [])];
+  await Promise.all(sessions.map((p) => p.then((s) => s.release()).catch(() => undefined)));
 }
 
 /** The SAE's input for a row: which stream, centred or not, and why. */

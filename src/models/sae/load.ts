@@ -41,6 +41,8 @@ export interface LoadedSae {
   readonly tensorDtype: 'F32' | 'F16' | 'BF16';
   /** sha256 of size, mtime and header bytes of the weights file, and cfg.json's bytes. */
   readonly fingerprint: string;
+  /** Absolute byte offset of each F32 tensor used (W_enc, b_enc, W_dec, b_dec, threshold) in the weights file; ORT reads them as external data. */
+  readonly f32Offsets: ReadonlyMap<string, number>;
 }
 
 const FLOAT_DTYPES = ['F32', 'F16', 'BF16'];
@@ -135,7 +137,9 @@ export function openSae(folder: string, model?: { readonly name: string; readonl
     const used = [infos.wEnc, infos.bEnc, infos.wDec, infos.bDec, ...(thresholdInfo ? [thresholdInfo] : [])];
     const tensorDtype = used.some((t) => t.dtype === 'BF16') ? 'BF16' : used.some((t) => t.dtype === 'F16') ? 'F16' : 'F32';
     const fingerprint = crypto.createHash('sha256').update(`${fileStat.size}:${fileStat.mtimeMs}:`).update(header.headerBytes).update(configBytes).digest('hex').slice(0, 32);
-    return { folder: absolute, configPath, weightsPath, config, weights, tensorDtype, fingerprint };
+    const f32Offsets = new Map<string, number>();
+    if (!logThreshold) for (const t of used) if (t.dtype === 'F32') f32Offsets.set(t.name, header.dataStart + t.begin);
+    return { folder: absolute, configPath, weightsPath, config, weights, tensorDtype, fingerprint, f32Offsets };
   } finally {
     fs.closeSync(fd);
   }
