@@ -10,6 +10,7 @@ import { TracedRangeDecorations } from './ui/decorations';
 import { Diagnostics } from './ui/diagnostics';
 import { EngineSession } from './ui/engineSession';
 import { TraceHoverProvider } from './ui/hover';
+import { SaeFeatureSource } from './ui/saeFeatures';
 import { downloadModelCommand, modelSetting, selectModelCommand, type ModelContext } from './ui/modelPicker';
 import { Output } from './ui/output';
 import { Panel, SideView, type ViewSource } from './ui/panels';
@@ -112,6 +113,8 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const side = new SideView(context.extensionUri, source);
   const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
+  const saeFeatures = new SaeFeatureSource(session, output, traces, context.globalState, context.extensionPath);
+  subs.push(saeFeatures);
   const circuits = new CircuitsController(session, output, models, { panel: openCircuitsPanel, side });
   const decorations = new TracedRangeDecorations(traces);
   subs.push(side, traces, decorations, { dispose: () => tracePanel?.dispose() }, { dispose: () => circuitsPanel?.dispose() });
@@ -137,7 +140,7 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
     // Every language and every scheme (files, untitled, remote): hovers only answer inside traced ranges.
-    vscode.languages.registerHoverProvider({ scheme: '*' }, new TraceHoverProvider(traces)),
+    vscode.languages.registerHoverProvider({ scheme: '*' }, new TraceHoverProvider(traces, saeFeatures)),
     vscode.workspace.onDidChangeTextDocument((e) => traces.documentChanged(e)),
     vscode.workspace.onDidCloseTextDocument((d) => traces.documentClosed(d)),
     vscode.commands.registerCommand('residualLens.trace', () => traces.traceCommand()),
@@ -151,6 +154,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.showHeadVirtualWeights', () => circuits.showHeadVirtualWeights()),
     vscode.commands.registerCommand('residualLens.exportLensCsv', () => traces.exportLens('csv')),
     vscode.commands.registerCommand('residualLens.exportLensMarkdown', () => traces.exportLens('markdown')),
+    vscode.commands.registerCommand('residualLens.labelSaeFeature', () => saeFeatures.labelFeatureCommand()),
+    vscode.commands.registerCommand('residualLens.exportSaeLabels', () => saeFeatures.exportLabelsCommand()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.status.state === 'idle' ? session.status : { ...session.status, model: session.model?.name });
     }),
