@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<CliCommand>> = {
   features: async () => (await import('./cli/features')).command,
   scan: async () => (await import('./cli/scan')).command,
   merge: async () => (await import('./cli/scan')).mergeCommand,
+  'download-sae': async () => (await import('./cli/downloadSae')).command,
 };
 
 function usage(): string {
@@ -28,6 +29,7 @@ function usage(): string {
     '  features  --model <folder|name> --sae <folder|demo> --text <text> [--k N] [--json] [--labels FILE]',
     '  scan      --model <folder|name> --sae <folder|demo> --files GLOB [--root DIR] [--shard i/n] [--top N] [--window N] --out FILE',
     '  merge     <shard.json>… --out FILE',
+    '  download-sae <release> [--layers ID,ID…] [--hub URL] [--dir DIR]',
     '',
     'Add --debug to any command for stack traces.',
   ].join('\n');
