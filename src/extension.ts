@@ -11,6 +11,7 @@ import { Diagnostics } from './ui/diagnostics';
 import { EngineSession } from './ui/engineSession';
 import { TraceHoverProvider } from './ui/hover';
 import { SaeFeatureSource } from './ui/saeFeatures';
+import { FeatureScanCommands } from './ui/featureScan';
 import { downloadModelCommand, modelSetting, selectModelCommand, type ModelContext } from './ui/modelPicker';
 import { Output } from './ui/output';
 import { Panel, SideView, type ViewSource } from './ui/panels';
@@ -115,6 +116,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
   const saeFeatures = new SaeFeatureSource(session, output, traces, context.globalState, context.extensionPath);
   subs.push(saeFeatures);
+  const featureScan = new FeatureScanCommands(session, saeFeatures, models, output, context.globalStorageUri.fsPath);
   const circuits = new CircuitsController(session, output, models, { panel: openCircuitsPanel, side });
   const decorations = new TracedRangeDecorations(traces);
   subs.push(side, traces, decorations, { dispose: () => tracePanel?.dispose() }, { dispose: () => circuitsPanel?.dispose() });
@@ -156,6 +158,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.exportLensMarkdown', () => traces.exportLens('markdown')),
     vscode.commands.registerCommand('residualLens.labelSaeFeature', () => saeFeatures.labelFeatureCommand()),
     vscode.commands.registerCommand('residualLens.exportSaeLabels', () => saeFeatures.exportLabelsCommand()),
+    vscode.commands.registerCommand('residualLens.scanWorkspaceFeatures', () => featureScan.scanCommand()),
+    vscode.commands.registerCommand('residualLens.openFeatureIndex', () => featureScan.openIndexCommand()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.status.state === 'idle' ? session.status : { ...session.status, model: session.model?.name });
     }),

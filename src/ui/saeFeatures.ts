@@ -48,6 +48,11 @@ export class SaeFeatureSource implements vscode.Disposable {
     return this.loaded?.info;
   }
 
+  /** Loads the SAE the setting names for this model (once); undefined when none is in use. */
+  ensureSaeFor(modelName: string, modelFingerprint: string): Promise<SaeInfo | undefined> {
+    return this.ensureLoaded(modelName, modelFingerprint);
+  }
+
   /** The record's features, requested at most once per trace; undefined when no SAE is in use or it failed (said once in the output). */
   featuresOf(record: TraceRecord): Promise<SaeFeatures | undefined> {
     let p = this.perTrace.get(record.trace.traceId);

@@ -16,7 +16,7 @@ import { Engine } from '../../src/engine/engine';
 import { tokenize } from '../../src/engine/tokenizer';
 import type { ModelWeights } from '../../src/engine/types';
 import type { SaeInfo } from '../../src/engine/sae/types';
-import { corpusFingerprint, scanFiles } from '../../src/models/sae/scan';
+import { corpusFingerprint, scanFiles, type ScanState } from '../../src/models/sae/scan';
 import { mergeFeatureIndexes, type FeatureIndexJson } from '../../src/analysis/featureIndex';
 import { expandGlobs } from '../../src/cli/glob';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
@@ -133,6 +133,27 @@ describe('workspace scan', () => {
     }
     const one = await scan({ index: 0, count: 2 });
     assert.throws(() => mergeFeatureIndexes([one, one], corpusFingerprint), /file "a\.txt" is in two indexes/);
+  });
+});
+
+describe('resume', () => {
+  it('a scan stopped after some files and resumed from its saved state equals one run', async () => {
+    const run = await scan();
+    let saved: ScanState | undefined;
+    const abort = new AbortController();
+    await assert.rejects(
+      scanFiles(engine, {
+        root: corpus, files, model, sae: info, top: TOP, window: WINDOW, maxFileBytes: 4096, signal: abort.signal,
+        onFileDone: (state) => {
+          saved = JSON.parse(JSON.stringify(state)) as ScanState;
+          if (state.files.length + state.skipped.length >= 3) abort.abort();
+        },
+      }),
+      /scan cancelled/,
+    );
+    assert.ok(saved && saved.files.length + saved.skipped.length >= 3);
+    const resumed = await scanFiles(engine, { root: corpus, files, model, sae: info, top: TOP, window: WINDOW, maxFileBytes: 4096, resume: saved });
+    assert.deepEqual(resumed, run);
   });
 });
 

@@ -42,6 +42,18 @@ export interface ScanOptions {
   readonly shard?: { readonly index: number; readonly count: number };
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ScanProgress) => void;
+  /** A saved partial scan (same model, SAE, settings and file list) to continue: its files are not scanned again. */
+  readonly resume?: ScanState;
+  /** After each file: the state so far, for a caller that saves it to resume after a restart. */
+  readonly onFileDone?: (state: ScanState) => void;
+}
+
+/** What a partial scan has done (the fields of FeatureIndexJson it fills). */
+export interface ScanState {
+  readonly files: FeatureIndexJson['files'];
+  readonly skipped: FeatureIndexJson['skipped'];
+  readonly tokens_scanned: number;
+  readonly features: FeatureIndexJson['features'];
 }
 
 export interface ScanProgress {
@@ -73,17 +85,21 @@ export async function scanFiles(engine: ScanEngine, o: ScanOptions): Promise<Fea
   if (!Number.isInteger(window) || window < 1) throw new Error(`window must be a positive whole number, got ${window}`);
   const heaps = new FeatureTopN(top);
   const files = shardFiles(o.root, o.files, o.shard);
-  const scanned: FeatureIndexJson['files'][number][] = [];
-  const skipped: FeatureIndexJson['skipped'][number][] = [];
+  const scanned: FeatureIndexJson['files'][number][] = [...(o.resume?.files ?? [])];
+  const skipped: FeatureIndexJson['skipped'][number][] = [...(o.resume?.skipped ?? [])];
+  const done = new Set([...scanned, ...skipped].map((f) => f.path));
+  if (o.resume) for (const [id, list] of Object.entries(o.resume.features)) for (const c of list) heaps.offer(Number(id), c);
   const started = performance.now();
-  let tokensTotal = 0;
+  let tokensTotal = o.resume?.tokens_scanned ?? 0;
   for (let i = 0; i < files.length; i++) {
     const file = files[i];
     const rel = relative(o.root, file);
+    if (done.has(rel)) continue;
     o.onProgress?.({ filesDone: i, filesTotal: files.length, tokens: tokensTotal, elapsedMs: performance.now() - started, file: rel });
     const read = readText(file, maxFileBytes);
     if ('skip' in read) {
       skipped.push({ path: rel, reason: read.skip });
+      o.onFileDone?.({ files: scanned, skipped, tokens_scanned: tokensTotal, features: heaps.toRecord() });
       continue;
     }
     const tokens = tokenize(read.text, { prependBos: false }).tokens;
@@ -101,7 +117,13 @@ export async function scanFiles(engine: ScanEngine, o: ScanOptions): Promise<Fea
     }
     tokensTotal += tokens.length;
     scanned.push({ path: rel, bytes: read.bytes, tokens: tokens.length, sha256: read.sha256 });
+    o.onFileDone?.({ files: scanned, skipped, tokens_scanned: tokensTotal, features: heaps.toRecord() });
   }
+  // Sorted as a run without a resume lists them (the order files were scanned in).
+  const order = new Map(files.map((f, i) => [relative(o.root, f), i]));
+  const byOrder = (a: { path: string }, b: { path: string }): number => (order.get(a.path) ?? 0) - (order.get(b.path) ?? 0);
+  scanned.sort(byOrder);
+  skipped.sort(byOrder);
   o.onProgress?.({ filesDone: files.length, filesTotal: files.length, tokens: tokensTotal, elapsedMs: performance.now() - started, file: '' });
   return {
     schema: 1,
