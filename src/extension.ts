@@ -44,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const source: ViewSource = {
     replay: (view: WebviewKind): HostMessage[] => {
       if (view === 'circuits') return circuits.replay('circuits');
-      const msgs = traces.replay(view);
+      const msgs = view === 'trace' ? [...traces.replay(view), ...saeFeatures.replay()] : traces.replay(view);
       return view === 'side' ? [...msgs, ...circuits.replay('side')] : msgs;
     },
     handle: (msg: PageMessage, view: WebviewKind): void => {
@@ -114,7 +114,9 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const side = new SideView(context.extensionUri, source);
   const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
-  const saeFeatures = new SaeFeatureSource(session, output, traces, context.globalState, context.extensionPath);
+  const saeFeatures = new SaeFeatureSource(session, output, traces, context.globalState, context.extensionPath, (msg) => {
+    tracePanel?.post(msg);
+  });
   subs.push(saeFeatures);
   const featureScan = new FeatureScanCommands(session, saeFeatures, models, output, context.globalStorageUri.fsPath);
   const circuits = new CircuitsController(session, output, models, { panel: openCircuitsPanel, side });

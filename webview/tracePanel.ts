@@ -76,8 +76,16 @@ export function startTracePanel(app: HTMLElement): void {
   );
   attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), thumbs);
 
+  // SAE features (when an SAE is in use): the trace's strongest features × positions; a cell selects its position.
+  const featuresSection = section('features', 'SAE features');
+  const featuresInfo = h('p', { class: 'muted', 'data-testid': 'features-info' });
+  const featuresHeat = new Heatmap('features-heatmap', 'SAE features (rows, strongest first) at each position (columns); Enter selects the position', (_row, col) => pick(col, state.selection.layer, state.selection.head, true));
+  featuresSection.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'sae-features', dataUrl: featuresHeat.canvas.toDataURL('image/png') })));
+  featuresSection.body.append(featuresInfo, h('div', { class: 'grid-box' }, featuresHeat.canvas));
+  featuresSection.root.hidden = true;
+
   const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
-  const content = h('div', { class: 'content', hidden: true }, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
+  const content = h('div', { class: 'content', hidden: true }, tokens.root, residual.root, lensSection.root, dla.root, attention.root, featuresSection.root);
   app.append(h('header', { class: 'top' }, status, tools), empty, content);
 
   function pick(pos: number, layer: number, head: number, reveal: boolean): void {
@@ -334,7 +342,36 @@ export function startTracePanel(app: HTMLElement): void {
     renderLensSelection();
     renderDla();
     renderAttention();
+    renderFeatures();
     saveState();
+  }
+
+  function renderFeatures(): void {
+    const f = state.features;
+    featuresSection.root.hidden = !f || !state.trace;
+    if (!f || !state.trace) return;
+    const pos = Math.min(state.selection.pos, f.positions - 1);
+    const ve = f.varianceExplained[pos];
+    featuresInfo.textContent = `${f.sae} · input: ${f.input} · position ${pos}: L0 ${f.l0[pos]}, variance explained ${ve === null ? '–' : ve.toFixed(3)}${f.ids.length === 0 ? ' · no feature is active in this trace' : ''}`;
+    if (f.ids.length === 0) return;
+    let max = 0;
+    for (const v of f.values) if (v > max) max = v;
+    const tokensText = state.trace.tokens.map((t) => visibleToken(t.text));
+    featuresHeat.draw({
+      rows: f.ids.length,
+      cols: f.positions,
+      values: f.values,
+      color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
+      rowLabels: f.ids.map((id, r) => `#${id}${f.labels[r] ? ` ${f.labels[r].length > 22 ? `${f.labels[r].slice(0, 21)}…` : f.labels[r]}` : ''}`),
+      colLabels: tokensText,
+      cell: 14,
+      maxWidth: 900,
+      mark: { col: pos },
+      font: palette.font,
+      textColor: cssRgb(palette.foreground),
+      markColor: palette.focus,
+      describe: (r, c, v) => `#${f.ids[r]}${f.labels[r] ? ` (${f.labels[r]})` : ''} at ${c} ${tokensText[c] ?? ''}: ${v.toFixed(2)}`,
+    });
   }
 
   function saveState(): void {
@@ -376,6 +413,9 @@ export function startTracePanel(app: HTMLElement): void {
         break;
       case 'attribution':
         renderDla();
+        break;
+      case 'features':
+        renderFeatures();
         break;
       case 'select':
         if (before.pos !== state.selection.pos || before.layer !== state.selection.layer || before.head !== state.selection.head) renderSelection();

@@ -1,5 +1,5 @@
 /** What the trace panel and the side view know: the host's latest trace, lens, attribution and selection. */
-import type { AttributionPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
+import type { AttributionPayload, FeaturesPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
 
 export class TraceState {
   trace: TracePayload | undefined;
@@ -8,11 +8,13 @@ export class TraceState {
   pattern: PatternPayload | undefined;
   thumbs: PatternThumbsPayload | undefined;
   attribution: AttributionPayload | undefined;
+  /** SAE features of the trace, when an SAE is in use. */
+  features: FeaturesPayload | undefined;
   selection: SelectionState = { pos: 0, layer: 0, head: 0 };
   status: { text: string; busy: boolean } | undefined;
 
   /** Applies a host message; returns which parts changed. */
-  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'select' | 'status' | undefined {
+  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'features' | 'select' | 'status' | undefined {
     switch (msg.type) {
       case 'trace':
         this.trace = msg.trace;
@@ -20,6 +22,7 @@ export class TraceState {
         this.pattern = undefined;
         this.thumbs = undefined;
         this.attribution = undefined;
+        this.features = undefined;
         this.selection = msg.selection;
         this.status = undefined;
         return 'trace';
@@ -39,6 +42,10 @@ export class TraceState {
         if (msg.attribution.traceId !== this.trace?.traceId) return undefined;
         this.attribution = msg.attribution;
         return 'attribution';
+      case 'features':
+        if (msg.features.traceId !== this.trace?.traceId) return undefined;
+        this.features = msg.features;
+        return 'features';
       case 'select':
         this.selection = msg.selection;
         return 'select';

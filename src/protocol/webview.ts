@@ -7,6 +7,7 @@
  * `parseWebviewMessage` before use, and the webview checks host messages with `isHostMessage`.
  * Shapes use the axis glossary of src/engine/types.ts.
  */
+import type { FeatureHeatmap } from '../viewModels/features';
 import type { Attribution, ComponentLabel } from '../engine/types';
 import type { CircuitsReport, HeadPairReport, MlpPairReport } from '../analysis/circuitTypes';
 
@@ -115,6 +116,9 @@ export interface SelectionState {
   readonly head: number;
 }
 
+/** SAE features of a trace as a feature × position heatmap (src/viewModels/features.ts). */
+export type FeaturesPayload = FeatureHeatmap;
+
 type Versioned<T> = T & { readonly v: typeof WEBVIEW_PROTOCOL_VERSION };
 
 export type HostToWebview = Versioned<
@@ -130,6 +134,7 @@ export type HostToWebview = Versioned<
   | { readonly type: 'headPair'; readonly pair: HeadPairPayload }
   | { readonly type: 'mlpPair'; readonly pair: MlpPairPayload }
   | { readonly type: 'focusHead'; readonly layer: number; readonly head: number }
+  | { readonly type: 'features'; readonly features: FeaturesPayload }
 >;
 
 export type ExportFormat = 'csv' | 'markdown';

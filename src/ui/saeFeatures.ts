@@ -11,7 +11,8 @@ import * as vscode from 'vscode';
 import type { SaeFeatures, SaeInfo } from '../engine/sae/types';
 import { EngineError } from '../protocol/engine';
 import { DEMO_SAE_HOOK } from '../models/sae/demoSae';
-import { labelsJson, parseFeatureLabels, resolveSaeSetting } from '../viewModels/features';
+import { featureHeatmap, labelsJson, parseFeatureLabels, resolveSaeSetting, type FeatureHeatmap } from '../viewModels/features';
+import type { HostMessage } from './webviewChannel';
 import type { EngineSession } from './engineSession';
 import { errorMessage, type Output } from './output';
 import type { TraceController, TraceRecord } from './traceController';
@@ -23,6 +24,8 @@ export const HOVER_FEATURES = 5;
 const PREFETCH_AFTER_MS = 700;
 const MAX_CACHED_TRACES = 16;
 const LABELS_KEY = 'residualLens.saeLabels.';
+/** Rows of the trace panel's feature heatmap. */
+const HEATMAP_FEATURES = 16;
 
 export class SaeFeatureSource implements vscode.Disposable {
   private loaded: { readonly key: string; readonly info: SaeInfo } | undefined;
@@ -32,6 +35,8 @@ export class SaeFeatureSource implements vscode.Disposable {
   private prefetchTimer: ReturnType<typeof setTimeout> | undefined;
   private lastPrefetched: number | undefined;
   private readonly subscription: vscode.Disposable;
+  /** The latest trace's heatmap, replayed to a panel that (re)opens. */
+  private shown: FeatureHeatmap | undefined;
 
   constructor(
     private readonly session: EngineSession,
@@ -39,6 +44,8 @@ export class SaeFeatureSource implements vscode.Disposable {
     private readonly traces: TraceController,
     private readonly globalState: vscode.Memento,
     private readonly extensionRoot: string,
+    /** Posts to the trace panel and the side view. */
+    private readonly post: (msg: HostMessage) => void = () => undefined,
   ) {
     this.subscription = traces.onDidChangeRecords(() => this.schedulePrefetch());
   }
@@ -57,7 +64,13 @@ export class SaeFeatureSource implements vscode.Disposable {
   featuresOf(record: TraceRecord): Promise<SaeFeatures | undefined> {
     let p = this.perTrace.get(record.trace.traceId);
     if (!p) {
-      p = this.fetch(record).catch((err: unknown) => {
+      p = this.fetch(record).then((f) => {
+        if (f && this.traces.latest === record) {
+          this.shown = featureHeatmap(f, this.labels(f.sae), HEATMAP_FEATURES);
+          this.post({ type: 'features', features: this.shown });
+        }
+        return f;
+      }).catch((err: unknown) => {
         this.perTrace.delete(record.trace.traceId);
         this.report(err);
         return undefined;
@@ -66,6 +79,12 @@ export class SaeFeatureSource implements vscode.Disposable {
       while (this.perTrace.size > MAX_CACHED_TRACES) this.perTrace.delete(this.perTrace.keys().next().value as number);
     }
     return p;
+  }
+
+  /** The latest trace's feature heatmap, for a view that opens after it was posted. */
+  replay(): HostMessage[] {
+    const latest = this.traces.latest?.trace.traceId;
+    return this.shown && this.shown.traceId === latest ? [{ type: 'features', features: this.shown }] : [];
   }
 
   /** Labels of the SAE in use: the folder's feature-labels.json, overridden by the user's. */

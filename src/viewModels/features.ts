@@ -63,3 +63,51 @@ export function labelsJson(labels: ReadonlyMap<number, string>, sae?: FeatureLab
   const sorted = [...labels.entries()].sort((a, b) => a[0] - b[0]);
   return { schema: 1, ...(sae ? { sae } : {}), labels: Object.fromEntries(sorted.map(([id, l]) => [String(id), l])) };
 }
+
+/** The trace panel's feature × position heatmap (src/protocol/webview.ts FeaturesPayload). */
+export interface FeatureHeatmap {
+  readonly traceId: number;
+  /** "L1 resid_pre · demo" */
+  readonly sae: string;
+  /** Which activation the SAE read (SaeInfo.input). */
+  readonly input: string;
+  /** [F] feature ids, strongest (largest activation anywhere in the trace) first, ties by lower id. */
+  readonly ids: number[];
+  readonly labels: string[];
+  /** [F, T] activation of each feature at each position, from that position's top-k list (0 where absent). */
+  readonly values: number[];
+  readonly positions: number;
+  /** [T] */ readonly l0: number[];
+  /** [T] variance explained per position, null where undefined. */
+  readonly varianceExplained: (number | null)[];
+}
+
+/** The strongest `maxRows` features of a trace as a [F, T] matrix. */
+export function featureHeatmap(f: SaeFeatures, labels: ReadonlyMap<number, string>, maxRows: number): FeatureHeatmap {
+  const T = f.positions;
+  const best = new Map<number, number>();
+  for (let i = 0; i < f.ids.length; i++) {
+    const id = f.ids[i];
+    if (id >= 0 && f.values[i] > (best.get(id) ?? 0)) best.set(id, f.values[i]);
+  }
+  const ids = [...best.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, maxRows).map(([id]) => id);
+  const row = new Map(ids.map((id, r) => [id, r]));
+  const values = new Array<number>(ids.length * T).fill(0);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < f.k; i++) {
+      const r = row.get(f.ids[t * f.k + i]);
+      if (r !== undefined) values[r * T + t] = f.values[t * f.k + i];
+    }
+  }
+  return {
+    traceId: f.traceId,
+    sae: `${hookLabel(f.sae.hookName)} · ${f.sae.name}`,
+    input: f.sae.input,
+    ids,
+    labels: ids.map((id) => labels.get(id) ?? ''),
+    values,
+    positions: T,
+    l0: Array.from(f.l0),
+    varianceExplained: Array.from(f.varianceExplained, (v) => (Number.isFinite(v) ? v : null)),
+  };
+}

@@ -40,3 +40,19 @@ test('labels JSON round-trips and ignores what is not a label', () => {
   assert.equal(parseFeatureLabels({ labels: [] }), undefined);
   assert.equal(parseFeatureLabels(null), undefined);
 });
+
+test('feature heatmap: strongest features first, [F, T] from the top-k lists', async () => {
+  const { featureHeatmap } = await import('../../src/viewModels/features');
+  const f = {
+    traceId: 5, positions: 3, k: 2,
+    ids: Int32Array.from([4, 1, 7, 4, -1, -1]), values: Float32Array.from([1, 0.5, 3, 2, 0, 0]),
+    l0: Int32Array.from([2, 2, 0]), varianceExplained: Float64Array.from([0.5, 0.9, NaN]),
+    sae: { hookName: 'blocks.1.hook_resid_pre', name: 'demo', input: 'raw' },
+  } as unknown as SaeFeatures;
+  const m = featureHeatmap(f, new Map([[7, 'seven']]), 2);
+  assert.deepEqual(m.ids, [7, 4]);
+  assert.deepEqual(m.labels, ['seven', '']);
+  assert.deepEqual(m.values, [0, 3, 0, 1, 2, 0]);
+  assert.deepEqual(m.varianceExplained, [0.5, 0.9, null]);
+  assert.equal(m.sae, 'L1 resid_pre · demo');
+});
