@@ -58,6 +58,12 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'pickToken':
           traces.pickToken(msg.pos, msg.tokenId);
           break;
+        case 'featureCard':
+          void saeFeatures.card(msg.feature, msg.pos);
+          break;
+        case 'labelFeature':
+          void saeFeatures.setLabel(msg.feature, msg.label);
+          break;
         case 'exportLens':
           void traces.exportLens(msg.format);
           break;

@@ -1,5 +1,5 @@
 /** What the trace panel and the side view know: the host's latest trace, lens, attribution and selection. */
-import type { AttributionPayload, FeaturesPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
+import type { AttributionPayload, FeatureCardPayload, FeaturesPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
 
 export class TraceState {
   trace: TracePayload | undefined;
@@ -10,11 +10,13 @@ export class TraceState {
   attribution: AttributionPayload | undefined;
   /** SAE features of the trace, when an SAE is in use. */
   features: FeaturesPayload | undefined;
+  /** The feature card asked for last (latest trace only). */
+  featureCard: FeatureCardPayload | undefined;
   selection: SelectionState = { pos: 0, layer: 0, head: 0 };
   status: { text: string; busy: boolean } | undefined;
 
   /** Applies a host message; returns which parts changed. */
-  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'features' | 'select' | 'status' | undefined {
+  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'features' | 'featureCard' | 'select' | 'status' | undefined {
     switch (msg.type) {
       case 'trace':
         this.trace = msg.trace;
@@ -23,6 +25,7 @@ export class TraceState {
         this.thumbs = undefined;
         this.attribution = undefined;
         this.features = undefined;
+        this.featureCard = undefined;
         this.selection = msg.selection;
         this.status = undefined;
         return 'trace';
@@ -46,6 +49,10 @@ export class TraceState {
         if (msg.features.traceId !== this.trace?.traceId) return undefined;
         this.features = msg.features;
         return 'features';
+      case 'featureCard':
+        if (msg.card.traceId !== this.trace?.traceId) return undefined;
+        this.featureCard = msg.card;
+        return 'featureCard';
       case 'select':
         this.selection = msg.selection;
         return 'select';

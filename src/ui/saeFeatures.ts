@@ -13,6 +13,8 @@ import { EngineError } from '../protocol/engine';
 import { DEMO_SAE_HOOK } from '../models/sae/demoSae';
 import { featureHeatmap, labelsJson, parseFeatureLabels, resolveSaeSetting, type FeatureHeatmap } from '../viewModels/features';
 import type { HostMessage } from './webviewChannel';
+import type { FeatureCardPayload } from '../protocol/webview';
+import { decodeToken } from '../engine/tokenizer';
 import type { EngineSession } from './engineSession';
 import { errorMessage, type Output } from './output';
 import type { TraceController, TraceRecord } from './traceController';
@@ -103,6 +105,48 @@ export class SaeFeatureSource implements vscode.Disposable {
       else out.set(id, l);
     }
     return out;
+  }
+
+  /** The trace panel asked for a feature's card (at the selected position of the latest trace). */
+  async card(feature: number, pos: number): Promise<void> {
+    const record = this.traces.latest;
+    const info = this.info;
+    if (!record || !info) return;
+    try {
+      const features = await this.featuresOf(record);
+      if (!features || feature >= info.dSae || pos >= record.trace.tokens.length) return;
+      const d = await this.session.request('saeFeature', { feature, traceId: record.trace.traceId, pos, n: 8 }, {}, 'ready');
+      if (this.traces.latest !== record) return;
+      const activations = Array.from({ length: features.positions }, (_, t) => {
+        for (let i = 0; i < features.k; i++) if (features.ids[t * features.k + i] === feature) return features.values[t * features.k + i];
+        return 0;
+      });
+      const text = (list: readonly { id: number; value: number }[]): { text: string; value: number }[] => list.map((e) => ({ text: decodeToken(e.id), value: e.value }));
+      const card: FeatureCardPayload = {
+        traceId: record.trace.traceId, feature, label: this.labels(info).get(feature) ?? '', activations,
+        promoted: text(d.promoted), suppressed: text(d.suppressed), embeddingTokens: text(d.topEmbeddingTokens),
+        ...(d.dla ? { dla: { pos: d.dla.pos, token: decodeToken(d.dla.tokenId), activation: d.dla.activation, value: d.dla.value } } : {}),
+      };
+      this.post({ type: 'featureCard', card });
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  /** Stores a label from the trace panel's feature card and re-posts the heatmap with it. */
+  async setLabel(feature: number, label: string): Promise<void> {
+    const info = this.info;
+    if (!info || feature >= info.dSae) return;
+    const key = LABELS_KEY + info.fingerprint;
+    await this.globalState.update(key, { ...this.globalState.get<Record<string, string>>(key, {}), [String(feature)]: label.trim().slice(0, 500) });
+    const record = this.traces.latest;
+    if (record && this.shown?.traceId === record.trace.traceId) {
+      const f = await this.featuresOf(record);
+      if (f) {
+        this.shown = featureHeatmap(f, this.labels(f.sae), HEATMAP_FEATURES);
+        this.post({ type: 'features', features: this.shown });
+      }
+    }
   }
 
   /** Command: label a feature of the SAE in use (an empty label removes it). */

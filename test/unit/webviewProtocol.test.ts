@@ -31,6 +31,8 @@ describe('parseWebviewMessage accepts well-formed messages', () => {
     { v, type: 'computeCircuits' },
     { v, type: 'retrace' },
     { v, type: 'log', message: 'hello' },
+    { v, type: 'featureCard', feature: 12, pos: 3 },
+    { v, type: 'labelFeature', feature: 12, label: 'token is " cat"' },
   ];
   for (const msg of good) {
     test(`${msg.type} ${JSON.stringify(msg).slice(0, 60)}`, () => {
@@ -76,6 +78,9 @@ describe('parseWebviewMessage refuses bad messages', () => {
     refused({ v, type: 'select', pos: 1, head: NaN, reveal: true }, /select: head/);
     refused({ v, type: 'select', pos: 1 }, /select: reveal must be a boolean/);
     refused({ v, type: 'pickToken', pos: 1 }, /pickToken: tokenId/);
+    refused({ v, type: 'featureCard', feature: -1, pos: 0 }, /featureCard: feature/);
+    refused({ v, type: 'labelFeature', feature: 1, label: 'x'.repeat(501) }, /labelFeature: label must be a string of at most 500/);
+    refused({ v, type: 'labelFeature', feature: 1 }, /labelFeature: label/);
     refused({ v, type: 'openHead', layer: 0, head: Infinity }, /openHead: head/);
   });
   test('export format', () => refused({ v, type: 'exportLens', format: 'html' }, /exportLens: unknown format html/));
