@@ -10,7 +10,8 @@ import { keyboardScenarios } from './scenarios/keyboard';
 import { themesScenarios } from './scenarios/themes';
 import { traceScenarios } from './scenarios/trace';
 import { viewsScenarios } from './scenarios/views';
+import { featuresScenarios } from './scenarios/features';
 
 export { EVENT_LOOP_LIMIT_MS, loopFigures, TRACE_TITLE, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarioKit';
 
-export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios].sort((a, b) => a.id - b.id);
+export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios, ...featuresScenarios].sort((a, b) => a.id - b.id);
