@@ -44,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const source: ViewSource = {
     replay: (view: WebviewKind): HostMessage[] => {
       if (view === 'circuits') return circuits.replay('circuits');
-      const msgs = view === 'trace' ? [...traces.replay(view), ...saeFeatures.replay()] : traces.replay(view);
+      const msgs = [...traces.replay(view), ...saeFeatures.replay()];
       return view === 'side' ? [...msgs, ...circuits.replay('side')] : msgs;
     },
     handle: (msg: PageMessage, view: WebviewKind): void => {
@@ -122,6 +122,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
   const saeFeatures = new SaeFeatureSource(session, output, traces, context.globalState, context.extensionPath, (msg) => {
     tracePanel?.post(msg);
+    side.post(msg);
   });
   subs.push(saeFeatures);
   const featureScan = new FeatureScanCommands(session, saeFeatures, models, output, context.globalStorageUri.fsPath);
