@@ -18,7 +18,7 @@ export const featuresScenarios: readonly Scenario[] = [
       if (drawn) {
         const canvas = frame.locator(heat).first();
         const box = await canvas.boundingBox();
-        if (box) await canvas.click({ position: { x: box.width * 0.9, y: box.height * 0.1 } });
+        if (box) await canvas.click({ position: { x: box.width * 0.6, y: box.height * 0.9 } }); // a cell: the column labels take the top band
         const card = await waitFor('the feature card', async () => ((await frame.locator('[data-testid="feature-promoted"] li').count()) > 0 ? true : undefined), 30_000).catch(() => false);
         if (!card) ctx.problem('clicking the feature heatmap showed no feature card with promoted tokens');
         await ctx.wb.screenshot('12b-feature-card');
