@@ -12,6 +12,7 @@ import { EngineSession } from './ui/engineSession';
 import { TraceHoverProvider } from './ui/hover';
 import { SaeFeatureSource } from './ui/saeFeatures';
 import { FeatureScanCommands } from './ui/featureScan';
+import { downloadSaeCommand } from './ui/saeDownload';
 import { downloadModelCommand, modelSetting, selectModelCommand, type ModelContext } from './ui/modelPicker';
 import { Output } from './ui/output';
 import { Panel, SideView, type ViewSource } from './ui/panels';
@@ -169,6 +170,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.exportSaeLabels', () => saeFeatures.exportLabelsCommand()),
     vscode.commands.registerCommand('residualLens.scanWorkspaceFeatures', () => featureScan.scanCommand()),
     vscode.commands.registerCommand('residualLens.openFeatureIndex', () => featureScan.openIndexCommand()),
+    vscode.commands.registerCommand('residualLens.downloadSae', () => downloadSaeCommand(models)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.status.state === 'idle' ? session.status : { ...session.status, model: session.model?.name });
     }),
