@@ -35,7 +35,7 @@ import { poolHeadPatterns } from '../analysis/patternPool';
 import { contributionNorms, residualNorms } from '../analysis/residual';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
 import { hookRowsOf, SaeEngine, type SaeModelView, type SaeTraceView } from './sae/saeEngine';
-import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeScanParams, SaeScanWindow } from './sae/types';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeScanWindow } from './sae/types';
 import {
   EngineError,
   type AttributeAllParams,
@@ -455,6 +455,11 @@ export class Engine {
   async saeFeature(p: SaeFeatureParams): Promise<SaeFeatureDetail> {
     const view = this.saeModelView(this.requireModel());
     return this.saes.feature(p, view, p.traceId === undefined ? undefined : this.saeTraceView(p.traceId));
+  }
+
+  /** [T, D] the SAE's reconstruction of a stored trace's hook activation, in the hook's space (for splicing). */
+  async saeReconstruction(p: SaeReconstructionParams): Promise<SaeReconstruction> {
+    return this.saes.reconstruction(this.saeModelView(this.requireModel()), this.saeTraceView(p.traceId));
   }
 
   /** Runs the forward on one window of token ids (nothing stored) and returns each feature's maximum over it. */

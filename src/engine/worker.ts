@@ -25,7 +25,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan', 'saeReconstruction'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -88,6 +88,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     saeFeatures: (p) => engine.saeFeatures(p),
     saeFeature: (p) => engine.saeFeature(p),
     saeScan: (p, ctx) => engine.saeScan(p, ctx),
+    saeReconstruction: (p) => engine.saeReconstruction(p),
     dispose: async () => {
       await engine.dispose();
       return null;

@@ -16,7 +16,7 @@ import type {
   TraceOptions,
   TraceSummary,
 } from '../engine/types';
-import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeScanParams, SaeScanWindow } from '../engine/sae/types';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeScanWindow } from '../engine/sae/types';
 import type { CircuitsReport, CircuitsOptions, HeadPairReport, HeadPairParams, MlpPairReport, MlpPairParams } from '../analysis/circuitTypes';
 
 /** Bumped whenever a message shape changes; both ends refuse a mismatch. */
@@ -113,6 +113,8 @@ export interface EngineMethods {
   saeFeature: { params: SaeFeatureParams; result: SaeFeatureDetail };
   /** One scan window's per-feature maxima (nothing stored). */
   saeScan: { params: SaeScanParams; result: SaeScanWindow };
+  /** [T, D] the SAE's reconstruction at its hook, in the hook's space: the values a 'set' intervention splices in. */
+  saeReconstruction: { params: SaeReconstructionParams; result: SaeReconstruction };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
 }

@@ -171,6 +171,27 @@ describe('one feature: logit effects, DLA, embedding tokens', () => {
   });
 });
 
+describe('reconstruction for splicing', () => {
+  for (const centre of [true, false]) {
+    it(`is the reference reconstruction in the hook's space (centred SAE: ${centre})`, async () => {
+      const o: RandomSaeOptions = { seed: 41, dIn: D, dSae: S, style: '6', centre, normalizeActivations: 'layer_norm' };
+      const folder = path.join(root, `sae-recon-${centre}`);
+      const w = writeRandomSae(folder, o);
+      await engine.loadSae({ folder });
+      const T = trace.tokens.length;
+      const x = hookRows('blocks.1.hook_resid_pre');
+      const ref = referenceSae({ dIn: D, dSae: S, architecture: 'standard', normalization: 'layer_norm', applyBDecToInput: true, centre }, w, x, T);
+      const got = await engine.saeReconstruction({ traceId: trace.traceId });
+      assert.equal(got.hook, 'blocks.1.hook_resid_pre');
+      for (let t = 0; t < T; t++) {
+        let mean = 0;
+        for (let d = 0; d < D; d++) mean += x[t * D + d] / D;
+        for (let d = 0; d < D; d++) close(got.values[t * D + d], ref.recon[t][d] + (centre ? mean : 0), `pos ${t} dim ${d}`, 1e-4);
+      }
+    });
+  }
+});
+
 describe('scan windows', () => {
   it('per-feature maxima equal the dense reference', async () => {
     const o: RandomSaeOptions = { seed: 31, dIn: D, dSae: S, style: '6', centre: true };

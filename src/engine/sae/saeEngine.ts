@@ -10,7 +10,7 @@ import { EngineError } from '../../protocol/engine';
 import type { ModelInfo, TokenInfo } from '../types';
 import { createSession, floatOutput, floatTensor, int64Tensor, intOutput, type SessionSettings } from '../session';
 import { buildSaeGraph, SAE_INPUTS, SAE_LAYER_NORM_EPS, SAE_OUTPUTS, type SaeWeightLocator } from './graph';
-import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeScanWindow } from './types';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeScanWindow } from './types';
 import { SaeError, type SaeConfig } from '../../models/sae/config';
 import { checkSaeForModel, openSae, type LoadedSae } from '../../models/sae/load';
 import { denormFactor, embeddingPreActivations, encoderInput, lnScaledDirection, logitsOfDirection, reconstructionQuality, sparseTopFeatures, topN, type SaeInputTransform } from '../../analysis/saeFeatures';
@@ -118,6 +118,25 @@ export class SaeEngine {
       ids: sparse.ids, values: sparse.values, l0: Int32Array.from(l0f, (v) => Math.round(v)),
       ...quality,
     };
+  }
+
+  /** The reconstruction in the hook's space (for splicing the SAE in). */
+  async reconstruction(model: SaeModelView, trace: SaeTraceView): Promise<SaeReconstruction> {
+    const l = this.require(model);
+    const { dIn: D } = l.sae.config;
+    const T = trace.tokens.length;
+    const x = trace.hookRows(l.sae.config);
+    const out = await this.run(l, x, T, 1, [SAE_OUTPUTS.recon]);
+    const values = floatOutput(out, SAE_OUTPUTS.recon);
+    if (l.sae.config.centreInput) {
+      for (let t = 0; t < T; t++) {
+        let mean = 0;
+        for (let d = 0; d < D; d++) mean += x[t * D + d];
+        mean /= D;
+        for (let d = 0; d < D; d++) values[t * D + d] += mean;
+      }
+    }
+    return { traceId: trace.traceId, hook: l.sae.config.hookName, positions: T, values };
   }
 
   /** One feature's logit effects, embedding tokens and (with a trace and position) its DLA. */

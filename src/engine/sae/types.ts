@@ -121,3 +121,20 @@ export interface SaeScanParams {
   /** Positions before this one (e.g. BOS) run through the model but not the SAE. Default 0. */
   readonly fromPos?: number;
 }
+
+export interface SaeReconstructionParams {
+  readonly traceId: number;
+}
+
+/**
+ * The SAE's reconstruction of a stored trace's hook activation, in the hook's own space (the
+ * per-token mean added back when the SAE reads the centred stream): what splicing the SAE in
+ * writes at the hook (an intervention of kind 'set' at `hook`, issue 11's runInterventions).
+ */
+export interface SaeReconstruction {
+  readonly traceId: number;
+  readonly hook: string;
+  readonly positions: number;
+  /** [T, D] */
+  readonly values: Float32Array;
+}
