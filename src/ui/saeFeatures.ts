@@ -39,6 +39,8 @@ export class SaeFeatureSource implements vscode.Disposable {
   private readonly subscription: vscode.Disposable;
   /** The latest trace's heatmap, replayed to a panel that (re)opens. */
   private shown: FeatureHeatmap | undefined;
+  /** Each SAE folder's own feature-labels.json, read once (by SAE fingerprint). */
+  private readonly folderLabels = new Map<string, Map<number, string>>();
 
   constructor(
     private readonly session: EngineSession,
@@ -91,14 +93,19 @@ export class SaeFeatureSource implements vscode.Disposable {
 
   /** Labels of the SAE in use: the folder's feature-labels.json, overridden by the user's. */
   labels(info: SaeInfo | undefined = this.info): Map<number, string> {
-    const out = new Map<number, string>();
-    if (!info) return out;
-    const file = path.join(info.folder, 'feature-labels.json');
-    try {
-      if (fs.existsSync(file)) for (const [id, l] of parseFeatureLabels(JSON.parse(fs.readFileSync(file, 'utf8'))) ?? []) out.set(id, l);
-    } catch {
-      // A broken labels file only loses its labels.
+    if (!info) return new Map<number, string>();
+    let shipped = this.folderLabels.get(info.fingerprint);
+    if (!shipped) {
+      shipped = new Map<number, string>();
+      const file = path.join(info.folder, 'feature-labels.json');
+      try {
+        if (fs.existsSync(file)) shipped = parseFeatureLabels(JSON.parse(fs.readFileSync(file, 'utf8'))) ?? shipped;
+      } catch {
+        // A broken labels file only loses its labels.
+      }
+      this.folderLabels.set(info.fingerprint, shipped);
     }
+    const out = new Map(shipped);
     const mine = this.globalState.get<Record<string, string>>(LABELS_KEY + info.fingerprint, {});
     for (const [id, l] of parseFeatureLabels({ labels: mine }) ?? []) {
       if (l === '') out.delete(id);
