@@ -9,7 +9,9 @@ export const featuresScenarios: readonly Scenario[] = [
     async run(ctx) {
       const { sentence, frame } = await traceSentence(ctx, 'The Eiffel Tower', 'palette');
       const heat = 'canvas[data-testid="features-heatmap"]';
-      const drawn = await waitFor('the SAE feature heatmap to be drawn', async () => ((await paintedPixels(frame, heat).catch(() => 0)) > 0 ? true : undefined), 60_000).catch(() => false);
+      // The section is hidden until this trace's features arrive (a previous trace's canvas may still hold pixels).
+      const shown = await waitFor('the SAE features section of this trace', async () => ((await frame.locator('[data-testid="features-info"]').first().isVisible().catch(() => false)) ? true : undefined), 60_000).catch(() => false);
+      const drawn = shown && (await waitFor('the SAE feature heatmap to be drawn', async () => ((await paintedPixels(frame, heat).catch(() => 0)) > 0 ? true : undefined), 30_000).catch(() => false));
       if (!drawn) ctx.problem(`trace panel: ${heat} is missing or blank`);
       const info = (await frame.locator('[data-testid="features-info"]').first().innerText().catch(() => '')) ?? '';
       if (!info.includes('L1 resid_pre')) ctx.problem(`trace panel: features-info does not name the hook: ${JSON.stringify(info.slice(0, 200))}`);
@@ -17,6 +19,7 @@ export const featuresScenarios: readonly Scenario[] = [
       await ctx.wb.screenshot('12a-features-heatmap');
       if (drawn) {
         const canvas = frame.locator(heat).first();
+        await canvas.scrollIntoViewIfNeeded();
         const box = await canvas.boundingBox();
         if (box) await canvas.click({ position: { x: box.width * 0.6, y: box.height * 0.9 } }); // a cell: the column labels take the top band
         const card = await waitFor('the feature card', async () => ((await frame.locator('[data-testid="feature-promoted"] li').count()) > 0 ? true : undefined), 30_000).catch(() => false);
