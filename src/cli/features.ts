@@ -12,6 +12,7 @@ import { Engine } from '../engine/engine';
 import type { SaeFeatures, SaeInfo } from '../engine/sae/types';
 import type { TokenInfo } from '../engine/types';
 import { DEMO_SAE_HOOK } from '../models/sae/demoSae';
+import { saeFolderByName } from '../models/sae/hub';
 
 export interface FeaturesJson {
   readonly schema: 1;
@@ -62,9 +63,9 @@ export const command: CliCommand = {
     const text = readTextOption(values.text);
     const k = Number(values.k);
     if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got '${values.k}'`);
-    const saeFolder = resolveSaeArg(values.sae);
-    const labels = readLabels(values.labels ?? path.join(saeFolder, 'feature-labels.json'), values.labels !== undefined);
     const cacheDir = cacheDirectory(values.dir);
+    const saeFolder = resolveSaeArg(values.sae, cacheDir);
+    const labels = readLabels(values.labels ?? path.join(saeFolder, 'feature-labels.json'), values.labels !== undefined);
     const model = await resolveModelArg(values.model, cacheDir);
     const engine = new Engine();
     try {
@@ -81,11 +82,12 @@ export const command: CliCommand = {
   },
 };
 
-/** --sae: 'demo' (the demo SAE), else a folder. */
-export function resolveSaeArg(arg: string | undefined): string {
-  if (!arg) throw new CliUsageError('--sae is required: an SAE folder (cfg.json + sae_weights.safetensors) or "demo"');
+/** --sae: 'demo' (the demo SAE), '<release>/<id>' of a downloaded release (download-sae), else a folder. */
+export function resolveSaeArg(arg: string | undefined, cacheDir?: string): string {
+  if (!arg) throw new CliUsageError('--sae is required: an SAE folder (cfg.json + sae_weights.safetensors), "demo", or <release>/<id> after download-sae');
   if (arg === 'demo') return path.join(extensionRoot(), 'models', 'demo-sae', DEMO_SAE_HOOK);
-  return path.resolve(arg);
+  const downloaded = cacheDir && !fs.existsSync(arg) ? saeFolderByName(arg, cacheDir) : undefined;
+  return downloaded ?? path.resolve(arg);
 }
 
 /** Labels file: {"schema": 1, "labels": {"<id>": "label"}}; a missing default file is no labels. */

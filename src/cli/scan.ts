@@ -56,8 +56,8 @@ export const command: CliCommand = {
     const maxFileBytes = positiveInt(values['max-file-bytes'], '--max-file-bytes', 2 ** 31);
     const root = path.resolve(values.root ?? '.');
     const files = expandGlobs(root, values.files);
-    const saeFolder = resolveSaeArg(values.sae);
     const cacheDir = cacheDirectory(values.dir);
+    const saeFolder = resolveSaeArg(values.sae, cacheDir);
     const model = await resolveModelArg(values.model, cacheDir);
     const engine = new Engine();
     try {

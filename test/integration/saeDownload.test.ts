@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { downloadSaes, loadSaeManifest, parseSaeManifest, saeDownloadEntry, type SaeRelease } from '../../src/models/sae/hub';
+import { downloadSaes, loadSaeManifest, parseSaeManifest, saeDownloadEntry, saeFolderByName, type SaeRelease } from '../../src/models/sae/hub';
 import { DownloadError } from '../../src/models/download';
 import { openSae } from '../../src/models/sae/load';
 import { HubServer } from '../helpers/hubServer';
@@ -57,6 +57,9 @@ test('picked layers download verified into saes/<release>/<layer>/, and load', a
   assert.equal(folder, path.join(cacheDir, 'saes', 'tiny-res', 'blocks.1.hook_resid_pre'));
   assert.ok(fs.readFileSync(path.join(folder, 'sae_weights.safetensors')).equals(files.get('blocks.1.hook_resid_pre/sae_weights.safetensors') as Buffer));
   assert.equal(openSae(folder).config.hookName, 'blocks.1.hook_resid_pre');
+  assert.equal(saeFolderByName('tiny-res/blocks.1.hook_resid_pre', cacheDir, [RELEASE]), folder);
+  assert.equal(saeFolderByName('tiny-res/blocks.9.hook_resid_pre', cacheDir, [RELEASE]), undefined);
+  assert.equal(saeFolderByName('/abs/folder', cacheDir, [RELEASE]), undefined);
   assert.equal(fs.existsSync(path.join(cacheDir, 'saes', 'tiny-res', 'blocks.0.hook_resid_pre')), false);
 });
 

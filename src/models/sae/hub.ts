@@ -108,3 +108,12 @@ export async function downloadSaes(release: SaeRelease, ids: readonly string[], 
   const root = await downloadModel(entry, opts);
   return ids.map((id) => path.join(root, (release.saes.find((s) => s.id === id) as SaeReleaseSae).path));
 }
+
+/** "<release>/<sae id>" (e.g. "gpt2-small-res-jb/blocks.8.hook_resid_pre") → its folder under the cache; undefined for anything else. */
+export function saeFolderByName(name: string, cacheDir: string, releases: readonly SaeRelease[] = loadSaeManifest()): string | undefined {
+  const slash = name.indexOf('/');
+  if (slash < 0) return undefined;
+  const release = releases.find((r) => r.name === name.slice(0, slash));
+  const sae = release?.saes.find((s) => s.id === name.slice(slash + 1));
+  return release && sae ? path.join(saeReleaseFolder(cacheDir, release), sae.path) : undefined;
+}
