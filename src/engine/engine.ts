@@ -181,6 +181,7 @@ export class Engine {
       throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: onnxruntime could not load the model: ${firstLine(err)}`, errorDetail(err));
     }
     this.traces.clear();
+    await this.releaseScanSession();
     if (current) await releaseModel(current);
     return this.model.info;
   }
@@ -474,11 +475,33 @@ export class Engine {
     const T = p.ids.length;
     const from = p.fromPos ?? 0;
     if (!Number.isInteger(from) || from < 0 || from >= T) throw new EngineError('bad-input', `fromPos ${from} is out of range: 0..${T - 1}.`);
-    const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(p.ids, [T]) });
+    const out = await (await this.scanForward(m, sae)).run({ [INPUTS.ids]: int64Tensor(p.ids, [T]) });
     const rows = hookRowsOf(sae, floatOutput(out, FORWARD_OUTPUTS.resid), floatOutput(out, FORWARD_OUTPUTS.mlpOut), T, D);
     const w = await this.saes.scanWindow(rows.subarray(from * D), T - from, this.saeModelView(m));
     for (let i = 0; i < w.argmax.length; i++) w.argmax[i] += from;
     return { ...w, positions: T };
+  }
+
+  /**
+   * The scan's forward: the instrumented graph cut after the last layer the SAE's hook needs (the
+   * same graph builder with fewer layers), created on first use per model and layer count.
+   */
+  private scanSession: { readonly key: string; readonly session: Promise<ort.InferenceSession> } | undefined;
+  private scanForward(m: LoadedModel, cfg: NonNullable<SaeEngine['config']>): Promise<ort.InferenceSession> {
+    const layers = Math.max(1, cfg.hookKind === 'resid_pre' ? cfg.hookLayer : cfg.hookLayer + 1);
+    if (layers >= m.info.config.nLayer) return Promise.resolve(m.forward);
+    const key = `${m.info.fingerprint}:${layers}`;
+    if (this.scanSession?.key !== key) {
+      void this.releaseScanSession();
+      this.scanSession = { key, session: createSession(buildInstrumentedGraph({ ...m.info.config, nLayer: layers }, m.locate), m.weightsFolder, this.options) };
+    }
+    return this.scanSession.session;
+  }
+
+  private async releaseScanSession(): Promise<void> {
+    const s = this.scanSession;
+    this.scanSession = undefined;
+    if (s) await s.session.then((x) => x.release()).catch(() => undefined);
   }
 
   private saeEngine: SaeEngine | undefined;
@@ -506,6 +529,7 @@ export class Engine {
   /** Releases every session; the engine can load again afterwards. */
   async dispose(): Promise<void> {
     await this.saeEngine?.dispose();
+    await this.releaseScanSession();
     const m = this.model;
     const matmul = this.matmul;
     this.model = undefined;
