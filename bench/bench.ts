@@ -52,6 +52,11 @@ async function main(): Promise<void> {
   out.patching = benchPatching();
   process.stderr.write('[bench] patchingHost: the patching panel\'s sweeps through the worker, the host loop, cancel (bench/patchingHost.ts)\n');
   out.patchingHost = await benchPatchingHost();
+  if (fs.existsSync(path.join(__dirname, 'sae.ts'))) {
+    process.stderr.write('[bench] sae: encode at GPT-2-small shapes, workspace scan tokens/s\n');
+    const { benchSae } = (await import('./sae')) as { benchSae: () => Promise<Record<string, unknown>> };
+    out.sae = await benchSae();
+  }
   process.stderr.write('[bench] heatmap: canvas heatmap vs chartjs-chart-matrix in headless Chromium\n');
   // Imported here, like the panel: it loads playwright.
   const { benchHeatmap } = await import('./heatmap');

@@ -37,6 +37,9 @@ const requiredFiles = [
   'models/manifest.json',
   'models/demo/config.json',
   'models/demo/model.safetensors',
+  'models/demo-sae/blocks.1.hook_resid_pre/cfg.json',
+  'models/demo-sae/blocks.1.hook_resid_pre/sae_weights.safetensors',
+  'models/demo-sae/blocks.1.hook_resid_pre/feature-labels.json',
   'node_modules/onnxruntime-node/package.json',
   'node_modules/onnxruntime-node/dist/index.js',
   'node_modules/onnxruntime-common/package.json',
@@ -148,7 +151,7 @@ function stage(target: string): string {
   fs.mkdirSync(dir, { recursive: true });
   const manifest = readJson<Manifest>(path.join(root, 'package.json'));
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(stagedManifest(manifest), null, 2) + '\n');
-  for (const f of ['README.md', 'CHANGELOG.md', 'LICENSE', '.vscodeignore', 'models/manifest.json', 'models/demo/config.json', 'models/demo/model.safetensors']) {
+  for (const f of ['README.md', 'CHANGELOG.md', 'LICENSE', '.vscodeignore', 'models/manifest.json', 'models/demo/config.json', 'models/demo/model.safetensors', 'models/demo-sae/blocks.1.hook_resid_pre/cfg.json', 'models/demo-sae/blocks.1.hook_resid_pre/sae_weights.safetensors', 'models/demo-sae/blocks.1.hook_resid_pre/feature-labels.json']) {
     if (fs.existsSync(path.join(root, f))) copy(path.join(root, f), path.join(dir, f));
   }
   copyMatching(path.join(root, 'dist'), path.join(dir, 'dist'), (n) => n.endsWith('.js'));

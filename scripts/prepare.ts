@@ -12,4 +12,5 @@ const run = (script: string): void => {
 };
 
 if (fs.existsSync(path.join(root, 'scripts/build-demo-model.ts'))) run('scripts/build-demo-model.ts');
+if (fs.existsSync(path.join(root, 'scripts/build-demo-sae.ts'))) run('scripts/build-demo-sae.ts');
 run('scripts/build.ts');

@@ -14,6 +14,10 @@ const commands: Record<string, () => Promise<CliCommand>> = {
   models: async () => (await import('./cli/models')).command,
   patch: async () => (await import('./cli/patch')).command,
   ablate: async () => (await import('./cli/ablate')).command,
+  features: async () => (await import('./cli/features')).command,
+  scan: async () => (await import('./cli/scan')).command,
+  merge: async () => (await import('./cli/scan')).mergeCommand,
+  'download-sae': async () => (await import('./cli/downloadSae')).command,
 };
 
 function usage(): string {
@@ -27,6 +31,10 @@ function usage(): string {
     '  models    [--dir DIR] [--json]',
     '  patch     --model <folder|name> --clean <text> --corrupt <text> --answer <token> [--wrong <token>] [--what resid_pre,attn_out,mlp_out,heads,patterns,heads_by_pos] [--heads L.H,…] [--json]',
     '  ablate    --model <folder|name> --text <text> --head L.H[,L.H…] [--mode zero|mean] [--k N] [--json]',
+    '  features  --model <folder|name> --sae <folder|demo> --text <text> [--k N] [--json] [--labels FILE]',
+    '  scan      --model <folder|name> --sae <folder|demo> --files GLOB [--root DIR] [--shard i/n] [--top N] [--window N] --out FILE',
+    '  merge     <shard.json>… --out FILE',
+    '  download-sae <release> [--layers ID,ID…] [--hub URL] [--dir DIR]',
     '',
     '--model defaults to demo (the embedded demo model); --text - reads the text from stdin.',
     'Add --debug to any command for stack traces.',

@@ -11,6 +11,9 @@ import { Diagnostics } from './ui/diagnostics';
 import { EngineSession } from './ui/engineSession';
 import { TraceHoverProvider } from './ui/hover';
 import { LiveLensController } from './ui/liveLensController';
+import { SaeFeatureSource } from './ui/saeFeatures';
+import { FeatureScanCommands } from './ui/featureScan';
+import { downloadSaeCommand } from './ui/saeDownload';
 import { downloadModelCommand, modelSetting, selectModelCommand, type ModelContext } from './ui/modelPicker';
 import { Output } from './ui/output';
 import { Panel, SideView, type ViewSource } from './ui/panels';
@@ -50,8 +53,8 @@ export function activate(context: vscode.ExtensionContext): void {
     replay: (view: WebviewKind): HostMessage[] => {
       if (view === 'circuits') return circuits.replay('circuits');
       if (view === 'patching') return patching.replay();
-      if (view === 'trace') return [...traces.replay(view), ...ablation.replay()];
-      const msgs = traces.replay(view);
+      if (view === 'trace') return [...traces.replay(view), ...ablation.replay(), ...saeFeatures.replay()];
+      const msgs = [...traces.replay(view), ...saeFeatures.replay()];
       return view === 'side' ? [...msgs, ...circuits.replay('side')] : msgs;
     },
     handle: (msg: PageMessage, view: WebviewKind): void => {
@@ -73,6 +76,12 @@ export function activate(context: vscode.ExtensionContext): void {
           break;
         case 'headSources':
           void traces.headSources(msg.layer, msg.head, msg.pos);
+          break;
+        case 'featureCard':
+          void saeFeatures.card(msg.feature, msg.pos);
+          break;
+        case 'labelFeature':
+          void saeFeatures.setLabel(msg.feature, msg.label);
           break;
         case 'exportLens':
           void traces.exportLens(msg.format);
@@ -156,6 +165,12 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const side = new SideView(context.extensionUri, source);
   const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
+  const saeFeatures = new SaeFeatureSource(session, output, traces, context.globalState, context.extensionPath, (msg) => {
+    tracePanel?.post(msg);
+    side.post(msg);
+  });
+  subs.push(saeFeatures);
+  const featureScan = new FeatureScanCommands(session, saeFeatures, models, output, context.globalStorageUri.fsPath);
   const circuits = new CircuitsController(session, output, models, { panel: openCircuitsPanel, side });
   const decorations = new TracedRangeDecorations(traces);
   const patching = new PatchingController(session, output, models, traces, { openPanel: openPatchingPanel, panel: () => patchingPanel });
@@ -187,7 +202,7 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
     // Every language and every scheme (files, untitled, remote): hovers only answer inside traced ranges.
-    vscode.languages.registerHoverProvider({ scheme: '*' }, new TraceHoverProvider(traces, ablation)),
+    vscode.languages.registerHoverProvider({ scheme: '*' }, new TraceHoverProvider(traces, ablation, saeFeatures)),
     vscode.workspace.onDidChangeTextDocument((e) => traces.documentChanged(e)),
     vscode.workspace.onDidCloseTextDocument((d) => traces.documentClosed(d)),
     vscode.commands.registerCommand('residualLens.trace', () => traces.traceCommand()),
@@ -208,6 +223,11 @@ export function activate(context: vscode.ExtensionContext): void {
       const target = parsed.value ?? (await askHeadToAblate());
       if (target) await ablation.ablate(target.layer, target.head, target.mode);
     }),
+    vscode.commands.registerCommand('residualLens.labelSaeFeature', () => saeFeatures.labelFeatureCommand()),
+    vscode.commands.registerCommand('residualLens.exportSaeLabels', () => saeFeatures.exportLabelsCommand()),
+    vscode.commands.registerCommand('residualLens.scanWorkspaceFeatures', () => featureScan.scanCommand()),
+    vscode.commands.registerCommand('residualLens.openFeatureIndex', () => featureScan.openIndexCommand()),
+    vscode.commands.registerCommand('residualLens.downloadSae', () => downloadSaeCommand(models)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.settingChanged());
     }),

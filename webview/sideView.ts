@@ -30,6 +30,8 @@ export function startSideView(app: HTMLElement): void {
     const cell = r && compositionCell(r.nLayer, r.nHead, row, col);
     if (cell) post({ type: 'headPair', ...cell, kind: 'k' });
   });
+  const feats = new Heatmap('side-features-heatmap', 'SAE features (rows, strongest first) at each position; click a column to select that position', (_row, col) => select(col));
+  const featsBox = h('div', { hidden: true }, h('h2', { text: 'SAE features' }), feats.canvas);
   const status = h('p', { class: 'muted', text: 'Trace some text to see its heatmaps.' });
   const compBox = h('div', { hidden: true }, h('h2', { text: 'K-composition' }), comp.canvas);
   app.append(
@@ -40,6 +42,7 @@ export function startSideView(app: HTMLElement): void {
     dla.canvas,
     h('h2', { text: 'Attention heads' }),
     grid,
+    featsBox,
     compBox,
   );
 
@@ -121,6 +124,26 @@ export function startSideView(app: HTMLElement): void {
           grid.append(b);
         }
       }
+    }
+    const f = state.features;
+    featsBox.hidden = !f || f.ids.length === 0 || !t;
+    if (f && f.ids.length > 0 && t) {
+      let fmax = 0;
+      for (const v of f.values) if (v > fmax) fmax = v;
+      feats.draw({
+        rows: f.ids.length,
+        cols: f.positions,
+        values: f.values,
+        color: (v) => sequentialColor(v, 0, fmax, palette.background, palette.high),
+        rowLabels: f.ids.map((id) => `#${id}`),
+        cell: 10,
+        maxWidth: width(),
+        mark: { col: Math.min(state.selection.pos, f.positions - 1) },
+        font: palette.font,
+        textColor: text,
+        markColor: palette.focus,
+        describe: (row, col, v) => `#${f.ids[row]}${f.labels[row] ? ` (${f.labels[row]})` : ''} at ${col}: ${v.toFixed(2)}`,
+      });
     }
     if (circuits) {
       const r = circuits.report;

@@ -134,8 +134,22 @@ export function startTracePanel(app: HTMLElement): void {
   };
   attention.body.append(attControls, h('div', { class: 'grid-box' }, attHeat.canvas), sourcesBox, thumbs);
 
+  // SAE features (when an SAE is in use): the trace's strongest features × positions; a cell selects its position.
+  const featuresSection = section('features', 'SAE features');
+  const featuresInfo = h('p', { class: 'muted', 'data-testid': 'features-info' });
+  const featuresHeat = new Heatmap('features-heatmap', 'SAE features (rows, strongest first) at each position (columns); Enter selects the position', (row, col) => {
+    pick(col, state.selection.layer, state.selection.head, true);
+    const id = state.features?.ids[row];
+    if (id !== undefined) post({ type: 'featureCard', feature: id, pos: col });
+  });
+  const cardBox = h('div', { class: 'feature-card', 'data-testid': 'feature-card', hidden: true });
+  const cardActivations = new Heatmap('feature-activations', 'Activation of the card’s feature at each position', (_row, col) => pick(col, state.selection.layer, state.selection.head, true));
+  featuresSection.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'sae-features', dataUrl: featuresHeat.canvas.toDataURL('image/png') })));
+  featuresSection.body.append(featuresInfo, h('div', { class: 'grid-box' }, featuresHeat.canvas), cardBox);
+  featuresSection.root.hidden = true;
+
   const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
-  const content = h('div', { class: 'content', hidden: true }, interventions.root, tokens.root, residual.root, lensSection.root, dla.root, attention.root);
+  const content = h('div', { class: 'content', hidden: true }, interventions.root, tokens.root, residual.root, lensSection.root, dla.root, attention.root, featuresSection.root);
   // Shown while the trace on screen is not the latest one asked for (a newer one failed or was refused).
   const staleBanner = h('div', { class: 'stale-banner', 'data-testid': 'stale-banner', role: 'alert', hidden: true });
   app.append(h('header', { class: 'top' }, status, tools), staleBanner, empty, content);
@@ -480,7 +494,67 @@ export function startTracePanel(app: HTMLElement): void {
     renderLensSelection();
     renderDla();
     renderAttention();
+    renderFeatures();
+    renderCard();
     saveState();
+  }
+
+  function renderCard(): void {
+    const c = state.featureCard;
+    cardBox.hidden = !c || !state.trace;
+    if (!c || !state.trace) return;
+    clear(cardBox);
+    const labelInput = h('input', { type: 'text', value: c.label, 'aria-label': `Label of feature ${c.feature}`, 'data-testid': 'feature-label', maxlength: '500' });
+    const list = (title: string, items: readonly { text: string; value: number }[], testid: string): HTMLElement =>
+      h('div', {}, h('h4', { text: title }), h('ol', { 'data-testid': testid }, ...items.map((e) => h('li', { text: `${visibleToken(e.text)}  ${formatSigned(e.value, 3)}` }))));
+    cardBox.append(
+      h('h3', { text: `Feature #${c.feature}${c.label ? ` — ${c.label}` : ''}` }),
+      h('div', { class: 'controls' }, labelInput, button('Save label', () => post({ type: 'labelFeature', feature: c.feature, label: labelInput.value }), { 'data-testid': 'feature-label-save' })),
+      h('p', { class: 'muted', text: c.dla ? `At position ${c.dla.pos}: activation ${c.dla.activation.toFixed(3)}, direct logit attribution to ${visibleToken(c.dla.token)} ${formatSigned(c.dla.value, 3)} (final LayerNorm scale frozen).` : 'Not active at the selected position.' }),
+      h('div', { class: 'grid-box' }, cardActivations.canvas),
+      h('div', { class: 'dla-columns' },
+        list('Promoted tokens (decoder row · γ · W_U)', c.promoted, 'feature-promoted'),
+        list('Suppressed tokens', c.suppressed, 'feature-suppressed'),
+        list('Tokens whose embeddings excite it', c.embeddingTokens, 'feature-embedding-tokens')),
+    );
+    let max = 0;
+    for (const v of c.activations) if (v > max) max = v;
+    const tokensText = state.trace.tokens.map((t) => visibleToken(t.text));
+    cardActivations.draw({
+      rows: 1, cols: c.activations.length, values: c.activations,
+      color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
+      rowLabels: [`#${c.feature}`], colLabels: tokensText, cell: 14, maxWidth: 900, mark: { col: Math.min(state.selection.pos, c.activations.length - 1) },
+      font: palette.font, textColor: cssRgb(palette.foreground), markColor: palette.focus,
+      describe: (_r, col, v) => `${tokensText[col] ?? ''} at ${col}: ${v.toFixed(3)}`,
+    });
+  }
+
+  function renderFeatures(): void {
+    const f = state.features;
+    featuresSection.root.hidden = !f || !state.trace;
+    if (!f || !state.trace) return;
+    const pos = Math.min(state.selection.pos, f.positions - 1);
+    const ve = f.varianceExplained[pos];
+    featuresInfo.textContent = `${f.sae} · input: ${f.input} · position ${pos}: L0 ${f.l0[pos]}, variance explained ${ve === null ? '–' : ve.toFixed(3)}${f.ids.length === 0 ? ' · no feature is active in this trace' : ''}`;
+    if (f.ids.length === 0) return;
+    let max = 0;
+    for (const v of f.values) if (v > max) max = v;
+    const tokensText = state.trace.tokens.map((t) => visibleToken(t.text));
+    featuresHeat.draw({
+      rows: f.ids.length,
+      cols: f.positions,
+      values: f.values,
+      color: (v) => sequentialColor(v, 0, max, palette.background, palette.high),
+      rowLabels: f.ids.map((id, r) => `#${id}${f.labels[r] ? ` ${f.labels[r].length > 22 ? `${f.labels[r].slice(0, 21)}…` : f.labels[r]}` : ''}`),
+      colLabels: tokensText,
+      cell: 14,
+      maxWidth: 900,
+      mark: { col: pos },
+      font: palette.font,
+      textColor: cssRgb(palette.foreground),
+      markColor: palette.focus,
+      describe: (r, c, v) => `#${f.ids[r]}${f.labels[r] ? ` (${f.labels[r]})` : ''} at ${c} ${tokensText[c] ?? ''}: ${v.toFixed(2)}`,
+    });
   }
 
   function saveState(): void {
@@ -541,6 +615,12 @@ export function startTracePanel(app: HTMLElement): void {
         next = undefined;
         renderSources();
         renderDla();
+        break;
+      case 'features':
+        renderFeatures();
+        break;
+      case 'featureCard':
+        renderCard();
         break;
       case 'select':
         if (before.pos !== state.selection.pos || before.layer !== state.selection.layer || before.head !== state.selection.head) renderSelection();

@@ -1,5 +1,5 @@
 /** What the trace panel and the side view know: the host's latest trace, lens, attribution and selection. */
-import type { AttributionPayload, HeadSourcesPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
+import type { AttributionPayload, FeatureCardPayload, FeaturesPayload, HeadSourcesPayload, HostToWebview, LensPayload, PatternPayload, PatternThumbsPayload, SelectionState, TracePayload } from '../src/protocol/webview';
 
 export class TraceState {
   trace: TracePayload | undefined;
@@ -8,6 +8,10 @@ export class TraceState {
   pattern: PatternPayload | undefined;
   thumbs: PatternThumbsPayload | undefined;
   attribution: AttributionPayload | undefined;
+  /** SAE features of the trace, when an SAE is in use. */
+  features: FeaturesPayload | undefined;
+  /** The feature card asked for last (latest trace only). */
+  featureCard: FeatureCardPayload | undefined;
   selection: SelectionState = { pos: 0, layer: 0, head: 0 };
   status: { text: string; busy: boolean } | undefined;
   /** headSources answers of this trace, by `${layer}.${head}.${pos}` (the attention pattern's hover). */
@@ -16,7 +20,7 @@ export class TraceState {
   stale: string | undefined;
 
   /** Applies a host message; returns which parts changed. */
-  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'select' | 'status' | 'sources' | undefined {
+  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'features' | 'featureCard' | 'select' | 'status' | 'sources' | undefined {
     switch (msg.type) {
       case 'trace':
         this.trace = msg.trace;
@@ -24,6 +28,8 @@ export class TraceState {
         this.pattern = undefined;
         this.thumbs = undefined;
         this.attribution = undefined;
+        this.features = undefined;
+        this.featureCard = undefined;
         this.selection = msg.selection;
         this.status = undefined;
         this.stale = undefined;
@@ -45,6 +51,14 @@ export class TraceState {
         if (msg.attribution.traceId !== this.trace?.traceId) return undefined;
         this.attribution = msg.attribution;
         return 'attribution';
+      case 'features':
+        if (msg.features.traceId !== this.trace?.traceId) return undefined;
+        this.features = msg.features;
+        return 'features';
+      case 'featureCard':
+        if (msg.card.traceId !== this.trace?.traceId) return undefined;
+        this.featureCard = msg.card;
+        return 'featureCard';
       case 'select':
         this.selection = msg.selection;
         return 'select';

@@ -37,6 +37,8 @@ import { attributeAllPositions, directLogitAttribution } from '../analysis/attri
 import { poolHeadPatterns } from '../analysis/patternPool';
 import { contributionNorms, residualNorms } from '../analysis/residual';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
+import { hookRowsOf, SaeEngine, type SaeModelView, type SaeTraceView } from './sae/saeEngine';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeScanWindow } from './sae/types';
 import {
   EngineError,
   type AttributeAllParams,
@@ -218,6 +220,7 @@ export class Engine {
       throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: onnxruntime could not load the model: ${firstLine(err)}`, errorDetail(err));
     }
     this.traces.clear();
+    await this.releaseScanSession();
     if (current) await releaseModel(current);
     return this.model.info;
   }
@@ -531,13 +534,98 @@ export class Engine {
       lnFinalBias: m.lnFinalBias,
       unembedColumn: (tokenId) => checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId)),
       storedTrace: (traceId) => this.storedTrace(traceId),
-      sessionSettings: this.options,
+      sessionSettings: this.sessionSettings,
     });
     return m.interventions;
   }
 
+  /** Loads an SAE for the loaded model (validated in full before it replaces the current one). */
+  async loadSae(p: LoadSaeParams): Promise<SaeInfo> {
+    return this.saes.load(p, this.saeModelView(this.requireModel()));
+  }
+
+  /** Top SAE features per position of a stored trace. */
+  async saeFeatures(p: SaeFeaturesParams): Promise<SaeFeatures> {
+    return this.saes.features(p, this.saeModelView(this.requireModel()), this.saeTraceView(p.traceId));
+  }
+
+  async saeFeature(p: SaeFeatureParams): Promise<SaeFeatureDetail> {
+    const view = this.saeModelView(this.requireModel());
+    return this.saes.feature(p, view, p.traceId === undefined ? undefined : this.saeTraceView(p.traceId));
+  }
+
+  /** [T, D] the SAE's reconstruction of a stored trace's hook activation, in the hook's space (for splicing). */
+  async saeReconstruction(p: SaeReconstructionParams): Promise<SaeReconstruction> {
+    return this.saes.reconstruction(this.saeModelView(this.requireModel()), this.saeTraceView(p.traceId));
+  }
+
+  /** Runs the forward on one window of token ids (nothing stored) and returns each feature's maximum over it. */
+  async saeScan(p: SaeScanParams, ctx: RequestContext = {}): Promise<SaeScanWindow> {
+    const m = this.requireModel();
+    const { nCtx, dVocab, dModel: D } = m.info.config;
+    const sae = this.saes.config;
+    if (!Array.isArray(p.ids) || p.ids.length === 0 || p.ids.length > nCtx) throw new EngineError('bad-input', `A scan window has ${Array.isArray(p.ids) ? p.ids.length : 0} tokens; 1..${nCtx} are allowed.`);
+    for (const id of p.ids) checkIndex('token id', id, dVocab);
+    if (!sae) throw new EngineError('no-sae', 'No SAE is loaded: choose an SAE folder first.');
+    await ctx.between?.();
+    const T = p.ids.length;
+    const from = p.fromPos ?? 0;
+    if (!Number.isInteger(from) || from < 0 || from >= T) throw new EngineError('bad-input', `fromPos ${from} is out of range: 0..${T - 1}.`);
+    const out = await (await this.scanForward(m, sae)).run({ [INPUTS.ids]: int64Tensor(p.ids, [T]) });
+    const rows = hookRowsOf(sae, floatOutput(out, FORWARD_OUTPUTS.resid), floatOutput(out, FORWARD_OUTPUTS.mlpOut), T, D);
+    const w = await this.saes.scanWindow(rows.subarray(from * D), T - from, this.saeModelView(m));
+    for (let i = 0; i < w.argmax.length; i++) w.argmax[i] += from;
+    return { ...w, positions: T };
+  }
+
+  /**
+   * The scan's forward: the instrumented graph cut after the last layer the SAE's hook needs (the
+   * same graph builder with fewer layers), created on first use per model and layer count.
+   */
+  private scanSession: { readonly key: string; readonly session: Promise<ort.InferenceSession> } | undefined;
+  private scanForward(m: LoadedModel, cfg: NonNullable<SaeEngine['config']>): Promise<ort.InferenceSession> {
+    const layers = Math.max(1, cfg.hookKind === 'resid_pre' ? cfg.hookLayer : cfg.hookLayer + 1);
+    if (layers >= m.info.config.nLayer) return Promise.resolve(m.forward);
+    const key = `${m.info.fingerprint}:${layers}`;
+    if (this.scanSession?.key !== key) {
+      void this.releaseScanSession();
+      this.scanSession = { key, session: createSession(buildInstrumentedGraph({ ...m.info.config, nLayer: layers }, m.locate), m.weightsFolder, this.sessionSettings) };
+    }
+    return this.scanSession.session;
+  }
+
+  private async releaseScanSession(): Promise<void> {
+    const s = this.scanSession;
+    this.scanSession = undefined;
+    if (s) await s.session.then((x) => x.release()).catch(() => undefined);
+  }
+
+  private saeEngine: SaeEngine | undefined;
+  private get saes(): SaeEngine {
+    this.saeEngine ??= new SaeEngine(this.sessionSettings);
+    return this.saeEngine;
+  }
+
+  private saeModelView(m: LoadedModel): SaeModelView {
+    return {
+      info: m.info,
+      lnFinalWeight: m.lnFinalWeight,
+      unembedColumn: (id) => checkpointCall(() => readTokenEmbeddingRow(m.ckpt, id)),
+      tokenEmbeddings: () => checkpointCall(() => readTensor(m.ckpt, 'wte.weight')),
+    };
+  }
+
+  private saeTraceView(traceId: number): SaeTraceView {
+    const s = this.storedTrace(traceId);
+    const T = s.tokens.length;
+    const D = s.model.config.dModel;
+    return { traceId, tokens: s.tokens, lnFinalScale: s.lnFinalScale, topId: (pos) => s.topIds[pos * s.k], hookRows: (cfg) => hookRowsOf(cfg, s.resid, s.mlpOut, T, D) };
+  }
+
   /** Releases every session; the engine can load again afterwards. */
   async dispose(): Promise<void> {
+    await this.saeEngine?.dispose();
+    await this.releaseScanSession();
     const m = this.model;
     const matmul = this.matmul;
     this.model = undefined;

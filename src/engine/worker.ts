@@ -27,7 +27,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson', 'headSources', 'runInterventions', 'patchSweep', 'traceMetric'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson', 'headSources', 'runInterventions', 'patchSweep', 'traceMetric', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan', 'saeReconstruction'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -90,6 +90,11 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     runInterventions: (p, ctx) => engine.runInterventions(p, ctx),
     patchSweep: (p, ctx) => engine.patchSweep(p, ctx),
     traceMetric: (p, ctx) => engine.traceMetric(p, ctx),
+    loadSae: (p) => engine.loadSae(p),
+    saeFeatures: (p) => engine.saeFeatures(p),
+    saeFeature: (p) => engine.saeFeature(p),
+    saeScan: (p, ctx) => engine.saeScan(p, ctx),
+    saeReconstruction: (p) => engine.saeReconstruction(p),
     dispose: async () => {
       await engine.dispose();
       return null;

@@ -16,6 +16,7 @@ import type {
   TraceOptions,
   TraceSummary,
 } from '../engine/types';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeScanWindow } from '../engine/sae/types';
 import type { CircuitsReport, CircuitsOptions, HeadPairReport, HeadPairParams, MlpPairReport, MlpPairParams } from '../analysis/circuitTypes';
 import type {
   PatchSweepParams,
@@ -136,6 +137,16 @@ export interface EngineMethods {
   patchSweep: { params: PatchSweepParams; result: PatchSweepResult };
   /** The metric of a stored trace without edits (clean / corrupted baselines). */
   traceMetric: { params: TraceMetricParams; result: TraceMetricResult };
+  /** Loads an SAE folder (SAELens layout) for the loaded model; src/engine/sae/. */
+  loadSae: { params: LoadSaeParams; result: SaeInfo };
+  /** Top SAE features per position of a stored trace, L0, reconstruction quality. */
+  saeFeatures: { params: SaeFeaturesParams; result: SaeFeatures };
+  /** One feature: logit effects, embedding tokens, DLA at a position. */
+  saeFeature: { params: SaeFeatureParams; result: SaeFeatureDetail };
+  /** One scan window's per-feature maxima (nothing stored). */
+  saeScan: { params: SaeScanParams; result: SaeScanWindow };
+  /** [T, D] the SAE's reconstruction at its hook, in the hook's space: the values a 'set' intervention splices in. */
+  saeReconstruction: { params: SaeReconstructionParams; result: SaeReconstruction };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
   /** Which source positions fed one head's write at a position, for a trace stored with its patterns (traceSummary). */
@@ -169,7 +180,9 @@ export type EngineErrorCode =
   | 'unknown-trace' // the trace was evicted or never existed
   | 'protocol' // version mismatch, unknown method
   | 'crashed' // the worker died (set by the client)
-  | 'internal';
+  | 'internal'
+  | 'bad-sae' // the SAE folder is unreadable, malformed or does not fit the model
+  | 'no-sae'; // a request needs a loaded SAE
 
 export interface EngineErrorPayload {
   readonly code: EngineErrorCode;

@@ -7,6 +7,7 @@
  * `parseWebviewMessage` before use, and the webview checks host messages with `isHostMessage`.
  * Shapes use the axis glossary of src/engine/types.ts.
  */
+import type { FeatureHeatmap } from '../viewModels/features';
 import type { Attribution, ComponentLabel } from '../engine/types';
 import type { CircuitsReport, HeadPairReport, MlpPairReport } from '../analysis/circuitTypes';
 import { parseExperimentMessage, type ExperimentHostMessage, type ExperimentPageMessage } from './patchingView';
@@ -129,6 +130,22 @@ export interface SelectionState {
   readonly head: number;
 }
 
+/** SAE features of a trace as a feature × position heatmap (src/viewModels/features.ts). */
+export type FeaturesPayload = FeatureHeatmap;
+
+/** One SAE feature's card: logit effects, embedding tokens, DLA at a position, its activation across the trace. */
+export interface FeatureCardPayload {
+  readonly traceId: number;
+  readonly feature: number;
+  readonly label: string;
+  /** [T] activation at each position (from the top-k lists; 0 where absent). */
+  readonly activations: readonly number[];
+  readonly promoted: readonly { readonly text: string; readonly value: number }[];
+  readonly suppressed: readonly { readonly text: string; readonly value: number }[];
+  readonly embeddingTokens: readonly { readonly text: string; readonly value: number }[];
+  readonly dla?: { readonly pos: number; readonly token: string; readonly activation: number; readonly value: number };
+}
+
 type Versioned<T> = T & { readonly v: typeof WEBVIEW_PROTOCOL_VERSION };
 
 export type HostToWebview = Versioned<
@@ -147,6 +164,8 @@ export type HostToWebview = Versioned<
   | { readonly type: 'focusHead'; readonly layer: number; readonly head: number }
   | { readonly type: 'headSources'; readonly sources: HeadSourcesPayload }
   | ExperimentHostMessage
+  | { readonly type: 'features'; readonly features: FeaturesPayload }
+  | { readonly type: 'featureCard'; readonly card: FeatureCardPayload }
 >;
 
 export type ExportFormat = 'csv' | 'markdown';
@@ -182,6 +201,8 @@ export type WebviewToHost = Versioned<
   | { readonly type: 'retrace' }
   | { readonly type: 'log'; readonly message: string }
   | ExperimentPageMessage
+  | { readonly type: 'featureCard'; readonly feature: number; readonly pos: number }
+  | { readonly type: 'labelFeature'; readonly feature: number; readonly label: string }
 >;
 
 /** What the trace panel keeps with getState/setState, and what the serializer receives on reload. */
@@ -268,6 +289,13 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
       if (typeof raw.reveal !== 'boolean') return fail('select: reveal must be a boolean');
       return ok({ v, type, pos: raw.pos as number, ...(raw.layer !== undefined && { layer: raw.layer as number }), ...(raw.head !== undefined && { head: raw.head as number }), reveal: raw.reveal });
     }
+    case 'featureCard':
+      if ((bad = badIndex(raw, ['feature', 'pos']))) return fail(`featureCard: ${bad} must be a non-negative integer`);
+      return ok({ v, type, feature: raw.feature as number, pos: raw.pos as number });
+    case 'labelFeature':
+      if ((bad = badIndex(raw, ['feature']))) return fail(`labelFeature: ${bad} must be a non-negative integer`);
+      if (typeof raw.label !== 'string' || raw.label.length > 500) return fail('labelFeature: label must be a string of at most 500 characters');
+      return ok({ v, type, feature: raw.feature as number, label: raw.label });
     case 'pickToken':
       if ((bad = badIndex(raw, ['pos', 'tokenId']))) return fail(`pickToken: ${bad} must be a non-negative integer`);
       return ok({ v, type, pos: raw.pos as number, tokenId: raw.tokenId as number });

@@ -11,6 +11,8 @@ import { dlaItems, topComponentTexts } from '../viewModels/attribution';
 import { vocabLookup } from '../viewModels/format';
 import { firstLensRow, hoverMarkdown } from '../viewModels/hover';
 import type { TraceController } from './traceController';
+import { featuresAt, hookLabel } from '../viewModels/features';
+import { HOVER_FEATURES, type SaeFeatureSource } from './saeFeatures';
 
 const TOP = 5;
 /** Heads offered for ablation in the hover: the largest by |DLA| at the hovered position. */
@@ -45,6 +47,7 @@ export class TraceHoverProvider implements vscode.HoverProvider {
   constructor(
     private readonly controller: TraceController,
     private readonly interventions?: ActiveInterventions,
+    private readonly saeFeatures?: SaeFeatureSource,
   ) {}
 
   async provideHover(document: vscode.TextDocument, position: vscode.Position): Promise<vscode.Hover | undefined> {
@@ -58,15 +61,18 @@ export class TraceHoverProvider implements vscode.HoverProvider {
     for (let j = 0; j < Math.min(TOP, k); j++) predictions.push({ text: decode(payload.predIds[pos * k + j]), prob: payload.predProbs[pos * k + j] });
     // Both are per-trace answers requested once after the trace; a hover only waits if they are still on their way.
     const lensTable = this.controller.lensOf(record);
-    const [attribution] = await Promise.allSettled([this.controller.attributionOf(record, pos)]);
+    // The SAE features too: asked once per trace (prefetched after it), so a hover makes no engine call once they are in.
+    const [attribution, feats] = await Promise.allSettled([this.controller.attributionOf(record, pos), this.saeFeatures?.featuresOf(record)]);
     const lens = await within(lensTable, LENS_WAIT_MS);
     const components = attribution.status === 'fulfilled' ? topComponentTexts(attribution.value, TOP) : undefined;
     const firstRow = lens ? firstLensRow(lens.value.top.ids, lens.value.rows, lens.value.positions, lens.value.top.k, pos) : undefined;
     const token = trace.tokens[pos];
     const heads = attribution.status === 'fulfilled' ? dlaItems(attribution.value).filter((i, _, all) => i.kind === 'head' && Math.abs(i.value) >= 0.01 * Math.abs(all[0]?.value ?? 0)).slice(0, ABLATE_HEADS) : [];
     const experiments = this.interventions ? ablationHoverLines(heads, this.interventions.activeFor(trace.traceId)) : [];
+    const stored = feats.status === 'fulfilled' ? feats.value : undefined;
+    const features = stored && this.saeFeatures ? { sae: `${hookLabel(stored.sae.hookName)} · ${stored.sae.name}`, items: featuresAt(stored, pos, HOVER_FEATURES, this.saeFeatures.labels(stored.sae)) } : undefined;
     const md = new vscode.MarkdownString(
-      [hoverMarkdown({ pos, tokenText: token.text, tokenId: token.id, model: trace.model.name, predictions, components, firstLensRow: firstRow, nLayer: trace.model.config.nLayer }), ...experiments].join('\n'),
+      [hoverMarkdown({ pos, tokenText: token.text, tokenId: token.id, model: trace.model.name, predictions, components, firstLensRow: firstRow, nLayer: trace.model.config.nLayer, ...(features ? { features } : {}) }), ...experiments].join('\n'),
     );
     // Only the ablate command may run from the hover's links (token text is escaped Markdown, never a link).
     md.isTrusted = experiments.length > 0 ? { enabledCommands: [ABLATE_HEAD_COMMAND] } : false;

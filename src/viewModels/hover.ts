@@ -13,6 +13,8 @@ export interface HoverInput {
   /** Lens row where the top-1 first equals the final top-1; undefined while unknown. */
   readonly firstLensRow?: number;
   readonly nLayer: number;
+  /** SAE features at this position (from the trace's stored features); undefined when no SAE is in use. */
+  readonly features?: { readonly sae: string; readonly items: readonly { readonly id: number; readonly activation: number; readonly label?: string }[] };
 }
 
 /** Escapes Markdown so token text shows literally (tokens can be `*`, `|`, `<`, backticks…). */
@@ -48,6 +50,13 @@ export function hoverMarkdown(h: HoverInput): string {
     lines.push('');
     const where = h.firstLensRow >= h.nLayer ? 'only at the final layer' : `from ${lensRowLabel(h.firstLensRow, h.nLayer)} on`;
     lines.push(`The logit lens predicts the final top-1 ${where}.`);
+  }
+  if (h.features) {
+    lines.push('');
+    lines.push(`**Top features** · ${escapeMarkdown(h.features.sae)}`);
+    lines.push('');
+    if (h.features.items.length === 0) lines.push('_no feature is active here_');
+    h.features.items.forEach((f) => lines.push(`- \`#${f.id}\` ${f.activation.toFixed(2)}${f.label ? ` \u2014 ${escapeMarkdown(f.label)}` : ''}`));
   }
   return lines.join('\n');
 }

@@ -87,7 +87,7 @@ describe('extension lifetime with a stub vscode', () => {
     assert.equal(workers.size, 0);
     assert.deepEqual(
       [...state.commands.keys()].sort(),
-      ['residualLens.ablateHead', 'residualLens.comparePrompts', 'residualLens.downloadModel', 'residualLens.exportLensCsv', 'residualLens.exportLensMarkdown', 'residualLens.selectModel', 'residualLens.showCircuits', 'residualLens.showHeadVirtualWeights', 'residualLens.toggleLiveLens', 'residualLens.trace'],
+      ['residualLens.ablateHead', 'residualLens.comparePrompts', 'residualLens.downloadModel', 'residualLens.downloadSae', 'residualLens.exportLensCsv', 'residualLens.exportLensMarkdown', 'residualLens.exportSaeLabels', 'residualLens.labelSaeFeature', 'residualLens.openFeatureIndex', 'residualLens.scanWorkspaceFeatures', 'residualLens.selectModel', 'residualLens.showCircuits', 'residualLens.showHeadVirtualWeights', 'residualLens.toggleLiveLens', 'residualLens.trace'],
     );
     assert.ok(subscriptions.length > 10);
   });

@@ -35,6 +35,8 @@ describe('parseWebviewMessage accepts well-formed messages', () => {
     { v, type: 'headSources', layer: 1, head: 0, pos: 5 },
     { v, type: 'pickTokenText', pos: 2, text: ' Paris' },
     { v, type: 'pickTokenText', pos: 0, text: '#50256' },
+    { v, type: 'featureCard', feature: 12, pos: 3 },
+    { v, type: 'labelFeature', feature: 12, label: 'token is " cat"' },
   ];
   for (const msg of good) {
     test(`${msg.type} ${JSON.stringify(msg).slice(0, 60)}`, () => {
@@ -85,6 +87,9 @@ describe('parseWebviewMessage refuses bad messages', () => {
     refused({ v, type: 'pickTokenText', pos: 1, text: 'x'.repeat(257) }, /pickTokenText: text must be/);
     refused({ v, type: 'pickTokenText', pos: 1, text: 7 }, /pickTokenText: text must be/);
     refused({ v, type: 'pickTokenText', pos: -1, text: 'a' }, /pickTokenText: pos/);
+    refused({ v, type: 'featureCard', feature: -1, pos: 0 }, /featureCard: feature/);
+    refused({ v, type: 'labelFeature', feature: 1, label: 'x'.repeat(501) }, /labelFeature: label must be a string of at most 500/);
+    refused({ v, type: 'labelFeature', feature: 1 }, /labelFeature: label/);
     refused({ v, type: 'openHead', layer: 0, head: Infinity }, /openHead: head/);
   });
   test('export format', () => refused({ v, type: 'exportLens', format: 'html' }, /exportLens: unknown format html/));

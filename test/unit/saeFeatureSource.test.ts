@@ -1,0 +1,74 @@
+/**
+ * SaeFeatureSource against the stub vscode and a counting fake engine session: the SAE is loaded
+ * once per (folder, model); each trace's features are asked once, however many hovers read them;
+ * the heatmap is posted for the latest trace and replayed; a worker restart ('no-sae') reloads once;
+ * the setting 'none' asks nothing.
+ */
+import { state } from '../helpers/vscodeStub';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SaeFeatureSource } from '../../src/ui/saeFeatures';
+import { EngineError } from '../../src/protocol/engine';
+import type { EngineSession } from '../../src/ui/engineSession';
+import type { Output } from '../../src/ui/output';
+import type { TraceController, TraceRecord } from '../../src/ui/traceController';
+import type { SaeFeatures, SaeInfo } from '../../src/engine/sae/types';
+
+const INFO = { name: 'blocks.1.hook_resid_pre', folder: '/nowhere/sae', hookName: 'blocks.1.hook_resid_pre', dSae: 4, fingerprint: 'f', input: 'raw' } as unknown as SaeInfo;
+
+function fakes(opts: { restartOnce?: boolean } = {}) {
+  const calls: string[] = [];
+  let restart = opts.restartOnce ?? false;
+  const session = {
+    request: async (method: string, params: { traceId?: number }) => {
+      calls.push(method);
+      if (method === 'loadSae') return INFO;
+      if (method === 'saeFeatures') {
+        if (restart) {
+          restart = false;
+          throw new EngineError('no-sae', 'No SAE is loaded');
+        }
+        return { traceId: params.traceId, sae: INFO, positions: 2, k: 1, ids: Int32Array.from([1, -1]), values: Float32Array.from([2, 0]), l0: Int32Array.from([1, 0]), varianceExplained: Float64Array.from([0.5, NaN]), cosine: Float64Array.from([1, NaN]), varianceExplainedTrace: null } as unknown as SaeFeatures;
+      }
+      throw new Error(`unexpected ${method}`);
+    },
+  } as unknown as EngineSession;
+  const record = { trace: { traceId: 7, model: { name: 'demo', fingerprint: 'm' }, tokens: [{}, {}] } } as unknown as TraceRecord;
+  const traces = { latest: record, onDidChangeRecords: () => ({ dispose: () => undefined }) } as unknown as TraceController;
+  const output = { info: () => undefined, showWarning: (t: string) => calls.push(`warn ${t}`), showError: () => undefined } as unknown as Output;
+  const posted: unknown[] = [];
+  const memento = { get: <T>(_k: string, d: T) => d, update: async () => undefined } as unknown as import('vscode').Memento;
+  const source = new SaeFeatureSource(session, output, traces, memento, '/ext', (m) => posted.push(m));
+  return { source, calls, record, posted };
+}
+
+test('features: loaded once, asked once per trace, hovers read the stored answer; heatmap posted and replayed', async () => {
+  state.settings.set('sae', 'demo');
+  const { source, calls, record, posted } = fakes();
+  const a = await source.featuresOf(record);
+  const b = await source.featuresOf(record);
+  const c = await source.featuresOf(record);
+  assert.ok(a && a === b && b === c);
+  assert.deepEqual(calls, ['loadSae', 'saeFeatures']);
+  assert.equal(posted.length, 1);
+  assert.equal((posted[0] as { type: string }).type, 'features');
+  assert.deepEqual(source.replay().map((m) => m.type), ['features']);
+  source.dispose();
+});
+
+test("a worker restart ('no-sae') loads the SAE again, once", async () => {
+  state.settings.set('sae', 'demo');
+  const { source, calls, record } = fakes({ restartOnce: true });
+  assert.ok(await source.featuresOf(record));
+  assert.deepEqual(calls, ['loadSae', 'saeFeatures', 'loadSae', 'saeFeatures']);
+  source.dispose();
+});
+
+test("'none' asks the engine nothing", async () => {
+  state.settings.set('sae', 'none');
+  const { source, calls, record } = fakes();
+  assert.equal(await source.featuresOf(record), undefined);
+  assert.deepEqual(calls, []);
+  state.settings.delete('sae');
+  source.dispose();
+});
