@@ -90,7 +90,7 @@ export async function benchSae(): Promise<Record<string, unknown>> {
     name: 'gpt2', folder: '', dtype: 'F32', fingerprint: 'bench',
     config: { nLayer: 12, nHead: 12, dModel: D, dHead: 64, dMlp: 3072, nCtx: 1024, dVocab: 50257, layerNormEps: 1e-5 },
   };
-  const model: SaeModelView = { info, lnFinalWeight: new Float32Array(D).fill(1), unembedColumn: () => new Float32Array(D), tokenEmbeddings: () => new Float32Array(0) };
+  const model: SaeModelView = { info, lnFinalWeight: new Float32Array(D).fill(1), unembedColumn: () => new Float32Array(D), tokenEmbeddings: () => new Float32Array(0), untiedUnembedding: () => undefined };
   const rows = randomRows(T * D, 7);
   const trace: SaeTraceView = { traceId: 1, tokens: Array.from({ length: T }, () => ({ id: 0, text: '', start: 0, end: 0, partial: false, special: false })), lnFinalScale: new Float32Array(T).fill(1), topId: () => 0, hookRows: () => rows };
   const sae = new SaeEngine({ threads });

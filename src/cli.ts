@@ -31,7 +31,7 @@ function usage(): string {
     '  models    [--dir DIR] [--json]',
     '  patch     --model <folder|name> --clean <text> --corrupt <text> --answer <token> [--wrong <token>] [--what resid_pre,attn_out,mlp_out,heads,patterns,heads_by_pos] [--heads L.H,…] [--json]',
     '  ablate    --model <folder|name> --text <text> --head L.H[,L.H…] [--mode zero|mean] [--k N] [--json]',
-    '  features  --model <folder|name> --sae <folder|demo> --text <text> [--k N] [--json] [--labels FILE]',
+    '  features  --model <folder|name> --sae <folder|demo> --text <text> [--k N] [--json] [--labels FILE] [--splice]',
     '  scan      --model <folder|name> --sae <folder|demo> --files GLOB [--root DIR] [--shard i/n] [--top N] [--window N] --out FILE',
     '  merge     <shard.json>… --out FILE',
     '  download-sae <release> [--layers ID,ID…] [--hub URL] [--dir DIR]',

@@ -1,5 +1,5 @@
 /**
- * `residual-lens features --model M --sae DIR|demo --text "…" [--k 10] [--json] [--no-bos] [--labels FILE]`:
+ * `residual-lens features --model M --sae DIR|demo --text "…" [--k 10] [--json] [--no-bos] [--labels FILE] [--splice]`:
  * the top SAE features at every position of one trace, with L0 and reconstruction quality
  * (JSON: docs/cli-json.md, kind "features", schema 1).
  */
@@ -9,7 +9,10 @@ import { CliUsageError, parseCliArgs, type CliCommand } from './args';
 import { formatTable, readTextOption, showToken } from './tokenize';
 import { cacheDirectory, extensionRoot, resolveModelArg } from './trace';
 import { Engine } from '../engine/engine';
-import type { SaeFeatures, SaeInfo } from '../engine/sae/types';
+import type { SaeFeatures, SaeInfo, SaeSpliceResult } from '../engine/sae/types';
+import { decodeToken } from '../engine/tokenizer';
+import type { PositionTopK } from '../protocol/patching';
+import { formatProb } from '../viewModels/format';
 import type { TokenInfo } from '../engine/types';
 import { DEMO_SAE_HOOK } from '../models/sae/demoSae';
 import { saeFolderByName } from '../models/sae/hub';
@@ -29,6 +32,29 @@ export interface FeaturesJson {
     readonly features: readonly { readonly id: number; readonly activation: number; readonly label?: string }[];
   }[];
   readonly variance_explained_trace: number | null;
+  /** With --splice: the SAE spliced in at its hook (every position), scored at the last position. */
+  readonly splice?: SpliceJson;
+}
+
+export interface SpliceJson {
+  readonly hook: string;
+  readonly pos: number;
+  /** KL(unedited ‖ spliced) of the next-token distributions, nats. */
+  readonly kl: number;
+  /** The unedited run's top-1 and its log-probability without / with the SAE. */
+  readonly token: { readonly id: number; readonly text: string };
+  readonly logprob_before: number;
+  readonly logprob_after: number;
+  readonly top_before: readonly { readonly id: number; readonly text: string; readonly prob: number }[];
+  readonly top_after: readonly { readonly id: number; readonly text: string; readonly prob: number }[];
+}
+
+export function spliceToJson(r: SaeSpliceResult): SpliceJson {
+  const list = (t: PositionTopK): SpliceJson['top_before'] => Array.from(t.ids, (id, i) => ({ id, text: decodeToken(id), prob: t.probs[i] ?? 0 }));
+  return {
+    hook: r.hook, pos: r.pos, kl: r.kl, token: { id: r.tokenId, text: decodeToken(r.tokenId) },
+    logprob_before: r.logprobBefore, logprob_after: r.logprobAfter, top_before: list(r.baseTop), top_after: list(r.top),
+  };
 }
 
 export interface SaeJson {
@@ -57,6 +83,7 @@ export const command: CliCommand = {
       k: { type: 'string', default: '10' },
       json: { type: 'boolean', default: false },
       'no-bos': { type: 'boolean', default: false },
+      splice: { type: 'boolean', default: false },
       labels: { type: 'string' },
       dir: { type: 'string' },
     });
@@ -73,7 +100,8 @@ export const command: CliCommand = {
       await engine.loadSae({ folder: saeFolder });
       const trace = await engine.trace({ text, options: { prependBos: !values['no-bos'], topK: 1 } });
       const features = await engine.saeFeatures({ traceId: trace.traceId, k });
-      const json = featuresToJson({ name: info.name, fingerprint: info.fingerprint }, trace.tokens, features, labels);
+      const base = featuresToJson({ name: info.name, fingerprint: info.fingerprint }, trace.tokens, features, labels);
+      const json: FeaturesJson = values.splice ? { ...base, splice: spliceToJson(await engine.saeSplice({ traceId: trace.traceId })) } : base;
       process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${featuresTables(json)}\n`);
     } finally {
       await engine.dispose();
@@ -160,6 +188,16 @@ export function featuresTables(j: FeaturesJson): string {
       [true, false, true, true, true],
     ),
   );
+  if (j.splice) {
+    const sp = j.splice;
+    const top = (l: SpliceJson['top_before']): string => l.map((e) => `${showToken(e.text)} ${formatProb(e.prob)}`).join(', ');
+    out.push(
+      '',
+      `SAE spliced in at ${sp.hook} (every position), at pos ${sp.pos}: KL(unedited ‖ spliced) ${sp.kl.toFixed(4)} nats; log p(${showToken(sp.token.text)}) ${sp.logprob_before.toFixed(3)} → ${sp.logprob_after.toFixed(3)}`,
+      `  top without: ${top(sp.top_before)}`,
+      `  top with:    ${top(sp.top_after)}`,
+    );
+  }
   return out.join('\n');
 }
 

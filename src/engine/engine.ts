@@ -9,7 +9,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { CheckpointError, ensureF32Weights, openCheckpoint, readTensor, readTokenEmbeddingRow, readWeights, type Checkpoint } from './checkpoint';
+import { CheckpointError, ensureF32Weights, openCheckpoint, readTensor, readTokenEmbeddingRow, readWeights, UNEMBED_NAME, type Checkpoint } from './checkpoint';
 import {
   buildHeadResultGraph,
   buildInstrumentedGraph,
@@ -38,7 +38,8 @@ import { poolHeadPatterns } from '../analysis/patternPool';
 import { contributionNorms, residualNorms } from '../analysis/residual';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
 import { hookRowsOf, SaeEngine, type SaeModelView, type SaeTraceView } from './sae/saeEngine';
-import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeScanWindow } from './sae/types';
+import { spliceSae } from './sae/splice';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeSpliceParams, SaeSpliceResult, SaeScanWindow } from './sae/types';
 import {
   EngineError,
   type AttributeAllParams,
@@ -559,6 +560,11 @@ export class Engine {
     return this.saes.reconstruction(this.saeModelView(this.requireModel()), this.saeTraceView(p.traceId));
   }
 
+  /** The SAE spliced in at its hook (every position): KL from the unedited run, top-k with and without it. */
+  async saeSplice(p: SaeSpliceParams, ctx: RequestContext = {}): Promise<SaeSpliceResult> {
+    return spliceSae({ reconstruction: (traceId) => this.saeReconstruction({ traceId }), runInterventions: (q) => this.runInterventions(q, ctx) }, p);
+  }
+
   /** Runs the forward on one window of token ids (nothing stored) and returns each feature's maximum over it. */
   async saeScan(p: SaeScanParams, ctx: RequestContext = {}): Promise<SaeScanWindow> {
     const m = this.requireModel();
@@ -612,6 +618,7 @@ export class Engine {
       lnFinalWeight: m.lnFinalWeight,
       unembedColumn: (id) => checkpointCall(() => readTokenEmbeddingRow(m.ckpt, id)),
       tokenEmbeddings: () => checkpointCall(() => readTensor(m.ckpt, 'wte.weight')),
+      untiedUnembedding: () => (m.ckpt.untiedLmHead ? checkpointCall(() => readTensor(m.ckpt, UNEMBED_NAME)) : undefined),
     };
   }
 

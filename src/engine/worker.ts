@@ -27,7 +27,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson', 'headSources', 'runInterventions', 'patchSweep', 'traceMetric', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan', 'saeReconstruction'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson', 'headSources', 'runInterventions', 'patchSweep', 'traceMetric', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan', 'saeReconstruction', 'saeSplice'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -95,6 +95,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     saeFeature: (p) => engine.saeFeature(p),
     saeScan: (p, ctx) => engine.saeScan(p, ctx),
     saeReconstruction: (p) => engine.saeReconstruction(p),
+    saeSplice: (p, ctx) => engine.saeSplice(p, ctx),
     dispose: async () => {
       await engine.dispose();
       return null;

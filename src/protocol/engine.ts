@@ -16,7 +16,7 @@ import type {
   TraceOptions,
   TraceSummary,
 } from '../engine/types';
-import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeScanWindow } from '../engine/sae/types';
+import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeSpliceParams, SaeSpliceResult, SaeScanParams, SaeScanWindow } from '../engine/sae/types';
 import type { CircuitsReport, CircuitsOptions, HeadPairReport, HeadPairParams, MlpPairReport, MlpPairParams } from '../analysis/circuitTypes';
 import type {
   PatchSweepParams,
@@ -147,6 +147,8 @@ export interface EngineMethods {
   saeScan: { params: SaeScanParams; result: SaeScanWindow };
   /** [T, D] the SAE's reconstruction at its hook, in the hook's space: the values a 'set' intervention splices in. */
   saeReconstruction: { params: SaeReconstructionParams; result: SaeReconstruction };
+  /** The SAE spliced into the model at its hook: KL from the unedited run and top-k with / without it (src/engine/sae/splice.ts). */
+  saeSplice: { params: SaeSpliceParams; result: SaeSpliceResult };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
   /** Which source positions fed one head's write at a position, for a trace stored with its patterns (traceSummary). */

@@ -84,8 +84,14 @@ export const HUGE = 'one-megabyte.txt';
 /** Text that is valid but unusual: whitespace only, the special token's text, control characters, non-BMP characters. */
 export const ODD_LINES = ['    ', '<|endoftext|>', 'tab\there, bell\u0007, escape\u001b[0m', 'emoji 🧪 and CJK 残差流 and combining é'];
 
-/** Files too odd or too big to keep in the fixture folder. */
+/** Compare Prompts (scenario 20): clean = random words repeated; corrupted = the earlier copy of the last word replaced. */
+export const COMPARE_FILE = 'compare-prompts.txt';
+export const COMPARE_CLEAN = 'river stone maple quiet orbit lantern river stone maple quiet orbit';
+export const COMPARE_CORRUPTED = 'river stone maple quiet candle lantern river stone maple quiet orbit';
+
+/** Files too odd or too big to keep in the fixture folder, and those a scenario opens (written before the workbench starts, so Quick Open lists them). */
 export function writeGeneratedFixtures(workspace: string): void {
+  fs.writeFileSync(path.join(workspace, COMPARE_FILE), `${COMPARE_CLEAN}\n${COMPARE_CORRUPTED}\n`);
   fs.writeFileSync(path.join(workspace, ODD), ODD_LINES.join('\n') + '\n');
   const sentence = 'Residual streams carry every layer\'s writes to the unembedding. ';
   fs.writeFileSync(path.join(workspace, HUGE), sentence.repeat(Math.ceil((1 << 20) / sentence.length)).slice(0, 1 << 20));

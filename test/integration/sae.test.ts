@@ -17,6 +17,7 @@ import type { ModelWeights } from '../../src/engine/types';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { randomSaeTensors, writeRandomSae, writeRawSafetensors, type RandomSaeOptions } from '../helpers/saeWriter';
 import { referenceSae, referenceTop, type ReferenceSaeSpec } from '../helpers/referenceSae';
+import { referenceForward } from '../helpers/referenceForward';
 
 const TOL = 1e-5;
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257 };
@@ -190,6 +191,53 @@ describe('reconstruction for splicing', () => {
       }
     });
   }
+});
+
+describe('splicing the SAE in', () => {
+  /** log-softmax of one position's row of [T, V] logits, in float64. */
+  function logSoftmax(logits: Float32Array, pos: number, V: number): Float64Array {
+    const row = logits.subarray(pos * V, (pos + 1) * V);
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - max);
+    const lse = max + Math.log(sum);
+    return Float64Array.from(row, (v) => v - lse);
+  }
+
+  it('equals the reference forward with the hook replaced by the reconstruction (KL, log p, top-k), 1e-4', async () => {
+    const folder = path.join(root, 'sae-splice');
+    writeRandomSae(folder, { seed: 43, dIn: D, dSae: S, style: '6', centre: true, normalizeActivations: 'none' });
+    await engine.loadSae({ folder });
+    const T = trace.tokens.length;
+    const V = CONFIG.dVocab;
+    const pos = T - 2;
+    const rec = await engine.saeReconstruction({ traceId: trace.traceId });
+    const got = await engine.saeSplice({ traceId: trace.traceId, pos, topK: 3 });
+    assert.equal(got.hook, 'blocks.1.hook_resid_pre');
+    assert.equal(got.pos, pos);
+    const ids = trace.tokens.map((t) => t.id);
+    const plain = logSoftmax(referenceForward(weights, ids).logits, pos, V);
+    const spliced = logSoftmax(
+      referenceForward(weights, ids, (hook, rows) => {
+        if (hook !== rec.hook) return;
+        for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) rows[t]![d] = rec.values[t * D + d]!;
+      }).logits,
+      pos,
+      V,
+    );
+    let kl = 0;
+    for (let v = 0; v < V; v++) kl += Math.exp(plain[v]!) * (plain[v]! - spliced[v]!);
+    let top1 = 0;
+    for (let v = 1; v < V; v++) if (plain[v]! > plain[top1]!) top1 = v;
+    assert.equal(got.tokenId, top1);
+    close(got.kl, kl, 'KL(unedited || spliced)', 1e-4);
+    assert.ok(got.kl > 1e-6, `a random SAE changes the prediction (KL ${got.kl})`);
+    close(got.logprobBefore, plain[top1]!, 'log p before', 1e-4);
+    close(got.logprobAfter, spliced[top1]!, 'log p after', 1e-4);
+    const best = Array.from(spliced, (value, id) => ({ id, value })).sort((a, b) => b.value - a.value || a.id - b.id).slice(0, 3);
+    assert.deepEqual([...got.top.ids], best.map((e) => e.id));
+  });
 });
 
 describe('scan windows', () => {

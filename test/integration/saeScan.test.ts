@@ -174,6 +174,17 @@ describe('CLI features / scan / merge on the demo model', () => {
     assert.equal(j.positions[2].l0, 3);
   });
 
+  it('features --splice: the demo SAE reconstructs its hook exactly, so splicing it in changes nothing', () => {
+    const j = JSON.parse(cli(['features', '--model', 'demo', '--sae', 'demo', '--text', ' The cat sat on the mat. The cat sat on the', '--splice', '--json'])) as {
+      splice: { hook: string; pos: number; kl: number; token: { id: number }; logprob_before: number; logprob_after: number; top_before: { id: number }[]; top_after: { id: number }[] };
+    };
+    assert.equal(j.splice.hook, 'blocks.1.hook_resid_pre');
+    assert.equal(j.splice.pos, 12);
+    assert.ok(Math.abs(j.splice.kl) < 1e-4, `KL ${j.splice.kl}`);
+    assert.ok(Math.abs(j.splice.logprob_after - j.splice.logprob_before) < 1e-4);
+    assert.deepEqual(j.splice.top_after.map((e) => e.id), j.splice.top_before.map((e) => e.id));
+  });
+
   it('scan in 2 shards, merge, equals one scan', () => {
     const out = (n: string): string => path.join(root, n);
     const base = ['scan', '--model', 'demo', '--sae', 'demo', '--root', corpus, '--files', '**/*.txt', '--files', 'notes/*.md', '--top', '2', '--window', '16', '--max-file-bytes', '4096', '--quiet'];

@@ -21,8 +21,10 @@ export interface SaeModelView {
   readonly lnFinalWeight: Float32Array;
   /** W_U[:, id] (= wte row, tied). */
   unembedColumn(id: number): Float32Array;
-  /** [V, D] the token embeddings (read once, on first use). */
+  /** [V, D] the token embeddings W_E (read once, on first use). */
   tokenEmbeddings(): Float32Array;
+  /** [V, D] the unembedding W_Uᵀ: a fine-tune's untied lm_head.weight, else undefined (tied: W_E). */
+  untiedUnembedding(): Float32Array | undefined;
 }
 
 /** What the SAE needs of a stored trace. */
@@ -65,11 +67,20 @@ export class SaeEngine {
     return this.loaded?.sae.config;
   }
 
-  /** The model's token embeddings [V, D], read once per model (the unembedding is tied). */
-  private wte: { readonly fingerprint: string; readonly values: Float32Array } | undefined;
+  /** The model's token embeddings [V, D] and its unembedding rows (the same array when tied), read once per model. */
+  private wte: { readonly fingerprint: string; readonly values: Float32Array; readonly unembed: Float32Array } | undefined;
   private embeddings(model: SaeModelView): Float32Array {
-    if (this.wte?.fingerprint !== model.info.fingerprint) this.wte = { fingerprint: model.info.fingerprint, values: model.tokenEmbeddings() };
-    return this.wte.values;
+    return this.weightsOf(model).values;
+  }
+  private unembedding(model: SaeModelView): Float32Array {
+    return this.weightsOf(model).unembed;
+  }
+  private weightsOf(model: SaeModelView): { readonly values: Float32Array; readonly unembed: Float32Array } {
+    if (this.wte?.fingerprint !== model.info.fingerprint) {
+      const values = model.tokenEmbeddings();
+      this.wte = { fingerprint: model.info.fingerprint, values, unembed: model.untiedUnembedding() ?? values };
+    }
+    return this.wte;
   }
 
   /** Loads and validates an SAE for the loaded model; the previous one stays loaded on failure. */
@@ -149,7 +160,7 @@ export class SaeEngine {
     const V = model.info.config.dVocab;
     const wte = this.embeddings(model);
     const direction = lnScaledDirection(l.sae.weights.wDec, p.feature, D, model.lnFinalWeight);
-    const logits = logitsOfDirection(direction, wte, V, D);
+    const logits = logitsOfDirection(direction, this.unembedding(model), V, D);
     const pre = embeddingPreActivations(p.feature, l.sae.weights.wEnc, l.sae.weights.bEnc, S, wte, V, D, inputTransform(l.sae));
     let dla: SaeFeatureDetail['dla'];
     if (trace && p.pos !== undefined) {

@@ -2,6 +2,7 @@
  * What the SAE requests return (src/protocol/engine.ts: loadSae, saeFeatures, saeFeature, saeScan).
  * Axes: T positions of a trace, k features kept per position, S = d_sae, D = d_in = d_model, V vocabulary.
  */
+import type { PositionTopK } from '../../protocol/patching';
 
 export interface SaeInfo {
   /** Folder name, for display. */
@@ -137,4 +138,32 @@ export interface SaeReconstruction {
   readonly positions: number;
   /** [T, D] */
   readonly values: Float32Array;
+}
+
+export interface SaeSpliceParams {
+  readonly traceId: number;
+  /** Position scored; default the last. */
+  readonly pos?: number;
+  /** Top-k returned with and without the SAE; default 5. */
+  readonly topK?: number;
+}
+
+/**
+ * The SAE spliced into the model: the stored trace run again with the SAE's hook activation
+ * replaced, at every position, by the SAE's reconstruction (SAELens's `run_with_saes`; a 'set'
+ * intervention), scored at one position against the unedited run.
+ */
+export interface SaeSpliceResult {
+  readonly traceId: number;
+  readonly hook: string;
+  readonly pos: number;
+  /** KL(unedited ‖ spliced) of the next-token distributions at `pos`, in nats. */
+  readonly kl: number;
+  /** The unedited run's top-1 token at `pos`, and its log-probability without and with the SAE. */
+  readonly tokenId: number;
+  readonly logprobBefore: number;
+  readonly logprobAfter: number;
+  /** Top-k at `pos` without and with the SAE. */
+  readonly baseTop: PositionTopK;
+  readonly top: PositionTopK;
 }

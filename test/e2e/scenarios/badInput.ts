@@ -81,7 +81,7 @@ export const badInputScenarios: readonly Scenario[] = [
       // Each message must name the setting's value and say what is wrong with it (wording is the UI's).
       const cases: readonly { readonly settings: Readonly<Record<string, unknown>>; readonly command: string; readonly expect: RegExp; readonly what: string }[] = [
         { what: 'unknown model name', settings: { 'residualLens.model': 'no-such-model' }, command: TRACE_TITLE, expect: /"no-such-model".*(unknown|use one of)|unknown model.*"no-such-model"/i },
-        { what: 'relative model path', settings: { 'residualLens.model': 'models/mine' }, command: TRACE_TITLE, expect: /models\/mine.*relative/i },
+        { what: 'relative model path', settings: { 'residualLens.model': 'models/mine' }, command: TRACE_TITLE, expect: /models\/mine.*not an absolute folder path/i },
         { what: 'missing model folder', settings: { 'residualLens.model': '/nonexistent/model' }, command: TRACE_TITLE, expect: /\/nonexistent\/model.*(does not exist|not found|missing)/i },
         { what: 'non-http hub endpoint', settings: { 'residualLens.hubEndpoint': 'ftp://127.0.0.1/hub' }, command: DOWNLOAD_TITLE, expect: /hubEndpoint.*(ftp|http)/i },
       ];

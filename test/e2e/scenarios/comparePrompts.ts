@@ -11,11 +11,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { waitFor } from '../workbench';
-import { expectTraceOf, paintedPixels, takeTraceEvents, TRACE_TITLE, type Scenario, type ScenarioContext } from '../scenarioKit';
+import { COMPARE_CLEAN, COMPARE_CORRUPTED, COMPARE_FILE, expectTraceOf, paintedPixels, takeTraceEvents, TRACE_TITLE, type Scenario, type ScenarioContext } from '../scenarioKit';
 
-const FILE = 'compare-prompts.txt';
-const CLEAN = 'river stone maple quiet orbit lantern river stone maple quiet orbit';
-const CORRUPTED = 'river stone maple quiet candle lantern river stone maple quiet orbit';
+const FILE = COMPARE_FILE;
+const CLEAN = COMPARE_CLEAN;
+const CORRUPTED = COMPARE_CORRUPTED;
 const COMPARE_TITLE = 'Residual Lens: Compare Prompts';
 
 /** Closes the editor hover (it covers part of the panel beside the editor). */
