@@ -1,7 +1,9 @@
 /**
  * Patching benchmark (issue 11) on the GPT-2-small-shaped random checkpoint of bench/engine.ts, in
  * a child process so its peak RSS is the sweep's alone. Measured in one run:
- * - the full resid_pre patching map, 12 layers × 16 positions (192 patched runs), batched, and the
+ * - the full resid_pre patching map, 12 layers × 16 positions (192 patched runs), batched, for
+ *   prompts that differ at position 8 (IOI-like: positions 0–7 are shared, and patching them writes
+ *   the same values, which the engine skips) and, as `worstCase`, at position 1; and the
  *   naive loop: one full forward per patch (every layer, every position, `recompute: 'full'`)
  *   through the same engine, 48 of its 192 forwards timed after each map (every forward costs the
  *   same) — the speed-up is the median of the per-round ratios;
@@ -112,6 +114,18 @@ async function measure(): Promise<Record<string, unknown>> {
     }
     cancelMs.push(Math.max(0, performance.now() - abortAt));
   }
+  // The prompts above share positions 0–7, which the engine skips as no edit (patching the same
+  // values); the worst case shares only BOS, so every position but 0 is recomputed.
+  log('worst case: prompts that differ right after BOS (3 rounds)');
+  const k1 = await engine.traceSummary({ text: ' b' + ' a'.repeat(14) });
+  const worstSweep = (what: 'resid_pre' | 'heads') => engine.patchSweep({ schema, cleanTraceId: c.traceId, corruptedTraceId: k1.traceId, metric, what });
+  const worstResidMs: number[] = [];
+  const worstHeadsMs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    worstResidMs.push(await time(() => worstSweep('resid_pre')));
+    worstHeadsMs.push(await time(() => worstSweep('heads')));
+  }
+
   await engine.dispose();
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const map = median(residMs);
@@ -131,6 +145,15 @@ async function measure(): Promise<Record<string, unknown>> {
     speedupVsNaivePerRound: ratios.map(round1),
     headPatching144Ms: round1(heads),
     headPatchingRunsMs: headsMs.map(round1),
+    sharedPrefixPositions: 8,
+    worstCase: {
+      sharedPrefixPositions: 1,
+      residPreMap12x16Ms: round1(median(worstResidMs)),
+      residPreMapRunsMs: worstResidMs.map(round1),
+      speedupVsNaive: round1(naiveMs / median(worstResidMs)),
+      headPatching144Ms: round1(median(worstHeadsMs)),
+      headPatchingRunsMs: worstHeadsMs.map(round1),
+    },
     plainTrace32Ms: round1(median(traceMs)),
     ablateOneHead32Ms: round1(median(ablateMs)),
     ablateOverTrace: Number(ablateRatio.toFixed(2)),

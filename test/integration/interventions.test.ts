@@ -220,6 +220,19 @@ for (const variant of VARIANTS) {
       }
     });
 
+    it('positions the two prompts share (BOS, " The") are no edit: those cells are the corrupted metric exactly', async () => {
+      const metric: Metric = { kind: 'logit_diff', correct: cleanIds[2], wrong: corruptIds[2] };
+      assert.deepEqual(cleanIds.slice(0, 2), corruptIds.slice(0, 2));
+      assert.notEqual(cleanIds[2], corruptIds[2]);
+      for (const what of ['resid_pre', 'attn_out', 'mlp_out'] as const) {
+        const r = await engine.patchSweep({ schema, cleanTraceId: cleanId, corruptedTraceId: corruptId, metric, what });
+        for (let row = 0; row < r.rows; row++) for (const col of [0, 1]) assert.equal(r.values[row * r.cols + col], r.normalisation.corrupted, `${what} L${row} pos ${col}`);
+      }
+      // A run of one patch that writes the base's own values is the base trace.
+      const same = await engine.runInterventions({ schema, traceId: corruptId, metric, runs: [{ interventions: [{ site: { hook: 'blocks.1.attn.hook_z', head: 0, positions: [0, 1] }, action: { kind: 'patch', sourceTraceId: cleanId } }] }] });
+      assert.equal(same.metrics[0], same.baseline);
+    });
+
     it('1000 runs (more rows than one wave holds) equal the same runs recomputed one by one', async () => {
       const metric: Metric = { kind: 'logit_diff', correct: cleanIds[2], wrong: corruptIds[2] };
       const hooks = ['hook_resid_pre', 'attn.hook_z', 'hook_mlp_out', 'mlp.hook_post'];

@@ -93,6 +93,43 @@ export function setWidth(iv: ResolvedIntervention | { hook: BlockHook; head?: nu
   return selectedHeads(iv, c).length * selectedChannels(iv, c, T).length;
 }
 
+/** Index of (position, head, channel) in one layer's full-trace activation layout (activationSize). */
+function fullTraceIndex(hook: BlockHook, c: ModelConfig, T: number, pos: number, head: number | undefined, ch: number): number {
+  if (hook === 'z') return (pos * c.nHead + (head as number)) * c.dHead + ch;
+  if (hook === 'pattern') return ((head as number) * T + pos) * T + ch;
+  return pos * channelWidth(hook, c, T) + ch;
+}
+
+/**
+ * A run of one patch, less the positions where the source equals the activation it replaces:
+ * those writes change nothing. Leading equal positions are dropped (the causal model then
+ * recomputes only from the first position that differs, e.g. after a shared prefix of the clean
+ * and corrupted prompts); a patch equal everywhere is no edit at all (the run is the base trace).
+ * Only for a run's single intervention: after an earlier edit, writing the base's values is not a
+ * no-op. `baseActivation` is the base trace's activation at the patch's hook, full-trace layout.
+ */
+export function trimSinglePatch(run: ResolvedRun, baseActivation: Float32Array, c: ModelConfig, T: number): ResolvedRun {
+  const iv = run.interventions[0];
+  if (run.interventions.length !== 1 || !iv || iv.action.kind !== 'patch' || !iv.source) return run;
+  const source = iv.source;
+  const heads = selectedHeads(iv, c);
+  const channels = selectedChannels(iv, c, T);
+  const differs = (pos: number): boolean => {
+    for (const head of heads) {
+      for (const ch of channels) {
+        const i = fullTraceIndex(iv.hook, c, T, pos, head, ch);
+        if (source[i] !== baseActivation[i]) return true;
+      }
+    }
+    return false;
+  };
+  const first = iv.positions.findIndex(differs);
+  if (first < 0) return { interventions: [], startLayer: c.nLayer, firstPos: T };
+  if (first === 0) return run;
+  const positions = iv.positions.slice(first);
+  return { interventions: [{ ...iv, positions, allPositions: false }], startLayer: iv.layer, firstPos: positions[0] as number };
+}
+
 /** Sources of patches: the activation of a stored trace at one layer's hook, full-trace layout. */
 export type SourceLookup = (traceId: number, layer: number, hook: BlockHook) => Promise<Float32Array>;
 
@@ -230,17 +267,10 @@ export function encodeEdits(
           channels.forEach((ch, chOrdinal) => {
             // Index in the batch tensor, and in the source's full-trace layout.
             let dst: number;
-            let src: number;
-            if (hook === 'z') {
-              dst = ((s * H + (head as number)) * Dh + ch);
-              src = ((pos * H + (head as number)) * Dh + ch);
-            } else if (hook === 'pattern') {
-              dst = (((head as number) * S + s) * T + ch);
-              src = (((head as number) * T + pos) * T + ch);
-            } else {
-              dst = s * width + ch;
-              src = pos * width + ch;
-            }
+            if (hook === 'z') dst = ((s * H + (head as number)) * Dh + ch);
+            else if (hook === 'pattern') dst = (((head as number) * S + s) * T + ch);
+            else dst = s * width + ch;
+            const src = fullTraceIndex(hook, c, T, pos, head, ch);
             dst += b * per;
             let k2 = 1;
             let a2 = 0;

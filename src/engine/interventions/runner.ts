@@ -40,7 +40,7 @@ import {
   type ResolvedMetric,
 } from '../../analysis/patching';
 import { BLOCK_HOOKS, BLOCK_INPUTS, HOOK_RANK, blockOutput, buildBlockGraph, suffixMask, type BlockHook } from './blockGraph';
-import { activationSize, encodeEdits, resolveRun, type ResolvedRun, type SourceLookup } from './edits';
+import { activationSize, encodeEdits, resolveRun, trimSinglePatch, type ResolvedRun, type SourceLookup } from './edits';
 
 /** What a stored trace offers to interventions (a subset of the engine's StoredTrace). */
 export interface InterventionTrace {
@@ -198,6 +198,8 @@ export class InterventionRunner {
     const T = base.tokens.length;
     const rows = new Float32Array(runs.length * D);
     const baseRow = this.storedFinalRow(base, pos);
+    // The naive loop recomputes everything; otherwise a patch's positions that equal the base do not count.
+    if (!full) runs = await this.trimPatches(base, runs);
     if (this.blocks.filter((b) => b !== undefined).length < L) ctx.progress?.('preparing the intervention graphs (first use)');
     const planned = runs.map((r, index) => ({
       index,
@@ -396,6 +398,25 @@ export class InterventionRunner {
       }
       return value;
     };
+  }
+
+  /** Single-patch runs less the positions where the patch writes the base's own values (trimSinglePatch). */
+  private async trimPatches(base: InterventionTrace, runs: readonly ResolvedRun[]): Promise<readonly ResolvedRun[]> {
+    const c = this.host.info.config;
+    const T = base.tokens.length;
+    const activations = new Map<string, Promise<Float32Array>>();
+    const out: ResolvedRun[] = [];
+    for (const run of runs) {
+      const iv = run.interventions[0];
+      if (run.interventions.length !== 1 || !iv || iv.action.kind !== 'patch') {
+        out.push(run);
+        continue;
+      }
+      const key = `${iv.layer}/${iv.hook}`;
+      if (!activations.has(key)) activations.set(key, this.sourceActivation(base.traceId, iv.layer, iv.hook));
+      out.push(trimSinglePatch(run, await (activations.get(key) as Promise<Float32Array>), c, T));
+    }
+    return out;
   }
 
   private async sourceActivation(traceId: number, layer: number, hook: BlockHook): Promise<Float32Array> {
