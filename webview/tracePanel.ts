@@ -137,6 +137,7 @@ export function startTracePanel(app: HTMLElement): void {
   // SAE features (when an SAE is in use): the trace's strongest features × positions; a cell selects its position.
   const featuresSection = section('features', 'SAE features');
   const featuresInfo = h('p', { class: 'muted', 'data-testid': 'features-info' });
+  const featuresSplice = h('p', { class: 'muted', 'data-testid': 'features-splice', hidden: true });
   const featuresHeat = new Heatmap('features-heatmap', 'SAE features (rows, strongest first) at each position (columns); Enter selects the position', (row, col) => {
     pick(col, state.selection.layer, state.selection.head, true);
     const id = state.features?.ids[row];
@@ -145,7 +146,7 @@ export function startTracePanel(app: HTMLElement): void {
   const cardBox = h('div', { class: 'feature-card', 'data-testid': 'feature-card', hidden: true });
   const cardActivations = new Heatmap('feature-activations', 'Activation of the card’s feature at each position', (_row, col) => pick(col, state.selection.layer, state.selection.head, true));
   featuresSection.tools.append(button('Save PNG', () => post({ type: 'savePng', name: 'sae-features', dataUrl: featuresHeat.canvas.toDataURL('image/png') })));
-  featuresSection.body.append(featuresInfo, h('div', { class: 'grid-box' }, featuresHeat.canvas), cardBox);
+  featuresSection.body.append(featuresInfo, featuresSplice, h('div', { class: 'grid-box' }, featuresHeat.canvas), cardBox);
   featuresSection.root.hidden = true;
 
   const empty = h('p', { class: 'empty', text: 'Select text in an editor and run “Residual Lens: Trace Residual Stream” (Ctrl+Alt+T).' });
@@ -536,6 +537,8 @@ export function startTracePanel(app: HTMLElement): void {
     const pos = Math.min(state.selection.pos, f.positions - 1);
     const ve = f.varianceExplained[pos];
     featuresInfo.textContent = `${f.sae} · input: ${f.input} · position ${pos}: L0 ${f.l0[pos]}, variance explained ${ve === null ? '–' : ve.toFixed(3)}${f.ids.length === 0 ? ' · no feature is active in this trace' : ''}`;
+    featuresSplice.textContent = f.splice ?? '';
+    featuresSplice.hidden = !f.splice;
     if (f.ids.length === 0) return;
     let max = 0;
     for (const v of f.values) if (v > max) max = v;

@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import type { SaeFeatures, SaeInfo } from '../engine/sae/types';
 import { EngineError } from '../protocol/engine';
 import { DEMO_SAE_HOOK } from '../models/sae/demoSae';
-import { featureHeatmap, labelsJson, parseFeatureLabels, resolveSaeSetting, type FeatureHeatmap } from '../viewModels/features';
+import { featureHeatmap, labelsJson, parseFeatureLabels, resolveSaeSetting, spliceLine, type FeatureHeatmap } from '../viewModels/features';
 import type { HostMessage } from './webviewChannel';
 import type { FeatureCardPayload } from '../protocol/webview';
 import { decodeToken } from '../engine/tokenizer';
@@ -72,6 +72,7 @@ export class SaeFeatureSource implements vscode.Disposable {
         if (f && this.traces.latest === record) {
           this.shown = featureHeatmap(f, this.labels(f.sae), HEATMAP_FEATURES);
           this.post({ type: 'features', features: this.shown });
+          void this.showSplice(record, this.shown);
         }
         return f;
       }).catch((err: unknown) => {
@@ -83,6 +84,20 @@ export class SaeFeatureSource implements vscode.Disposable {
       while (this.perTrace.size > MAX_CACHED_TRACES) this.perTrace.delete(this.perTrace.keys().next().value as number);
     }
     return p;
+  }
+
+  /** After the heatmap: what splicing the SAE in does at the last position (one interventions run), added to the heatmap's line. */
+  private async showSplice(record: TraceRecord, heatmap: FeatureHeatmap): Promise<void> {
+    try {
+      const r = await this.session.request('saeSplice', { traceId: record.trace.traceId, topK: 1 }, {}, 'ready');
+      if (this.traces.latest !== record || this.shown !== heatmap) return;
+      const top = r.top.ids[0] ?? 0;
+      this.shown = { ...heatmap, splice: spliceLine(r, JSON.stringify(decodeToken(r.tokenId)), JSON.stringify(decodeToken(top))) };
+      this.post({ type: 'features', features: this.shown });
+    } catch (err) {
+      // The heatmap stands without it; a cancelled or superseded request says nothing.
+      if (!(err instanceof EngineError && err.code === 'cancelled')) this.report(err);
+    }
   }
 
   /** The latest trace's feature heatmap, for a view that opens after it was posted. */

@@ -3,6 +3,7 @@
  * hover's "Top features" lines from a trace's stored features, and the labels file format.
  */
 import type { SaeFeatures } from '../engine/sae/types';
+import { formatFixed, formatProb } from './format';
 
 /** `residualLens.sae`: '' = the demo SAE with the demo model, none otherwise; 'none'; 'demo'; or an absolute folder. */
 export type SaeChoice = { readonly kind: 'off' } | { readonly kind: 'folder'; readonly folder: string } | { readonly kind: 'error'; readonly message: string };
@@ -80,6 +81,14 @@ export interface FeatureHeatmap {
   /** [T] */ readonly l0: number[];
   /** [T] variance explained per position, null where undefined. */
   readonly varianceExplained: (number | null)[];
+  /** The SAE spliced in at its hook (engine saeSplice), once it is in: one line for the view. */
+  readonly splice?: string;
+}
+
+/** What splicing the SAE in did at the last position, in one line (no NaN: the engine's values are finite). */
+export function spliceLine(r: { readonly hook: string; readonly pos: number; readonly kl: number; readonly logprobBefore: number; readonly logprobAfter: number }, token: string, topAfter: string): string {
+  const p = (lp: number): string => formatProb(Math.exp(lp));
+  return `SAE spliced in at ${r.hook} (every position): at position ${r.pos}, KL(unedited ‖ spliced) ${formatFixed(Math.max(0, r.kl), 4)} nats; p(${token}) ${p(r.logprobBefore)} → ${p(r.logprobAfter)}; top-1 with the SAE: ${topAfter}`;
 }
 
 /** The strongest `maxRows` features of a trace as a [F, T] matrix. */

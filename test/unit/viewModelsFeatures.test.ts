@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { featuresAt, hookLabel, labelsJson, parseFeatureLabels, resolveSaeSetting } from '../../src/viewModels/features';
+import { featuresAt, hookLabel, labelsJson, parseFeatureLabels, resolveSaeSetting, spliceLine } from '../../src/viewModels/features';
 import { hoverMarkdown } from '../../src/viewModels/hover';
 import type { SaeFeatures } from '../../src/engine/sae/types';
 
@@ -55,4 +55,9 @@ test('feature heatmap: strongest features first, [F, T] from the top-k lists', a
   assert.deepEqual(m.values, [0, 3, 0, 1, 2, 0]);
   assert.deepEqual(m.varianceExplained, [0.5, 0.9, null]);
   assert.equal(m.sae, 'L1 resid_pre · demo');
+});
+
+test('splice line: KL (never -0 from float noise), probabilities from log-probabilities, the top-1 with the SAE', () => {
+  const line = spliceLine({ hook: 'blocks.1.hook_resid_pre', pos: 12, kl: -1e-9, logprobBefore: Math.log(0.8), logprobAfter: Math.log(0.0004) }, '" mat"', '" rug"');
+  assert.equal(line, 'SAE spliced in at blocks.1.hook_resid_pre (every position): at position 12, KL(unedited ‖ spliced) 0.0000 nats; p(" mat") 80% → <0.1%; top-1 with the SAE: " rug"');
 });

@@ -16,6 +16,12 @@ export const featuresScenarios: readonly Scenario[] = [
       const info = (await frame.locator('[data-testid="features-info"]').first().innerText().catch(() => '')) ?? '';
       if (!info.includes('L1 resid_pre')) ctx.problem(`trace panel: features-info does not name the hook: ${JSON.stringify(info.slice(0, 200))}`);
       if (!info.includes('as it is')) ctx.problem(`trace panel: features-info does not say which input the SAE read: ${JSON.stringify(info.slice(0, 200))}`);
+      // Splicing the demo SAE in: the line names the hook and gives a finite KL and the top-1 with the SAE.
+      const splice = await waitFor('the splice line', async () => {
+        const t = (await frame.locator('[data-testid="features-splice"]').first().innerText().catch(() => '')) ?? '';
+        return t.includes('SAE spliced in') ? t : undefined;
+      }, 30_000).catch(() => '');
+      if (!/blocks\.1\.hook_resid_pre .*KL\(unedited ‖ spliced\) \d+\.\d{4} nats; p\(.+\) .+ → .+; top-1 with the SAE: /.test(splice)) ctx.problem(`trace panel: no splice line: ${JSON.stringify(splice.slice(0, 200))}`);
       await ctx.wb.screenshot('12a-features-heatmap');
       if (drawn) {
         const canvas = frame.locator(heat).first();
