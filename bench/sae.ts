@@ -4,7 +4,8 @@
  *   F32 weights, seeded, built once into .bench/), top-10 features + L0 + reconstruction quality
  *   (saeFeatures' work) and the scan's per-feature maxima; target ≤ 40 ms on 2 cores;
  * - scan: tokens/s of the workspace scan (model forward + SAE) on the random GPT-2-small
- *   checkpoint of bench/engine.ts over a generated corpus (window 128), with RSS before and after.
+ *   checkpoint of bench/engine.ts over a generated corpus (window 128), with RSS before and after;
+ *   `--corpus-mb N` scans N MB instead (files of 100 KB) and samples RSS every 10 s (memory flat?).
  * JSON on stdout; progress on stderr. Not a test: the `targets` field says whether targets were met.
  */
 import * as fs from 'node:fs';
@@ -125,9 +126,13 @@ export async function benchSae(): Promise<Record<string, unknown>> {
   const words = ['the', 'residual', 'stream', 'attention', 'head', 'writes', 'into', 'layer', 'model', 'token', 'feature', 'sparse', 'autoencoder', 'reads', 'from', 'it', 'and', 'of', 'a', 'to'];
   let w = 12345;
   const files: string[] = [];
-  for (let f = 0; f < 8; f++) {
+  const corpusMb = Number(process.argv[process.argv.indexOf('--corpus-mb') + 1] ?? 0) || 0;
+  const fileCount = process.argv.includes('--corpus-mb') && corpusMb > 0 ? Math.ceil((corpusMb * 2 ** 20) / 100_000) : 8;
+  // About 100 KB a file with --corpus-mb (16,000 words), else the small default corpus.
+  const wordsPerFile = fileCount === 8 && !process.argv.includes('--corpus-mb') ? 600 : 16_000;
+  for (let f = 0; f < fileCount; f++) {
     const parts: string[] = [];
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < wordsPerFile; i++) {
       w = (Math.imul(w, 1664525) + 1013904223) >>> 0;
       parts.push(words[w % words.length]);
       if (i % 17 === 16) parts.push('.\n');
@@ -144,12 +149,20 @@ export async function benchSae(): Promise<Record<string, unknown>> {
     await scanFiles(engine, { root: corpus, files: files.slice(0, 1), model: { name: m.name, fingerprint: m.fingerprint }, sae: saeInfo, window: 128 }); // warm-up
     const rssBefore = process.memoryUsage().rss;
     const s0 = performance.now();
-    const index = await scanFiles(engine, { root: corpus, files, model: { name: m.name, fingerprint: m.fingerprint }, sae: saeInfo, window: 128, top: 10 });
+    const rssSamples: number[] = [];
+    const sampler = setInterval(() => rssSamples.push(Math.round(process.memoryUsage().rss / 2 ** 20)), 10_000);
+    let index: Awaited<ReturnType<typeof scanFiles>>;
+    try {
+      index = await scanFiles(engine, { root: corpus, files, model: { name: m.name, fingerprint: m.fingerprint }, sae: saeInfo, window: 128, top: 10, maxFileBytes: 200_000 });
+    } finally {
+      clearInterval(sampler);
+    }
     const seconds = (performance.now() - s0) / 1000;
     const rssAfter = process.memoryUsage().rss;
     scan = {
       tokens: index.tokens_scanned, seconds: round1(seconds), tokens_per_s: Math.round(index.tokens_scanned / seconds),
-      rss_mib_before: Math.round(rssBefore / 2 ** 20), rss_mib_after: Math.round(rssAfter / 2 ** 20), contexts_kept: Object.values(index.features).reduce((n, l) => n + l.length, 0),
+      corpus_bytes: files.reduce((n, f) => n + fs.statSync(f).size, 0), files: files.length,
+      rss_mib_before: Math.round(rssBefore / 2 ** 20), rss_mib_after: Math.round(rssAfter / 2 ** 20), rss_mib_every_10s: rssSamples, contexts_kept: Object.values(index.features).reduce((n, l) => n + l.length, 0),
     };
     log(`scan: ${JSON.stringify(scan)}`);
   } finally {
