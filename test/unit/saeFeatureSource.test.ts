@@ -1,7 +1,7 @@
 /**
  * SaeFeatureSource against the stub vscode and a counting fake engine session: the SAE is loaded
  * once per (folder, model); each trace's features are asked once, however many hovers read them;
- * the heatmap is posted for the latest trace and replayed; a worker restart ('no-sae') reloads once;
+ * the heatmap is posted for the latest trace (again with the splice line once it is in) and replayed; a worker restart ('no-sae') reloads once;
  * the setting 'none' asks nothing.
  */
 import { state } from '../helpers/vscodeStub';
@@ -30,6 +30,10 @@ function fakes(opts: { restartOnce?: boolean } = {}) {
         }
         return { traceId: params.traceId, sae: INFO, positions: 2, k: 1, ids: Int32Array.from([1, -1]), values: Float32Array.from([2, 0]), l0: Int32Array.from([1, 0]), varianceExplained: Float64Array.from([0.5, NaN]), cosine: Float64Array.from([1, NaN]), varianceExplainedTrace: null } as unknown as SaeFeatures;
       }
+      if (method === 'saeSplice') {
+        const top = { ids: Int32Array.from([14]), logits: Float32Array.from([1]), probs: Float32Array.from([0.5]) };
+        return { traceId: params.traceId, hook: INFO.hookName, pos: 1, kl: 0.25, tokenId: 13, logprobBefore: Math.log(0.5), logprobAfter: Math.log(0.25), baseTop: { ...top, ids: Int32Array.from([13]) }, top };
+      }
       throw new Error(`unexpected ${method}`);
     },
   } as unknown as EngineSession;
@@ -49,10 +53,15 @@ test('features: loaded once, asked once per trace, hovers read the stored answer
   const b = await source.featuresOf(record);
   const c = await source.featuresOf(record);
   assert.ok(a && a === b && b === c);
-  assert.deepEqual(calls, ['loadSae', 'saeFeatures']);
-  assert.equal(posted.length, 1);
+  // Then, once, the splice: the heatmap is posted again with its line.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls, ['loadSae', 'saeFeatures', 'saeSplice']);
+  assert.equal(posted.length, 2);
   assert.equal((posted[0] as { type: string }).type, 'features');
+  const spliced = (posted[1] as { features: { splice?: string } }).features.splice ?? '';
+  assert.match(spliced, /^SAE spliced in at blocks\.1\.hook_resid_pre \(every position\): at position 1, KL\(unedited ‖ spliced\) 0\.2500 nats; p\(.+\) 50% → 25%; top-1 with the SAE: /);
   assert.deepEqual(source.replay().map((m) => m.type), ['features']);
+  assert.equal((source.replay()[0] as { features: { splice?: string } }).features.splice, spliced);
   source.dispose();
 });
 
@@ -60,7 +69,8 @@ test("a worker restart ('no-sae') loads the SAE again, once", async () => {
   state.settings.set('sae', 'demo');
   const { source, calls, record } = fakes({ restartOnce: true });
   assert.ok(await source.featuresOf(record));
-  assert.deepEqual(calls, ['loadSae', 'saeFeatures', 'loadSae', 'saeFeatures']);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls, ['loadSae', 'saeFeatures', 'loadSae', 'saeFeatures', 'saeSplice']);
   source.dispose();
 });
 
