@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { attributeAllPositions } from '../src/analysis/attribution';
 import { Engine } from '../src/engine/engine';
-import { ensureF32Weights, openCheckpoint, readTensor, readTokenEmbeddingRow } from '../src/engine/checkpoint';
+import { ensureF32Weights, openCheckpoint, readTensor, readUnembedColumn } from '../src/engine/checkpoint';
 import { createOrtMatmulBackend } from '../src/engine/matmulBackend';
 import { buildInstrumentedGraph, buildLensGraph, buildMatMulGraph, buildPlainGraph, INPUTS, type WeightLocator } from '../src/engine/graph';
 import { LensRunner } from '../src/engine/lens';
@@ -327,7 +327,7 @@ export async function benchAttributeAll(engine: Engine, folder: string): Promise
     attnProjWeight: Array.from({ length: c.nLayer }, (_, l) => readTensor(ckpt, `h.${l}.attn.c_proj.weight`)),
     attnProjBias: Array.from({ length: c.nLayer }, (_, l) => readTensor(ckpt, `h.${l}.attn.c_proj.bias`)),
     lnFinalWeight: readTensor(ckpt, 'ln_f.weight'), lnFinalBias: readTensor(ckpt, 'ln_f.bias'),
-    unembedColumn: (id: number) => readTokenEmbeddingRow(ckpt, id),
+    unembedColumn: (id: number) => readUnembedColumn(ckpt, id),
   };
   const worst: number[] = [];
   for (let i = 0; i < 8; i++) worst.push(await time(() => attributeAllPositions(input, backend)));

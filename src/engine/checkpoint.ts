@@ -372,7 +372,7 @@ export function readWeights(ckpt: Checkpoint): ModelWeights {
 }
 
 /** [D] the unembedding column W_U[:, tokenId]: row tokenId of lm_head.weight, which is wte when tied. */
-export function readTokenEmbeddingRow(ckpt: Checkpoint, tokenId: number): Float32Array {
+export function readUnembedColumn(ckpt: Checkpoint, tokenId: number): Float32Array {
   const { dVocab, dModel } = ckpt.config;
   if (!Number.isInteger(tokenId) || tokenId < 0 || tokenId >= dVocab) {
     throw new CheckpointError(ckpt.weightsPath, `token id ${tokenId} is outside 0..${dVocab - 1}`);

@@ -9,7 +9,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { CheckpointError, ensureF32Weights, openCheckpoint, readTensor, readTokenEmbeddingRow, readWeights, UNEMBED_NAME, type Checkpoint } from './checkpoint';
+import { CheckpointError, ensureF32Weights, openCheckpoint, readTensor, readUnembedColumn, readWeights, UNEMBED_NAME, type Checkpoint } from './checkpoint';
 import {
   buildHeadResultGraph,
   buildInstrumentedGraph,
@@ -300,7 +300,7 @@ export class Engine {
       lnWeight: w.lnWeight, lnBias: w.lnBias, qkvWeight: w.qkvWeight, qkvBias: w.qkvBias, projWeight: m.attnProjWeight[p.layer]!,
       head: p.head, pos: p.pos,
       lnFinalScale: s.lnFinalScale[p.pos] as number, lnFinalWeight: m.lnFinalWeight,
-      unembedColumn: checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId)),
+      unembedColumn: checkpointCall(() => readUnembedColumn(m.ckpt, tokenId)),
     });
     return { traceId: p.traceId, layer: p.layer, head: p.head, pos: p.pos, tokenId, ...result };
   }
@@ -409,7 +409,7 @@ export class Engine {
       { attnProjWeight: m.attnProjWeight, attnProjBias: m.attnProjBias },
       p.pos,
     );
-    const column = checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId));
+    const column = checkpointCall(() => readUnembedColumn(m.ckpt, tokenId));
     const scale = s.lnFinalScale[p.pos];
     const { values, lnBiasTerm } = directLogitAttribution(components, c.dModel, scale, m.lnFinalWeight, m.lnFinalBias, column);
     const labels = componentLabels(c);
@@ -437,7 +437,7 @@ export class Engine {
       let u = columns.get(tokenId);
       if (!u) {
         checkIndex('tokenId', tokenId, c.dVocab);
-        u = checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId));
+        u = checkpointCall(() => readUnembedColumn(m.ckpt, tokenId));
         columns.set(tokenId, u);
       }
       return u;
@@ -533,7 +533,7 @@ export class Engine {
       lens: m.lens,
       lnFinalWeight: m.lnFinalWeight,
       lnFinalBias: m.lnFinalBias,
-      unembedColumn: (tokenId) => checkpointCall(() => readTokenEmbeddingRow(m.ckpt, tokenId)),
+      unembedColumn: (tokenId) => checkpointCall(() => readUnembedColumn(m.ckpt, tokenId)),
       storedTrace: (traceId) => this.storedTrace(traceId),
       sessionSettings: this.sessionSettings,
     });
@@ -616,7 +616,7 @@ export class Engine {
     return {
       info: m.info,
       lnFinalWeight: m.lnFinalWeight,
-      unembedColumn: (id) => checkpointCall(() => readTokenEmbeddingRow(m.ckpt, id)),
+      unembedColumn: (id) => checkpointCall(() => readUnembedColumn(m.ckpt, id)),
       tokenEmbeddings: () => checkpointCall(() => readTensor(m.ckpt, 'wte.weight')),
       untiedUnembedding: () => (m.ckpt.untiedLmHead ? checkpointCall(() => readTensor(m.ckpt, UNEMBED_NAME)) : undefined),
     };

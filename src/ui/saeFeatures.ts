@@ -89,7 +89,8 @@ export class SaeFeatureSource implements vscode.Disposable {
   /** After the heatmap: what splicing the SAE in does at the last position (one interventions run), added to the heatmap's line. */
   private async showSplice(record: TraceRecord, heatmap: FeatureHeatmap): Promise<void> {
     try {
-      const r = await this.session.request('saeSplice', { traceId: record.trace.traceId, topK: 1 }, {}, 'ready');
+      // A follow-up of the trace: a newer trace (a live re-trace) cancels it rather than queue behind it.
+      const r = await this.session.request('saeSplice', { traceId: record.trace.traceId, topK: 1 }, { signal: record.followUpSignal() }, 'ready');
       if (this.traces.latest !== record || this.shown !== heatmap) return;
       const top = r.top.ids[0] ?? 0;
       this.shown = { ...heatmap, splice: spliceLine(r, JSON.stringify(decodeToken(r.tokenId)), JSON.stringify(decodeToken(top))) };

@@ -8,30 +8,11 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { f32ArrayToBf16Bits, f32ArrayToF16Bits, roundToBf16, roundToF16, writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors';
+import { f32ArrayToBf16Bits, f32ArrayToF16Bits, writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors';
 import type { ModelWeights } from '../../src/engine/types';
-import { canonicalTensors, hfConfigJson } from './checkpointWriter';
+import { canonicalTensors, hfConfigJson, roundWeights, type FloatDtype } from './checkpointWriter';
 
-export type FloatDtype = 'F32' | 'F16' | 'BF16';
-
-/** Every tensor rounded to what a file of `dtype` holds (F32: unchanged); lmHead included. */
-export function roundWeights(weights: ModelWeights, dtype: FloatDtype): ModelWeights {
-  if (dtype === 'F32') return weights;
-  const r = dtype === 'F16' ? roundToF16 : roundToBf16;
-  return {
-    config: weights.config,
-    wte: r(weights.wte),
-    wpe: r(weights.wpe),
-    layers: weights.layers.map((x) => ({
-      ln1Weight: r(x.ln1Weight), ln1Bias: r(x.ln1Bias), attnWeight: r(x.attnWeight), attnBias: r(x.attnBias),
-      attnProjWeight: r(x.attnProjWeight), attnProjBias: r(x.attnProjBias), ln2Weight: r(x.ln2Weight), ln2Bias: r(x.ln2Bias),
-      fcWeight: r(x.fcWeight), fcBias: r(x.fcBias), mlpProjWeight: r(x.mlpProjWeight), mlpProjBias: r(x.mlpProjBias),
-    })),
-    lnFinalWeight: r(weights.lnFinalWeight),
-    lnFinalBias: r(weights.lnFinalBias),
-    ...(weights.lmHead ? { lmHead: r(weights.lmHead) } : {}),
-  };
-}
+export { roundWeights, type FloatDtype } from './checkpointWriter';
 
 // ---- zip ----------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { LayerWeights, ModelConfig, ModelWeights } from '../../src/engine/types';
-import { roundToF16, writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors';
+import { roundToBf16, roundToF16, writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors';
 import { Random } from './random';
 
 /** The tiny default shape used by engine tests (dVocab need not be 50257). */
@@ -104,9 +104,12 @@ export function canonicalTensors(weights: ModelWeights): { name: string; shape: 
   return out;
 }
 
-/** Every tensor rounded to F16 precision (what an F16 file holds). */
-export function roundWeightsToF16(weights: ModelWeights): ModelWeights {
-  const r = roundToF16;
+export type FloatDtype = 'F32' | 'F16' | 'BF16';
+
+/** Every tensor rounded to what a file of `dtype` holds (F32: unchanged); lmHead included. */
+export function roundWeights(weights: ModelWeights, dtype: FloatDtype): ModelWeights {
+  if (dtype === 'F32') return weights;
+  const r = dtype === 'F16' ? roundToF16 : roundToBf16;
   return {
     config: weights.config,
     wte: r(weights.wte),
@@ -118,7 +121,13 @@ export function roundWeightsToF16(weights: ModelWeights): ModelWeights {
     })),
     lnFinalWeight: r(weights.lnFinalWeight),
     lnFinalBias: r(weights.lnFinalBias),
+    ...(weights.lmHead ? { lmHead: r(weights.lmHead) } : {}),
   };
+}
+
+/** Every tensor rounded to F16 precision (what an F16 file holds). */
+export function roundWeightsToF16(weights: ModelWeights): ModelWeights {
+  return roundWeights(weights, 'F16');
 }
 
 /** The config.json Hugging Face writes for GPT-2 (the fields our loader reads, plus the usual extras). */

@@ -13,7 +13,7 @@ import {
   largestAllocation,
   openCheckpoint,
   readTensor,
-  readTokenEmbeddingRow,
+  readUnembedColumn,
   readWeights,
   resetAllocationStats,
   type Checkpoint,
@@ -108,8 +108,8 @@ for (const dtype of ['F32', 'F16'] as const) {
       });
       assertSameWeights(readWeights(ckpt), stored);
       assert.deepEqual(readTensor(ckpt, 'h.1.mlp.c_fc.bias'), stored.layers[1]?.fcBias);
-      assert.deepEqual(readTokenEmbeddingRow(ckpt, 63), stored.wte.subarray(63 * 16, 64 * 16));
-      assert.deepEqual(readTokenEmbeddingRow(ckpt, 0), stored.wte.subarray(0, 16));
+      assert.deepEqual(readUnembedColumn(ckpt, 63), stored.wte.subarray(63 * 16, 64 * 16));
+      assert.deepEqual(readUnembedColumn(ckpt, 0), stored.wte.subarray(0, 16));
     });
   }
 }
@@ -429,7 +429,7 @@ test('missing, extra and duplicated tensors; an untied lm_head', () => {
   const untied = openCheckpoint(d);
   assert.equal(untied.untiedLmHead, true, 'a differing lm_head is used as W_U');
   assert.notEqual(untied.tensors.get('lm_head.weight'), untied.tensors.get('wte.weight'));
-  const row = readTokenEmbeddingRow(untied, 2);
+  const row = readUnembedColumn(untied, 2);
   assert.equal(row[5], Math.fround((weights.wte[2 * 16 + 5] as number) + 1), 'W_U column 2 is the edited lm_head row');
   assert.deepEqual(readWeights(untied).lmHead?.subarray(0, 37), weights.wte.subarray(0, 37));
 });
@@ -481,9 +481,9 @@ test('reads after the file changed, and bad token ids, are CheckpointErrors; an 
   assertCheckpointError(() => openCheckpoint(path.join(root, 'nope')), path.join(root, 'nope'), 'no such folder');
   assert.deepEqual(readTensor(ckpt, 'ln_f.weight'), weights.lnFinalWeight);
   assertCheckpointError(() => readTensor(ckpt, 'h.9.ln_1.weight'), weightsPath, 'no tensor "h.9.ln_1.weight" in this checkpoint');
-  assertCheckpointError(() => readTokenEmbeddingRow(ckpt, 64), weightsPath, 'token id 64 is outside 0..63');
-  assertCheckpointError(() => readTokenEmbeddingRow(ckpt, -1), weightsPath, 'token id -1 is outside 0..63');
-  assertCheckpointError(() => readTokenEmbeddingRow(ckpt, 1.5), weightsPath, 'token id 1.5 is outside 0..63');
+  assertCheckpointError(() => readUnembedColumn(ckpt, 64), weightsPath, 'token id 64 is outside 0..63');
+  assertCheckpointError(() => readUnembedColumn(ckpt, -1), weightsPath, 'token id -1 is outside 0..63');
+  assertCheckpointError(() => readUnembedColumn(ckpt, 1.5), weightsPath, 'token id 1.5 is outside 0..63');
   fs.truncateSync(weightsPath, ckpt.fileSize - 100);
   assertCheckpointError(() => readWeights(ckpt), weightsPath, `changed since it was opened (now ${ckpt.fileSize - 100} bytes, was ${ckpt.fileSize}); load the model again`);
 });

@@ -16,7 +16,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointError, ensureF32Weights, largestAllocation, openCheckpoint, readTensor, readTokenEmbeddingRow, readWeights, resetAllocationStats } from '../../src/engine/checkpoint';
+import { CheckpointError, ensureF32Weights, largestAllocation, openCheckpoint, readTensor, readUnembedColumn, readWeights, resetAllocationStats } from '../../src/engine/checkpoint';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint, type WriteCheckpointOptions } from '../helpers/checkpointWriter';
 import { Random } from '../helpers/random';
 
@@ -248,7 +248,7 @@ test(`fuzz: ${CASES} mutated checkpoints each open cleanly or throw a one-line C
         assert.equal(all.wte.length, ckpt.config.dVocab * ckpt.config.dModel);
         assert.equal(all.layers.length, ckpt.config.nLayer);
         assert.equal(readTensor(ckpt, 'ln_f.bias').length, ckpt.config.dModel);
-        assert.equal(readTokenEmbeddingRow(ckpt, ckpt.config.dVocab - 1).length, ckpt.config.dModel);
+        assert.equal(readUnembedColumn(ckpt, ckpt.config.dVocab - 1).length, ckpt.config.dModel);
         if (i % 97 === 0) {
           const f32 = ensureF32Weights(ckpt, cacheDir);
           assert.equal(f32.offsets.size, ckpt.tensors.size);

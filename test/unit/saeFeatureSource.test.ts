@@ -16,11 +16,12 @@ import type { SaeFeatures, SaeInfo } from '../../src/engine/sae/types';
 
 const INFO = { name: 'blocks.1.hook_resid_pre', folder: '/nowhere/sae', hookName: 'blocks.1.hook_resid_pre', dSae: 4, fingerprint: 'f', input: 'raw' } as unknown as SaeInfo;
 
-function fakes(opts: { restartOnce?: boolean } = {}) {
+function fakes(opts: { restartOnce?: boolean; follow?: AbortController } = {}) {
   const calls: string[] = [];
+  const follow = opts.follow ?? new AbortController();
   let restart = opts.restartOnce ?? false;
   const session = {
-    request: async (method: string, params: { traceId?: number }) => {
+    request: async (method: string, params: { traceId?: number }, options: { signal?: AbortSignal } = {}) => {
       calls.push(method);
       if (method === 'loadSae') return INFO;
       if (method === 'saeFeatures') {
@@ -31,13 +32,14 @@ function fakes(opts: { restartOnce?: boolean } = {}) {
         return { traceId: params.traceId, sae: INFO, positions: 2, k: 1, ids: Int32Array.from([1, -1]), values: Float32Array.from([2, 0]), l0: Int32Array.from([1, 0]), varianceExplained: Float64Array.from([0.5, NaN]), cosine: Float64Array.from([1, NaN]), varianceExplainedTrace: null } as unknown as SaeFeatures;
       }
       if (method === 'saeSplice') {
+        if (options.signal?.aborted) throw new EngineError('cancelled', 'Cancelled.');
         const top = { ids: Int32Array.from([14]), logits: Float32Array.from([1]), probs: Float32Array.from([0.5]) };
         return { traceId: params.traceId, hook: INFO.hookName, pos: 1, kl: 0.25, tokenId: 13, logprobBefore: Math.log(0.5), logprobAfter: Math.log(0.25), baseTop: { ...top, ids: Int32Array.from([13]) }, top };
       }
       throw new Error(`unexpected ${method}`);
     },
   } as unknown as EngineSession;
-  const record = { trace: { traceId: 7, model: { name: 'demo', fingerprint: 'm' }, tokens: [{}, {}] } } as unknown as TraceRecord;
+  const record = { trace: { traceId: 7, model: { name: 'demo', fingerprint: 'm' }, tokens: [{}, {}] }, followUpSignal: () => follow.signal } as unknown as TraceRecord;
   const traces = { latest: record, onDidChangeRecords: () => ({ dispose: () => undefined }) } as unknown as TraceController;
   const output = { info: () => undefined, showWarning: (t: string) => calls.push(`warn ${t}`), showError: () => undefined } as unknown as Output;
   const posted: unknown[] = [];
@@ -79,6 +81,20 @@ test("'none' asks the engine nothing", async () => {
   const { source, calls, record } = fakes();
   assert.equal(await source.featuresOf(record), undefined);
   assert.deepEqual(calls, []);
+  state.settings.delete('sae');
+  source.dispose();
+});
+
+test('a newer trace cancels the splice (it is one of the trace\'s follow-ups): no line, no warning', async () => {
+  state.settings.set('sae', 'demo');
+  const follow = new AbortController();
+  follow.abort();
+  const { source, calls, record, posted } = fakes({ follow });
+  assert.ok(await source.featuresOf(record));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls, ['loadSae', 'saeFeatures', 'saeSplice']);
+  assert.equal(posted.length, 1);
+  assert.equal((posted[0] as { features: { splice?: string } }).features.splice, undefined);
   state.settings.delete('sae');
   source.dispose();
 });
