@@ -38,6 +38,7 @@ import { onCleanup, runCleanups } from '../test/e2e/processes';
 import { EVENT_LOOP_LIMIT_MS, TRACE_TITLE } from '../test/e2e/scenarios';
 import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
 import { tokenize } from '../src/engine/tokenizer';
+import { RENDER_PARTS } from '../src/protocol/webview';
 import { ensureBenchCheckpoint } from './engine';
 import { guardedSection, median, round1 } from './section';
 
@@ -49,6 +50,12 @@ const COLD_STARTS = process.argv.includes('--no-cold-starts') ? 0 : 5;
 const ONLY_SMALL = process.argv.includes('--only-small');
 /** --engine-threads N: residualLens.engineThreads for the run (an experiment; default: the setting's default). */
 const EXTRA_SETTINGS: Record<string, unknown> = numberArg('--engine-threads') === undefined ? {} : { 'residualLens.engineThreads': numberArg('--engine-threads') };
+/**
+ * --trigger keybinding (default): the command's keybinding (ctrl+alt+t) with the line selected,
+ * how a researcher traces again and again; --trigger palette: clicked in the command palette, whose
+ * closing and Playwright's wait for it to close run in the editor's renderer during the trace.
+ */
+const TRIGGER: 'keybinding' | 'palette' = stringArg('--trigger') === 'palette' ? 'palette' : 'keybinding';
 const TOKENS = 32;
 const PAINT_TARGET_MS = 400;
 /** Pause after a painted trace before the next command, so its follow-up requests (lens, attribution) settle as they would for a person. */
@@ -165,7 +172,8 @@ type BenchTrace = TraceEvent & { readonly lensPostedMs: number };
 async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Promise<BenchTrace> {
   run.diagnostics.readNew(); // drop anything older
   await run.wb.selectLine(run.sentence.line);
-  await run.wb.runCommand(TRACE_TITLE);
+  if (TRIGGER === 'keybinding') await run.wb.page.keyboard.press('Control+Alt+t');
+  else await run.wb.runCommand(TRACE_TITLE);
   const seen: DiagnosticEvent[] = [];
   const readEvents = (): DiagnosticEvent[] => {
     const { events } = run.diagnostics.readNew();
@@ -247,9 +255,9 @@ const markAt = (t: TraceEvent, name: string): number => t.marks?.find((m) => m.n
 /**
  * Where command → painted goes (issue 13), medians over the traces: before the engine (command,
  * model check, token count, panel reveal), the trace request to the worker and back, the host
- * turning it into the panel message, and from posting it to the page reporting two frames painted —
+ * turning it into the panel message, and from posting it to the page reporting the frame painted —
  * of which the page rendered (renderMs) and waited for its frames (webviewMs − renderMs); the rest
- * is the message in transit both ways.
+ * is the message in transit both ways. pageRender.<part>: the page's render by part.
  */
 function paintSplit(traces: readonly TraceEvent[]): Record<string, number> {
   const m = (f: (t: TraceEvent) => number): number => round1(median(traces.map(f)));
@@ -261,6 +269,7 @@ function paintSplit(traces: readonly TraceEvent[]): Record<string, number> {
     pageRender: m((t) => t.renderMs ?? NaN),
     pageFrames: m((t) => (t.webviewMs ?? NaN) - (t.renderMs ?? NaN)),
     messagesBothWays: m((t) => t.paintedMs - markAt(t, 'trace sent') - (t.webviewMs ?? NaN)),
+    ...Object.fromEntries(RENDER_PARTS.map((part) => [`pageRender.${part}`, m((t) => t.renderParts?.[part] ?? NaN)])),
   };
 }
 
@@ -311,7 +320,7 @@ async function coldStarts(run: Run, label: string, setting: string, expectModel:
 }
 
 async function measure(tools: { codeServer: string; chromium: string }, reuseVsix: boolean): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = { what: `command → trace panel painted, ${TOKENS} tokens, 1 cold + ${WARM_TRACES} warm traces per model, then ${COLD_STARTS} first traces of a fresh extension host per model, code-server + headless Chromium`, loadAverageBefore: os.loadavg().map(round1) };
+  const out: Record<string, unknown> = { what: `command (${TRIGGER}) → trace panel painted, ${TOKENS} tokens, 1 cold + ${WARM_TRACES} warm traces per model, then ${COLD_STARTS} first traces of a fresh extension host per model, code-server + headless Chromium`, trigger: TRIGGER, loadAverageBefore: os.loadavg().map(round1) };
   const given = stringArg('--vsix');
   const vsix = given ? { file: path.relative(ROOT, path.resolve(given)), packaged: false, staleAgainstSources: false, builtAt: fs.statSync(given).mtime.toISOString() } : ensureVsix(reuseVsix);
   out.vsix = vsix;

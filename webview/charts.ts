@@ -22,6 +22,7 @@ function baseOptions(p: Palette) {
 
 export class ResidualChart {
   private chart: Chart | undefined;
+  private palette: Palette | undefined;
 
   constructor(readonly canvas: HTMLCanvasElement) {}
 
@@ -35,11 +36,24 @@ export class ResidualChart {
       ],
     };
     if (this.chart) {
-      this.chart.data = data;
-      this.chart.options = baseOptions(p);
+      // New options make chart.js resolve every scale and plugin option again (about half of an
+      // update, bench/panel.ts pageRender.chart): only when the theme changed.
+      // Likewise new dataset objects: the same datasets get new values in place.
+      if (p !== this.palette) {
+        this.chart.options = baseOptions(p);
+        this.chart.data = data;
+      } else {
+        this.chart.data.labels = data.labels;
+        data.datasets.forEach((d, i) => {
+          const kept = this.chart?.data.datasets[i];
+          if (kept) kept.data = d.data;
+        });
+      }
+      this.palette = p;
       this.chart.update('none');
       return;
     }
+    this.palette = p;
     this.chart = new Chart(this.canvas, { type: 'bar', data, options: baseOptions(p) });
   }
 

@@ -4,7 +4,7 @@
  * thumbnails of the layer's heads). The host owns the selection; clicks post 'select' and the
  * echo repaints every view the same way.
  */
-import { MAX_TOKEN_TEXT_CHARS, type HeadSourcesPayload, type HostToWebview } from '../src/protocol/webview';
+import { MAX_TOKEN_TEXT_CHARS, type HeadSourcesPayload, type HostToWebview, type RenderPart } from '../src/protocol/webview';
 import type { InterventionsPayload } from '../src/protocol/patchingView';
 import { dlaItems } from '../src/viewModels/attribution';
 import { cssRgb, divergingColor, maxAbs, sequentialColor } from '../src/viewModels/color';
@@ -486,17 +486,22 @@ export function startTracePanel(app: HTMLElement): void {
     });
   }
 
-  function renderSelection(): void {
+  type Timed = (part: RenderPart, render: () => void) => void;
+  const untimed: Timed = (_part, render) => render();
+
+  function renderSelection(timed: Timed = untimed): void {
     const head = headName(state.selection.layer, state.selection.head);
     ablateZero.textContent = `Zero-ablate ${head}`;
     ablateMean.textContent = `Mean-ablate ${head}`;
     renderChipSelection();
-    renderResidual();
+    timed('chart', renderResidual);
     renderLensSelection();
-    renderDla();
-    renderAttention();
-    renderFeatures();
-    renderCard();
+    timed('dla', renderDla);
+    timed('attention', renderAttention);
+    timed('features', () => {
+      renderFeatures();
+      renderCard();
+    });
     saveState();
   }
 
@@ -560,19 +565,36 @@ export function startTracePanel(app: HTMLElement): void {
     });
   }
 
+  function afterThisFrame(run: () => void): void {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      run();
+    };
+    channel.port2.postMessage(undefined);
+  }
+
   function saveState(): void {
     const t = state.trace;
     if (t) setState({ text: t.text, model: t.model, selection: state.selection });
   }
 
-  function renderAll(): void {
+  /** Renders everything; returns each part's time (the bench reports where a first paint goes). */
+  function renderAll(): Partial<Record<RenderPart, number>> {
     empty.hidden = state.trace !== undefined;
     content.hidden = state.trace === undefined;
-    renderStatus();
-    renderTokens();
-    renderThumbs();
-    renderLens();
-    renderSelection();
+    const parts: Partial<Record<RenderPart, number>> = {};
+    const timed = (part: RenderPart, render: () => void): void => {
+      const t0 = performance.now();
+      render();
+      parts[part] = performance.now() - t0;
+    };
+    timed('status', renderStatus);
+    timed('tokens', renderTokens);
+    timed('thumbs', renderThumbs);
+    timed('lens', renderLens);
+    renderSelection(timed);
+    return parts;
   }
 
   onHostMessage((msg: HostToWebview) => {
@@ -590,11 +612,14 @@ export function startTracePanel(app: HTMLElement): void {
         next = undefined;
         const traceId = state.trace?.traceId;
         const arrived = performance.now();
-        renderAll();
+        const renderParts = renderAll();
+        const t0 = performance.now();
         interventions.render(interventionsShown, traceId);
+        renderParts.interventions = performance.now() - t0;
         const renderMs = performance.now() - arrived;
-        // Two frames: the first lays out and paints the DOM, the second runs after that paint.
-        requestAnimationFrame(() => requestAnimationFrame(() => traceId !== undefined && post({ type: 'painted', traceId, renderMs, webviewMs: performance.now() - arrived })));
+        // After the next paint: a task queued from a frame's rAF callback runs once that frame's
+        // style, layout and paint are done (a second rAF would wait a whole extra frame).
+        requestAnimationFrame(() => afterThisFrame(() => traceId !== undefined && post({ type: 'painted', traceId, renderMs, renderParts, webviewMs: performance.now() - arrived })));
         break;
       }
       case 'lens':

@@ -26,6 +26,8 @@ export const CRASHED_MESSAGE = 'The Residual Lens engine stopped unexpectedly; t
 export interface EngineWorkerData {
   readonly threads?: number;
   readonly executionProvider?: ExecutionProviderSetting;
+  /** Lower the worker thread's priority (and so onnxruntime's threads) before anything loads: threadPriority.ts. */
+  readonly lowPriority?: boolean;
 }
 
 export interface EngineClientOptions {
@@ -33,6 +35,8 @@ export interface EngineClientOptions {
   readonly workerPath: string;
   /** onnxruntime intra-op threads in the worker; default: every core. */
   readonly threads?: number;
+  /** Run the engine below normal priority (Linux: the worker thread's nice value; see threadPriority.ts). */
+  readonly lowPriority?: boolean;
   /** Where the worker's graphs run (executionProvider.ts); default the CPU. */
   readonly executionProvider?: ExecutionProviderSetting;
   /** Diagnostics (worker exits, protocol problems) for an output channel. */
@@ -156,7 +160,7 @@ export class EngineClient {
     if (this.worker) return this.worker;
     prepareOrtEnvironment(); // the worker's ORT reads the process environment (ortEnvironment.ts)
     const worker = new Worker(this.options.workerPath, {
-      workerData: { threads: this.options.threads, executionProvider: this.options.executionProvider } satisfies EngineWorkerData,
+      workerData: { threads: this.options.threads, executionProvider: this.options.executionProvider, lowPriority: this.options.lowPriority } satisfies EngineWorkerData,
       resourceLimits: this.options.resourceLimits,
       ...(this.options.execArgv ? { execArgv: this.options.execArgv } : {}),
     });

@@ -14,6 +14,7 @@ import type { EngineWorkerData } from './client';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine, type RequestContext } from './engine';
 import { isExecutionProviderSetting } from './executionProvider';
+import { lowerThisThreadPriority } from './threadPriority';
 import { traceJsonBytes } from './traceExport';
 import {
   ENGINE_PROTOCOL_VERSION,
@@ -59,6 +60,9 @@ function exposeGc(): (() => void) | undefined {
 
 export function startWorker(port: NonNullable<typeof parentPort>): void {
   const data = (workerData ?? {}) as EngineWorkerData;
+  // First: onnxruntime's threads, created later from this thread, inherit its priority. Where it
+  // cannot be lowered the host did not ask (engineSession.ts keeps a core free instead).
+  if (data.lowPriority === true) lowerThisThreadPriority();
   const threads = typeof data.threads === 'number' && Number.isInteger(data.threads) && data.threads > 0 ? data.threads : undefined;
   const executionProvider = isExecutionProviderSetting(data.executionProvider) ? data.executionProvider : undefined;
   const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}) });

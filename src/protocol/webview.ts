@@ -175,9 +175,15 @@ export const MAX_TOKEN_TEXT_CHARS = 256;
 export type CompositionKind = 'q' | 'k' | 'v';
 
 /** The trace panel's own share of a paint, as it measures it: building its DOM and charts; the message's arrival → after the paint (render + frames). */
+/** The parts of the trace panel's first render, timed separately (bench/panel.ts reports them). */
+export const RENDER_PARTS = ['status', 'tokens', 'thumbs', 'lens', 'chart', 'dla', 'attention', 'features', 'interventions'] as const;
+export type RenderPart = (typeof RENDER_PARTS)[number];
+
 export interface PageTimes {
   readonly renderMs?: number;
   readonly webviewMs?: number;
+  /** renderMs split by part (ms each). */
+  readonly renderParts?: Readonly<Partial<Record<RenderPart, number>>>;
 }
 
 export type WebviewToHost = Versioned<
@@ -281,7 +287,15 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
     case 'painted':
       if ((bad = badIndex(raw, ['traceId']))) return fail(`painted: ${bad} must be a non-negative integer`);
       if ((bad = ['renderMs', 'webviewMs'].find((n) => raw[n] !== undefined && !isDuration(raw[n])))) return fail(`painted: ${bad} must be a duration in ms`);
-      return ok({ v, type, traceId: raw.traceId as number, ...(raw.renderMs !== undefined && { renderMs: raw.renderMs as number }), ...(raw.webviewMs !== undefined && { webviewMs: raw.webviewMs as number }) });
+      if (raw.renderParts !== undefined && !(isObject(raw.renderParts) && Object.entries(raw.renderParts).every(([k, x]) => (RENDER_PARTS as readonly string[]).includes(k) && isDuration(x)))) {
+        return fail(`painted: renderParts must map ${RENDER_PARTS.join(', ')} to durations in ms`);
+      }
+      return ok({
+        v, type, traceId: raw.traceId as number,
+        ...(raw.renderMs !== undefined && { renderMs: raw.renderMs as number }),
+        ...(raw.webviewMs !== undefined && { webviewMs: raw.webviewMs as number }),
+        ...(raw.renderParts !== undefined && { renderParts: raw.renderParts as Partial<Record<RenderPart, number>> }),
+      });
     case 'select': {
       if ((bad = badIndex(raw, ['pos']))) return fail(`select: ${bad} must be a non-negative integer`);
       if (raw.layer !== undefined && !isIndex(raw.layer)) return fail('select: layer must be a non-negative integer');

@@ -191,6 +191,7 @@ export class Diagnostics {
       ...(d.editedAt !== undefined && { lastEditAtMs: round(d.editedAt - this.startedAt) }),
       ...(d.renderMs !== undefined && { renderMs: round(d.renderMs) }),
       ...(d.webviewMs !== undefined && { webviewMs: round(d.webviewMs) }),
+      ...(d.renderParts !== undefined && { renderParts: Object.fromEntries(Object.entries(d.renderParts).map(([k, v]) => [k, round(v)])) }),
       eventLoopMaxMs: round(this.lagMaxMs),
       loopHeldMaxMs: round(this.heldMaxMs),
       loopRanMaxMs: round(this.ranMaxMs),

@@ -4,11 +4,13 @@
  * request moves the status bar through loading / tracing / ready / error.
  */
 import * as os from 'node:os';
+import { canLowerThreadPriority } from '../engine/threadPriority';
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/client';
 import type { ModelInfo } from '../engine/types';
 import type { EngineMethod, EngineMethods } from '../protocol/engine';
 import type { ProgressPayload } from '../protocol/patching';
+import { BUSY_SHOWN_AFTER_MS } from './delayedProgress';
 import { isCancellation } from './output';
 import { warmTokenTexts } from '../viewModels/tokenText';
 
@@ -60,7 +62,7 @@ export class EngineSession implements vscode.Disposable {
   }
 
   private engine(): EngineClient {
-    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log, threads: engineThreads(), executionProvider: executionProviderSetting() });
+    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log, ...engineThreading(), executionProvider: executionProviderSetting() });
     return this.client;
   }
 
@@ -117,10 +119,11 @@ export class EngineSession implements vscode.Disposable {
   async request<M extends EngineMethod>(method: M, params: EngineMethods[M]['params'], options: RequestOptions = {}, busy: EngineState = 'tracing'): Promise<EngineMethods[M]['result']> {
     const client = this.engine();
     this.running++;
-    if (busy !== 'ready') this.setStatus(busy);
+    // The spinner only for a request still running after BUSY_SHOWN_AFTER_MS (delayedProgress.ts).
+    const shownBusy = busy === 'ready' ? undefined : setTimeout(() => this.running > 0 && this.setStatus(busy), BUSY_SHOWN_AFTER_MS);
     try {
       const result = await client.request(method, params, options);
-      if (--this.running === 0) this.setStatus('ready');
+      if (--this.running === 0 && this.current.state !== 'ready') this.setStatus('ready');
       return result;
     } catch (err) {
       if (--this.running === 0) {
@@ -128,6 +131,8 @@ export class EngineSession implements vscode.Disposable {
         else this.setStatus('error', err instanceof Error ? err.message : String(err));
       }
       throw err;
+    } finally {
+      clearTimeout(shownBusy);
     }
   }
 
@@ -145,20 +150,23 @@ export class EngineSession implements vscode.Disposable {
   }
 }
 
-/**
- * onnxruntime threads for the extension's engine: `residualLens.engineThreads`, or by default every
- * core but one, so the extension host and the editor keep a core while a trace runs (on 2 cores a
- * trace on 2 threads starved the extension host's event loop past 50 ms).
- */
 /** residualLens.executionProvider; read when the worker starts (a change applies to the next engine). */
 function executionProviderSetting(): 'auto' | 'cpu' | 'webgpu' {
   const value = vscode.workspace.getConfiguration('residualLens').get<string>('executionProvider', 'auto');
   return value === 'cpu' || value === 'webgpu' ? value : 'auto';
 }
 
-function engineThreads(): number {
+/**
+ * onnxruntime threads for the extension's engine: `residualLens.engineThreads`, or by default every
+ * core, with the engine below normal priority (src/engine/threadPriority.ts) so the extension
+ * host and the editor get a core the moment they need one. Where one thread cannot be lowered
+ * (not Linux), every core but one: on 2 cores a trace on 2 threads at normal priority starved the
+ * extension host's event loop past 50 ms. Measured in bench/panel.ts (--engine-threads).
+ */
+function engineThreading(): { threads: number; lowPriority: boolean } {
   const cores = os.availableParallelism();
+  const lowPriority = canLowerThreadPriority();
   const setting = vscode.workspace.getConfiguration('residualLens').get<number>('engineThreads', 0);
-  if (Number.isInteger(setting) && setting > 0) return Math.min(setting, cores);
-  return Math.max(1, cores - 1);
+  if (Number.isInteger(setting) && setting > 0) return { threads: Math.min(setting, cores), lowPriority };
+  return { threads: lowPriority ? cores : Math.max(1, cores - 1), lowPriority };
 }

@@ -64,8 +64,9 @@ export class Panel implements ViewSink, vscode.Disposable {
     return new Panel(panel, extensionUri, kind, source);
   }
 
+  /** Brings the panel forward without taking focus; a visible panel is left alone (each reveal re-lays out the workbench). */
   reveal(): void {
-    this.panel.reveal(undefined, true);
+    if (!this.panel.visible) this.panel.reveal(undefined, true);
   }
 
   post(msg: HostMessage): void {

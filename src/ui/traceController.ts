@@ -24,6 +24,7 @@ import { TraceFollowUps } from './followUps';
 import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import { TraceSequencer, type TraceTicket } from './traceSequencer';
 import { keptPosition } from './liveLens';
+import { withDelayedProgress } from './delayedProgress';
 
 export { EMPTY_MESSAGE } from './traceText';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
@@ -220,14 +221,24 @@ export class TraceController implements vscode.Disposable {
     const topK = Math.max(1, Math.min(100, Math.round(cfg.get<number>('topK', 10))));
 
     // A live re-trace runs on every pause in typing: the status bar, not a notification, shows it.
-    const progressOptions = live ? { location: vscode.ProgressLocation.Window, title: 'Residual Lens' } : { location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true };
-    await vscode.window.withProgress(progressOptions, async (progress, token) => {
-      const cancel = new AbortController();
-      token.onCancellationRequested(() => cancel.abort());
-      const signal = AbortSignal.any([ticket.signal, cancel.signal]);
+    // Both appear only if the trace is still running after BUSY_SHOWN_AFTER_MS (a warm trace is done
+    // by then), with the panel's busy line: see delayedProgress.ts.
+    let busyLine: string | undefined;
+    const progressOptions = {
+      ...(live ? { location: vscode.ProgressLocation.Window, title: 'Residual Lens' } : { location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true }),
+      onShown: () => {
+        if (busyLine !== undefined && !stale()) this.setStatus(busyLine, true);
+      },
+    };
+    const busy = (line: string): void => {
+      busyLine = line;
+    };
+    await withDelayedProgress(progressOptions, async (progress, cancelled) => {
+      const signal = AbortSignal.any([ticket.signal, cancelled]);
       try {
         if (this.session.model?.folder !== choice.folder) {
           progress.report({ message: `Loading model ${choice.name}…` });
+          // A load takes seconds: said at once.
           this.setStatus(`Loading model ${choice.name}…`, true);
         }
         const info = await this.session.ensureLoaded(choice, { signal, onProgress: (stage) => progress.report({ message: `Loading model ${choice.name}: ${stage}…` }) });
@@ -248,7 +259,7 @@ export class TraceController implements vscode.Disposable {
         this.views.openPanel(); // now, so the page loads while the engine traces
         this.markMeasured(started, 'panel opened');
         progress.report({ message: `Tracing ${n} tokens…` });
-        this.setStatus(`Tracing ${n} tokens…`, true);
+        busy(`Tracing ${n} tokens…`);
         const t0 = performance.now();
         const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;

@@ -97,7 +97,7 @@ export function buildBlockGraph(config: ModelConfig, locate: WeightLocator, laye
   const attnOut = edit('attn_out', b.linear(g.op('Reshape', [z, b.ints1([0, 0, D])]), `${p}.attn.c_proj`, D, D));
   const residMid = edit('resid_mid', g.op('Add', [xSel, attnOut]));
   const ln2 = b.layerNorm(residMid, b.weight(`${p}.ln_2.weight`, [D]), b.weight(`${p}.ln_2.bias`, [D]));
-  const post = edit('mlp_post', b.gelu(b.linear(ln2.y, `${p}.mlp.c_fc`, D, M)));
+  const post = edit('mlp_post', b.geluLinear(ln2.y, `${p}.mlp.c_fc`, D, M));
   const mlpOut = edit('mlp_out', b.linear(post, `${p}.mlp.c_proj`, M, D));
   edit('resid_post', g.op('Add', [residMid, mlpOut]));
   return g.build();
