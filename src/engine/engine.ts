@@ -24,7 +24,7 @@ import {
   type WeightLocator,
 } from './graph';
 import { circuitsCachePath, readCircuitsCache, writeCircuitsCache } from './circuitsCache';
-import { LensRunner, nextTokenTargets } from './lens';
+import { LensRunner, nextTokenTargets, type LensRows } from './lens';
 import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
 import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
 import { chooseExecutionProvider, type ExecutionProvider, type ExecutionProviderSetting } from './executionProvider';
@@ -311,7 +311,12 @@ export class Engine {
     return { pattern: s.pattern, T: s.tokens.length };
   }
 
-  private async forwardTrace(p: TraceParams, ctx: RequestContext): Promise<Trace> {
+  /**
+   * Tokenizes, checks, runs the instrumented forward, then the unembedding of the last residual
+   * (top-k per position). `onForward` sees the hooks before that last step (the first paint needs
+   * no predictions to start: traceSummary streams them ahead).
+   */
+  private async forwardTrace(p: TraceParams, ctx: RequestContext, onForward?: (a: Readonly<Record<ForwardArray, Float32Array>>, tokens: readonly TokenInfo[]) => void): Promise<Trace> {
     const m = this.requireModel();
     const { nLayer: L, dModel: D, nCtx, dVocab: V } = m.info.config;
     const options = p.options ?? {};
@@ -334,12 +339,10 @@ export class Engine {
     await ctx.between?.();
 
     const started = performance.now();
-    const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [T]) });
-    const a = Object.fromEntries(
-      (Object.keys(FORWARD_OUTPUTS) as ForwardArray[]).map((key) => [key, floatOutput(out, FORWARD_OUTPUTS[key])]),
-    ) as Record<ForwardArray, Float32Array>;
+    const a = await this.instrumentedForward(m, ids);
+    onForward?.(a, tokens);
     await ctx.between?.();
-    const head = await m.lens.run(a.resid.subarray(L * T * D), new Int32Array(T).fill(-1), k);
+    const head = await this.traceHead(m, a.resid.subarray(L * T * D), k);
     const forwardMs = performance.now() - started;
 
     let mlpPost: Float32Array | undefined;
@@ -370,6 +373,19 @@ export class Engine {
       forwardMs,
     };
     return trace;
+  }
+
+  /** Every hook of the instrumented forward over `ids` (FORWARD_OUTPUTS), final unembedding excluded. */
+  private async instrumentedForward(m: LoadedModel, ids: readonly number[]): Promise<Record<ForwardArray, Float32Array>> {
+    const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [ids.length]) });
+    return Object.fromEntries(
+      (Object.keys(FORWARD_OUTPUTS) as ForwardArray[]).map((key) => [key, floatOutput(out, FORWARD_OUTPUTS[key])]),
+    ) as Record<ForwardArray, Float32Array>;
+  }
+
+  /** The final residual rows [T, D] → top-k per position and ln_final.hook_scale (no ranks). */
+  private traceHead(m: LoadedModel, finalResid: Float32Array, k: number): Promise<LensRows> {
+    return m.lens.run(finalResid, new Int32Array(finalResid.length / m.info.config.dModel).fill(-1), k);
   }
 
   /** The logit lens for every (layer, position) of a stored trace, with next-token ranks. */
