@@ -173,6 +173,8 @@ export const state = {
   windowFocused: true,
   /** Open documents (vscode.workspace.textDocuments). */
   textDocuments: [] as unknown[],
+  /** Every withProgress shown: its title, the messages reported, and `cancel()` (the notification's Cancel button). */
+  progress: [] as { title?: string; messages: string[]; cancel(): void }[],
   /** Listeners of workspace.onDidChangeTextDocument / window.onDidChangeWindowState: tests fire them with fireListeners. */
   listeners: new Map<string, Set<Listener<unknown>>>(),
 };
@@ -325,8 +327,20 @@ export const vscode = {
       const i = state.quickPicks.shift();
       return i === undefined ? undefined : items[i];
     },
-    withProgress: async <R>(_options: unknown, task: (progress: { report(): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> =>
-      task({ report: () => undefined }, { onCancellationRequested: () => ({ dispose: () => undefined }) }),
+    withProgress: async <R>(options: { title?: string }, task: (progress: { report(step: { message?: string }): void }, token: { onCancellationRequested(l: () => void): { dispose(): void } }) => Promise<R>): Promise<R> => {
+      const cancelListeners = new Set<() => void>();
+      const shown = { title: options.title, messages: [] as string[], cancel: () => cancelListeners.forEach((l) => l()) };
+      state.progress.push(shown);
+      return task(
+        { report: (step) => step.message !== undefined && shown.messages.push(step.message) },
+        {
+          onCancellationRequested: (l) => {
+            cancelListeners.add(l);
+            return { dispose: () => cancelListeners.delete(l) };
+          },
+        },
+      );
+    },
   },
   workspace: {
     getConfiguration: () => configuration,
