@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheRoot } from '../scripts/e2e-setup';
 import { codeServerDirs, installExtension, prepareDirs, QUIET_WORKBENCH_SETTINGS, startCodeServer, workspaceSettingsWriter } from '../test/e2e/codeServer';
-import { DiagnosticsLog, loopRan, type DiagnosticEvent, type ShownEvent, type TraceEvent } from '../test/e2e/diagnostics';
+import { DiagnosticsLog, loopRan, shownAtMs, type DiagnosticEvent, type ShownEvent, type TraceEvent } from '../test/e2e/diagnostics';
 import { onCleanup, runCleanups } from '../test/e2e/processes';
 import { TRACE_TITLE } from '../test/e2e/scenarios';
 import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
@@ -144,7 +144,8 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
       // Only "shown" lines after the trace's own line: a mark before it can be the previous trace's
       // follow-up finishing after this burst's first key (the measurement window restarts there).
       const shownAfter = (name: string): number | undefined => later().find((e): e is ShownEvent => e.event === 'shown' && e.name === name)?.atMs;
-      const hover = await waitFor('the DLA of that trace posted', async () => shownAfter('attribution'), 30_000, 50);
+      // The hover answers once the DLA table is in (its "hover data" moment; older builds: the table posted to the views).
+      const hover = await waitFor('the DLA of that trace in', async () => shownAtMs(t, later(), 'hover data') ?? shownAfter('attribution'), 30_000, 50);
       const lens = await waitFor('its lens posted', async () => shownAfter('logit lens'), 30_000, 50);
       const r: LiveRound = { kind, tokens: t.tokens, paintedMs: t.paintedMs, engineMs: t.engineMs, hoverReadyMs: round1(hover - base), lensPostedMs: round1(lens - base), lagMs: t.eventLoopMaxMs, ranMs: loopRan(t) };
       rounds.push(r);
