@@ -9,7 +9,10 @@
  * for the new rows when the top-k size is the same.
  *
  * The decision looks only at token ids (whatever produced them: BOS, special tokens) and at the
- * model that made the stored trace; at least the last position is always computed (P ≤ T − 1).
+ * model that made the stored trace. At least MIN_COMPUTED_ROWS positions are computed, even for an
+ * identical text: with one row, ORT's MatMuls take another path (matrix-vector) whose sums differ
+ * from a full forward's in the last bits; with two or more the spliced trace is bitwise equal to
+ * a full trace (tested on random checkpoints and GPT-2-small shapes).
  * Shapes: see FORWARD_OUTPUTS in graph.ts and the axis glossary in types.ts.
  */
 import type * as ort from 'onnxruntime-node';
@@ -18,6 +21,8 @@ import { floatTensor, int64Tensor } from './session';
 import type { ModelConfig, ModelInfo, TopK, Trace } from './types';
 
 const FORWARD_ARRAYS = Object.keys(FORWARD_OUTPUTS) as ForwardArray[];
+/** Positions always computed (see above); a trace shorter than this plus one runs in full. */
+export const MIN_COMPUTED_ROWS = 2;
 
 /** The final unembedding of trace rows: top-k per row and ln_final.hook_scale. */
 export interface HeadRows {
@@ -62,9 +67,9 @@ export function reusableTrace(trace: Trace): ReusableTrace {
  * leaves them empty here).
  */
 export function planReuse(from: ReusableTrace | undefined, model: ModelInfo, ids: readonly number[]): ReusePlan | undefined {
-  if (!from || from.model !== model || ids.length < 3) return undefined;
+  if (!from || from.model !== model) return undefined;
   let common = 0;
-  const limit = Math.min(from.ids.length, ids.length - 2);
+  const limit = Math.min(from.ids.length, ids.length - MIN_COMPUTED_ROWS);
   while (common < limit && from.ids[common] === ids[common]) common++;
   if (common === 0 || !forwardIntact(from)) return undefined;
   return { from, P: common };
