@@ -1,0 +1,99 @@
+/**
+ * Prefix reuse (issue 13, src/engine/prefixReuse.ts): a 32-token trace that shares a token prefix
+ * with the engine's newest stored trace, against a full 32-token trace, on the GPT-2-small-shaped
+ * random checkpoint with 2 ORT threads. Cases, alternating in one run (medians):
+ *   full32   a full trace (an engine with reusePrefix: false; also the P = 0 path at T = 128)
+ *   full2    a full 2-token trace: the floor (what the new rows cost without the prefix's K/V)
+ *   append1  after a 31-token trace of its prefix (one token typed)
+ *   append2  after a 30-token trace of its prefix
+ *   edit16   after the same text with another token at position 16
+ * (append1 and append2 both compute 2 rows: at least 2 are always computed, see prefixReuse.ts.)
+ * `forwardMs` is the engine's own figure (forward, head and splice); `wallMs` the whole trace call
+ * (tokenize, checks, store). JSON on stdout: `node --import tsx bench/prefixReuse.ts`
+ * (also the `prefixReuse` section of `npm run bench`).
+ */
+import * as path from 'node:path';
+import { Engine } from '../src/engine/engine';
+import { BENCH_DIR, ensureBenchCheckpoint, textOfLength } from './engine';
+import { median, round1 } from './section';
+
+const THREADS = 2;
+const RUNS = 15;
+const WARMUP = 2;
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] prefixReuse: ${line}\n`);
+};
+
+/** 32 tokens with BOS, like textOfLength(32), with " b" instead of " a" at position 16. */
+function editedAt16(): string {
+  return `${' a'.repeat(15)} b${' a'.repeat(15)}`;
+}
+
+interface Figures {
+  forwardMs: number[];
+  wallMs: number[];
+}
+
+export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
+  const folder = ensureBenchCheckpoint();
+  const cacheDir = path.join(BENCH_DIR, 'cache');
+  const reuse = new Engine({ threads: THREADS });
+  const full = new Engine({ threads: THREADS, reusePrefix: false });
+  try {
+    for (const e of [reuse, full]) await e.load({ folder, name: 'gpt2-small-random', cacheDir });
+    const t32 = textOfLength(32);
+    const cases: Record<string, { readonly engine: Engine; readonly before?: string; readonly text: string }> = {
+      full32: { engine: full, text: t32 },
+      full128: { engine: full, text: textOfLength(128) },
+      full2: { engine: full, text: textOfLength(2) },
+      append1: { engine: reuse, before: textOfLength(31), text: t32 },
+      append2: { engine: reuse, before: textOfLength(30), text: t32 },
+      edit16: { engine: reuse, before: t32, text: editedAt16() },
+    };
+    const figures: Record<string, Figures> = {};
+    const reused: Record<string, number> = {};
+    const tokens: Record<string, number> = {};
+    log(`${Object.keys(cases).join(', ')}; ${RUNS} runs each, alternating, ${THREADS} threads`);
+    const names = Object.keys(cases);
+    for (let i = 0; i < RUNS + WARMUP; i++) {
+      // Each round starts at another case, so no case always follows the same one.
+      for (const name of [...names.slice(i % names.length), ...names.slice(0, i % names.length)]) {
+        const c = cases[name];
+        if (c.before !== undefined) await c.engine.trace({ text: c.before });
+        const t0 = performance.now();
+        const t = await c.engine.trace({ text: c.text });
+        const wall = performance.now() - t0;
+        reused[name] = c.engine.reusedPositions;
+        tokens[name] = t.tokens.length;
+        if (i < WARMUP) continue;
+        figures[name] ??= { forwardMs: [], wallMs: [] };
+        figures[name].forwardMs.push(t.forwardMs);
+        figures[name].wallMs.push(wall);
+      }
+    }
+    const medians = Object.fromEntries(
+      Object.entries(figures).map(([name, f]) => [name, { tokens: tokens[name], reusedPositions: reused[name], forwardMs: round1(median(f.forwardMs)), wallMs: round1(median(f.wallMs)), minForwardMs: round1(Math.min(...f.forwardMs)) }]),
+    );
+    const ratio = (name: string): number => Math.round((median(figures.full32.forwardMs) / median(figures[name].forwardMs)) * 100) / 100;
+    return {
+      model: 'GPT-2-small-shaped random checkpoint (12 layers, d_model 768, 12 heads, vocab 50257), F32',
+      threads: THREADS,
+      runs: RUNS,
+      medians,
+      speedupOverFull32: { append1: ratio('append1'), append2: ratio('append2'), edit16: ratio('edit16') },
+    };
+  } finally {
+    await reuse.dispose();
+    await full.dispose();
+  }
+}
+
+if (require.main === module) {
+  benchPrefixReuse()
+    .then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`))
+    .catch((err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    });
+}
