@@ -8,7 +8,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { FORWARD_OUTPUTS, type ForwardArray } from '../../src/engine/graph';
 import { MIN_COMPUTED_ROWS } from '../../src/engine/prefixReuse';
@@ -21,6 +23,7 @@ import { referenceForward } from '../helpers/referenceForward';
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 64, dVocab: 50257 };
 const A = 'The cat sat on the mat.';
 const FORWARD_ARRAYS = Object.keys(FORWARD_OUTPUTS) as ForwardArray[];
+const WORKER_SOURCE = path.resolve(__dirname, '../../src/engine/worker.ts');
 
 /** B after A: each must reuse (expected P > 0) except where stated. */
 const EDITS: { name: string; text: string }[] = [
@@ -238,3 +241,48 @@ describe('prefix reuse on the demo model', () => {
     }
   });
 });
+
+describe('prefix reuse behind the worker (the live lens path)', () => {
+  let root: string;
+  let client: EngineClient;
+  let full: Engine;
+  before(async () => {
+    root = makeTempFolder('rl-prefix-worker');
+    // Workers cannot start from a .ts file; a CommonJS bootstrap registers tsx, then loads the source.
+    const bootstrap = path.join(root, 'worker-bootstrap.cjs');
+    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    writeRandomCheckpoint(path.join(root, 'model'), { ...CONFIG, seed: 33 });
+    client = new EngineClient({ workerPath: bootstrap, log: () => undefined });
+    full = new Engine({ reusePrefix: false });
+    await client.request('load', loadParams(root));
+    await full.load(loadParams(root));
+  });
+  after(async () => {
+    client.dispose();
+    await full.dispose();
+    removeTempFolder(root);
+  });
+
+  it('summaries, their patterns and traces after summaries or traces equal full ones', async () => {
+    let before = A;
+    await client.request('traceSummary', { text: before });
+    for (const text of [`${A} Then`, `${A} Then it`, 'The cat sat on a hat.']) {
+      const reused = await client.request('traceSummary', { text });
+      const expected = await full.traceSummary({ text });
+      for (const key of ['residNorms', 'attnOutNorms', 'mlpOutNorms'] as const) assertBitwise(reused[key], expected[key], `${text}: ${key}`);
+      assertBitwise(reused.logitsTop.logits, expected.logitsTop.logits, `${text}: top logits`);
+      const thumbs = await client.request('patternThumbs', { traceId: reused.traceId, maxSize: 64 });
+      assertBitwise(thumbs.values, full.patternThumbs({ traceId: expected.traceId, maxSize: 64 }).values, `${text}: patterns`);
+      before = text;
+    }
+    // A trace returned through the worker transfers its arrays; the next one must still be right.
+    for (const text of [`${before} Yes`, `${before} Yes no`]) {
+      const t = await client.request('trace', { text, options: { topK: 5 } });
+      assertSameTrace(t, await full.trace({ text, options: { topK: 5 } }), `worker trace ${text}`);
+    }
+  });
+});
+
+function loadParams(root: string): { folder: string; name: string; cacheDir: string } {
+  return { folder: path.join(root, 'model'), name: 'model', cacheDir: path.join(root, 'cache') };
+}
