@@ -4,7 +4,9 @@
  * of such a trace must equal a full trace of the same text by an engine that never reuses
  * (reusePrefix: false): asserted BITWISE (it holds because at least two rows are always computed,
  * so ORT's MatMuls take the same path as in the full forward; the brief's tolerance was 1e-5).
- * The reused traces are also checked against the pure-TS reference forward (1e-4, as engine.test.ts).
+ * The reused traces are also checked against the pure-TS reference forward (1e-4, as engine.test.ts),
+ * through the worker (summaries: the live lens path), and on WebGPU when an adapter exists (1e-4
+ * against the CPU). Random checkpoints and the demo model.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,7 @@ import * as path from 'node:path';
 import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { FORWARD_OUTPUTS, type ForwardArray } from '../../src/engine/graph';
+import { webGpuAvailability } from '../../src/engine/executionProvider';
 import { MIN_COMPUTED_ROWS } from '../../src/engine/prefixReuse';
 import { tokenize } from '../../src/engine/tokenizer';
 import type { ModelWeights, Trace, TraceOptions, TraceSummary } from '../../src/engine/types';
@@ -286,3 +289,31 @@ describe('prefix reuse behind the worker (the live lens path)', () => {
 function loadParams(root: string): { folder: string; name: string; cacheDir: string } {
   return { folder: path.join(root, 'model'), name: 'model', cacheDir: path.join(root, 'cache') };
 }
+
+describe('prefix reuse on WebGPU (skips without an adapter; CI: lavapipe)', () => {
+  it('reused traces match the CPU full traces (1e-4 relative; same top-1)', async (t) => {
+    const availability = await webGpuAvailability();
+    if (!availability.available) return t.skip(`needs a WebGPU adapter: ${availability.reason ?? ''}`);
+    const root = makeTempFolder('rl-prefix-webgpu');
+    const gpu = new Engine({ threads: 1, executionProvider: 'webgpu' });
+    const cpu = new Engine({ threads: 1, reusePrefix: false });
+    try {
+      writeRandomCheckpoint(path.join(root, 'model'), { ...CONFIG, seed: 34 });
+      assert.equal((await gpu.load(loadParams(root))).executionProvider, 'webgpu');
+      await cpu.load(loadParams(root));
+      for (const edit of EDITS) {
+        await gpu.trace({ text: A });
+        const reused = await gpu.trace({ text: edit.text });
+        assert.equal(gpu.reusedPositions, expectedP(A, edit.text));
+        const expected = await cpu.trace({ text: edit.text });
+        for (const key of [...FORWARD_ARRAYS, 'lnFinalScale'] as const) assertCloseToReference(reused[key], expected[key], `${edit.name}: ${key}`);
+        const k = expected.logitsTop.k;
+        for (let pos = 0; pos < expected.tokens.length; pos++) assert.equal(reused.logitsTop.ids[pos * k], expected.logitsTop.ids[pos * k], `${edit.name}: top-1 at ${pos}`);
+      }
+    } finally {
+      await gpu.dispose();
+      await cpu.dispose();
+      removeTempFolder(root);
+    }
+  });
+});
