@@ -11,6 +11,10 @@
  * `forwardMs` is the engine's own figure (forward, head and splice); `wallMs` the whole trace call
  * (tokenize, checks, store). JSON on stdout: `node --import tsx bench/prefixReuse.ts`
  * (also the `prefixReuse` section of `npm run bench`).
+ *
+ * `--baseline DIR` instead compares full traces (P = 0) at T = 32 and 128 with an older version's
+ * engine, loaded from DIR in the same process and alternated with this one (paired ratios):
+ * `git archive <commit> src | tar -x -C DIR && ln -s "$PWD/node_modules" DIR/node_modules` makes DIR.
  */
 import * as path from 'node:path';
 import { Engine } from '../src/engine/engine';
@@ -89,8 +93,39 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
   }
 }
 
+/** Full traces, this engine vs the one in `dir` (an older commit's src/), alternating. */
+export async function benchFullVersusBaseline(dir: string, runs = 20): Promise<Record<string, unknown>> {
+  const older = (await import(path.resolve(dir, 'src/engine/engine.ts'))) as { Engine: new (o: { threads: number }) => Engine };
+  const folder = ensureBenchCheckpoint();
+  const cacheDir = path.join(BENCH_DIR, 'cache');
+  const engines = { baseline: new older.Engine({ threads: THREADS }), current: new Engine({ threads: THREADS, reusePrefix: false }) };
+  try {
+    for (const e of Object.values(engines)) await e.load({ folder, name: 'gpt2-small-random', cacheDir });
+    const ms: Record<string, number[]> = {};
+    for (let i = 0; i < runs + WARMUP; i++) {
+      for (const T of [32, 128]) {
+        for (const name of i % 2 ? (['baseline', 'current'] as const) : (['current', 'baseline'] as const)) {
+          const t = await engines[name].trace({ text: textOfLength(T) });
+          if (i >= WARMUP) (ms[`${name}T${T}`] ??= []).push(t.forwardMs);
+        }
+      }
+    }
+    const out: Record<string, number> = {};
+    for (const [key, xs] of Object.entries(ms)) out[`${key}Ms`] = round1(median(xs));
+    for (const T of [32, 128]) {
+      const current = ms[`currentT${T}`];
+      const baseline = ms[`baselineT${T}`];
+      out[`pairedRatioT${T}`] = Math.round(median(current.map((x, i) => x / baseline[i])) * 1000) / 1000;
+    }
+    return { threads: THREADS, runs, baseline: dir, forwardMs: out };
+  } finally {
+    for (const e of Object.values(engines)) await e.dispose();
+  }
+}
+
 if (require.main === module) {
-  benchPrefixReuse()
+  const at = process.argv.indexOf('--baseline');
+  (at > 0 ? benchFullVersusBaseline(process.argv[at + 1] ?? '') : benchPrefixReuse())
     .then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`))
     .catch((err: unknown) => {
       process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
