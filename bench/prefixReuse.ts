@@ -9,7 +9,9 @@
  *   edit16   after the same text with another token at position 16
  * (append1 and append2 both compute 2 rows: at least 2 are always computed, see prefixReuse.ts.)
  * `forwardMs` is the engine's own figure (forward, head and splice); `wallMs` the whole trace call
- * (tokenize, checks, store). JSON on stdout: `node --import tsx bench/prefixReuse.ts`
+ * (tokenize, checks, store). `cAttnMs`: what the prefix rows' unused Q columns cost, from the
+ * c_attn product alone (12 layers, [M, 768] · [768, N], weights prepacked): N = 2304 (q | k | v,
+ * what the graph does) vs N = 1536 (k | v only, which would need a copy of those columns). JSON on stdout: `node --import tsx bench/prefixReuse.ts`
  * (also the `prefixReuse` section of `npm run bench`).
  *
  * `--baseline DIR` instead compares full traces (P = 0) at T = 32 and 128 with an older version's
@@ -17,7 +19,10 @@
  * `git archive <commit> src | tar -x -C DIR && ln -s "$PWD/node_modules" DIR/node_modules` makes DIR.
  */
 import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { Engine } from '../src/engine/engine';
+import { DataType, GraphBuilder } from '../src/engine/onnx/model';
+import { createSession } from '../src/engine/session';
 import { BENCH_DIR, ensureBenchCheckpoint, textOfLength } from './engine';
 import { median, round1 } from './section';
 
@@ -79,6 +84,7 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
     const medians = Object.fromEntries(
       Object.entries(figures).map(([name, f]) => [name, { tokens: tokens[name], reusedPositions: reused[name], forwardMs: round1(median(f.forwardMs)), wallMs: round1(median(f.wallMs)), minForwardMs: round1(Math.min(...f.forwardMs)) }]),
     );
+    const cAttnMs = await cAttnProducts();
     const ratio = (name: string): number => Math.round((median(figures.full32.forwardMs) / median(figures[name].forwardMs)) * 100) / 100;
     return {
       model: 'GPT-2-small-shaped random checkpoint (12 layers, d_model 768, 12 heads, vocab 50257), F32',
@@ -86,11 +92,43 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
       runs: RUNS,
       medians,
       speedupOverFull32: { append1: ratio('append1'), append2: ratio('append2'), edit16: ratio('edit16') },
+      cAttnMs,
     };
   } finally {
     await reuse.dispose();
     await full.dispose();
   }
+}
+
+/** Median ms of 12 layers' [M, 768] · [768, N] MatMuls (initializer weights), M = 2 and 32, N = q|k|v and k|v. */
+async function cAttnProducts(): Promise<Record<string, number>> {
+  const D = 768;
+  const L = 12;
+  const sessionFor = async (N: number): Promise<ort.InferenceSession> => {
+    const g = new GraphBuilder('c_attn', 17);
+    const x = g.input('X', DataType.FLOAT, ['M', D]);
+    const outs = Array.from({ length: L }, (_, l) => g.op('MatMul', [x, g.floats(`W${l}`, [D, N], new Float32Array(D * N).map((_, i) => ((i * 7919 + l) % 1000) / 1e5))]));
+    g.op('Concat', outs, { axis: { i: 1 } }, 'Y');
+    g.output('Y', DataType.FLOAT, ['M', N * L]);
+    return createSession(g.build(), undefined, { threads: THREADS });
+  };
+  const sessions = { qkv: await sessionFor(3 * D), kv: await sessionFor(2 * D) };
+  const ms: Record<string, number[]> = {};
+  try {
+    for (let i = 0; i < 30 + WARMUP; i++) {
+      for (const M of [2, 32]) {
+        for (const kind of ['qkv', 'kv'] as const) {
+          const X = new ort.Tensor('float32', new Float32Array(M * D).fill(0.01), [M, D]);
+          const t0 = performance.now();
+          await sessions[kind].run({ X });
+          if (i >= WARMUP) (ms[`${kind}Rows${M}`] ??= []).push(performance.now() - t0);
+        }
+      }
+    }
+  } finally {
+    for (const x of Object.values(sessions)) await x.release();
+  }
+  return Object.fromEntries(Object.entries(ms).map(([key, xs]) => [key, Math.round(median(xs) * 100) / 100]));
 }
 
 /** Full traces, this engine vs the one in `dir` (an older commit's src/), alternating. */
