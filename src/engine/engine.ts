@@ -346,7 +346,8 @@ export class Engine {
     await ctx.between?.();
 
     const started = performance.now();
-    const reuse = this.reuse && this.options.reusePrefix !== false && this.traces.has(this.reuse.trace.traceId) ? this.reuse.trace : undefined;
+    // The newest stored trace, never one evicted since (load clears both).
+    const reuse = this.reuse && this.traces.has(this.reuse.trace.traceId) ? this.reuse.trace : undefined;
     const plan = planReuse(reuse, m.info, ids);
     this.reused = plan?.P ?? 0;
     const a = await this.instrumentedForward(m, ids, plan);
