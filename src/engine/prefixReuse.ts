@@ -10,9 +10,10 @@
  *
  * The decision looks only at token ids (whatever produced them: BOS, special tokens) and at the
  * model that made the stored trace. At least MIN_COMPUTED_ROWS positions are computed, even for an
- * identical text: with one row, ORT's MatMuls take another path (matrix-vector) whose sums differ
- * from a full forward's in the last bits; with two or more the spliced trace is bitwise equal to
- * a full trace (tested on random checkpoints and GPT-2-small shapes).
+ * identical text: with one row, ORT's products sum in another order than a full forward's (seen:
+ * differences up to 5e-7 in the new row, top-k logits in the last bit; presumably a matrix-vector
+ * kernel); with two or more, the spliced trace is bitwise equal to a full trace (tested on random
+ * checkpoints, the demo model and GPT-2-small shapes).
  * Shapes: see FORWARD_OUTPUTS in graph.ts and the axis glossary in types.ts.
  */
 import type * as ort from 'onnxruntime-node';
