@@ -21,6 +21,8 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Engine } from '../src/engine/engine';
+import { FORWARD_OUTPUTS, type ForwardArray } from '../src/engine/graph';
+import type { Trace } from '../src/engine/types';
 import { DataType, GraphBuilder } from '../src/engine/onnx/model';
 import { createSession } from '../src/engine/session';
 import { BENCH_DIR, ensureBenchCheckpoint, textOfLength } from './engine';
@@ -84,6 +86,13 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
     const medians = Object.fromEntries(
       Object.entries(figures).map(([name, f]) => [name, { tokens: tokens[name], reusedPositions: reused[name], forwardMs: round1(median(f.forwardMs)), wallMs: round1(median(f.wallMs)), minForwardMs: round1(Math.min(...f.forwardMs)) }]),
     );
+    // The reused traces are bitwise those of full traces (at these shapes too).
+    const bitwiseEqual: Record<string, boolean> = {};
+    for (const name of ['append1', 'append2', 'edit16']) {
+      const c = cases[name];
+      if (c.before !== undefined) await reuse.trace({ text: c.before });
+      bitwiseEqual[name] = sameArrays(await reuse.trace({ text: c.text }), await full.trace({ text: c.text }));
+    }
     const cAttnMs = await cAttnProducts();
     const ratio = (name: string): number => Math.round((median(figures.full32.forwardMs) / median(figures[name].forwardMs)) * 100) / 100;
     return {
@@ -91,6 +100,7 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
       threads: THREADS,
       runs: RUNS,
       medians,
+      bitwiseEqual,
       speedupOverFull32: { append1: ratio('append1'), append2: ratio('append2'), edit16: ratio('edit16') },
       cAttnMs,
     };
@@ -98,6 +108,15 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
     await reuse.dispose();
     await full.dispose();
   }
+}
+
+/** Every array of two traces, bit for bit. */
+function sameArrays(a: Trace, b: Trace): boolean {
+  const pairs: [ArrayLike<number>, ArrayLike<number>][] = [
+    ...(Object.keys(FORWARD_OUTPUTS) as ForwardArray[]).map((key): [Float32Array, Float32Array] => [a[key], b[key]]),
+    [a.lnFinalScale, b.lnFinalScale], [a.logitsTop.ids, b.logitsTop.ids], [a.logitsTop.logits, b.logitsTop.logits], [a.logitsTop.probs, b.logitsTop.probs],
+  ];
+  return pairs.every(([x, y]) => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i])));
 }
 
 /** Median ms of 12 layers' [M, 768] · [768, N] MatMuls (initializer weights), M = 2 and 32, N = q|k|v and k|v. */
