@@ -12,7 +12,7 @@
  * (tokenize, checks, store). `cAttnMs`: what the prefix rows' unused Q columns cost, from the
  * c_attn product alone (12 layers, [M, 768] · [768, N], weights prepacked): N = 2304 (q | k | v,
  * what the graph does) vs N = 1536 (k | v only, which would need a copy of those columns). JSON on stdout: `node --import tsx bench/prefixReuse.ts`
- * (also the `prefixReuse` section of `npm run bench`).
+ * (also the `prefixReuse` section of `npm run bench`); `--threads N` for other than 2 threads.
  *
  * `--baseline DIR` instead compares full traces (P = 0) at T = 32 and 128 with an older version's
  * engine, loaded from DIR in the same process and alternated with this one (paired ratios):
@@ -28,7 +28,8 @@ import { createSession } from '../src/engine/session';
 import { BENCH_DIR, ensureBenchCheckpoint, textOfLength } from './engine';
 import { median, round1 } from './section';
 
-const THREADS = 2;
+/** ORT threads: 2, or `--threads N`. */
+const THREADS = process.argv.includes('--threads') ? Number(process.argv[process.argv.indexOf('--threads') + 1]) : 2;
 const RUNS = 15;
 const WARMUP = 2;
 
