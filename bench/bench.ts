@@ -6,7 +6,8 @@
  * (bench/checkpointLoad.ts: a GPT-2-small-shaped pytorch_model.bin vs model.safetensors) and panel (bench/panel.ts: command →
  * trace panel painted in code-server, then fresh extension hosts' first traces; `skipped` when code-server/Chromium are not installed;
  * `--reuse-vsix` keeps an existing .vsix even if older than the sources) and liveLens (bench/liveLens.ts: keystroke → panel
- * painted / hover ready with live lens on, the host's loop while typing, its CPU once typing stops). Progress goes to stderr.
+ * painted / hover ready with live lens on, the host's loop while typing, its CPU once typing stops) and prefixReuse
+ * (bench/prefixReuse.ts: a 32-token re-trace that shares a token prefix with the previous trace vs a full one). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
  */
 import { spawnSync } from 'node:child_process';
@@ -68,6 +69,9 @@ async function main(): Promise<void> {
   process.stderr.write('[bench] liveLens: typing with live lens on, in code-server + Chromium\n');
   const { benchLiveLens } = await import('./liveLens');
   out.liveLens = await benchLiveLens();
+  process.stderr.write('[bench] prefixReuse: re-traces that share a token prefix vs full traces\n');
+  const { benchPrefixReuse } = await import('./prefixReuse');
+  out.prefixReuse = await benchPrefixReuse();
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 

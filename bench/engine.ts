@@ -102,7 +102,7 @@ async function matmulSession(n: number): Promise<{ session: ort.InferenceSession
 /** Child: cold load (checkpoint → first trace), then peak RSS around a T=128 trace and the full lens table. */
 async function childMemory(folder: string, disablePrepacking: boolean): Promise<void> {
   const t0 = performance.now();
-  const engine = new Engine({ disablePrepacking });
+  const engine = new Engine({ disablePrepacking, reusePrefix: false }); // full traces (the 128-token one starts like the 8-token one)
   await engine.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
   const loaded = performance.now();
   await engine.trace({ text: textOfLength(8) });
@@ -151,9 +151,10 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
   }
   await sessions.instrumented.release();
 
-  const engine = new Engine();
+  // Full traces: the same text is traced again and again (prefix reuse is bench/prefixReuse.ts).
+  const engine = new Engine({ reusePrefix: false });
   await engine.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
-  const engineMapped = new Engine({ disablePrepacking: true });
+  const engineMapped = new Engine({ disablePrepacking: true, reusePrefix: false });
   await engineMapped.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
   const plain = sessions.plain;
   const k = int64Tensor([10], [1]);

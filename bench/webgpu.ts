@@ -50,7 +50,7 @@ interface EpFigures {
 }
 
 async function measure(provider: ExecutionProvider, folder: string): Promise<EpFigures> {
-  const engine = new Engine({ threads: 1, executionProvider: provider });
+  const engine = new Engine({ threads: 1, executionProvider: provider, reusePrefix: false }); // full traces of the same text
   try {
     const loadMs = await time(() => engine.load({ folder, name: 'tiny-webgpu', cacheDir: folder }));
     const text = (T: number): string => ' a'.repeat(T - 1);

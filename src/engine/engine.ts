@@ -26,11 +26,12 @@ import {
 import { circuitsCachePath, readCircuitsCache, writeCircuitsCache } from './circuitsCache';
 import { LensRunner, nextTokenTargets, type LensRows } from './lens';
 import { createOrtMatmulBackend, type OrtMatmulBackend } from './matmulBackend';
-import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from './session';
+import { createSession, floatOutput, floatTensor, type SessionSettings } from './session';
 import { chooseExecutionProvider, type ExecutionProvider, type ExecutionProviderSetting } from './executionProvider';
 import { tokenize } from './tokenizer';
 import { BLANK_TEXT_MESSAGE, hasVisibleText } from './textRules';
 import { InterventionRunner } from './interventions/runner';
+import { extraBytes, forwardFeeds, headReusable, planReuse, reusableTrace, spliceForward, spliceHead, type HeadRows, type ReusableTrace, type ReusePlan } from './prefixReuse';
 import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
 import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
@@ -84,6 +85,8 @@ export interface EngineOptions extends SessionSettings {
   readonly maxTraceBytes?: number;
   /** Where the graphs run: cpu (default), webgpu, or auto (WebGPU when its self-check passes); executionProvider.ts. */
   readonly executionProvider?: ExecutionProviderSetting;
+  /** Start a trace from the newest stored trace's rows when their token ids share a prefix (src/engine/prefixReuse.ts). Default true. */
+  readonly reusePrefix?: boolean;
 }
 
 const DEFAULT_TOP_K = 10;
@@ -145,6 +148,9 @@ export class Engine {
   private provider: ExecutionProvider = 'cpu';
   /** The first WebGPU → CPU fallback of a single graph, if any (ModelInfo.executionProviderNote). */
   private fallbackNote: string | undefined;
+  /** The newest stored trace's arrays for prefix reuse, and the bytes they add to the store. */
+  private reuse: { readonly trace: ReusableTrace; readonly bytes: number } | undefined;
+  private reused = 0;
 
   constructor(private readonly options: EngineOptions = {}) {}
 
@@ -221,6 +227,7 @@ export class Engine {
       throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: onnxruntime could not load the model: ${firstLine(err)}`, errorDetail(err));
     }
     this.traces.clear();
+    this.reuse = undefined;
     await this.releaseScanSession();
     if (current) await releaseModel(current);
     return this.model.info;
@@ -339,10 +346,14 @@ export class Engine {
     await ctx.between?.();
 
     const started = performance.now();
-    const a = await this.instrumentedForward(m, ids);
+    // The newest stored trace, never one evicted since (load clears both).
+    const reuse = this.reuse && this.traces.has(this.reuse.trace.traceId) ? this.reuse.trace : undefined;
+    const plan = planReuse(reuse, m.info, ids);
+    this.reused = plan?.P ?? 0;
+    const a = await this.instrumentedForward(m, ids, plan);
     onForward?.(a, tokens);
     await ctx.between?.();
-    const head = await this.traceHead(m, a.resid.subarray(L * T * D), k);
+    const head = await this.traceHead(m, a.resid.subarray(L * T * D), k, plan);
     const forwardMs = performance.now() - started;
 
     let mlpPost: Float32Array | undefined;
@@ -375,17 +386,29 @@ export class Engine {
     return trace;
   }
 
-  /** Every hook of the instrumented forward over `ids` (FORWARD_OUTPUTS), final unembedding excluded. */
-  private async instrumentedForward(m: LoadedModel, ids: readonly number[]): Promise<Record<ForwardArray, Float32Array>> {
-    const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [ids.length]) });
-    return Object.fromEntries(
+  /**
+   * Every hook of the instrumented forward over `ids` (FORWARD_OUTPUTS), final unembedding excluded.
+   * With a plan, only positions plan.P.. run and the stored prefix rows are spliced in front.
+   */
+  private async instrumentedForward(m: LoadedModel, ids: readonly number[], plan?: ReusePlan): Promise<Record<ForwardArray, Float32Array>> {
+    const out = await m.forward.run(forwardFeeds(m.info.config, plan ? ids.slice(plan.P) : ids, plan));
+    const rows = Object.fromEntries(
       (Object.keys(FORWARD_OUTPUTS) as ForwardArray[]).map((key) => [key, floatOutput(out, FORWARD_OUTPUTS[key])]),
     ) as Record<ForwardArray, Float32Array>;
+    return plan ? spliceForward(plan, rows, ids.length) : rows;
   }
 
-  /** The final residual rows [T, D] → top-k per position and ln_final.hook_scale (no ranks). */
-  private traceHead(m: LoadedModel, finalResid: Float32Array, k: number): Promise<LensRows> {
-    return m.lens.run(finalResid, new Int32Array(finalResid.length / m.info.config.dModel).fill(-1), k);
+  /**
+   * The final residual rows [T, D] → top-k per position and ln_final.hook_scale (no ranks). With a
+   * plan of the same k, only rows plan.P.. run and the stored rows are copied in front.
+   */
+  private async traceHead(m: LoadedModel, finalResid: Float32Array, k: number, plan?: ReusePlan): Promise<HeadRows> {
+    const D = m.info.config.dModel;
+    const T = finalResid.length / D;
+    const from = headReusable(plan, k) ? plan.P : 0;
+    const rows = finalResid.subarray(from * D);
+    const head: LensRows = await m.lens.run(rows, new Int32Array(T - from).fill(-1), k);
+    return from > 0 && plan ? spliceHead(plan, head, T) : head;
   }
 
   /** The logit lens for every (layer, position) of a stored trace, with next-token ranks. */
@@ -593,7 +616,7 @@ export class Engine {
     const T = p.ids.length;
     const from = p.fromPos ?? 0;
     if (!Number.isInteger(from) || from < 0 || from >= T) throw new EngineError('bad-input', `fromPos ${from} is out of range: 0..${T - 1}.`);
-    const out = await (await this.scanForward(m, sae)).run({ [INPUTS.ids]: int64Tensor(p.ids, [T]) });
+    const out = await (await this.scanForward(m, sae)).run(forwardFeeds({ nLayer: this.scanLayers(m, sae), dModel: D }, p.ids));
     const rows = hookRowsOf(sae, floatOutput(out, FORWARD_OUTPUTS.resid), floatOutput(out, FORWARD_OUTPUTS.mlpOut), T, D);
     const w = await this.saes.scanWindow(rows.subarray(from * D), T - from, this.saeModelView(m));
     for (let i = 0; i < w.argmax.length; i++) w.argmax[i] += from;
@@ -605,8 +628,12 @@ export class Engine {
    * same graph builder with fewer layers), created on first use per model and layer count.
    */
   private scanSession: { readonly key: string; readonly session: Promise<ort.InferenceSession> } | undefined;
+  private scanLayers(m: LoadedModel, cfg: NonNullable<SaeEngine['config']>): number {
+    return Math.min(m.info.config.nLayer, Math.max(1, cfg.hookKind === 'resid_pre' ? cfg.hookLayer : cfg.hookLayer + 1));
+  }
+
   private scanForward(m: LoadedModel, cfg: NonNullable<SaeEngine['config']>): Promise<ort.InferenceSession> {
-    const layers = Math.max(1, cfg.hookKind === 'resid_pre' ? cfg.hookLayer : cfg.hookLayer + 1);
+    const layers = this.scanLayers(m, cfg);
     if (layers >= m.info.config.nLayer) return Promise.resolve(m.forward);
     const key = `${m.info.fingerprint}:${layers}`;
     if (this.scanSession?.key !== key) {
@@ -654,6 +681,7 @@ export class Engine {
     this.model = undefined;
     this.matmul = undefined;
     this.traces.clear();
+    this.reuse = undefined;
     if (m) await releaseModel(m);
     if (matmul) await matmul.then((b) => b.release()).catch(() => undefined);
   }
@@ -665,6 +693,11 @@ export class Engine {
       throw err;
     });
     return this.matmul;
+  }
+
+  /** Positions the last trace copied from the stored trace before it (0: a full forward); for tests and the bench. */
+  get reusedPositions(): number {
+    return this.reused;
   }
 
   /** Stored trace ids, newest last (for tests). */
@@ -706,7 +739,12 @@ export class Engine {
     this.traces.set(trace.traceId, { traceId: trace.traceId, model: trace.model, tokens: trace.tokens, k: trace.logitsTop.k, bytes, ...kept });
     const maxTraces = Math.max(1, this.options.maxTraces ?? 8);
     const maxBytes = this.options.maxTraceBytes ?? 384 * 1024 * 1024;
-    let total = [...this.traces.values()].reduce((n, s) => n + s.bytes, 0);
+    // Prefix reuse keeps the rest of the newest trace's arrays, only while they fit the byte budget.
+    if (this.reuse) this.evicted += this.reuse.bytes;
+    const reusable = this.options.reusePrefix === false ? undefined : reusableTrace(trace);
+    const reuseBytes = reusable ? extraBytes(reusable, withPattern) : 0;
+    this.reuse = reusable && bytes + reuseBytes <= maxBytes ? { trace: reusable, bytes: reuseBytes } : undefined;
+    let total = [...this.traces.values()].reduce((n, s) => n + s.bytes, this.reuse?.bytes ?? 0);
     for (const [id, s] of this.traces) {
       if (this.traces.size <= 1 || (this.traces.size <= maxTraces && total <= maxBytes)) break;
       this.traces.delete(id);
@@ -726,6 +764,8 @@ export class Engine {
     for (const s of this.traces.values()) {
       for (const a of [s.embed, s.posEmbed, s.resid, s.z, s.mlpOut, s.lnFinalScale, s.topIds, s.pattern]) if (a) buffers.add(a.buffer);
     }
+    // The reused head rows (small); the reusable forward arrays a trace returns are transferred (no reuse after that).
+    if (this.reuse) for (const a of [this.reuse.trace.head.top.logits, this.reuse.trace.head.top.probs]) buffers.add(a.buffer);
     return buffers;
   }
 
@@ -742,8 +782,7 @@ export class Engine {
       if (ids.length === 0 || ids.length > nCtx) throw new EngineError('bad-input', `A pattern sequence has ${ids.length} tokens; 1..${nCtx} are allowed.`);
       for (const id of ids) checkIndex('token id', id, dVocab);
       await ctx.between?.();
-      const T = ids.length;
-      const out = await m.forward.run({ [INPUTS.ids]: int64Tensor(ids, [T]) });
+      const out = await m.forward.run(forwardFeeds(m.info.config, ids));
       const pattern = floatOutput(out, FORWARD_OUTPUTS.pattern);
       patterns.push(pattern);
     }

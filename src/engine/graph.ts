@@ -60,6 +60,11 @@ export const MLP_POST_OUTPUT = 'mlp_post'; // [L, T, M] blocks.{l}.mlp.hook_post
 /** Input names shared by the graphs. */
 export const INPUTS = {
   /** [T] int64 token ids */ ids: 'input_ids',
+  /**
+   * [L, P, D] blocks.{l}.hook_resid_pre of positions 0..P−1 (instrumented graph; P may be 0): the
+   * ids are then positions P..P+T−1, and every output holds those rows only (src/engine/prefixReuse.ts).
+   */
+  prefix: 'prefix',
   /** [N, D] residual rows (lens) */ rows: 'rows',
   /** [N] int64 target token per row (lens rank) */ target: 'target',
   /** [1] int64 top-k size */ k: 'k',
@@ -164,24 +169,34 @@ export class Builder {
 /**
  * ids → blocks → final residual. With `hooks`, every hook value gets its TransformerLens name
  * (HOOKS) and is declared a graph output; the computation is the same either way.
+ *
+ * With `prefix` ([L, P, D] resid_pre rows of the positions before the ids), the ids are positions
+ * P..P+S−1 (S = their count) and every value is computed for those S rows only; keys and values of
+ * the P earlier positions come from layer l's prefix rows, put in front of the suffix rows before
+ * ln_1 so that one c_attn MatMul serves both (at these sizes it is bound by reading the weight, so
+ * the P prefix rows' unused Q columns cost little; a K/V-only product would need a second copy of
+ * two thirds of c_attn). With P = 0 the values are exactly those of the graph without a prefix.
  */
-function buildBlocks(b: Builder, ids: string, hooks: boolean): string {
+function buildBlocks(b: Builder, ids: string, hooks: boolean, prefix?: string): string {
   const { g, config: c } = b;
   const { nLayer: L, nHead: H, dModel: D, dHead: Dh, dMlp: M, nCtx } = c;
   const name = (hook: string): string | undefined => (hooks ? hook : undefined);
   const wte = b.weight('wte.weight', [c.dVocab, D]);
   const wpe = b.weight('wpe.weight', [nCtx, D]);
-  const T = g.op('Shape', [ids]); // [1]
+  const S = g.op('Shape', [ids]); // [1] rows computed
+  const P = prefix ? g.op('Shape', [prefix], { start: { i: 1 }, end: { i: 2 } }) : b.ints1([0]); // [1] rows given
+  const T = prefix ? g.op('Add', [P, S]) : S; // [1] all positions (keys)
   const embed = g.op('Gather', [wte, ids], { axis: { i: 0 } }, name(HOOKS.embed));
-  const posEmbed = g.op('Slice', [wpe, b.ints1([0]), T, b.ints1([0])], {}, name(HOOKS.posEmbed));
+  const posEmbed = g.op('Slice', [wpe, P, T, b.ints1([0])], {}, name(HOOKS.posEmbed));
 
-  // Causal mask: [T, T] slice of a precomputed [n_ctx, n_ctx] table, 0 on and below the diagonal,
+  // Causal mask: [S, T] slice of a precomputed [n_ctx, n_ctx] table, 0 on and below the diagonal,
   // -inf above (exact zeros after softmax). The caller checks T ≤ n_ctx: Slice would clamp silently.
   const table = new Float32Array(nCtx * nCtx);
   for (let q = 0; q < nCtx; q++) table.fill(-Infinity, q * nCtx + q + 1, (q + 1) * nCtx);
   const maskTable = g.floats('causal_mask_table', [nCtx, nCtx], table);
-  const TT = g.op('Concat', [T, T], { axis: { i: 0 } });
-  const mask = g.op('Slice', [maskTable, b.ints1([0, 0]), TT, b.ints1([0, 1])]);
+  // Rows P..T−1 (the queries computed) against all T keys.
+  const maskStarts = prefix ? g.op('Concat', [P, b.ints1([0])], { axis: { i: 0 } }) : b.ints1([0, 0]);
+  const mask = g.op('Slice', [maskTable, maskStarts, g.op('Concat', [T, T], { axis: { i: 0 } }), b.ints1([0, 1])]);
   const attnScale = g.constFloat(1 / Math.sqrt(Dh));
   const splitSizes = b.ints1([D, D, D]);
   const headShape = b.ints1([0, H, Dh]);
@@ -190,13 +205,20 @@ function buildBlocks(b: Builder, ids: string, hooks: boolean): string {
   let resid = g.op('Add', [embed, posEmbed], {}, name(HOOKS.residPre(0)));
   for (let l = 0; l < L; l++) {
     const p = `h.${l}`;
-    const ln1 = b.layerNorm(resid, b.weight(`${p}.ln_1.weight`, [D]), b.weight(`${p}.ln_1.bias`, [D]), name(HOOKS.ln1Scale(l)));
+    // With a prefix: its rows, then the suffix's ([T, D]); ln_1 and c_attn run over all T rows,
+    // and the hook scale and the queries keep the suffix rows.
+    const layerPrefix = prefix ? g.op('Gather', [prefix, g.int64s(`prefix_layer_${l}`, [], [l])], { axis: { i: 0 } }) : undefined; // [P, D]
+    const rows = layerPrefix ? g.op('Concat', [layerPrefix, resid], { axis: { i: 0 } }) : resid; // [T, D]
+    const ln1ScaleName = hooks ? (prefix ? `${p}.ln1_scale_all_rows` : HOOKS.ln1Scale(l)) : undefined;
+    const ln1 = b.layerNorm(rows, b.weight(`${p}.ln_1.weight`, [D]), b.weight(`${p}.ln_1.bias`, [D]), ln1ScaleName);
+    if (prefix && hooks) g.op('Slice', [ln1.scale as string, P, T, b.ints1([0])], {}, HOOKS.ln1Scale(l));
     const qkv = b.linear(ln1.y, `${p}.attn.c_attn`, D, 3 * D); // [T, 3D]
-    const [q, k, v] = g.node('Split', [qkv, splitSizes], 3, { axis: { i: 1 } });
-    const qh = g.op('Transpose', [g.op('Reshape', [q, headShape])], { perm: { ints: [1, 0, 2] } }); // [H, T, Dh]
+    const [qAll, k, v] = g.node('Split', [qkv, splitSizes], 3, { axis: { i: 1 } });
+    const q = prefix ? g.op('Slice', [qAll, P, T, b.ints1([0])]) : qAll; // [S, D]
+    const qh = g.op('Transpose', [g.op('Reshape', [q, headShape])], { perm: { ints: [1, 0, 2] } }); // [H, S, Dh]
     const kh = g.op('Transpose', [g.op('Reshape', [k, headShape])], { perm: { ints: [1, 2, 0] } }); // [H, Dh, T]
     const vh = g.op('Transpose', [g.op('Reshape', [v, headShape])], { perm: { ints: [1, 0, 2] } }); // [H, T, Dh]
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qh, kh]), attnScale]), mask]); // [H, T, T]
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qh, kh]), attnScale]), mask]); // [H, S, T]
     const pattern = g.op('Softmax', [scores], { axis: { i: -1 } }, name(HOOKS.pattern(l)));
     const z = g.op('Transpose', [g.op('MatMul', [pattern, vh])], { perm: { ints: [1, 0, 2] } }, name(HOOKS.z(l))); // [T, H, Dh]
     const attnOut = b.linear(g.op('Reshape', [z, flatShape]), `${p}.attn.c_proj`, D, D, name(HOOKS.attnOut(l)));
@@ -246,13 +268,17 @@ function buildUnembedHead(b: Builder, rows: string, k: string, target: string | 
   }
 }
 
-/** The instrumented forward graph (outputs: FORWARD_OUTPUTS). */
+/**
+ * The instrumented forward graph (inputs ids [T] and prefix [L, P, D]; outputs: FORWARD_OUTPUTS, the
+ * rows of the T positions P..P+T−1; pattern [L, H, T, P+T]). A full forward passes P = 0.
+ */
 export function buildInstrumentedGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
   const b = new Builder('residual_lens_instrumented', config, locate);
   const { g } = b;
   const { nLayer: L, nHead: H, dModel: D, dHead: Dh } = config;
   const ids = g.input(INPUTS.ids, DataType.INT64, ['T']);
-  buildBlocks(b, ids, true);
+  const prefix = g.input(INPUTS.prefix, DataType.FLOAT, [L, 'P', D]);
+  buildBlocks(b, ids, true, prefix);
   const layers = (hook: (l: number) => string): string[] => Array.from({ length: L }, (_, l) => hook(l));
   const o = FORWARD_OUTPUTS;
   b.stack([...layers(HOOKS.residPre), HOOKS.residPost(L - 1)], o.resid);
@@ -269,7 +295,7 @@ export function buildInstrumentedGraph(config: ModelConfig, locate: WeightLocato
   g.output(o.residMid, DataType.FLOAT, [L, 'T', D]);
   g.output(o.ln1Scale, DataType.FLOAT, [L, 'T']);
   g.output(o.ln2Scale, DataType.FLOAT, [L, 'T']);
-  g.output(o.pattern, DataType.FLOAT, [L, H, 'T', 'T']);
+  g.output(o.pattern, DataType.FLOAT, [L, H, 'T', 'keys']); // keys = P + T
   g.output(o.z, DataType.FLOAT, [L, 'T', H, Dh]);
   g.output(o.attnOut, DataType.FLOAT, [L, 'T', D]);
   g.output(o.mlpOut, DataType.FLOAT, [L, 'T', D]);
