@@ -110,6 +110,29 @@ export function ensureVsix(reuse: boolean): { file: string; packaged: boolean; s
 }
 
 /** 1-based number and text of the first line of `file` with exactly `tokens` tokens (BOS included). */
+/**
+ * Appends `count` distinct lines of exactly `tokens` tokens (BOS included) to `file`, each opening
+ * with a different word, and returns them. The warm traces take them in turn: a re-trace of the same
+ * text would reuse all but two positions of the previous trace (src/engine/prefixReuse.ts) and
+ * measure a re-trace, not a first paint; distinct first words leave only BOS to share.
+ */
+export function appendDistinctLines(file: string, tokens: number, count: number): { line: number; text: string }[] {
+  const openings = ['Yesterday', 'Meanwhile', 'Although', 'Every', 'Before', 'Nobody', 'Perhaps', 'Under', 'Twelve', 'Quietly', 'Several', 'Whenever'];
+  const body = ' the old lighthouse keeper walked along the harbour wall, counting the boats that came home before the storm, and wrote each name carefully in his book of tides and winds';
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const words = `${openings[i % openings.length]}${i >= openings.length ? ` ${i}` : ''}${body}`.split(' ');
+    let text = words.join(' ');
+    while (tokenize(text, { prependBos: true }).tokens.length > tokens && words.length > 1) text = (words.pop(), words.join(' '));
+    if (tokenize(text, { prependBos: true }).tokens.length !== tokens) throw new Error(`could not make a ${tokens}-token line from "${text}"`);
+    lines.push(text);
+  }
+  const before = fs.readFileSync(file, 'utf8').replace(/\n*$/, '\n');
+  fs.writeFileSync(file, before + lines.join('\n') + '\n');
+  const first = before.split('\n').length;
+  return lines.map((text, i) => ({ line: first + i, text }));
+}
+
 export function lineWithTokens(file: string, tokens: number): { line: number; text: string } {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const i = lines.findIndex((l) => l.trim() !== '' && tokenize(l, { prependBos: true }).tokens.length === tokens);
@@ -152,6 +175,10 @@ interface Run {
   readonly diagnostics: DiagnosticsLog;
   readonly workspace: string;
   readonly sentence: { line: number; text: string };
+  /** Distinct 32-token lines the traces take in turn (appendDistinctLines). */
+  readonly lines: readonly { line: number; text: string }[];
+  /** Traces run so far (which line is next). */
+  traced: number;
   /** Error lines the extension wrote (also those after a trace painted, e.g. a failed follow-up request). */
   readonly errors: string[];
   /** Every trace measured in the run, for the targets. */
@@ -171,7 +198,8 @@ type BenchTrace = TraceEvent & { readonly lensPostedMs: number };
  */
 async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Promise<BenchTrace> {
   run.diagnostics.readNew(); // drop anything older
-  await run.wb.selectLine(run.sentence.line);
+  const line = run.lines[run.traced++ % run.lines.length] ?? run.sentence;
+  await run.wb.selectLine(line.line);
   if (TRIGGER === 'keybinding') await run.wb.page.keyboard.press('Control+Alt+t');
   else await run.wb.runCommand(TRACE_TITLE);
   const seen: DiagnosticEvent[] = [];
@@ -354,8 +382,10 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     const wb = new Workbench(page, server.url, workspace, path.join(runDir, 'screenshots'));
     await wb.open();
     const sentence = lineWithTokens(path.join(workspace, SENTENCES), TOKENS);
+    const lines = appendDistinctLines(path.join(workspace, SENTENCES), TOKENS, 12);
     out.text = sentence.text;
-    const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, errors: [], traces: [] };
+    out.lines = lines.map((l) => l.text);
+    const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, lines, traced: 0, errors: [], traces: [] };
     out.extensionErrors = run.errors;
     if (!ONLY_SMALL) out.demo = await benchModel(run, 'demo', 'demo', 'demo', setWorkspaceSettings);
     const small = await benchModel(run, 'gpt2-small-random', randomFolder, path.basename(randomFolder), setWorkspaceSettings);
