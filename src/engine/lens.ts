@@ -20,10 +20,6 @@ export interface LensRows {
   readonly scale: Float32Array;
 }
 
-/** The lens graph's outputs fetched per chunk (ORT runs only what they need). */
-const UNRANKED_OUTPUTS = [LENS_OUTPUTS.topLogits, LENS_OUTPUTS.topIds, LENS_OUTPUTS.topProbs, LENS_OUTPUTS.scale];
-const RANKED_OUTPUTS = [...UNRANKED_OUTPUTS, LENS_OUTPUTS.rank];
-
 export class LensRunner {
   constructor(
     private readonly session: ort.InferenceSession,
@@ -54,24 +50,18 @@ export class LensRunner {
       if (start > 0 && between) await between();
       const n = Math.min(this.chunkRows, N - start);
       const t = targets.subarray(start, start + n);
-      // No target in the chunk (a trace's own predictions): the rank's compare-and-count pass over
-      // [n, V] is not fetched, so ORT does not run it (about 5 ms at 128 rows, 2 threads).
-      const ranked = t.some((id) => id >= 0);
-      const feeds = {
+      const out = await this.session.run({
         [INPUTS.rows]: floatTensor(rows.subarray(start * D, (start + n) * D), [n, D]),
         [INPUTS.target]: int64Tensor(Array.from(t, (id) => (id < 0 ? 0 : id)), [n]),
         [INPUTS.k]: kTensor,
         [INPUTS.distRows]: noRows,
-      };
-      const out = await this.session.run(feeds, ranked ? RANKED_OUTPUTS : UNRANKED_OUTPUTS);
+      });
       ids.set(intOutput(out, LENS_OUTPUTS.topIds), start * k);
       logits.set(floatOutput(out, LENS_OUTPUTS.topLogits), start * k);
       probs.set(floatOutput(out, LENS_OUTPUTS.topProbs), start * k);
       scale.set(floatOutput(out, LENS_OUTPUTS.scale), start);
-      if (ranked) {
-        const r = intOutput(out, LENS_OUTPUTS.rank);
-        for (let i = 0; i < n; i++) rank[start + i] = t[i] < 0 ? -1 : r[i];
-      } else rank.fill(-1, start, start + n);
+      const r = intOutput(out, LENS_OUTPUTS.rank);
+      for (let i = 0; i < n; i++) rank[start + i] = t[i] < 0 ? -1 : r[i];
     }
     return { top: { k, ids, logits, probs }, rank, scale };
   }
