@@ -15,13 +15,6 @@ export interface SessionSettings {
   readonly disablePrepacking?: boolean;
   /** Intra-op threads; default: the number of cores. */
   readonly threads?: number;
-  /**
-   * Let onnxruntime's threads spin between parallel sections instead of sleeping (default off). A
-   * trace is a few hundred small ops; waking a sleeping thread for each cost about 10 ms of a
-   * 32-token trace (bench/panel.ts). Only for threads below normal priority (threadPriority.ts),
-   * which any waking editor thread preempts; ORT stops spinning shortly after a run.
-   */
-  readonly spinning?: boolean;
   /** Where the graphs run (executionProvider.ts chooses); default the CPU. */
   readonly provider?: ExecutionProvider;
   /**
@@ -44,7 +37,7 @@ export const DEFAULT_DISABLE_PREPACKING = false;
 export function sessionOptions(weightsFolder: string | undefined, settings: SessionSettings = {}): ort.InferenceSession.SessionOptions {
   const extra: Record<string, string> = {
     // Flat key names: nested objects are silently ignored by the binding.
-    'session.intra_op.allow_spinning': settings.spinning === true ? '1' : '0',
+    'session.intra_op.allow_spinning': '0',
     'session.disable_prepacking': (settings.disablePrepacking ?? DEFAULT_DISABLE_PREPACKING) ? '1' : '0',
   };
   // External-data locations are resolved against this folder (the model bytes come from memory).

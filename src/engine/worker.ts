@@ -62,10 +62,10 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
   const data = (workerData ?? {}) as EngineWorkerData;
   // First: onnxruntime's threads, created later from this thread, inherit its priority. Where it
   // cannot be lowered the host did not ask (engineSession.ts keeps a core free instead).
-  const lowered = data.lowPriority === true && lowerThisThreadPriority() === undefined;
+  if (data.lowPriority === true) lowerThisThreadPriority();
   const threads = typeof data.threads === 'number' && Number.isInteger(data.threads) && data.threads > 0 ? data.threads : undefined;
   const executionProvider = isExecutionProviderSetting(data.executionProvider) ? data.executionProvider : undefined;
-  const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}), spinning: lowered });
+  const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}) });
   const gc = exposeGc();
   let collectedAt = 0;
   const queue: EngineRequest[] = [];
