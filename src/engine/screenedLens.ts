@@ -32,6 +32,18 @@ const U = 2 ** -24;
  * work and narrow the bound, so fewer tokens are re-scored in float32.
  */
 export type ScreenProducts = 1 | 2 | 3;
+/** One product with dense re-scoring measured fastest (docs/screened-lens.md). */
+export const DEFAULT_PRODUCTS: ScreenProducts = 1;
+
+/** log Σ exp(s − top) is taken over max(s, top − LOG_SUM_CLIP) (buildScreenGraph; finishRow's slack covers it). */
+const LOG_SUM_CLIP = 80;
+
+/** How the candidates are re-scored in float32 (docs/screened-lens.md). */
+export type RescoreMode =
+  /** Per chunk of rows, the union of their candidates in one dense product (rows × union), in MLAS's summation order. */
+  | 'dense'
+  /** Each row's own candidates, 16 at a time (the first version; slower when rows have many candidates). */
+  | 'perRow';
 
 /** About this many int8 scores per ORT call (32 MiB of float32), as in lens.ts. */
 const CHUNK_SCORES = 8 * 1024 * 1024;
@@ -184,7 +196,12 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   if (products >= 3) scores = g.op('Add', [scores, product(SCREEN.dq, SCREEN.dScale, SCREEN.dZero, wHi, sHi)]);
   const [topScores, topIds] = g.node('TopK', [scores, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SCREEN.topScores, 'top_ids']);
   // −LogSoftmax at the int8 top-1 = log Σ exp(s − max s): small, so float32 keeps it precise (ReduceLogSumExp measured 2.5× slower).
-  const lpTop = g.op('GatherElements', [g.op('LogSoftmax', [scores], { axis: { i: -1 } }), g.op('Slice', [topIds, g.constInts([0]), g.constInts([1]), g.constInts([1])])], { axis: { i: 1 } });
+  // Scores more than CLIP below the row's top are raised to top − CLIP first: LogSoftmax's exp of them
+  // would be a float32 denormal, which made this pass 3–5× slower (measured); the sum changes by at
+  // most V·e^−CLIP relative (below 1e-29), which finishRow adds to its slack.
+  const top1 = g.op('Slice', [topScores, g.constInts([0]), g.constInts([1]), g.constInts([1])]); // [n, 1]
+  const clipped = g.op('Max', [scores, g.op('Sub', [top1, g.constFloat(LOG_SUM_CLIP)])]);
+  const lpTop = g.op('GatherElements', [g.op('LogSoftmax', [clipped], { axis: { i: -1 } }), g.op('Slice', [topIds, g.constInts([0]), g.constInts([1]), g.constInts([1])])], { axis: { i: 1 } });
   g.op('Reshape', [g.op('Neg', [lpTop]), g.constInts([-1])], {}, SCREEN.logSum);
   // Largest error bound of the row (float32 here, with slack; the exact bound is in JS).
   const axes = g.constInts([1]);
@@ -213,8 +230,10 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   const threshold = g.op('Sub', [g.op('Sub', [kth, g.op('Mul', [eMax, g.constFloat(2.01)])]), slack]); // [n, 1]
   g.op('Reshape', [threshold, g.constInts([-1])], {}, SCREEN.threshold);
   const where = g.op('NonZero', [g.op('GreaterOrEqual', [scores, threshold])]); // [2, M]
-  const pairs = g.op('Transpose', [where], { perm: { ints: [1, 0] } }, SCREEN.candidates); // [M, 2]
+  const pairs = g.op('Transpose', [where], { perm: { ints: [1, 0] } }); // [M, 2]
   g.op('GatherND', [scores, pairs], {}, SCREEN.candidateScores);
+  // int32 for JS: reading int64 goes through one BigInt per value, which was a visible cost at ~10⁶ pairs.
+  g.op('Cast', [pairs], { to: { i: DataType.INT32 } }, SCREEN.candidates);
   const targetScore = g.op('GatherElements', [scores, g.op('Unsqueeze', [target, axes])], { axis: { i: 1 } });
   const above = g.op('Cast', [g.op('Greater', [scores, targetScore])], { to: { i: DataType.FLOAT } });
   g.op('Cast', [g.op('ReduceSum', [above, axes], { keepdims: { i: 0 } })], { to: { i: DataType.INT32 } }, SCREEN.rank);
@@ -229,7 +248,7 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   g.output(SCREEN.topScores, DataType.FLOAT, ['n', 'k']);
   g.output(SCREEN.logSum, DataType.FLOAT, ['n']);
   g.output(SCREEN.threshold, DataType.FLOAT, ['n']);
-  g.output(SCREEN.candidates, DataType.INT64, ['m', 2]);
+  g.output(SCREEN.candidates, DataType.INT32, ['m', 2]);
   g.output(SCREEN.candidateScores, DataType.FLOAT, ['m']);
   g.output(SCREEN.rank, DataType.INT32, ['n']);
   return g.build();
@@ -282,6 +301,47 @@ export function buildRescoreGraph(config: ModelConfig, locate: WeightLocator): U
   return g.build();
 }
 
+/** Columns per dense re-scoring product: at most 64 keeps MLAS's K stride at ≥ 256 (see buildRescoreGraph). */
+export const DENSE_COLUMNS = 64;
+
+/**
+ * y [n, D] (ln_final outputs, n ≥ 2) and ids [G, 64] → logits [G, n, 64]: every row's float32 logit
+ * of every listed token, bit-equal to the float32 lens's Gemm (same reasoning as buildRescoreGraph:
+ * each 256-slice of K is its own product with ≤ 64 columns, so MLAS sums it in one FMA chain, and
+ * the slices are added in order). One product for a chunk's union of candidates replaces hundreds
+ * of single-row gathers when rows share candidates.
+ */
+export function buildDenseRescoreGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
+  const { dModel: D, dVocab: V } = config;
+  const blocks = Math.ceil(D / PACKED_STRIDE_K);
+  const padded = blocks * PACKED_STRIDE_K;
+  const C = DENSE_COLUMNS;
+  const g = new GraphBuilder('residual_lens_rescore_dense', 17);
+  const y = g.input('y', DataType.FLOAT, ['n', D]);
+  const ids = g.input('ids', DataType.INT64, ['g', C]);
+  const wte = g.external('wte.weight', [V, D], locate('wte.weight', [V, D]));
+  let w = g.op('Gather', [wte, ids], { axis: { i: 0 } }); // [G, 64, D]
+  let yy = y;
+  if (padded !== D) {
+    // Zero-pad the last block: adding exact zeros after the last product leaves every FMA chain unchanged.
+    w = g.op('Pad', [w, g.constInts([0, 0, 0, 0, 0, padded - D])]);
+    yy = g.op('Pad', [yy, g.constInts([0, 0, 0, padded - D])]);
+  }
+  const wt = g.op('Transpose', [g.op('Reshape', [w, g.constInts([0, C, blocks, PACKED_STRIDE_K])])], { perm: { ints: [0, 2, 3, 1] } }); // [G, blocks, 256, 64]
+  const yb = g.op('Transpose', [g.op('Reshape', [yy, g.constInts([0, blocks, PACKED_STRIDE_K])])], { perm: { ints: [1, 0, 2] } }); // [blocks, n, 256]
+  const parts = g.op('MatMul', [yb, wt]); // [G, blocks, n, 64] (yb broadcast over G)
+  if (blocks === 1) {
+    g.op('Squeeze', [parts, g.constInts([1])], {}, 'logits');
+  } else {
+    const split = g.node('Split', [parts, g.constInts(new Array<number>(blocks).fill(1))], blocks, { axis: { i: 1 } });
+    let sum = split[0];
+    for (let i = 1; i < blocks; i++) sum = g.op('Add', [sum, split[i]]);
+    g.op('Squeeze', [sum, g.constInts([1])], {}, 'logits');
+  }
+  g.output('logits', DataType.FLOAT, ['g', 'n', C]);
+  return g.build();
+}
+
 export interface ScreenedLensStats {
   readonly rows: number;
   /** Tokens re-scored in float32, all rows together (targets included). */
@@ -292,6 +352,9 @@ export interface ScreenedLensStats {
   readonly fallbackRows: number;
   /** Rows whose next-token rank is exact (target within reach, or a fallback row, or no target). */
   readonly exactRankRows: number;
+  /** Dense re-scoring: float32 logits computed (rows × padded union, all groups), and the unions' sizes summed. */
+  readonly denseCells?: number;
+  readonly unionTokens?: number;
   /** Time split, ms: the int8 screen (ORT), the bound and candidates (JS), re-scoring (ORT), fallback rows. */
   readonly ms?: { readonly screen: number; readonly plan: number; readonly rescore: number; readonly fallback: number };
 }
@@ -305,24 +368,27 @@ export interface ScreenedLensRows extends LensRows {
 export class ScreenedLensRunner {
   private constructor(
     private readonly screen: ort.InferenceSession,
+    /** Per-row re-scoring ('perRow') or the dense one ('dense'), as `rescoreMode` says. */
     private readonly rescore: ort.InferenceSession,
     private readonly exact: LensRunner,
     private readonly config: ModelConfig,
     private readonly qu: QuantizedUnembed,
     /** How many int8 products score the tokens (ScreenProducts). */
     readonly products: ScreenProducts,
+    /** How candidates are re-scored (RescoreMode). */
+    readonly rescoreMode: RescoreMode,
   ) {}
 
   /**
    * Sessions for the screen and the re-scoring; `exact` (the float32 lens) serves fallback rows.
    * `wte` [V, D] is read once to quantize W_U and may be dropped afterwards.
    */
-  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings, products: ScreenProducts = 3): Promise<ScreenedLensRunner> {
+  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings, products: ScreenProducts = DEFAULT_PRODUCTS, rescoreMode: RescoreMode = 'dense'): Promise<ScreenedLensRunner> {
     const qu = quantizeUnembed(wte, config.dVocab, config.dModel);
     const screen = await createSession(buildScreenGraph(config, locate, qu, products), weightsFolder, settings);
     try {
-      const rescore = await createSession(buildRescoreGraph(config, locate), weightsFolder, settings);
-      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu, products);
+      const rescore = await createSession(rescoreMode === 'dense' ? buildDenseRescoreGraph(config, locate) : buildRescoreGraph(config, locate), weightsFolder, settings);
+      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu, products, rescoreMode);
       runner.reproduces = await runner.reproducesTable();
       return runner;
     } catch (err) {
@@ -357,6 +423,8 @@ export class ScreenedLensRunner {
     }
     const plans: (RowPlan | undefined)[] = new Array<RowPlan | undefined>(N);
     const ms = { screen: 0, plan: 0, rescore: 0, fallback: 0 };
+    let denseCells = 0;
+    let unionTokens = 0;
     const scale = new Float32Array(N);
     const kTensor = int64Tensor([k], [1]);
     for (let start = 0; start < N; start += this.chunkRows) {
@@ -400,9 +468,21 @@ export class ScreenedLensRunner {
       }
       ms.plan += performance.now() - t1;
     }
-    const t2 = performance.now();
-    await this.rescoreAll(plans, between);
-    ms.rescore = performance.now() - t2;
+    if (this.rescoreMode === 'dense') {
+      const t2 = performance.now();
+      // Rows with the same target (in a lens table: the same position at every layer) share most
+      // candidates, so they are re-scored together; the order only affects speed.
+      const order = Array.from({ length: N }, (_, i) => i).sort((a, b) => targets[a] - targets[b] || a - b);
+      const cells = await this.rescoreDense(order.map((i) => plans[i]), between);
+      denseCells += cells.cells;
+      unionTokens += cells.union;
+      ms.rescore += performance.now() - t2;
+    }
+    if (this.rescoreMode === 'perRow') {
+      const t2 = performance.now();
+      await this.rescoreAll(plans, between);
+      ms.rescore = performance.now() - t2;
+    }
 
     const ids = new Int32Array(N * k);
     const logits = new Float32Array(N * k);
@@ -453,7 +533,7 @@ export class ScreenedLensRunner {
       rank,
       scale,
       rankExact,
-      stats: { rows: N, candidates, maxCandidates, fallbackRows: fallback.length, exactRankRows, ms },
+      stats: { rows: N, candidates, maxCandidates, fallbackRows: fallback.length, exactRankRows, denseCells, unionTokens, ms },
     };
   }
 
@@ -528,6 +608,45 @@ export class ScreenedLensRunner {
     return { y, ids, int8, candidates, exact: new Float32Array(ids.length), logSum: screened.logSum, top: screened.top, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
   }
 
+  /**
+   * Fills the plans' `exact` from dense products: the rows, in groups of DENSE_ROWS in the given
+   * order, against the union of their ids. Returns the logits computed and the unions' sizes.
+   */
+  private async rescoreDense(plans: readonly (RowPlan | undefined)[], between?: () => Promise<void>): Promise<{ cells: number; union: number }> {
+    const D = this.config.dModel;
+    const C = DENSE_COLUMNS;
+    const live = plans.filter((p): p is RowPlan => p !== undefined);
+    let cells = 0;
+    let unionSize = 0;
+    for (let from = 0; from < live.length; from += DENSE_ROWS) {
+      if (from > 0 && between) await between();
+      const group = live.slice(from, from + DENSE_ROWS);
+      const union = new Set<number>();
+      for (const plan of group) for (const id of plan.ids) union.add(id);
+      const tokens = Int32Array.from(union).sort();
+      const G = Math.ceil(tokens.length / C);
+      const ids = new Array<number>(G * C).fill(tokens[0]);
+      tokens.forEach((id, i) => (ids[i] = id));
+      const column = new Map<number, number>();
+      tokens.forEach((id, i) => column.set(id, i));
+      // Two rows at least: one row would take MLAS's M = 1 path, which sums differently.
+      const n = Math.max(2, group.length);
+      const y = new Float32Array(n * D);
+      group.forEach((plan, r) => y.set(plan.y, r * D));
+      if (group.length === 1) y.set(group[0].y, D);
+      const out = floatOutput(await this.rescore.run({ y: floatTensor(y, [n, D]), ids: int64Tensor(ids, [G, C]) }), 'logits'); // [G, n, 64]
+      group.forEach((plan, r) => {
+        plan.ids.forEach((id, i) => {
+          const c = column.get(id) as number;
+          plan.exact[i] = out[(Math.floor(c / C) * n + r) * C + (c % C)];
+        });
+      });
+      cells += n * G * C;
+      unionSize += tokens.length;
+    }
+    return { cells, union: unionSize };
+  }
+
   /** Fills every plan's `exact` with the float32 table's logits of its ids (RESCORE_COLUMNS per item). */
   private async rescoreAll(plans: readonly (RowPlan | undefined)[], between?: () => Promise<void>): Promise<void> {
     const D = this.config.dModel;
@@ -566,6 +685,9 @@ export class ScreenedLensRunner {
     return true;
   }
 }
+
+/** Rows per dense re-scoring product (their candidates' union is scored for all of them). */
+const DENSE_ROWS = Number(process.env.RL_DENSE_ROWS ?? 32);
 
 /** Re-scoring items per ORT call (1024 items gather 16 Ki rows of W_E: 48 MiB at d_model 768). */
 const RESCORE_BATCH = 1024;
@@ -644,7 +766,8 @@ function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32
   // How far the rest's float32 mass can be from `rest`: each of its tokens is within restBound of its
   // int8 score (a factor e^±restBound on the mass; ORT's float32 sum of the total taken as accurate to
   // TOTAL_SUM_ERROR), and below the threshold (at most V − n tokens at e^(threshold − max) each).
-  const slack = TOTAL_SUM_ERROR * total;
+  // ORT's float32 sum (assumed), and the clip below top − LOG_SUM_CLIP (at most V terms of e^−CLIP, raised).
+  const slack = TOTAL_SUM_ERROR * total + plan.vocab * Math.exp(plan.top - LOG_SUM_CLIP - max);
   const upper = Math.min((rest + slack) * Math.exp(plan.restBound), (plan.vocab - n) * Math.exp(plan.threshold - max));
   const lower = Math.max(0, rest - slack) * Math.exp(-plan.restBound);
   const delta = Math.max(upper - rest, rest - lower, 0);
@@ -680,7 +803,7 @@ function kthLargest(xs: Float64Array, k: number): number {
  * The float32 lens and the screened lens of one checkpoint folder (F32 cache for F16 files under
  * `cacheDir`), for the bench and the tests; `release` frees both.
  */
-export async function screenedLensForCheckpoint(folder: string, cacheDir: string, settings?: SessionSettings, products: ScreenProducts = 3): Promise<{ exact: LensRunner; screened: ScreenedLensRunner; config: ModelConfig; release: () => Promise<void> }> {
+export async function screenedLensForCheckpoint(folder: string, cacheDir: string, settings?: SessionSettings, products: ScreenProducts = DEFAULT_PRODUCTS, rescoreMode: RescoreMode = 'dense'): Promise<{ exact: LensRunner; screened: ScreenedLensRunner; config: ModelConfig; release: () => Promise<void> }> {
   const ckpt = openCheckpoint(folder);
   const f32 = ensureF32Weights(ckpt, cacheDir);
   const location = path.basename(f32.path);
@@ -693,7 +816,7 @@ export async function screenedLensForCheckpoint(folder: string, cacheDir: string
   const lensSession = await createSession(buildLensGraph(ckpt.config, locate), weightsFolder, settings);
   const exact = new LensRunner(lensSession, ckpt.config);
   try {
-    const screened = await ScreenedLensRunner.create(ckpt.config, locate, weightsFolder, readTensor(ckpt, 'wte.weight'), exact, settings, products);
+    const screened = await ScreenedLensRunner.create(ckpt.config, locate, weightsFolder, readTensor(ckpt, 'wte.weight'), exact, settings, products, rescoreMode);
     return {
       exact, screened, config: ckpt.config,
       release: async () => {
