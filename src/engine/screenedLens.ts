@@ -32,11 +32,8 @@ const U = 2 ** -24;
  * work and narrow the bound, so fewer tokens are re-scored in float32.
  */
 export type ScreenProducts = 1 | 2 | 3;
-/** One product with dense re-scoring measured fastest (docs/screened-lens.md). */
-export const DEFAULT_PRODUCTS: ScreenProducts = 1;
-
-/** log Σ exp(s − top) is taken over max(s, top − LOG_SUM_CLIP) (buildScreenGraph; finishRow's slack covers it). */
-const LOG_SUM_CLIP = 80;
+/** Two products with dense re-scoring measured fastest (docs/screened-lens.md): one leaves a bound so wide that planning and re-scoring ~260 tokens a row cost more than the second product. */
+export const DEFAULT_PRODUCTS: ScreenProducts = 2;
 
 /** How the candidates are re-scored in float32 (docs/screened-lens.md). */
 export type RescoreMode =
@@ -151,8 +148,8 @@ const SCREEN = {
   dScale: 'dy_scale',
   dZero: 'dy_zero',
   scale: 'ln_final_scale',
-  topScores: 'top_scores',
-  logSum: 'log_sum_int8',
+  top: 'top_score',
+  blockMass: 'block_mass',
   threshold: 'threshold',
   candidates: 'candidates',
   candidateScores: 'candidate_scores',
@@ -194,15 +191,21 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   let scores = product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wHi, sHi);
   if (products >= 2) scores = g.op('Add', [scores, product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wLo, sLo)]);
   if (products >= 3) scores = g.op('Add', [scores, product(SCREEN.dq, SCREEN.dScale, SCREEN.dZero, wHi, sHi)]);
-  const [topScores, topIds] = g.node('TopK', [scores, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SCREEN.topScores, 'top_ids']);
-  // −LogSoftmax at the int8 top-1 = log Σ exp(s − max s): small, so float32 keeps it precise (ReduceLogSumExp measured 2.5× slower).
-  // Scores more than CLIP below the row's top are raised to top − CLIP first: LogSoftmax's exp of them
-  // would be a float32 denormal, which made this pass 3–5× slower (measured); the sum changes by at
-  // most V·e^−CLIP relative (below 1e-29), which finishRow adds to its slack.
+  // Blocks of B tokens and their maxima [n, V/B] (V padded with −FLT_MAX when B does not divide it):
+  // one cheap pass, after which every search runs on the maxima instead of on [n, V]. The k-th
+  // largest block maximum is ≤ the k-th largest score (k blocks, k distinct tokens at least that
+  // high), so the threshold below stays a valid one (JS proves the row's separation anyway); the
+  // largest is the largest score; and B·Σ exp(max_b − top) bounds the mass of the tokens in blocks
+  // JS never sees. This replaced TopK, NonZero and LogSoftmax over [n, V] (measured in the bench).
+  const B = screenBlock(V);
+  const blocks = Math.ceil(V / B);
+  const padded = blocks * B === V ? scores : g.op('Pad', [scores, g.constInts([0, 0, 0, blocks * B - V]), g.constFloat(-3.4028234663852886e38)]);
+  const blocked = g.op('Reshape', [padded, g.constInts([0, blocks, B])]); // [n, blocks, B]
+  const blockMax = g.op('ReduceMax', [blocked], { axes: { ints: [2] }, keepdims: { i: 0 } }); // [n, blocks]
+  const [topScores] = g.node('TopK', [blockMax, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }); // [n, k]
   const top1 = g.op('Slice', [topScores, g.constInts([0]), g.constInts([1]), g.constInts([1])]); // [n, 1]
-  const clipped = g.op('Max', [scores, g.op('Sub', [top1, g.constFloat(LOG_SUM_CLIP)])]);
-  const lpTop = g.op('GatherElements', [g.op('LogSoftmax', [clipped], { axis: { i: -1 } }), g.op('Slice', [topIds, g.constInts([0]), g.constInts([1]), g.constInts([1])])], { axis: { i: 1 } });
-  g.op('Reshape', [g.op('Neg', [lpTop]), g.constInts([-1])], {}, SCREEN.logSum);
+  g.op('Reshape', [top1, g.constInts([-1])], {}, SCREEN.top);
+  g.op('ReduceSum', [g.op('Exp', [g.op('Sub', [blockMax, top1])]), g.constInts([1])], { keepdims: { i: 0 } }, SCREEN.blockMass); // [n]
   // Largest error bound of the row (float32 here, with slack; the exact bound is in JS).
   const axes = g.constInts([1]);
   const norm = (x: string): string => g.op('ReduceL2', [x], { axes: { ints: [1] }, keepdims: { i: 1 } });
@@ -229,10 +232,13 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   const slack = g.op('Add', [g.op('Mul', [g.op('Abs', [kth]), g.constFloat(1e-3)]), g.constFloat(1e-3)]);
   const threshold = g.op('Sub', [g.op('Sub', [kth, g.op('Mul', [eMax, g.constFloat(2.01)])]), slack]); // [n, 1]
   g.op('Reshape', [threshold, g.constInts([-1])], {}, SCREEN.threshold);
-  const where = g.op('NonZero', [g.op('GreaterOrEqual', [scores, threshold])]); // [2, M]
-  const pairs = g.op('Transpose', [where], { perm: { ints: [1, 0] } }); // [M, 2]
-  g.op('GatherND', [scores, pairs], {}, SCREEN.candidateScores);
-  // int32 for JS: reading int64 goes through one BigInt per value, which was a visible cost at ~10⁶ pairs.
+  // The tokens at or above the threshold, block by block (NonZero is single-threaded; over [n, V] it
+  // was the screen's largest cost): every block whose maximum reaches the threshold is returned whole
+  // (JS keeps its tokens ≥ threshold and sums the others); a block that does not has no such token.
+  const where = g.op('NonZero', [g.op('GreaterOrEqual', [blockMax, threshold])]); // [2, M]
+  const pairs = g.op('Transpose', [where], { perm: { ints: [1, 0] } }); // [M, 2] (row, block)
+  g.op('GatherND', [blocked, pairs], {}, SCREEN.candidateScores); // [M, B]
+  // int32 for JS: reading int64 goes through one BigInt per value.
   g.op('Cast', [pairs], { to: { i: DataType.INT32 } }, SCREEN.candidates);
   const targetScore = g.op('GatherElements', [scores, g.op('Unsqueeze', [target, axes])], { axis: { i: 1 } });
   const above = g.op('Cast', [g.op('Greater', [scores, targetScore])], { to: { i: DataType.FLOAT } });
@@ -245,13 +251,22 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   g.output(SCREEN.dScale, DataType.FLOAT, []);
   g.output(SCREEN.dZero, DataType.UINT8, []);
   g.output(SCREEN.scale, DataType.FLOAT, ['n']);
-  g.output(SCREEN.topScores, DataType.FLOAT, ['n', 'k']);
-  g.output(SCREEN.logSum, DataType.FLOAT, ['n']);
+  g.output(SCREEN.top, DataType.FLOAT, ['n']);
+  g.output(SCREEN.blockMass, DataType.FLOAT, ['n']);
   g.output(SCREEN.threshold, DataType.FLOAT, ['n']);
   g.output(SCREEN.candidates, DataType.INT32, ['m', 2]);
-  g.output(SCREEN.candidateScores, DataType.FLOAT, ['m']);
+  g.output(SCREEN.candidateScores, DataType.FLOAT, ['m', screenBlock(V)]);
   g.output(SCREEN.rank, DataType.INT32, ['n']);
   return g.build();
+}
+
+/** Tokens per block of the screen's threshold search: a divisor of V near 32 when there is one (GPT-2: 29), else 32. */
+export function screenBlock(V: number): number {
+  for (let d = 0; d <= 16; d++) {
+    if (V % (32 + d) === 0) return 32 + d;
+    if (V % (32 - d) === 0) return 32 - d;
+  }
+  return 32;
 }
 
 /** Columns per re-scoring product: at most 64 keeps MLAS's K stride at ≥ 256 (see buildRescoreGraph); 16 wastes less padding. */
@@ -417,7 +432,8 @@ export class ScreenedLensRunner {
     const N = rows.length / D;
     if (!Number.isInteger(N) || targets.length !== N) throw new Error(`lens: ${rows.length} values and ${targets.length} targets do not make rows of ${D}`);
     if (!Number.isInteger(k) || k < 1 || k > this.config.dVocab) throw new Error(`screened lens: top-${k} is not within 1..${this.config.dVocab}`);
-    if (!this.reproduces) {
+    // The screen's TopK runs over the V/B block maxima: a larger k (hundreds at GPT-2 sizes) takes the float32 lens.
+    if (!this.reproduces || k > Math.ceil(this.config.dVocab / screenBlock(this.config.dVocab))) {
       const exact = await this.exact.run(rows, targets, k, between);
       return { ...exact, rankExact: new Uint8Array(N).fill(1), stats: { rows: N, candidates: 0, maxCandidates: 0, fallbackRows: N, exactRankRows: N } };
     }
@@ -444,26 +460,50 @@ export class ScreenedLensRunner {
       const dq = out[SCREEN.dq].data as Uint8Array;
       const dScale = (out[SCREEN.dScale].data as Float32Array)[0];
       const dZero = (out[SCREEN.dZero].data as Uint8Array)[0];
-      const topScores = floatOutput(out, SCREEN.topScores);
+      const top = floatOutput(out, SCREEN.top);
       const threshold = floatOutput(out, SCREEN.threshold);
-      const logSum = floatOutput(out, SCREEN.logSum);
-      const pairs = intOutput(out, SCREEN.candidates); // [M, 2] (row, token), rows ascending
-      const pairScores = floatOutput(out, SCREEN.candidateScores);
+      const blockMass = floatOutput(out, SCREEN.blockMass);
+      const pairs = intOutput(out, SCREEN.candidates); // [M, 2] (row, block), rows ascending
+      const blockScores = floatOutput(out, SCREEN.candidateScores); // [M, B]
+      const B = screenBlock(this.config.dVocab);
+      const M = pairs.length / 2;
       const rankInt8 = intOutput(out, SCREEN.rank);
       scale.set(floatOutput(out, SCREEN.scale), start);
       const t1 = performance.now();
       ms.screen += t1 - t0;
       let at = 0;
       for (let r = 0; r < n; r++) {
-        const from = at;
-        while (at < pairScores.length && pairs[2 * at] === r) at++;
-        const ids = new Int32Array(at - from);
-        for (let i = 0; i < ids.length; i++) ids[i] = pairs[2 * (from + i) + 1];
+        // The row's blocks → its tokens at or above the threshold (padding scores −FLT_MAX never are).
+        const tau = threshold[r];
+        const idList: number[] = [];
+        const scoreList: number[] = [];
+        // Σ exp(s − top) of the returned blocks' tokens below the threshold, and B·exp(max_b − top) of those blocks.
+        let below = 0;
+        let hitMass = 0;
+        for (; at < M && pairs[2 * at] === r; at++) {
+          const base = pairs[2 * at + 1] * B;
+          let blockTop = -Infinity;
+          for (let c = 0; c < B; c++) {
+            const v = blockScores[at * B + c];
+            blockTop = Math.max(blockTop, v);
+            if (v >= tau) {
+              idList.push(base + c);
+              scoreList.push(v);
+            } else {
+              below += Math.exp(v - top[r]);
+            }
+          }
+          hitMass += B * Math.exp(blockTop - top[r]);
+        }
+        // The blocks JS did not get: at most B·Σ exp(max_b − top) over them. ORT's float32 Exp and sum
+        // of ≤ 10⁵ terms are taken as accurate to 2e-3 relative (far looser than either can be).
+        const unseen = Math.max(0, B * blockMass[r] * (1 + 2e-3) - hitMass * (1 - 1e-12));
+        const ids = Int32Array.from(idList);
         plans[start + r] = this.plan(
           y.subarray(r * D, (r + 1) * D),
           { q: yq.subarray(r * D, (r + 1) * D), scale: yScale, zero: yZero },
           { q: dq.subarray(r * D, (r + 1) * D), scale: dScale, zero: dZero },
-          { ids, scores: pairScores.subarray(from, at), top: topScores[r * k], logSum: logSum[r], threshold: threshold[r] }, t[r], rankInt8[r], k,
+          { ids, scores: Float32Array.from(scoreList), top: top[r], below, unseen, threshold: tau }, t[r], rankInt8[r], k,
         );
       }
       ms.plan += performance.now() - t1;
@@ -604,8 +644,11 @@ export class ScreenedLensRunner {
       }
     }
     const candidates = ids.length;
+    // Non-candidates at or above the threshold, and the tokens JS saw below it.
+    let seenRest = screened.below;
+    for (let i = 0; i < S; i++) if (!(scores[i] + bound(sIds[i]) >= L - margin)) seenRest += Math.exp(scores[i] - screened.top);
     if (target >= 0 && !ids.includes(target)) ids.push(target);
-    return { y, ids, int8, candidates, exact: new Float32Array(ids.length), logSum: screened.logSum, top: screened.top, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
+    return { y, ids, int8, candidates, exact: new Float32Array(ids.length), top: screened.top, seenRest, unseen: screened.unseen, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
   }
 
   /**
@@ -705,18 +748,15 @@ interface Screened {
   readonly scores: Float32Array;
   /** The largest int8 score. */
   readonly top: number;
-  /** log Σ exp(s − top) over every int8 score s. */
-  readonly logSum: number;
+  /** Σ exp(s − top) over the tokens JS saw below the threshold (in returned blocks). */
+  readonly below: number;
+  /** An upper bound on Σ exp(s − top) over the tokens JS did not see (blocks below the threshold). */
+  readonly unseen: number;
   readonly threshold: number;
 }
 
 /** Largest probability error a screened row may carry (the target is 1e-6; the rest is left for float32 rounding). */
 const PROB_BOUND = 5e-7;
-/**
- * Relative error assumed for ORT's float32 sum of exp over the vocabulary (the int8 total). Not
- * proven (the worst case of a 50k-term float32 sum is about 3e-3); see docs/screened-lens.md.
- */
-const TOTAL_SUM_ERROR = 1e-6;
 
 /** One screened row on its way through re-scoring. */
 interface RowPlan {
@@ -730,9 +770,10 @@ interface RowPlan {
   readonly candidates: number;
   /** Float32 logits of `ids`, filled by rescoreAll. */
   readonly exact: Float32Array;
-  /** log Σ exp(s − top) over the int8 scores s, and top = the largest int8 score. */
-  readonly logSum: number;
+  /** The largest int8 score; Σ exp(s − top) over the int8 scores s of every non-candidate JS saw; a bound on the rest's. */
   readonly top: number;
+  readonly seenRest: number;
+  readonly unseen: number;
   /** Every token outside the candidates has a float32 logit below this. */
   readonly threshold: number;
   /** |float32 − int8| of every token outside the candidates is at most this. */
@@ -751,26 +792,17 @@ function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32
   const n = plan.candidates;
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, plan.exact[i]);
-  // log Σ exp(v − max): the int8 sum with the candidates' int8 terms swapped for their float32 ones.
-  // log Σ exp(v − max): the candidates' float32 logits, plus the int8 mass of every other token
-  // (the int8 total, from −LogSoftmax at the int8 top-1, less the candidates' int8 terms).
-  const total = Math.exp(plan.logSum + plan.top - max);
+  // log Σ exp(v − max): the candidates' float32 logits, plus the mass of every other token. Each of
+  // those is within restBound of its int8 score (a factor e^±restBound) and below the threshold; the
+  // int8 mass JS saw is known (seenRest), the rest's is between 0 and `unseen` (block maxima).
   let sum = 0;
-  let candidatesInt8 = 0;
-  for (let i = 0; i < n; i++) {
-    sum += Math.exp(plan.exact[i] - max);
-    candidatesInt8 += Math.exp(plan.int8[i] - max);
-  }
-  const rest = Math.max(0, total - candidatesInt8);
+  for (let i = 0; i < n; i++) sum += Math.exp(plan.exact[i] - max);
+  const scale = Math.exp(plan.top - max);
+  const upper = Math.min((plan.seenRest + plan.unseen) * scale * Math.exp(plan.restBound), (plan.vocab - n) * Math.exp(plan.threshold - max));
+  const lower = Math.min(plan.seenRest * scale * Math.exp(-plan.restBound), upper);
+  const rest = (upper + lower) / 2;
   const logSum = Math.fround(Math.log(sum + rest));
-  // How far the rest's float32 mass can be from `rest`: each of its tokens is within restBound of its
-  // int8 score (a factor e^±restBound on the mass; ORT's float32 sum of the total taken as accurate to
-  // TOTAL_SUM_ERROR), and below the threshold (at most V − n tokens at e^(threshold − max) each).
-  // ORT's float32 sum (assumed), and the clip below top − LOG_SUM_CLIP (at most V terms of e^−CLIP, raised).
-  const slack = TOTAL_SUM_ERROR * total + plan.vocab * Math.exp(plan.top - LOG_SUM_CLIP - max);
-  const upper = Math.min((rest + slack) * Math.exp(plan.restBound), (plan.vocab - n) * Math.exp(plan.threshold - max));
-  const lower = Math.max(0, rest - slack) * Math.exp(-plan.restBound);
-  const delta = Math.max(upper - rest, rest - lower, 0);
+  const delta = (upper - lower) / 2;
   const shift = delta / Math.max(sum + rest - delta, Number.MIN_VALUE); // bounds |Δ log Σ| (log(1 + x) ≤ x)
   if (!(Math.exp(-logSum) * Math.expm1(shift) <= PROB_BOUND)) return undefined;
   // The float32 table takes the top-k of LogSoftmax = fl(fl(v − max) − log Σ), ties to the lower id.
