@@ -478,26 +478,31 @@ export class ScreenedLensRunner {
         const idList: number[] = [];
         const scoreList: number[] = [];
         // Σ exp(s − top) of the returned blocks' tokens below the threshold, and B·exp(max_b − top) of those blocks.
+        // Tokens more than FAR below the top are only counted (each adds at most e^−FAR to the upper bound).
+        const near = top[r] - FAR;
         let below = 0;
+        let far = 0;
         let hitMass = 0;
         for (; at < M && pairs[2 * at] === r; at++) {
           const base = pairs[2 * at + 1] * B;
           let blockTop = -Infinity;
           for (let c = 0; c < B; c++) {
             const v = blockScores[at * B + c];
-            blockTop = Math.max(blockTop, v);
+            if (v > blockTop) blockTop = v;
             if (v >= tau) {
               idList.push(base + c);
               scoreList.push(v);
-            } else {
+            } else if (v > near) {
               below += Math.exp(v - top[r]);
+            } else {
+              far++;
             }
           }
           hitMass += B * Math.exp(blockTop - top[r]);
         }
         // The blocks JS did not get: at most B·Σ exp(max_b − top) over them. ORT's float32 Exp and sum
         // of ≤ 10⁵ terms are taken as accurate to 2e-3 relative (far looser than either can be).
-        const unseen = Math.max(0, B * blockMass[r] * (1 + 2e-3) - hitMass * (1 - 1e-12));
+        const unseen = Math.max(0, B * blockMass[r] * (1 + 2e-3) - hitMass * (1 - 1e-12)) + far * Math.exp(-FAR);
         const ids = Int32Array.from(idList);
         plans[start + r] = this.plan(
           y.subarray(r * D, (r + 1) * D),
@@ -728,6 +733,9 @@ export class ScreenedLensRunner {
     return true;
   }
 }
+
+/** Seen tokens further than this below a row's int8 top are counted, not summed (finishRow's bound takes e^−FAR each). */
+const FAR = 30;
 
 /** Rows per dense re-scoring product (their candidates' union is scored for all of them). */
 const DENSE_ROWS = Number(process.env.RL_DENSE_ROWS ?? 32);
