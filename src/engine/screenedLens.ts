@@ -2,18 +2,20 @@
  * The exact logit lens, screened in int8 (docs/screened-lens.md has the steps and the proof).
  *
  * The float32 lens (lens.ts) multiplies every residual row's ln_final output y [D] by all of W_U
- * [D, V]. Here every token is first scored in int8 (1–3 MatMulIntegerToFloat products: y quantized
- * per chunk by DynamicQuantizeLinear, W_U per token in two int8 halves), and only the tokens whose
- * score could still reach the top-k under a per-token error bound are re-scored in float32, with the
- * same LayerNormalization and the same MLAS summation as the float32 table. The top-k ids and logits
- * are then the float32 table's, bit for bit. A row falls back to the float32 lens when the bound does
- * not separate (the graph's threshold is not proven low enough) or when its probabilities cannot be
- * certified within 5e-7.
+ * [D, V]. Here every token is first scored in int8 (1–3 MatMulIntegerToFloat products, 2 by default:
+ * y quantized per chunk by DynamicQuantizeLinear, W_U per token in two int8 halves); the scores are
+ * searched through the maxima of blocks of ~29 tokens (TopK, NonZero and the normaliser's bound run
+ * on [n, V/29]); only the tokens whose score could still reach the top-k under a per-token error
+ * bound are re-scored in float32, a group of rows at a time against the union of their candidates,
+ * with the same LayerNormalization and the same MLAS summation as the float32 table. The top-k ids
+ * and logits are then the float32 table's, bit for bit. A row falls back to the float32 lens when
+ * the bound does not separate (the graph's threshold is not proven low enough) or when its
+ * probabilities cannot be certified within 5e-7.
  *
  * Exact: top-k ids and logits; the next token's rank when it is within reach of the top-k, else
  * counted on the int8 scores (`rankExact` 0). Probabilities: within the certified bound.
- * Measured slower than the float32 lens on this machine kind (bench/screenedLens.ts), so the engine
- * does not use it.
+ * Measured at about 0.55× the float32 table's CPU time on the bench checkpoint (bench/screenedLens.ts,
+ * docs/screened-lens.md); the engine does not use it yet.
  */
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
@@ -501,8 +503,9 @@ export class ScreenedLensRunner {
           hitMass += B * Math.exp(blockTop - top[r]);
         }
         // The blocks JS did not get: at most B·Σ exp(max_b − top) over them. ORT's float32 Exp and sum
-        // of ≤ 10⁵ terms are taken as accurate to 2e-3 relative (far looser than either can be).
-        const unseen = Math.max(0, B * blockMass[r] * (1 + 2e-3) - hitMass * (1 - 1e-12)) + far * Math.exp(-FAR);
+        // of ≤ 10⁵ terms are taken as accurate to 2e-3 relative (far looser than either can be), and
+        // 1e-30 covers terms that underflowed to zero (each below 1.2e-38).
+        const unseen = Math.max(0, B * blockMass[r] * (1 + 2e-3) - hitMass * (1 - 1e-12)) + far * Math.exp(-FAR) + 1e-30;
         const ids = Int32Array.from(idList);
         plans[start + r] = this.plan(
           y.subarray(r * D, (r + 1) * D),
@@ -641,19 +644,13 @@ export class ScreenedLensRunner {
     const outsideUpper = up(t + restBound);
     if (!(outsideUpper < L - margin)) return undefined;
     const ids: number[] = [];
-    const int8: number[] = [];
-    for (let i = 0; i < S; i++) {
-      if (scores[i] + bound(sIds[i]) >= L - margin) {
-        ids.push(sIds[i]);
-        int8.push(scores[i]);
-      }
-    }
+    for (let i = 0; i < S; i++) if (scores[i] + bound(sIds[i]) >= L - margin) ids.push(sIds[i]);
     const candidates = ids.length;
     // Non-candidates at or above the threshold, and the tokens JS saw below it.
     let seenRest = screened.below;
     for (let i = 0; i < S; i++) if (!(scores[i] + bound(sIds[i]) >= L - margin)) seenRest += Math.exp(scores[i] - screened.top);
     if (target >= 0 && !ids.includes(target)) ids.push(target);
-    return { y, ids, int8, candidates, exact: new Float32Array(ids.length), top: screened.top, seenRest, unseen: screened.unseen, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
+    return { y, ids, candidates, exact: new Float32Array(ids.length), top: screened.top, seenRest, unseen: screened.unseen, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
   }
 
   /**
@@ -738,7 +735,7 @@ export class ScreenedLensRunner {
 const FAR = 30;
 
 /** Rows per dense re-scoring product (their candidates' union is scored for all of them). */
-const DENSE_ROWS = Number(process.env.RL_DENSE_ROWS ?? 32);
+const DENSE_ROWS = 32; // 16, 64 and 128 measured within noise of it (bench, GPT-2-small shapes)
 
 /** Re-scoring items per ORT call (1024 items gather 16 Ki rows of W_E: 48 MiB at d_model 768). */
 const RESCORE_BATCH = 1024;
@@ -772,8 +769,6 @@ interface RowPlan {
   readonly y: Float32Array;
   /** Candidates (tokens that may reach the top-k), then the target if it is not one of them. */
   readonly ids: number[];
-  /** Int8 scores of the candidates (same order). */
-  readonly int8: number[];
   /** How many of `ids` are candidates. */
   readonly candidates: number;
   /** Float32 logits of `ids`, filled by rescoreAll. */
