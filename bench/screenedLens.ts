@@ -1,9 +1,11 @@
 /**
- * The int8-screened exact lens (with 1, 2 and 3 int8 products) vs today's float32 lens: the full table (13 rows × 128 positions,
+ * The int8-screened exact lens vs today's float32 lens: the full table (13 rows × 128 positions,
  * top-10 and next-token ranks) on the GPT-2-small-shaped bench checkpoint (bench/engine.ts), both
- * in the same run, alternately, 2 ORT threads. Reports wall and CPU medians, their ratios, the
- * candidate counts and fallback rows, the screened run's time split, and a check of the result
- * (ids and logits bit-equal, largest probability difference, ranks equal where exact).
+ * in the same run, alternately, 2 ORT threads. Variants (RL_SCREEN_VARIANTS, below): the number of
+ * int8 products and dense or per-row re-scoring. Reports wall and CPU medians, their ratios, the
+ * candidate counts (per row, dense logits per row, unions), fallback rows, the screened run's time
+ * split, and a check of the result (ids and logits bit-equal, largest probability difference, ranks
+ * equal where exact).
  *
  * Run alone: node --import tsx bench/screenedLens.ts   (prints JSON)
  */
