@@ -721,11 +721,41 @@ export class ScreenedLensRunner {
     const rows = 4;
     const x = new Float32Array(rows * D);
     for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 3 + Math.cos(i * 1.3);
-    const k = Math.min(8, V);
-    const table = await this.exact.run(x, new Int32Array(rows).fill(-1), k);
-    const screened = await this.run(x, new Int32Array(rows).fill(-1), k);
-    for (let i = 0; i < table.top.ids.length; i++) {
-      if (table.top.ids[i] !== screened.top.ids[i] || !Object.is(table.top.logits[i], screened.top.logits[i])) return false;
+    const none = new Int32Array(rows).fill(-1);
+    // Directly: the re-scoring graph's logits of the table's top-64 tokens (whether or not the screen
+    // would separate these rows), then end to end.
+    const k = Math.min(64, V);
+    const table = await this.exact.run(x, none, k);
+    const out = await this.screen.run({
+      [SCREEN.rows]: floatTensor(x, [rows, D]),
+      [SCREEN.target]: int64Tensor(new Array<number>(rows).fill(0), [rows]),
+      [SCREEN.k]: int64Tensor([1], [1]),
+    });
+    const y = floatOutput(out, SCREEN.y);
+    const plans: RowPlan[] = Array.from({ length: rows }, (_, r) => ({
+      y: y.subarray(r * D, (r + 1) * D),
+      ids: Array.from(table.top.ids.subarray(r * k, (r + 1) * k)),
+      candidates: k,
+      exact: new Float32Array(k),
+      top: 0,
+      seenRest: 0,
+      unseen: 0,
+      threshold: 0,
+      restBound: 0,
+      vocab: V,
+      target: -1,
+      rankInt8: 0,
+    }));
+    if (this.rescoreMode === 'dense') await this.rescoreDense(plans);
+    else await this.rescoreAll(plans);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < k; i++) if (!Object.is(plans[r].exact[i], table.top.logits[r * k + i])) return false;
+    }
+    const small = Math.min(8, V);
+    const exact = await this.exact.run(x, none, small);
+    const screened = await this.run(x, none, small);
+    for (let i = 0; i < exact.top.ids.length; i++) {
+      if (exact.top.ids[i] !== screened.top.ids[i] || !Object.is(exact.top.logits[i], screened.top.logits[i])) return false;
     }
     return true;
   }
