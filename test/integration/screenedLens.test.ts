@@ -150,6 +150,15 @@ for (const [D, V] of [
       }
     });
 
+    it('one row alone (the dense product sends it twice: MLAS sums one row differently)', async () => {
+      const random = new Random(21);
+      const rows = rowsNear(wte, D, [300], random, 3);
+      const targets = Int32Array.from([300]);
+      const screened = await lens.screened.run(rows, targets, 5);
+      compare(screened, await lens.exact.run(rows, targets, 5), 'one row');
+      if (D === 600) assert.equal(screened.stats.fallbackRows, 0, 'the row is screened');
+    });
+
     it('k above the number of screen blocks: every row by the float32 lens', async () => {
       const random = new Random(12);
       const N = 4;
