@@ -858,10 +858,21 @@ function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32
   return { ids, logits, probs, rank, rankExact: true };
 }
 
-/** The k-th largest value (1-based k) of `xs`. */
+/** The k-th largest value (1-based k) of `xs`: the k largest kept sorted in a small array (k ≪ length). */
 function kthLargest(xs: Float64Array, k: number): number {
-  const sorted = Float64Array.from(xs).sort();
-  return sorted[sorted.length - k];
+  const top = new Float64Array(k).fill(-Infinity); // descending
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    if (Number.isNaN(x)) return NaN; // no proof holds: the row falls back
+    if (!(x > top[k - 1])) continue;
+    let j = k - 1;
+    while (j > 0 && top[j - 1] < x) {
+      top[j] = top[j - 1];
+      j--;
+    }
+    top[j] = x;
+  }
+  return top[k - 1];
 }
 
 /**
