@@ -22,9 +22,9 @@ const RUNS = Number(process.env.RL_SCREEN_RUNS ?? 5);
 const THREADS = 2;
 /**
  * Variants measured, as `<products><d|r>` (d: dense re-scoring, r: per row); RL_SCREEN_VARIANTS
- * overrides, e.g. `1d,2d,3d,3r`. Default: the new default (1 product, dense) and the first version's (3, per row).
+ * overrides, e.g. `1d,2d,3d,3r`. Default: the runner's default (2 products, dense) and the first version's (3, per row; its screen is the new one).
  */
-const VARIANTS: readonly { products: ScreenProducts; rescore: RescoreMode }[] = (process.env.RL_SCREEN_VARIANTS ?? '1d,3r').split(',').map((v) => {
+const VARIANTS: readonly { products: ScreenProducts; rescore: RescoreMode }[] = (process.env.RL_SCREEN_VARIANTS ?? '2d,3r').split(',').map((v) => {
   const m = /^([123])([dr])$/.exec(v.trim());
   if (!m) throw new Error(`RL_SCREEN_VARIANTS: '${v}' is not <1|2|3><d|r>`);
   return { products: Number(m[1]) as ScreenProducts, rescore: m[2] === 'd' ? 'dense' : 'perRow' };
