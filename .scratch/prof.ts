@@ -1,23 +1,36 @@
 import * as path from 'node:path';
-import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { ensureF32Weights, openCheckpoint, readTensor } from '../src/engine/checkpoint';
-import type { WeightLocator } from '../src/engine/graph';
-import { buildScreenGraph, quantizeUnembed } from '../src/engine/screenedLens';
-import { sessionOptions, floatTensor, int64Tensor } from '../src/engine/session';
-const folder = '.bench/gpt2-small-random', cacheDir = '.bench/cache';
-(async () => {
-  const products = Number(process.argv[2] ?? 1) as 1 | 2 | 3;
-  const ckpt = openCheckpoint(folder); const f32 = ensureF32Weights(ckpt, cacheDir);
-  const locate: WeightLocator = (name, dims) => ({ location: path.basename(f32.path), offset: f32.offsets.get(name)!, byteLength: dims.reduce((a, b) => a * b, 1) * 4 });
-  const D = ckpt.config.dModel;
-  const qu = quantizeUnembed(readTensor(ckpt, 'wte.weight'), ckpt.config.dVocab, D);
-  const s = await ort.InferenceSession.create(buildScreenGraph(ckpt.config, locate, qu, products), { ...sessionOptions(path.dirname(f32.path), { threads: 2 }), enableProfiling: true, profileFilePrefix: '.scratch/prof' });
-  const n = 166; const all = new Float32Array(fs.readFileSync(".scratch/resid.bin").buffer.slice(0)); const rows = all.subarray(166 * 5 * D, 166 * 6 * D);
-  for (let i = 0; i < 11; i++) await s.run({ rows: floatTensor(rows, [n, D]), target: int64Tensor(new Array(n).fill(5), [n]), k: int64Tensor([10], [1]) });
-  s.endProfiling(); const file = ".scratch/" + fs.readdirSync(".scratch").filter((f) => f.startsWith("prof_")).sort().pop()!; const ev = JSON.parse(fs.readFileSync(file, 'utf8')) as { name: string; dur: number; cat: string; args?: { op_name?: string } }[];
-  const agg = new Map<string, number>();
-  for (const e of ev) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) agg.set(e.args?.op_name + ' ' + e.name.replace('_kernel_time', ''), (agg.get(e.args?.op_name + ' ' + e.name.replace('_kernel_time', '')) ?? 0) + e.dur / 1000);
-  console.log("TOTAL", [...agg.values()].reduce((a, b) => a + b, 0).toFixed(0)); console.log([...agg].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => `${v.toFixed(0).padStart(6)} ${k}`).join('\n'));
-  fs.unlinkSync(file);
-})();
+import { ensureF32Weights, openCheckpoint } from '../src/engine/checkpoint';
+import { buildInstrumentedGraph, buildLensGraph, buildPlainGraph, INPUTS } from '../src/engine/graph';
+import { createSession, int64Tensor, floatTensor } from '../src/engine/session';
+import { ensureBenchCheckpoint, textOfLength } from '../bench/engine';
+
+const threads = Number(process.argv[2] ?? 1);
+const T = Number(process.argv[3] ?? 32);
+async function main() {
+  const dir = ensureBenchCheckpoint();
+  const ck = openCheckpoint(dir);
+  const f32 = ensureF32Weights(ck, path.join(dir, '..', 'cache'));
+  const locate = (name: string, dims: readonly number[]) => ({ location: path.basename(f32.path), offset: f32.offsets.get(name) as number, byteLength: dims.reduce((a, b) => a * b, 1) * 4 });
+  const folder = path.dirname(f32.path);
+  const c = ck.config;
+  const s = { threads };
+  const instr = await createSession(buildInstrumentedGraph(c, locate), folder, s);
+  const plain = await createSession(buildPlainGraph(c, locate), folder, s);
+  const lens = await createSession(buildLensGraph(c, locate), folder, s);
+  const ids = int64Tensor(Array.from({ length: T }, (_, i) => 50256 - i), [T]);
+  const k = int64Tensor([10], [1]);
+  const med = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1];
+  const ti: number[] = [], tp: number[] = [], tl: number[] = [];
+  const rows = floatTensor(new Float32Array(T * c.dModel).map(() => Math.random()), [T, c.dModel]);
+  for (let i = 0; i < 12; i++) {
+    let t0 = performance.now();
+    await plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }); tp.push(performance.now() - t0);
+    t0 = performance.now();
+    await instr.run({ [INPUTS.ids]: ids }); ti.push(performance.now() - t0);
+    t0 = performance.now();
+    await lens.run({ [INPUTS.rows]: rows, [INPUTS.target]: int64Tensor(new Array(T).fill(0), [T]), [INPUTS.k]: k, [INPUTS.distRows]: int64Tensor([], [0]) }); tl.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify({ threads, T, plain: med(tp), instr: med(ti), lens: med(tl), ratio: (med(ti) + med(tl)) / med(tp) }));
+}
+main();
