@@ -1,9 +1,11 @@
 /**
- * The int8-screened exact lens (with 1, 2 and 3 int8 products) vs today's float32 lens: the full table (13 rows × 128 positions,
+ * The int8-screened exact lens vs today's float32 lens: the full table (13 rows × 128 positions,
  * top-10 and next-token ranks) on the GPT-2-small-shaped bench checkpoint (bench/engine.ts), both
- * in the same run, alternately, 2 ORT threads. Reports wall and CPU medians, their ratios, the
- * candidate counts and fallback rows, the screened run's time split, and a check of the result
- * (ids and logits bit-equal, largest probability difference, ranks equal where exact).
+ * in the same run, alternately, 2 ORT threads. Variants (RL_SCREEN_VARIANTS, below): the number of
+ * int8 products and dense or per-row re-scoring. Reports wall and CPU medians, their ratios, the
+ * candidate counts (per row, dense logits per row, unions), fallback rows, the screened run's time
+ * split, and a check of the result (ids and logits bit-equal, largest probability difference, ranks
+ * equal where exact).
  *
  * Run alone: node --import tsx bench/screenedLens.ts   (prints JSON)
  */
@@ -11,14 +13,22 @@ import * as path from 'node:path';
 import { Engine } from '../src/engine/engine';
 import { nextTokenTargets } from '../src/engine/lens';
 import type { LensRows } from '../src/engine/lens';
-import { screenedLensForCheckpoint, type ScreenedLensRows, type ScreenProducts } from '../src/engine/screenedLens';
+import { screenedLensForCheckpoint, type RescoreMode, type ScreenedLensRows, type ScreenProducts } from '../src/engine/screenedLens';
 import { BENCH_DIR, ensureBenchCheckpoint } from './engine';
 import { median, round1 } from './section';
 
 const T = 128;
-const RUNS = 5;
+const RUNS = Number(process.env.RL_SCREEN_RUNS ?? 5);
 const THREADS = 2;
-const PRODUCTS: readonly ScreenProducts[] = [1, 2, 3];
+/**
+ * Variants measured, as `<products><d|r>` (d: dense re-scoring, r: per row); RL_SCREEN_VARIANTS
+ * overrides, e.g. `1d,2d,3d,3r`. Default: the runner's default (2 products, dense) and the first version's (3, per row; its screen is the new one).
+ */
+const VARIANTS: readonly { products: ScreenProducts; rescore: RescoreMode }[] = (process.env.RL_SCREEN_VARIANTS ?? '2d,3r').split(',').map((v) => {
+  const m = /^([123])([dr])$/.exec(v.trim());
+  if (!m) throw new Error(`RL_SCREEN_VARIANTS: '${v}' is not <1|2|3><d|r>`);
+  return { products: Number(m[1]) as ScreenProducts, rescore: m[2] === 'd' ? 'dense' : 'perRow' };
+});
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] screened lens: ${line}\n`);
@@ -69,12 +79,12 @@ export async function benchScreenedLens(): Promise<Record<string, unknown>> {
     const rows = config.nLayer + 1;
     const positions = trace.tokens.length;
     const targets = nextTokenTargets(trace.tokens.map((t) => t.id), rows);
-    const variants: { products: ScreenProducts; lens: Awaited<ReturnType<typeof screenedLensForCheckpoint>>; createMs: number }[] = [];
+    const variants: { products: ScreenProducts; rescore: RescoreMode; lens: Awaited<ReturnType<typeof screenedLensForCheckpoint>>; createMs: number }[] = [];
     try {
-      for (const products of PRODUCTS) {
-        log(`creating the screened lens with ${products} int8 product(s) (quantizes W_U, checks re-scoring against the float32 Gemm)`);
-        const created = await measure(() => screenedLensForCheckpoint(folder, cacheDir, { threads: THREADS }, products));
-        variants.push({ products, lens: created.result, createMs: created.wall });
+      for (const { products, rescore } of VARIANTS) {
+        log(`creating the screened lens with ${products} int8 product(s), ${rescore} re-scoring (quantizes W_U, checks re-scoring against the float32 Gemm)`);
+        const created = await measure(() => screenedLensForCheckpoint(folder, cacheDir, { threads: THREADS }, products, rescore));
+        variants.push({ products, rescore, lens: created.result, createMs: created.wall });
       }
       const exact = variants[0].lens.exact;
       const f32 = { wall: [] as number[], cpu: [] as number[] };
@@ -108,13 +118,21 @@ export async function benchScreenedLens(): Promise<Record<string, unknown>> {
           const screenedRows = stats ? stats.rows - stats.fallbackRows : 0;
           return {
             products: variant.products,
+            rescore: variant.rescore,
             createMs: round1(variant.createMs),
             reproducesFloat32Gemm: variant.lens.screened.reproduces,
             wallMs: round1(median(scr[v].wall)),
             cpuMs: round1(median(scr[v].cpu)),
             ratio: { wall: Math.round((median(scr[v].wall) / f32Wall) * 100) / 100, cpu: Math.round((median(scr[v].cpu) / f32Cpu) * 100) / 100 },
             candidates: stats
-              ? { screenedRows, fallbackRows: stats.fallbackRows, perScreenedRow: screenedRows ? round1(stats.candidates / screenedRows) : 0, maxPerRow: stats.maxCandidates, exactRankRows: stats.exactRankRows }
+              ? {
+                  screenedRows,
+                  fallbackRows: stats.fallbackRows,
+                  perScreenedRow: screenedRows ? round1(stats.candidates / screenedRows) : 0,
+                  maxPerRow: stats.maxCandidates,
+                  exactRankRows: stats.exactRankRows,
+                  ...(stats.denseCells ? { denseLogitsPerRow: round1(stats.denseCells / screenedRows), unionTokens: stats.unionTokens } : {}),
+                }
               : undefined,
             splitMs: stats?.ms ? Object.fromEntries(Object.entries(stats.ms).map(([key, x]) => [key, round1(x)])) : undefined,
             check: scr[v].check,

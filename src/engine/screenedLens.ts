@@ -2,18 +2,20 @@
  * The exact logit lens, screened in int8 (docs/screened-lens.md has the steps and the proof).
  *
  * The float32 lens (lens.ts) multiplies every residual row's ln_final output y [D] by all of W_U
- * [D, V]. Here every token is first scored in int8 (1–3 MatMulIntegerToFloat products: y quantized
- * per chunk by DynamicQuantizeLinear, W_U per token in two int8 halves), and only the tokens whose
- * score could still reach the top-k under a per-token error bound are re-scored in float32, with the
- * same LayerNormalization and the same MLAS summation as the float32 table. The top-k ids and logits
- * are then the float32 table's, bit for bit. A row falls back to the float32 lens when the bound does
- * not separate (the graph's threshold is not proven low enough) or when its probabilities cannot be
- * certified within 5e-7.
+ * [D, V]. Here every token is first scored in int8 (1–3 MatMulIntegerToFloat products, 2 by default:
+ * y quantized per chunk by DynamicQuantizeLinear, W_U per token in two int8 halves); the scores are
+ * searched through the maxima of blocks of ~29 tokens (TopK, NonZero and the normaliser's bound run
+ * on [n, V/29]); only the tokens whose score could still reach the top-k under a per-token error
+ * bound are re-scored in float32, a group of rows at a time against the union of their candidates,
+ * with the same LayerNormalization and the same MLAS summation as the float32 table. The top-k ids
+ * and logits are then the float32 table's, bit for bit. A row falls back to the float32 lens when
+ * the bound does not separate (the graph's threshold is not proven low enough) or when its
+ * probabilities cannot be certified within 5e-7.
  *
  * Exact: top-k ids and logits; the next token's rank when it is within reach of the top-k, else
  * counted on the int8 scores (`rankExact` 0). Probabilities: within the certified bound.
- * Measured slower than the float32 lens on this machine kind (bench/screenedLens.ts), so the engine
- * does not use it.
+ * Measured at about 0.55× the float32 table's CPU time on the bench checkpoint (bench/screenedLens.ts,
+ * docs/screened-lens.md); the engine does not use it yet.
  */
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
@@ -32,6 +34,15 @@ const U = 2 ** -24;
  * work and narrow the bound, so fewer tokens are re-scored in float32.
  */
 export type ScreenProducts = 1 | 2 | 3;
+/** Two products with dense re-scoring measured fastest (docs/screened-lens.md): one leaves a bound so wide that planning and re-scoring ~260 tokens a row cost more than the second product. */
+export const DEFAULT_PRODUCTS: ScreenProducts = 2;
+
+/** How the candidates are re-scored in float32 (docs/screened-lens.md). */
+export type RescoreMode =
+  /** Per chunk of rows, the union of their candidates in one dense product (rows × union), in MLAS's summation order. */
+  | 'dense'
+  /** Each row's own candidates, 16 at a time (the first version; slower when rows have many candidates). */
+  | 'perRow';
 
 /** About this many int8 scores per ORT call (32 MiB of float32), as in lens.ts. */
 const CHUNK_SCORES = 8 * 1024 * 1024;
@@ -139,8 +150,8 @@ const SCREEN = {
   dScale: 'dy_scale',
   dZero: 'dy_zero',
   scale: 'ln_final_scale',
-  topScores: 'top_scores',
-  logSum: 'log_sum_int8',
+  top: 'top_score',
+  blockMass: 'block_mass',
   threshold: 'threshold',
   candidates: 'candidates',
   candidateScores: 'candidate_scores',
@@ -182,10 +193,21 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   let scores = product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wHi, sHi);
   if (products >= 2) scores = g.op('Add', [scores, product(SCREEN.yq, SCREEN.yScale, SCREEN.yZero, wLo, sLo)]);
   if (products >= 3) scores = g.op('Add', [scores, product(SCREEN.dq, SCREEN.dScale, SCREEN.dZero, wHi, sHi)]);
-  const [topScores, topIds] = g.node('TopK', [scores, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, [SCREEN.topScores, 'top_ids']);
-  // −LogSoftmax at the int8 top-1 = log Σ exp(s − max s): small, so float32 keeps it precise (ReduceLogSumExp measured 2.5× slower).
-  const lpTop = g.op('GatherElements', [g.op('LogSoftmax', [scores], { axis: { i: -1 } }), g.op('Slice', [topIds, g.constInts([0]), g.constInts([1]), g.constInts([1])])], { axis: { i: 1 } });
-  g.op('Reshape', [g.op('Neg', [lpTop]), g.constInts([-1])], {}, SCREEN.logSum);
+  // Blocks of B tokens and their maxima [n, V/B] (V padded with −FLT_MAX when B does not divide it):
+  // one cheap pass, after which every search runs on the maxima instead of on [n, V]. The k-th
+  // largest block maximum is ≤ the k-th largest score (k blocks, k distinct tokens at least that
+  // high), so the threshold below stays a valid one (JS proves the row's separation anyway); the
+  // largest is the largest score; and B·Σ exp(max_b − top) bounds the mass of the tokens in blocks
+  // JS never sees. This replaced TopK, NonZero and LogSoftmax over [n, V] (measured in the bench).
+  const B = screenBlock(V);
+  const blocks = Math.ceil(V / B);
+  const padded = blocks * B === V ? scores : g.op('Pad', [scores, g.constInts([0, 0, 0, blocks * B - V]), g.constFloat(-3.4028234663852886e38)]);
+  const blocked = g.op('Reshape', [padded, g.constInts([0, blocks, B])]); // [n, blocks, B]
+  const blockMax = g.op('ReduceMax', [blocked], { axes: { ints: [2] }, keepdims: { i: 0 } }); // [n, blocks]
+  const [topScores] = g.node('TopK', [blockMax, k], 2, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }); // [n, k]
+  const top1 = g.op('Slice', [topScores, g.constInts([0]), g.constInts([1]), g.constInts([1])]); // [n, 1]
+  g.op('Reshape', [top1, g.constInts([-1])], {}, SCREEN.top);
+  g.op('ReduceSum', [g.op('Exp', [g.op('Sub', [blockMax, top1])]), g.constInts([1])], { keepdims: { i: 0 } }, SCREEN.blockMass); // [n]
   // Largest error bound of the row (float32 here, with slack; the exact bound is in JS).
   const axes = g.constInts([1]);
   const norm = (x: string): string => g.op('ReduceL2', [x], { axes: { ints: [1] }, keepdims: { i: 1 } });
@@ -212,9 +234,14 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   const slack = g.op('Add', [g.op('Mul', [g.op('Abs', [kth]), g.constFloat(1e-3)]), g.constFloat(1e-3)]);
   const threshold = g.op('Sub', [g.op('Sub', [kth, g.op('Mul', [eMax, g.constFloat(2.01)])]), slack]); // [n, 1]
   g.op('Reshape', [threshold, g.constInts([-1])], {}, SCREEN.threshold);
-  const where = g.op('NonZero', [g.op('GreaterOrEqual', [scores, threshold])]); // [2, M]
-  const pairs = g.op('Transpose', [where], { perm: { ints: [1, 0] } }, SCREEN.candidates); // [M, 2]
-  g.op('GatherND', [scores, pairs], {}, SCREEN.candidateScores);
+  // The tokens at or above the threshold, block by block (NonZero is single-threaded; over [n, V] it
+  // was the screen's largest cost): every block whose maximum reaches the threshold is returned whole
+  // (JS keeps its tokens ≥ threshold and sums the others); a block that does not has no such token.
+  const where = g.op('NonZero', [g.op('GreaterOrEqual', [blockMax, threshold])]); // [2, M]
+  const pairs = g.op('Transpose', [where], { perm: { ints: [1, 0] } }); // [M, 2] (row, block)
+  g.op('GatherND', [blocked, pairs], {}, SCREEN.candidateScores); // [M, B]
+  // int32 for JS: reading int64 goes through one BigInt per value.
+  g.op('Cast', [pairs], { to: { i: DataType.INT32 } }, SCREEN.candidates);
   const targetScore = g.op('GatherElements', [scores, g.op('Unsqueeze', [target, axes])], { axis: { i: 1 } });
   const above = g.op('Cast', [g.op('Greater', [scores, targetScore])], { to: { i: DataType.FLOAT } });
   g.op('Cast', [g.op('ReduceSum', [above, axes], { keepdims: { i: 0 } })], { to: { i: DataType.INT32 } }, SCREEN.rank);
@@ -226,13 +253,22 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   g.output(SCREEN.dScale, DataType.FLOAT, []);
   g.output(SCREEN.dZero, DataType.UINT8, []);
   g.output(SCREEN.scale, DataType.FLOAT, ['n']);
-  g.output(SCREEN.topScores, DataType.FLOAT, ['n', 'k']);
-  g.output(SCREEN.logSum, DataType.FLOAT, ['n']);
+  g.output(SCREEN.top, DataType.FLOAT, ['n']);
+  g.output(SCREEN.blockMass, DataType.FLOAT, ['n']);
   g.output(SCREEN.threshold, DataType.FLOAT, ['n']);
-  g.output(SCREEN.candidates, DataType.INT64, ['m', 2]);
-  g.output(SCREEN.candidateScores, DataType.FLOAT, ['m']);
+  g.output(SCREEN.candidates, DataType.INT32, ['m', 2]);
+  g.output(SCREEN.candidateScores, DataType.FLOAT, ['m', screenBlock(V)]);
   g.output(SCREEN.rank, DataType.INT32, ['n']);
   return g.build();
+}
+
+/** Tokens per block of the screen's threshold search: a divisor of V near 32 when there is one (GPT-2: 29), else 32. */
+export function screenBlock(V: number): number {
+  for (let d = 0; d <= 16; d++) {
+    if (V % (32 + d) === 0) return 32 + d;
+    if (V % (32 - d) === 0) return 32 - d;
+  }
+  return 32;
 }
 
 /** Columns per re-scoring product: at most 64 keeps MLAS's K stride at ≥ 256 (see buildRescoreGraph); 16 wastes less padding. */
@@ -282,6 +318,47 @@ export function buildRescoreGraph(config: ModelConfig, locate: WeightLocator): U
   return g.build();
 }
 
+/** Columns per dense re-scoring product: at most 64 keeps MLAS's K stride at ≥ 256 (see buildRescoreGraph). */
+export const DENSE_COLUMNS = 64;
+
+/**
+ * y [n, D] (ln_final outputs, n ≥ 2) and ids [G, 64] → logits [G, n, 64]: every row's float32 logit
+ * of every listed token, bit-equal to the float32 lens's Gemm (same reasoning as buildRescoreGraph:
+ * each 256-slice of K is its own product with ≤ 64 columns, so MLAS sums it in one FMA chain, and
+ * the slices are added in order). One product for a chunk's union of candidates replaces hundreds
+ * of single-row gathers when rows share candidates.
+ */
+export function buildDenseRescoreGraph(config: ModelConfig, locate: WeightLocator): Uint8Array {
+  const { dModel: D, dVocab: V } = config;
+  const blocks = Math.ceil(D / PACKED_STRIDE_K);
+  const padded = blocks * PACKED_STRIDE_K;
+  const C = DENSE_COLUMNS;
+  const g = new GraphBuilder('residual_lens_rescore_dense', 17);
+  const y = g.input('y', DataType.FLOAT, ['n', D]);
+  const ids = g.input('ids', DataType.INT64, ['g', C]);
+  const wte = g.external('wte.weight', [V, D], locate('wte.weight', [V, D]));
+  let w = g.op('Gather', [wte, ids], { axis: { i: 0 } }); // [G, 64, D]
+  let yy = y;
+  if (padded !== D) {
+    // Zero-pad the last block: adding exact zeros after the last product leaves every FMA chain unchanged.
+    w = g.op('Pad', [w, g.constInts([0, 0, 0, 0, 0, padded - D])]);
+    yy = g.op('Pad', [yy, g.constInts([0, 0, 0, padded - D])]);
+  }
+  const wt = g.op('Transpose', [g.op('Reshape', [w, g.constInts([0, C, blocks, PACKED_STRIDE_K])])], { perm: { ints: [0, 2, 3, 1] } }); // [G, blocks, 256, 64]
+  const yb = g.op('Transpose', [g.op('Reshape', [yy, g.constInts([0, blocks, PACKED_STRIDE_K])])], { perm: { ints: [1, 0, 2] } }); // [blocks, n, 256]
+  const parts = g.op('MatMul', [yb, wt]); // [G, blocks, n, 64] (yb broadcast over G)
+  if (blocks === 1) {
+    g.op('Squeeze', [parts, g.constInts([1])], {}, 'logits');
+  } else {
+    const split = g.node('Split', [parts, g.constInts(new Array<number>(blocks).fill(1))], blocks, { axis: { i: 1 } });
+    let sum = split[0];
+    for (let i = 1; i < blocks; i++) sum = g.op('Add', [sum, split[i]]);
+    g.op('Squeeze', [sum, g.constInts([1])], {}, 'logits');
+  }
+  g.output('logits', DataType.FLOAT, ['g', 'n', C]);
+  return g.build();
+}
+
 export interface ScreenedLensStats {
   readonly rows: number;
   /** Tokens re-scored in float32, all rows together (targets included). */
@@ -292,6 +369,9 @@ export interface ScreenedLensStats {
   readonly fallbackRows: number;
   /** Rows whose next-token rank is exact (target within reach, or a fallback row, or no target). */
   readonly exactRankRows: number;
+  /** Dense re-scoring: float32 logits computed (rows × padded union, all groups), and the unions' sizes summed. */
+  readonly denseCells?: number;
+  readonly unionTokens?: number;
   /** Time split, ms: the int8 screen (ORT), the bound and candidates (JS), re-scoring (ORT), fallback rows. */
   readonly ms?: { readonly screen: number; readonly plan: number; readonly rescore: number; readonly fallback: number };
 }
@@ -305,24 +385,27 @@ export interface ScreenedLensRows extends LensRows {
 export class ScreenedLensRunner {
   private constructor(
     private readonly screen: ort.InferenceSession,
+    /** Per-row re-scoring ('perRow') or the dense one ('dense'), as `rescoreMode` says. */
     private readonly rescore: ort.InferenceSession,
     private readonly exact: LensRunner,
     private readonly config: ModelConfig,
     private readonly qu: QuantizedUnembed,
     /** How many int8 products score the tokens (ScreenProducts). */
     readonly products: ScreenProducts,
+    /** How candidates are re-scored (RescoreMode). */
+    readonly rescoreMode: RescoreMode,
   ) {}
 
   /**
    * Sessions for the screen and the re-scoring; `exact` (the float32 lens) serves fallback rows.
    * `wte` [V, D] is read once to quantize W_U and may be dropped afterwards.
    */
-  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings, products: ScreenProducts = 3): Promise<ScreenedLensRunner> {
+  static async create(config: ModelConfig, locate: WeightLocator, weightsFolder: string | undefined, wte: Float32Array, exact: LensRunner, settings?: SessionSettings, products: ScreenProducts = DEFAULT_PRODUCTS, rescoreMode: RescoreMode = 'dense'): Promise<ScreenedLensRunner> {
     const qu = quantizeUnembed(wte, config.dVocab, config.dModel);
     const screen = await createSession(buildScreenGraph(config, locate, qu, products), weightsFolder, settings);
     try {
-      const rescore = await createSession(buildRescoreGraph(config, locate), weightsFolder, settings);
-      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu, products);
+      const rescore = await createSession(rescoreMode === 'dense' ? buildDenseRescoreGraph(config, locate) : buildRescoreGraph(config, locate), weightsFolder, settings);
+      const runner = new ScreenedLensRunner(screen, rescore, exact, config, qu, products, rescoreMode);
       runner.reproduces = await runner.reproducesTable();
       return runner;
     } catch (err) {
@@ -351,12 +434,15 @@ export class ScreenedLensRunner {
     const N = rows.length / D;
     if (!Number.isInteger(N) || targets.length !== N) throw new Error(`lens: ${rows.length} values and ${targets.length} targets do not make rows of ${D}`);
     if (!Number.isInteger(k) || k < 1 || k > this.config.dVocab) throw new Error(`screened lens: top-${k} is not within 1..${this.config.dVocab}`);
-    if (!this.reproduces) {
+    // The screen's TopK runs over the V/B block maxima: a larger k (hundreds at GPT-2 sizes) takes the float32 lens.
+    if (!this.reproduces || k > Math.ceil(this.config.dVocab / screenBlock(this.config.dVocab))) {
       const exact = await this.exact.run(rows, targets, k, between);
       return { ...exact, rankExact: new Uint8Array(N).fill(1), stats: { rows: N, candidates: 0, maxCandidates: 0, fallbackRows: N, exactRankRows: N } };
     }
     const plans: (RowPlan | undefined)[] = new Array<RowPlan | undefined>(N);
     const ms = { screen: 0, plan: 0, rescore: 0, fallback: 0 };
+    let denseCells = 0;
+    let unionTokens = 0;
     const scale = new Float32Array(N);
     const kTensor = int64Tensor([k], [1]);
     for (let start = 0; start < N; start += this.chunkRows) {
@@ -376,33 +462,75 @@ export class ScreenedLensRunner {
       const dq = out[SCREEN.dq].data as Uint8Array;
       const dScale = (out[SCREEN.dScale].data as Float32Array)[0];
       const dZero = (out[SCREEN.dZero].data as Uint8Array)[0];
-      const topScores = floatOutput(out, SCREEN.topScores);
+      const top = floatOutput(out, SCREEN.top);
       const threshold = floatOutput(out, SCREEN.threshold);
-      const logSum = floatOutput(out, SCREEN.logSum);
-      const pairs = intOutput(out, SCREEN.candidates); // [M, 2] (row, token), rows ascending
-      const pairScores = floatOutput(out, SCREEN.candidateScores);
+      const blockMass = floatOutput(out, SCREEN.blockMass);
+      const pairs = intOutput(out, SCREEN.candidates); // [M, 2] (row, block), rows ascending
+      const blockScores = floatOutput(out, SCREEN.candidateScores); // [M, B]
+      const B = screenBlock(this.config.dVocab);
+      const M = pairs.length / 2;
       const rankInt8 = intOutput(out, SCREEN.rank);
       scale.set(floatOutput(out, SCREEN.scale), start);
       const t1 = performance.now();
       ms.screen += t1 - t0;
       let at = 0;
       for (let r = 0; r < n; r++) {
-        const from = at;
-        while (at < pairScores.length && pairs[2 * at] === r) at++;
-        const ids = new Int32Array(at - from);
-        for (let i = 0; i < ids.length; i++) ids[i] = pairs[2 * (from + i) + 1];
+        // The row's blocks → its tokens at or above the threshold (padding scores −FLT_MAX never are).
+        const tau = threshold[r];
+        const idList: number[] = [];
+        const scoreList: number[] = [];
+        // Σ exp(s − top) of the returned blocks' tokens below the threshold, and B·exp(max_b − top) of those blocks.
+        // Tokens more than FAR below the top are only counted (each adds at most e^−FAR to the upper bound).
+        const near = top[r] - FAR;
+        let below = 0;
+        let far = 0;
+        let hitMass = 0;
+        for (; at < M && pairs[2 * at] === r; at++) {
+          const base = pairs[2 * at + 1] * B;
+          let blockTop = -Infinity;
+          for (let c = 0; c < B; c++) {
+            const v = blockScores[at * B + c];
+            if (v > blockTop) blockTop = v;
+            if (v >= tau) {
+              idList.push(base + c);
+              scoreList.push(v);
+            } else if (v > near) {
+              below += Math.exp(v - top[r]);
+            } else {
+              far++;
+            }
+          }
+          hitMass += B * Math.exp(blockTop - top[r]);
+        }
+        // The blocks JS did not get: at most B·Σ exp(max_b − top) over them. ORT's float32 Exp and sum
+        // of ≤ 10⁵ terms are taken as accurate to 2e-3 relative (far looser than either can be), and
+        // 1e-30 covers terms that underflowed to zero (each below 1.2e-38).
+        const unseen = Math.max(0, B * blockMass[r] * (1 + 2e-3) - hitMass * (1 - 1e-12)) + far * Math.exp(-FAR) + 1e-30;
+        const ids = Int32Array.from(idList);
         plans[start + r] = this.plan(
           y.subarray(r * D, (r + 1) * D),
           { q: yq.subarray(r * D, (r + 1) * D), scale: yScale, zero: yZero },
           { q: dq.subarray(r * D, (r + 1) * D), scale: dScale, zero: dZero },
-          { ids, scores: pairScores.subarray(from, at), top: topScores[r * k], logSum: logSum[r], threshold: threshold[r] }, t[r], rankInt8[r], k,
+          { ids, scores: Float32Array.from(scoreList), top: top[r], below, unseen, threshold: tau }, t[r], rankInt8[r], k,
         );
       }
       ms.plan += performance.now() - t1;
     }
-    const t2 = performance.now();
-    await this.rescoreAll(plans, between);
-    ms.rescore = performance.now() - t2;
+    if (this.rescoreMode === 'dense') {
+      const t2 = performance.now();
+      // Rows with the same target (in a lens table: the same position at every layer) share most
+      // candidates, so they are re-scored together; the order only affects speed.
+      const order = Array.from({ length: N }, (_, i) => i).sort((a, b) => targets[a] - targets[b] || a - b);
+      const cells = await this.rescoreDense(order.map((i) => plans[i]), between);
+      denseCells += cells.cells;
+      unionTokens += cells.union;
+      ms.rescore += performance.now() - t2;
+    }
+    if (this.rescoreMode === 'perRow') {
+      const t2 = performance.now();
+      await this.rescoreAll(plans, between);
+      ms.rescore = performance.now() - t2;
+    }
 
     const ids = new Int32Array(N * k);
     const logits = new Float32Array(N * k);
@@ -453,7 +581,7 @@ export class ScreenedLensRunner {
       rank,
       scale,
       rankExact,
-      stats: { rows: N, candidates, maxCandidates, fallbackRows: fallback.length, exactRankRows, ms },
+      stats: { rows: N, candidates, maxCandidates, fallbackRows: fallback.length, exactRankRows, denseCells, unionTokens, ms },
     };
   }
 
@@ -516,16 +644,52 @@ export class ScreenedLensRunner {
     const outsideUpper = up(t + restBound);
     if (!(outsideUpper < L - margin)) return undefined;
     const ids: number[] = [];
-    const int8: number[] = [];
-    for (let i = 0; i < S; i++) {
-      if (scores[i] + bound(sIds[i]) >= L - margin) {
-        ids.push(sIds[i]);
-        int8.push(scores[i]);
-      }
-    }
+    for (let i = 0; i < S; i++) if (scores[i] + bound(sIds[i]) >= L - margin) ids.push(sIds[i]);
     const candidates = ids.length;
+    // Non-candidates at or above the threshold, and the tokens JS saw below it.
+    let seenRest = screened.below;
+    for (let i = 0; i < S; i++) if (!(scores[i] + bound(sIds[i]) >= L - margin)) seenRest += Math.exp(scores[i] - screened.top);
     if (target >= 0 && !ids.includes(target)) ids.push(target);
-    return { y, ids, int8, candidates, exact: new Float32Array(ids.length), logSum: screened.logSum, top: screened.top, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
+    return { y, ids, candidates, exact: new Float32Array(ids.length), top: screened.top, seenRest, unseen: screened.unseen, threshold: L - margin, restBound, vocab: this.config.dVocab, target, rankInt8 };
+  }
+
+  /**
+   * Fills the plans' `exact` from dense products: the rows, in groups of DENSE_ROWS in the given
+   * order, against the union of their ids. Returns the logits computed and the unions' sizes.
+   */
+  private async rescoreDense(plans: readonly (RowPlan | undefined)[], between?: () => Promise<void>): Promise<{ cells: number; union: number }> {
+    const D = this.config.dModel;
+    const C = DENSE_COLUMNS;
+    const live = plans.filter((p): p is RowPlan => p !== undefined);
+    let cells = 0;
+    let unionSize = 0;
+    for (let from = 0; from < live.length; from += DENSE_ROWS) {
+      if (from > 0 && between) await between();
+      const group = live.slice(from, from + DENSE_ROWS);
+      const union = new Set<number>();
+      for (const plan of group) for (const id of plan.ids) union.add(id);
+      const tokens = Int32Array.from(union).sort();
+      const G = Math.ceil(tokens.length / C);
+      const ids = new Array<number>(G * C).fill(tokens[0]);
+      tokens.forEach((id, i) => (ids[i] = id));
+      const column = new Map<number, number>();
+      tokens.forEach((id, i) => column.set(id, i));
+      // Two rows at least: one row would take MLAS's M = 1 path, which sums differently.
+      const n = Math.max(2, group.length);
+      const y = new Float32Array(n * D);
+      group.forEach((plan, r) => y.set(plan.y, r * D));
+      if (group.length === 1) y.set(group[0].y, D);
+      const out = floatOutput(await this.rescore.run({ y: floatTensor(y, [n, D]), ids: int64Tensor(ids, [G, C]) }), 'logits'); // [G, n, 64]
+      group.forEach((plan, r) => {
+        plan.ids.forEach((id, i) => {
+          const c = column.get(id) as number;
+          plan.exact[i] = out[(Math.floor(c / C) * n + r) * C + (c % C)];
+        });
+      });
+      cells += n * G * C;
+      unionSize += tokens.length;
+    }
+    return { cells, union: unionSize };
   }
 
   /** Fills every plan's `exact` with the float32 table's logits of its ids (RESCORE_COLUMNS per item). */
@@ -557,15 +721,51 @@ export class ScreenedLensRunner {
     const rows = 4;
     const x = new Float32Array(rows * D);
     for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 3 + Math.cos(i * 1.3);
-    const k = Math.min(8, V);
-    const table = await this.exact.run(x, new Int32Array(rows).fill(-1), k);
-    const screened = await this.run(x, new Int32Array(rows).fill(-1), k);
-    for (let i = 0; i < table.top.ids.length; i++) {
-      if (table.top.ids[i] !== screened.top.ids[i] || !Object.is(table.top.logits[i], screened.top.logits[i])) return false;
+    const none = new Int32Array(rows).fill(-1);
+    // Directly: the re-scoring graph's logits of the table's top-64 tokens (whether or not the screen
+    // would separate these rows), then end to end.
+    const k = Math.min(64, V);
+    const table = await this.exact.run(x, none, k);
+    const out = await this.screen.run({
+      [SCREEN.rows]: floatTensor(x, [rows, D]),
+      [SCREEN.target]: int64Tensor(new Array<number>(rows).fill(0), [rows]),
+      [SCREEN.k]: int64Tensor([1], [1]),
+    });
+    const y = floatOutput(out, SCREEN.y);
+    const plans: RowPlan[] = Array.from({ length: rows }, (_, r) => ({
+      y: y.subarray(r * D, (r + 1) * D),
+      ids: Array.from(table.top.ids.subarray(r * k, (r + 1) * k)),
+      candidates: k,
+      exact: new Float32Array(k),
+      top: 0,
+      seenRest: 0,
+      unseen: 0,
+      threshold: 0,
+      restBound: 0,
+      vocab: V,
+      target: -1,
+      rankInt8: 0,
+    }));
+    if (this.rescoreMode === 'dense') await this.rescoreDense(plans);
+    else await this.rescoreAll(plans);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < k; i++) if (!Object.is(plans[r].exact[i], table.top.logits[r * k + i])) return false;
+    }
+    const small = Math.min(8, V);
+    const exact = await this.exact.run(x, none, small);
+    const screened = await this.run(x, none, small);
+    for (let i = 0; i < exact.top.ids.length; i++) {
+      if (exact.top.ids[i] !== screened.top.ids[i] || !Object.is(exact.top.logits[i], screened.top.logits[i])) return false;
     }
     return true;
   }
 }
+
+/** Seen tokens further than this below a row's int8 top are counted, not summed (finishRow's bound takes e^−FAR each). */
+const FAR = 30;
+
+/** Rows per dense re-scoring product (their candidates' union is scored for all of them). */
+const DENSE_ROWS = 32; // 16, 64 and 128 measured within noise of it (bench, GPT-2-small shapes)
 
 /** Re-scoring items per ORT call (1024 items gather 16 Ki rows of W_E: 48 MiB at d_model 768). */
 const RESCORE_BATCH = 1024;
@@ -583,18 +783,15 @@ interface Screened {
   readonly scores: Float32Array;
   /** The largest int8 score. */
   readonly top: number;
-  /** log Σ exp(s − top) over every int8 score s. */
-  readonly logSum: number;
+  /** Σ exp(s − top) over the tokens JS saw below the threshold (in returned blocks). */
+  readonly below: number;
+  /** An upper bound on Σ exp(s − top) over the tokens JS did not see (blocks below the threshold). */
+  readonly unseen: number;
   readonly threshold: number;
 }
 
 /** Largest probability error a screened row may carry (the target is 1e-6; the rest is left for float32 rounding). */
 const PROB_BOUND = 5e-7;
-/**
- * Relative error assumed for ORT's float32 sum of exp over the vocabulary (the int8 total). Not
- * proven (the worst case of a 50k-term float32 sum is about 3e-3); see docs/screened-lens.md.
- */
-const TOTAL_SUM_ERROR = 1e-6;
 
 /** One screened row on its way through re-scoring. */
 interface RowPlan {
@@ -602,15 +799,14 @@ interface RowPlan {
   readonly y: Float32Array;
   /** Candidates (tokens that may reach the top-k), then the target if it is not one of them. */
   readonly ids: number[];
-  /** Int8 scores of the candidates (same order). */
-  readonly int8: number[];
   /** How many of `ids` are candidates. */
   readonly candidates: number;
   /** Float32 logits of `ids`, filled by rescoreAll. */
   readonly exact: Float32Array;
-  /** log Σ exp(s − top) over the int8 scores s, and top = the largest int8 score. */
-  readonly logSum: number;
+  /** The largest int8 score; Σ exp(s − top) over the int8 scores s of every non-candidate JS saw; a bound on the rest's. */
   readonly top: number;
+  readonly seenRest: number;
+  readonly unseen: number;
   /** Every token outside the candidates has a float32 logit below this. */
   readonly threshold: number;
   /** |float32 − int8| of every token outside the candidates is at most this. */
@@ -629,25 +825,17 @@ function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32
   const n = plan.candidates;
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, plan.exact[i]);
-  // log Σ exp(v − max): the int8 sum with the candidates' int8 terms swapped for their float32 ones.
-  // log Σ exp(v − max): the candidates' float32 logits, plus the int8 mass of every other token
-  // (the int8 total, from −LogSoftmax at the int8 top-1, less the candidates' int8 terms).
-  const total = Math.exp(plan.logSum + plan.top - max);
+  // log Σ exp(v − max): the candidates' float32 logits, plus the mass of every other token. Each of
+  // those is within restBound of its int8 score (a factor e^±restBound) and below the threshold; the
+  // int8 mass JS saw is known (seenRest), the rest's is between 0 and `unseen` (block maxima).
   let sum = 0;
-  let candidatesInt8 = 0;
-  for (let i = 0; i < n; i++) {
-    sum += Math.exp(plan.exact[i] - max);
-    candidatesInt8 += Math.exp(plan.int8[i] - max);
-  }
-  const rest = Math.max(0, total - candidatesInt8);
+  for (let i = 0; i < n; i++) sum += Math.exp(plan.exact[i] - max);
+  const scale = Math.exp(plan.top - max);
+  const upper = Math.min((plan.seenRest + plan.unseen) * scale * Math.exp(plan.restBound), (plan.vocab - n) * Math.exp(plan.threshold - max));
+  const lower = Math.min(plan.seenRest * scale * Math.exp(-plan.restBound), upper);
+  const rest = (upper + lower) / 2;
   const logSum = Math.fround(Math.log(sum + rest));
-  // How far the rest's float32 mass can be from `rest`: each of its tokens is within restBound of its
-  // int8 score (a factor e^±restBound on the mass; ORT's float32 sum of the total taken as accurate to
-  // TOTAL_SUM_ERROR), and below the threshold (at most V − n tokens at e^(threshold − max) each).
-  const slack = TOTAL_SUM_ERROR * total;
-  const upper = Math.min((rest + slack) * Math.exp(plan.restBound), (plan.vocab - n) * Math.exp(plan.threshold - max));
-  const lower = Math.max(0, rest - slack) * Math.exp(-plan.restBound);
-  const delta = Math.max(upper - rest, rest - lower, 0);
+  const delta = (upper - lower) / 2;
   const shift = delta / Math.max(sum + rest - delta, Number.MIN_VALUE); // bounds |Δ log Σ| (log(1 + x) ≤ x)
   if (!(Math.exp(-logSum) * Math.expm1(shift) <= PROB_BOUND)) return undefined;
   // The float32 table takes the top-k of LogSoftmax = fl(fl(v − max) − log Σ), ties to the lower id.
@@ -670,17 +858,28 @@ function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32
   return { ids, logits, probs, rank, rankExact: true };
 }
 
-/** The k-th largest value (1-based k) of `xs`. */
+/** The k-th largest value (1-based k) of `xs`: the k largest kept sorted in a small array (k ≪ length). */
 function kthLargest(xs: Float64Array, k: number): number {
-  const sorted = Float64Array.from(xs).sort();
-  return sorted[sorted.length - k];
+  const top = new Float64Array(k).fill(-Infinity); // descending
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    if (Number.isNaN(x)) return NaN; // no proof holds: the row falls back
+    if (!(x > top[k - 1])) continue;
+    let j = k - 1;
+    while (j > 0 && top[j - 1] < x) {
+      top[j] = top[j - 1];
+      j--;
+    }
+    top[j] = x;
+  }
+  return top[k - 1];
 }
 
 /**
  * The float32 lens and the screened lens of one checkpoint folder (F32 cache for F16 files under
  * `cacheDir`), for the bench and the tests; `release` frees both.
  */
-export async function screenedLensForCheckpoint(folder: string, cacheDir: string, settings?: SessionSettings, products: ScreenProducts = 3): Promise<{ exact: LensRunner; screened: ScreenedLensRunner; config: ModelConfig; release: () => Promise<void> }> {
+export async function screenedLensForCheckpoint(folder: string, cacheDir: string, settings?: SessionSettings, products: ScreenProducts = DEFAULT_PRODUCTS, rescoreMode: RescoreMode = 'dense'): Promise<{ exact: LensRunner; screened: ScreenedLensRunner; config: ModelConfig; release: () => Promise<void> }> {
   const ckpt = openCheckpoint(folder);
   const f32 = ensureF32Weights(ckpt, cacheDir);
   const location = path.basename(f32.path);
@@ -693,7 +892,7 @@ export async function screenedLensForCheckpoint(folder: string, cacheDir: string
   const lensSession = await createSession(buildLensGraph(ckpt.config, locate), weightsFolder, settings);
   const exact = new LensRunner(lensSession, ckpt.config);
   try {
-    const screened = await ScreenedLensRunner.create(ckpt.config, locate, weightsFolder, readTensor(ckpt, 'wte.weight'), exact, settings, products);
+    const screened = await ScreenedLensRunner.create(ckpt.config, locate, weightsFolder, readTensor(ckpt, 'wte.weight'), exact, settings, products, rescoreMode);
     return {
       exact, screened, config: ckpt.config,
       release: async () => {

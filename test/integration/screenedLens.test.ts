@@ -3,11 +3,12 @@
  * small random checkpoints: random rows, and adversarial ones (exact ties and one-ulp near-ties in
  * W_E, inside the top-k and at its boundary). Required: the same top-k ids bit for bit, the same
  * logits bit for bit (so within 1e-6), probabilities within 1e-6, next-token ranks equal where the
- * runner says they are exact. d_model 64 (one MLAS K block) and 600 (three blocks, the last padded).
+ * runner says they are exact. d_model 64 (one MLAS K block; d_vocab 3000, screened in blocks of 30)
+ * and 600 (three K blocks, the last padded; d_vocab 3001, prime, so the screen pads it to blocks of 32).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { quantizeUnembed, screenedLensForCheckpoint, type ScreenedLensRows } from '../../src/engine/screenedLens';
+import { DEFAULT_PRODUCTS, quantizeUnembed, screenBlock, screenedLensForCheckpoint, type ScreenedLensRows } from '../../src/engine/screenedLens';
 import type { LensRows } from '../../src/engine/lens';
 import { makeTempFolder, randomWeights, removeTempFolder, writeCheckpoint } from '../helpers/checkpointWriter';
 import { Random } from '../helpers/random';
@@ -38,9 +39,11 @@ function rowsNear(wte: Float32Array, D: number, tokens: readonly number[], rando
   return rows;
 }
 
-for (const D of [64, 600]) {
-  describe(`screened lens vs float32 lens, d_model ${D}`, () => {
-    const V = 3000;
+for (const [D, V] of [
+  [64, 3000],
+  [600, 3001],
+]) {
+  describe(`screened lens vs float32 lens, d_model ${D}, d_vocab ${V}`, () => {
     let folder: string;
     let lens: Awaited<ReturnType<typeof screenedLensForCheckpoint>>;
     let wte: Float32Array;
@@ -54,7 +57,7 @@ for (const D of [64, 600]) {
       const copy = (from: number, to: number): void => {
         wte.copyWithin(to * D, from * D, (from + 1) * D);
       };
-      copy(100, 2999);
+      copy(100, 2999); // (the last id at d_vocab 3000; at 3001, id 3000 is left alone)
       copy(100, 101);
       copy(200, 201);
       wte[201 * D + 3] = nextUp(wte[201 * D + 3]);
@@ -112,23 +115,59 @@ for (const D of [64, 600]) {
       assert.ok(top.includes(100) && top.includes(101), `row 0's top-3 ${top.join(', ')} holds the tied ids`);
     });
 
-    it('one and two int8 products (wider bounds, more candidates): the same table', async () => {
+    it('one, two and three int8 products (narrower bounds, fewer candidates), dense and per-row re-scoring: the same table', async () => {
+      assert.equal(lens.screened.products, DEFAULT_PRODUCTS);
+      assert.equal(lens.screened.rescoreMode, 'dense');
       const random = new Random(4);
       const N = 20;
       const rows = rowsNear(wte, D, Array.from({ length: N }, () => random.int(0, V)), random, 1);
       const targets = Int32Array.from({ length: N }, () => random.int(0, V));
       const exact = await lens.exact.run(rows, targets, 10);
-      const three = await lens.screened.run(rows, targets, 10);
-      for (const products of [1, 2] as const) {
-        const other = await screenedLensForCheckpoint(folder, folder, { threads: 1 }, products);
+      const candidates = new Map<string, number>();
+      for (const [products, mode] of [
+        [1, 'dense'],
+        [2, 'dense'],
+        [3, 'dense'],
+        [2, 'perRow'],
+        [3, 'perRow'],
+      ] as const) {
+        const other = await screenedLensForCheckpoint(folder, folder, { threads: 1 }, products, mode);
         try {
+          assert.equal(other.screened.reproduces, true, `${products} products, ${mode}: re-scoring reproduces the Gemm`);
           const screened = await other.screened.run(rows, targets, 10);
-          compare(screened, exact, `${products} products`);
-          if (D === 600) assert.ok(screened.stats.candidates >= three.stats.candidates, 'fewer products re-score at least as many tokens');
+          compare(screened, exact, `${products} products, ${mode}`);
+          candidates.set(`${products}${mode}`, screened.stats.candidates);
+          if (mode === 'dense' && screened.stats.fallbackRows < N) assert.ok((screened.stats.denseCells ?? 0) >= screened.stats.candidates, 'dense re-scoring computes every candidate');
         } finally {
           await other.release();
         }
       }
+      // Both re-scorings see the same candidates; more products, fewer of them (at GPT-2-like widths).
+      assert.equal(candidates.get('2dense'), candidates.get('2perRow'));
+      if (D === 600) {
+        assert.ok((candidates.get('1dense') ?? 0) >= (candidates.get('2dense') ?? 0), `one product re-scores at least as many tokens as two: ${JSON.stringify([...candidates])}`);
+        assert.ok((candidates.get('2dense') ?? 0) >= (candidates.get('3dense') ?? 0), `two re-score at least as many as three: ${JSON.stringify([...candidates])}`);
+      }
+    });
+
+    it('one row alone (the dense product sends it twice: MLAS sums one row differently)', async () => {
+      const random = new Random(21);
+      const rows = rowsNear(wte, D, [300], random, 3);
+      const targets = Int32Array.from([300]);
+      const screened = await lens.screened.run(rows, targets, 5);
+      compare(screened, await lens.exact.run(rows, targets, 5), 'one row');
+      if (D === 600) assert.equal(screened.stats.fallbackRows, 0, 'the row is screened');
+    });
+
+    it('k above the number of screen blocks: every row by the float32 lens', async () => {
+      const random = new Random(12);
+      const N = 4;
+      const rows = rowsNear(wte, D, Array.from({ length: N }, () => random.int(0, V)), random, 1);
+      const targets = Int32Array.from({ length: N }, () => random.int(0, V));
+      const k = Math.ceil(V / screenBlock(V)) + 1;
+      const screened = await lens.screened.run(rows, targets, k);
+      compare(screened, await lens.exact.run(rows, targets, k), `k=${k}`);
+      assert.equal(screened.stats.fallbackRows, N);
     });
 
     it('a build whose re-scoring differs falls back to the float32 lens for every row', async () => {
@@ -189,3 +228,12 @@ function nextDown(x: number): number {
   u[0] += x > 0 ? -1 : 1;
   return f[0];
 }
+
+describe('screenBlock', () => {
+  it('a divisor of V near 32, else 32 (the screen pads V)', () => {
+    assert.equal(screenBlock(50257), 29); // GPT-2: 29 × 1733
+    assert.equal(screenBlock(3000), 30);
+    assert.equal(screenBlock(3001), 32);
+    assert.equal(screenBlock(64), 32);
+  });
+});
