@@ -6,7 +6,7 @@ const threads = Number(process.argv[2] ?? 2);
 async function main() {
   if (process.argv[3] === 'nice') lowerThisThreadPriority();
   const dir = ensureBenchCheckpoint();
-  const e = new Engine({ threads });
+  const e = new Engine({ threads, reusePrefix: process.argv[4] === 'reuse' });
   await e.load({ folder: dir, name: 'x', cacheDir: path.join(dir, '..', 'cache') });
   const text = 'The Eiffel Tower is located in the city of Paris, and the Colosseum is in the city of Rome, the capital of Italy.';
   const ms: number[] = []; const fw: number[] = [];

@@ -382,7 +382,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     const wb = new Workbench(page, server.url, workspace, path.join(runDir, 'screenshots'));
     await wb.open();
     const sentence = lineWithTokens(path.join(workspace, SENTENCES), TOKENS);
-    const lines = appendDistinctLines(path.join(workspace, SENTENCES), TOKENS, 12);
+    const lines = appendDistinctLines(path.join(workspace, SENTENCES), TOKENS, Number(process.env.BENCH_LINES ?? 12));
     out.text = sentence.text;
     out.lines = lines.map((l) => l.text);
     const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, lines, traced: 0, errors: [], traces: [] };

@@ -87,6 +87,8 @@ export interface EngineOptions extends SessionSettings {
   readonly executionProvider?: ExecutionProviderSetting;
   /** Start a trace from the newest stored trace's rows when their token ids share a prefix (src/engine/prefixReuse.ts). Default true. */
   readonly reusePrefix?: boolean;
+  /** The fewest shared positions reused (default minReusedPositions(T): below it a full forward is faster); tests set 1. */
+  readonly reuseMinShared?: number;
 }
 
 const DEFAULT_TOP_K = 10;
@@ -348,7 +350,7 @@ export class Engine {
     const started = performance.now();
     // The newest stored trace, never one evicted since (load clears both).
     const reuse = this.reuse && this.traces.has(this.reuse.trace.traceId) ? this.reuse.trace : undefined;
-    const plan = planReuse(reuse, m.info, ids);
+    const plan = planReuse(reuse, m.info, ids, this.options.reuseMinShared);
     this.reused = plan?.P ?? 0;
     const a = await this.instrumentedForward(m, ids, plan);
     onForward?.(a, tokens);

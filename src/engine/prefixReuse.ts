@@ -25,6 +25,16 @@ const FORWARD_ARRAYS = Object.keys(FORWARD_OUTPUTS) as ForwardArray[];
 /** Positions always computed (see above); a trace shorter than this plus one runs in full. */
 export const MIN_COMPUTED_ROWS = 2;
 
+/**
+ * The fewest shared positions worth reusing for a trace of T: the splice copies every array and the
+ * prefix path adds a few ops, about one 32-token trace position's worth each (~2 ms at GPT-2 small,
+ * 2 threads), and the splice grows with T. Measured: sharing only BOS (P = 1) made a 32-token trace
+ * 3.5–4.5 ms slower than a full one (69.8 vs 65.3 / 66.2 ms, .scratch runs of 14–16 alternations).
+ */
+export function minReusedPositions(T: number): number {
+  return Math.max(4, Math.ceil(T / 8));
+}
+
 /** The final unembedding of trace rows: top-k per row and ln_final.hook_scale. */
 export interface HeadRows {
   /** [T, k] */ readonly top: TopK;
@@ -63,16 +73,16 @@ export function reusableTrace(trace: Trace): ReusableTrace {
 }
 
 /**
- * The plan for tracing `ids` with `model`, or undefined for a full forward: another model, no
- * common first id, or arrays no longer whole (a worker transfers the arrays it returns, which
+ * The plan for tracing `ids` with `model`, or undefined for a full forward: another model, fewer
+ * than `minShared` common first ids (default minReusedPositions), or arrays no longer whole (a worker transfers the arrays it returns, which
  * leaves them empty here).
  */
-export function planReuse(from: ReusableTrace | undefined, model: ModelInfo, ids: readonly number[]): ReusePlan | undefined {
+export function planReuse(from: ReusableTrace | undefined, model: ModelInfo, ids: readonly number[], minShared: number = minReusedPositions(ids.length)): ReusePlan | undefined {
   if (!from || from.model !== model) return undefined;
   let common = 0;
   const limit = Math.min(from.ids.length, ids.length - MIN_COMPUTED_ROWS);
   while (common < limit && from.ids[common] === ids[common]) common++;
-  if (common === 0 || !forwardIntact(from)) return undefined;
+  if (common < Math.max(1, minShared) || !forwardIntact(from)) return undefined;
   return { from, P: common };
 }
 

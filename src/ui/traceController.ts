@@ -314,12 +314,16 @@ export class TraceController implements vscode.Disposable {
     this.views.openPanel();
     this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
     this.markMeasured(started, 'trace sent');
-    // What the hover reads, the DLA table, is asked now rather than after the paint: one
-    // single-threaded pass in the worker (about 7 ms at 32 tokens) beside the page's render.
-    record.followUps.attributionTable().then(
-      () => record === this.current && this.markMeasured(record.measuredFrom, 'hover data'),
-      () => undefined,
-    );
+    // A live re-trace: the user is typing in the editor, where the hover reads the DLA table; it
+    // is asked now rather than after the paint (one single-threaded pass in the worker, about 7 ms
+    // at 32 tokens, beside the page's render). A command's trace asks after its first paint, which
+    // that pass would slow on 2 cores.
+    if (keepSelection) {
+      record.followUps.attributionTable().then(
+        () => record === this.current && this.markMeasured(record.measuredFrom, 'hover data'),
+        () => undefined,
+      );
+    }
     this.changed.fire();
     // Its follow-ups wait for the panel's paint (painted()), or the timeout; a newer trace drops them.
     this.cancelFollowUps();

@@ -283,7 +283,7 @@ describe('extension lifetime with a stub vscode', () => {
     assert.deepEqual(requests.slice(afterFollowUps), [], 'hovers make no engine call');
   });
 
-  it('follow-ups wait for the panel to paint the trace (at most 400 ms), except the DLA table hovers read; a trace replaced before that asks for nothing else', async () => {
+  it('follow-ups wait for the panel to paint the trace (at most 400 ms); a trace replaced before that never asks for them', async () => {
     const w = panelWebview();
     const painted = (traceId: number): void => w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'painted', traceId, renderMs: 5, webviewMs: 20 });
     const lastTraceId = (): number => (w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as { traceId: number }).traceId;
@@ -293,21 +293,20 @@ describe('extension lifetime with a stub vscode', () => {
     await new Promise((resolve) => setTimeout(resolve, 450));
     let sent = requests.length;
     await trace('painted before its follow-ups');
-    assert.deepEqual(asked(sent), ['attributeAll'], 'before the paint only the DLA table (what a hover reads)');
+    assert.deepEqual(asked(sent), [], 'nothing asked before the paint');
     painted(lastTraceId());
-    assert.deepEqual(asked(sent), followUps, 'the other three asked as soon as the panel painted, the table not again');
+    assert.deepEqual(asked(sent), followUps, 'all four asked as soon as the panel painted');
     painted(lastTraceId()); // a second report changes nothing
     assert.deepEqual(asked(sent), followUps);
-    // Two traces back to back, no paint: each asks for its DLA table when shown; only the second
-    // one's other follow-ups, after the timeout.
+    // Two traces back to back, no paint: only the second one's follow-ups, after the timeout.
     sent = requests.length;
     await trace('replaced before it painted');
     await trace('the trace that stays');
-    assert.deepEqual(asked(sent), ['attributeAll', 'attributeAll']);
+    assert.deepEqual(asked(sent), []);
     const deadline = Date.now() + 20_000;
-    await waitFor(() => asked(sent).length === 5 || Date.now() > deadline);
+    await waitFor(() => asked(sent).length === 4 || Date.now() > deadline);
     await new Promise((resolve) => setTimeout(resolve, 450));
-    assert.deepEqual(asked(sent), ['attributeAll', ...followUps], 'the replaced trace asked for nothing else');
+    assert.deepEqual(asked(sent), followUps, 'the replaced trace asked for nothing');
   });
 
   it('closing the panel mid-trace: the trace stops, no panel comes back, the next trace works', async () => {

@@ -87,7 +87,7 @@ describe('prefix reuse on a random checkpoint', () => {
     root = makeTempFolder('rl-prefix');
     weights = writeRandomCheckpoint(path.join(root, 'model'), { ...CONFIG, seed: 31 });
     writeRandomCheckpoint(path.join(root, 'other'), { ...CONFIG, seed: 32 });
-    engine = new Engine();
+    engine = new Engine({ reuseMinShared: 1 });
     full = new Engine({ reusePrefix: false });
     await load(engine);
     await load(full);
@@ -159,7 +159,7 @@ describe('prefix reuse on a random checkpoint', () => {
   });
 
   it('never reuses a trace of another model', async () => {
-    const e = new Engine();
+    const e = new Engine({ reuseMinShared: 1 });
     const other = new Engine({ reusePrefix: false });
     try {
       await load(e);
@@ -179,7 +179,7 @@ describe('prefix reuse on a random checkpoint', () => {
   });
 
   it('never reuses what the byte budget would not keep, nor arrays transferred away', async () => {
-    const tight = new Engine({ maxTraceBytes: 1 });
+    const tight = new Engine({ maxTraceBytes: 1, reuseMinShared: 1 });
     try {
       await load(tight);
       await tight.trace({ text: A });
@@ -221,7 +221,7 @@ describe('prefix reuse on the demo model', () => {
   before(async () => {
     ensureDemoModel();
     root = makeTempFolder('rl-prefix-demo');
-    engine = new Engine();
+    engine = new Engine({ reuseMinShared: 1 });
     full = new Engine({ reusePrefix: false });
     for (const e of [engine, full]) await e.load({ folder: DEMO_FOLDER, name: 'demo', cacheDir: root });
   });
@@ -295,7 +295,7 @@ describe('prefix reuse on WebGPU (skips without an adapter; CI: lavapipe)', () =
     const availability = await webGpuAvailability();
     if (!availability.available) return t.skip(`needs a WebGPU adapter: ${availability.reason ?? ''}`);
     const root = makeTempFolder('rl-prefix-webgpu');
-    const gpu = new Engine({ threads: 1, executionProvider: 'webgpu' });
+    const gpu = new Engine({ threads: 1, executionProvider: 'webgpu', reuseMinShared: 1 });
     const cpu = new Engine({ threads: 1, reusePrefix: false });
     try {
       writeRandomCheckpoint(path.join(root, 'model'), { ...CONFIG, seed: 34 });

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FORWARD_OUTPUTS, INPUTS, type ForwardArray } from '../../src/engine/graph';
-import { forwardFeeds, headReusable, MIN_COMPUTED_ROWS, planReuse, spliceForward, spliceHead, type ReusableTrace } from '../../src/engine/prefixReuse';
+import { forwardFeeds, headReusable, MIN_COMPUTED_ROWS, minReusedPositions, planReuse, spliceForward, spliceHead, type ReusableTrace } from '../../src/engine/prefixReuse';
 import type { ModelConfig, ModelInfo } from '../../src/engine/types';
 
 const config: ModelConfig = { nLayer: 2, nHead: 3, dModel: 6, dHead: 2, dMlp: 24, nCtx: 16, dVocab: 50, layerNormEps: 1e-5 };
@@ -57,32 +57,40 @@ describe('prefix reuse plan', () => {
   const prev = stored([9, 1, 2, 3, 4]);
   it('reuses the common id prefix, leaving at least MIN_COMPUTED_ROWS rows', () => {
     assert.equal(MIN_COMPUTED_ROWS, 2);
-    assert.equal(planReuse(prev, model, [9, 1, 2, 3, 4, 5, 6])?.P, 5);
-    assert.equal(planReuse(prev, model, [9, 1, 2, 3, 4, 5])?.P, 4);
-    assert.equal(planReuse(prev, model, [9, 1, 2, 3, 4])?.P, 3, 'identical');
-    assert.equal(planReuse(prev, model, [9, 1, 7, 3, 4])?.P, 2, 'edit at 2');
-    assert.equal(planReuse(prev, model, [9, 8, 7])?.P, 1);
-    assert.equal(planReuse(prev, model, [9, 1]), undefined, 'too short to leave two rows');
-    assert.equal(planReuse(prev, model, [8, 1, 2, 3]), undefined, 'first id differs');
-    assert.equal(planReuse(undefined, model, [9, 1, 2]), undefined);
-    assert.equal(planReuse(prev, { ...model }, [9, 1, 2, 3, 4, 5]), undefined, 'another load (another ModelInfo)');
+    assert.equal(planReuse(prev, model, [9, 1, 2, 3, 4, 5, 6], 1)?.P, 5);
+    assert.equal(planReuse(prev, model, [9, 1, 2, 3, 4, 5], 1)?.P, 4);
+    assert.equal(planReuse(prev, model, [9, 1, 2, 3, 4], 1)?.P, 3, 'identical');
+    assert.equal(planReuse(prev, model, [9, 1, 7, 3, 4], 1)?.P, 2, 'edit at 2');
+    assert.equal(planReuse(prev, model, [9, 8, 7], 1)?.P, 1);
+    assert.equal(planReuse(prev, model, [9, 1], 1), undefined, 'too short to leave two rows');
+    assert.equal(planReuse(prev, model, [8, 1, 2, 3], 1), undefined, 'first id differs');
+    assert.equal(planReuse(undefined, model, [9, 1, 2], 1), undefined);
+    assert.equal(planReuse(prev, { ...model }, [9, 1, 2, 3, 4, 5], 1), undefined, 'another load (another ModelInfo)');
+  });
+  it('by default reuses only a prefix worth it: max(4, ⌈T/8⌉) shared positions', () => {
+    assert.equal(minReusedPositions(7), 4);
+    assert.equal(minReusedPositions(32), 4);
+    assert.equal(minReusedPositions(128), 16);
+    assert.equal(planReuse(prev, model, [9, 8, 7]), undefined, 'only one shared');
+    assert.equal(planReuse(prev, model, [9, 1, 2, 7, 4]), undefined, 'three shared');
+    assert.equal(planReuse(prev, model, [9, 1, 2, 3, 4, 5])?.P, 4, 'four shared');
   });
   it('refuses a stored trace whose arrays were transferred away', () => {
     const t = stored([9, 1, 2, 3]);
     structuredClone(t.forward.z, { transfer: [t.forward.z.buffer as ArrayBuffer] });
-    assert.equal(planReuse(t, model, [9, 1, 2, 3, 4]), undefined);
+    assert.equal(planReuse(t, model, [9, 1, 2, 3, 4], 1), undefined);
   });
   it('reuses the head only for the same k and whole arrays', () => {
-    const plan = planReuse(prev, model, [9, 1, 2, 3, 4, 5]);
+    const plan = planReuse(prev, model, [9, 1, 2, 3, 4, 5], 1);
     assert.ok(headReusable(plan, K));
     assert.ok(!headReusable(plan, K + 1));
     const t = stored([9, 1, 2, 3]);
-    const p2 = planReuse(t, model, [9, 1, 2, 3, 4]);
+    const p2 = planReuse(t, model, [9, 1, 2, 3, 4], 1);
     structuredClone(t.head.top.probs, { transfer: [t.head.top.probs.buffer as ArrayBuffer] });
     assert.ok(p2 && !headReusable(p2, K));
   });
   it('feeds the stored resid_pre rows 0..P−1 of each layer as the prefix [L, P, D]', () => {
-    const plan = planReuse(prev, model, [9, 1, 2, 3, 4, 5]);
+    const plan = planReuse(prev, model, [9, 1, 2, 3, 4, 5], 1);
     assert.ok(plan);
     const feeds = forwardFeeds(config, [4, 5], plan);
     assert.deepEqual(feeds[INPUTS.prefix].dims, [L, plan.P, D]);
