@@ -44,6 +44,12 @@ const FAULT = process.env.RESIDUAL_LENS_WORKER_FAULT;
  * the worker's small heap takes a few milliseconds.
  */
 const GC_AFTER_EVICTED = 4 * 1024 * 1024;
+/**
+ * …and only once no request has come for this long: right after a trace the host asks for its
+ * follow-ups (the hover's DLA table within milliseconds), and a collection in between delayed that
+ * answer and took CPU from the page's render (live lens, bench/liveLens.ts).
+ */
+const GC_WHEN_IDLE_MS = 300;
 
 /** V8's gc(), exposed for this thread only: the flag is turned off again right after. */
 function exposeGc(): (() => void) | undefined {
@@ -128,6 +134,19 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     }
   }
 
+  let gcTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A full collection once the worker has been idle GC_WHEN_IDLE_MS (a request meanwhile postpones it). */
+  function scheduleGc(collect: () => void): void {
+    clearTimeout(gcTimer);
+    gcTimer = setTimeout(() => {
+      gcTimer = undefined;
+      if (busy || queue.length > 0) return; // the request's end schedules it again
+      collectedAt = engine.evictedBytes;
+      collect();
+    }, GC_WHEN_IDLE_MS);
+    gcTimer.unref?.();
+  }
+
   async function pump(): Promise<void> {
     if (busy) return;
     busy = true;
@@ -137,10 +156,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
         await handle(req);
         cancelled.delete(req.id);
         running = undefined;
-        if (gc && queue.length === 0 && engine.evictedBytes - collectedAt >= GC_AFTER_EVICTED) {
-          collectedAt = engine.evictedBytes;
-          gc();
-        }
+        if (gc && queue.length === 0 && engine.evictedBytes - collectedAt >= GC_AFTER_EVICTED) scheduleGc(gc);
       }
     } finally {
       busy = false;
@@ -170,6 +186,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
       return;
     }
     injectFault(method);
+    clearTimeout(gcTimer); // not idle: the collection waits for the next quiet moment
     queue.push(message as unknown as EngineRequest);
     void pump();
   });
