@@ -54,6 +54,8 @@ interface LiveRound {
   readonly kind: 'key' | 'burst';
   readonly tokens: number;
   readonly paintedMs: number;
+  /** The same on the page's clock (without the "painted" message's way back; NaN from builds without it). */
+  readonly paintedOnPageMs: number;
   readonly engineMs: number;
   /** Last keystroke → the DLA of every position posted (the hover's components), ms. */
   readonly hoverReadyMs: number;
@@ -147,7 +149,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
       // The hover answers once the DLA table is in (its "hover data" moment; older builds: the table posted to the views).
       const hover = await waitFor('the DLA of that trace in', async () => shownAtMs(t, later(), 'hover data') ?? shownAfter('attribution'), 30_000, 50);
       const lens = await waitFor('its lens posted', async () => shownAfter('logit lens'), 30_000, 50);
-      const r: LiveRound = { kind, tokens: t.tokens, paintedMs: t.paintedMs, engineMs: t.engineMs, hoverReadyMs: round1(hover - base), lensPostedMs: round1(lens - base), lagMs: t.eventLoopMaxMs, ranMs: loopRan(t) };
+      const r: LiveRound = { kind, tokens: t.tokens, paintedMs: t.paintedMs, paintedOnPageMs: t.paintedOnPageMs ?? NaN, engineMs: t.engineMs, hoverReadyMs: round1(hover - base), lensPostedMs: round1(lens - base), lagMs: t.eventLoopMaxMs, ranMs: loopRan(t) };
       rounds.push(r);
       log(`${kind} (${r.tokens} tokens): painted ${r.paintedMs} ms, hover ready ${r.hoverReadyMs} ms, lens ${r.lensPostedMs} ms after the last key; engine ${r.engineMs} ms; loop lag ${r.lagMs} / ran ${r.ranMs} ms`);
       await sleep(SETTLE_MS);
@@ -178,7 +180,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     const by = (kind: LiveRound['kind']): Record<string, unknown> => {
       const rs = rounds.filter((r) => r.kind === kind);
       const fig = (f: (r: LiveRound) => number): { median: number; min: number; max: number } => ({ median: round1(median(rs.map(f))), min: Math.min(...rs.map(f)), max: Math.max(...rs.map(f)) });
-      return { rounds: rs.length, tokens: [...new Set(rs.map((r) => r.tokens))], paintedMs: fig((r) => r.paintedMs), hoverReadyMs: fig((r) => r.hoverReadyMs), lensPostedMs: fig((r) => r.lensPostedMs), engineMs: fig((r) => r.engineMs), loopLagMs: fig((r) => r.lagMs), loopRanMs: fig((r) => r.ranMs) };
+      return { rounds: rs.length, tokens: [...new Set(rs.map((r) => r.tokens))], paintedMs: fig((r) => r.paintedMs), paintedOnPageMs: fig((r) => r.paintedOnPageMs), hoverReadyMs: fig((r) => r.hoverReadyMs), lensPostedMs: fig((r) => r.lensPostedMs), engineMs: fig((r) => r.engineMs), loopLagMs: fig((r) => r.lagMs), loopRanMs: fig((r) => r.ranMs) };
     };
     out.debounceMs = 150;
     out.singleKeys = by('key');
@@ -192,6 +194,9 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
       [`host loop lag ≤ ${LOOP_TARGET_MS} ms while typing, CPU contention included (every round)`]: rounds.every((r) => r.lagMs <= LOOP_TARGET_MS),
       'no trace once typing stopped': idle.tracesInWindow === 0,
     };
+    // The same first target with the paint on the page's own clock (same machine), for builds that report it.
+    const onPage = rounds.filter((r) => Number.isFinite(r.paintedOnPageMs)).map((r) => Math.max(r.paintedOnPageMs, r.hoverReadyMs));
+    if (onPage.length > 0) out.targetOnPageClock = { [`last keystroke → panel painted (page clock) and hover ready ≤ ${TARGET_MS} ms (median)`]: median(onPage) <= TARGET_MS };
   } finally {
     await context.close().catch(() => undefined);
   }

@@ -263,6 +263,8 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
     coldStalls: cold.stalls ?? [],
     warmTraces: warm.length,
     warmPaintedMs: { median: round1(median(painted)), min: Math.min(...painted), max: Math.max(...painted), all: painted },
+    // The page's clock (same machine): painted without the "painted" message's way back to the host.
+    warmPaintedOnPageMs: pageClock(warm),
     warmEngineMsMedian: round1(median(warm.map((e) => e.engineMs))),
     // Trace in the host → painted: the message's way to the page and back, and the page's own time (render + two frames).
     warmTraceToPaintMsMedian: round1(median(warm.map((e) => e.paintedMs - (e.marks?.find((m) => m.name === 'traced')?.atMs ?? NaN)))),
@@ -275,6 +277,14 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
     // 2 shared cores: other work on the machine shows here and inflates the figures.
     loadAverage1mAfter: round1(os.loadavg()[0] ?? NaN),
   };
+}
+
+/** Median / min / max of paintedOnPageMs, and the return trip it leaves out (paintedMs − it); undefined from builds without it. */
+export function pageClock(traces: readonly TraceEvent[]): { median: number; min: number; max: number; returnTripMedian: number } | undefined {
+  const on = traces.flatMap((t) => (t.paintedOnPageMs === undefined ? [] : [t]));
+  if (on.length === 0) return undefined;
+  const v = on.map((t) => t.paintedOnPageMs as number);
+  return { median: round1(median(v)), min: Math.min(...v), max: Math.max(...v), returnTripMedian: round1(median(on.map((t) => t.paintedMs - (t.paintedOnPageMs as number)))) };
 }
 
 /** A named moment of a trace, ms after its command (NaN when absent). */

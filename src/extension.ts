@@ -60,7 +60,7 @@ export function activate(context: vscode.ExtensionContext): void {
     handle: (msg: PageMessage, view: WebviewKind): void => {
       switch (msg.type) {
         case 'painted':
-          if (view === 'trace') traces.painted(msg.traceId, { renderMs: msg.renderMs, webviewMs: msg.webviewMs, renderParts: msg.renderParts });
+          if (view === 'trace') traces.painted(msg.traceId, { renderMs: msg.renderMs, webviewMs: msg.webviewMs, renderParts: msg.renderParts, paintedAtMs: msg.paintedAtMs });
           break;
         case 'select':
           traces.select(msg.pos, msg.layer, msg.head, msg.reveal);

@@ -619,7 +619,7 @@ export function startTracePanel(app: HTMLElement): void {
         const renderMs = performance.now() - arrived;
         // After the next paint: a task queued from a frame's rAF callback runs once that frame's
         // style, layout and paint are done (a second rAF would wait a whole extra frame).
-        requestAnimationFrame(() => afterThisFrame(() => traceId !== undefined && post({ type: 'painted', traceId, renderMs, renderParts, webviewMs: performance.now() - arrived })));
+        requestAnimationFrame(() => afterThisFrame(() => traceId !== undefined && post({ type: 'painted', traceId, renderMs, renderParts, webviewMs: performance.now() - arrived, paintedAtMs: performance.timeOrigin + performance.now() })));
         break;
       }
       case 'lens':

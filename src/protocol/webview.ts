@@ -184,6 +184,12 @@ export interface PageTimes {
   readonly webviewMs?: number;
   /** renderMs split by part (ms each). */
   readonly renderParts?: Readonly<Partial<Record<RenderPart, number>>>;
+  /**
+   * When the page had painted, on its own clock as Unix epoch ms (performance.timeOrigin + now()).
+   * With the page on the host's machine (code-server and a local browser, the bench) this times the
+   * paint itself, without the "painted" message's way back.
+   */
+  readonly paintedAtMs?: number;
 }
 
 export type WebviewToHost = Versioned<
@@ -287,6 +293,7 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
     case 'painted':
       if ((bad = badIndex(raw, ['traceId']))) return fail(`painted: ${bad} must be a non-negative integer`);
       if ((bad = ['renderMs', 'webviewMs'].find((n) => raw[n] !== undefined && !isDuration(raw[n])))) return fail(`painted: ${bad} must be a duration in ms`);
+      if (raw.paintedAtMs !== undefined && !(typeof raw.paintedAtMs === 'number' && Number.isFinite(raw.paintedAtMs) && raw.paintedAtMs > 0)) return fail('painted: paintedAtMs must be a time in epoch ms');
       if (raw.renderParts !== undefined && !(isObject(raw.renderParts) && Object.entries(raw.renderParts).every(([k, x]) => (RENDER_PARTS as readonly string[]).includes(k) && isDuration(x)))) {
         return fail(`painted: renderParts must map ${RENDER_PARTS.join(', ')} to durations in ms`);
       }
@@ -295,6 +302,7 @@ export function parseWebviewMessage(raw: unknown): ParseResult<WebviewToHost> {
         ...(raw.renderMs !== undefined && { renderMs: raw.renderMs as number }),
         ...(raw.webviewMs !== undefined && { webviewMs: raw.webviewMs as number }),
         ...(raw.renderParts !== undefined && { renderParts: raw.renderParts as Partial<Record<RenderPart, number>> }),
+        ...(raw.paintedAtMs !== undefined && { paintedAtMs: raw.paintedAtMs as number }),
       });
     case 'select': {
       if ((bad = badIndex(raw, ['pos']))) return fail(`select: ${bad} must be a non-negative integer`);

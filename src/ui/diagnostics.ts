@@ -40,6 +40,8 @@ export interface TraceDiagnostics extends PageTimes {
   readonly engineMs: number;
   /** Command start → the webview reported the trace painted. */
   readonly paintedMs: number;
+  /** Command start → painted on the page's clock (PageTimes.paintedAtMs), without the message back. */
+  readonly paintedOnPageMs?: number;
   /** A live-lens re-trace: paintedMs counts from the keystroke (debounce included). */
   readonly live?: boolean;
   /** A live-lens re-trace: the last keystroke's performance.now() (the measurement began at the first keystroke since the previous paint). */
@@ -187,6 +189,7 @@ export class Diagnostics {
       model: d.model,
       engineMs: round(d.engineMs),
       paintedMs: round(d.paintedMs),
+      ...(d.paintedOnPageMs !== undefined && { paintedOnPageMs: round(d.paintedOnPageMs) }),
       ...(d.live === true && { live: true }),
       ...(d.editedAt !== undefined && { lastEditAtMs: round(d.editedAt - this.startedAt) }),
       ...(d.renderMs !== undefined && { renderMs: round(d.renderMs) }),

@@ -547,7 +547,10 @@ export class TraceController implements vscode.Disposable {
     this.pendingPaint = undefined;
     const paintedMs = performance.now() - p.started;
     this.output.info(`Trace ${traceId} painted ${paintedMs.toFixed(0)} ms after the command.`);
-    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...page, ...(p.live && { live: true, editedAt: p.started }) });
+    // The page's own clock: when it painted, without the message's way back (same machine only).
+    const { paintedAtMs, ...times } = page;
+    const paintedOnPageMs = paintedAtMs === undefined ? undefined : paintedAtMs - (performance.timeOrigin + p.started);
+    this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...times, ...(paintedOnPageMs !== undefined && { paintedOnPageMs }), ...(p.live && { live: true, editedAt: p.started }) });
   }
 
   /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */

@@ -12,6 +12,8 @@ export interface TraceEvent extends PageTimes {
   readonly model: string;
   readonly engineMs: number;
   readonly paintedMs: number;
+  /** The same on the page's clock: when it painted, without the "painted" message's way back (same machine). */
+  readonly paintedOnPageMs?: number;
   /** A live-lens re-trace (paintedMs from the keystroke, debounce included). */
   readonly live?: boolean;
   /** A live-lens re-trace: its last keystroke, ms after the first keystroke since the previous paint (when the loop's watch began). */

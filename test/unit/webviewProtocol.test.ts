@@ -19,6 +19,7 @@ describe('parseWebviewMessage accepts well-formed messages', () => {
     { v, type: 'ready', view: 'circuits' },
     { v, type: 'painted', traceId: 3 },
     { v, type: 'painted', traceId: 3, renderMs: 12.5, webviewMs: 40 },
+    { v, type: 'painted', traceId: 3, renderMs: 12.5, webviewMs: 40, renderParts: { chart: 5.5, dla: 2 }, paintedAtMs: 1796400000000.5 },
     { v, type: 'select', pos: 4, reveal: true },
     { v, type: 'select', pos: 0, layer: 1, head: 2, reveal: false },
     { v, type: 'pickToken', pos: 1, tokenId: 50256 },
@@ -75,6 +76,9 @@ describe('parseWebviewMessage refuses bad messages', () => {
     refused({ v, type: 'painted', traceId: 1, renderMs: -1 }, /painted: renderMs must be a duration in ms/);
     refused({ v, type: 'painted', traceId: 1, webviewMs: Infinity }, /painted: webviewMs must be a duration in ms/);
     refused({ v, type: 'painted', traceId: 1, webviewMs: '40' }, /painted: webviewMs must be a duration in ms/);
+    refused({ v, type: 'painted', traceId: 1, paintedAtMs: NaN }, /painted: paintedAtMs must be a time in epoch ms/);
+    refused({ v, type: 'painted', traceId: 1, renderParts: { chart: -1 } }, /painted: renderParts must map/);
+    refused({ v, type: 'painted', traceId: 1, renderParts: { evil: 1 } }, /painted: renderParts must map/);
     refused({ v, type: 'select', pos: 1.5, reveal: true }, /select: pos/);
     refused({ v, type: 'select', pos: '3', reveal: true }, /select: pos/);
     refused({ v, type: 'select', pos: 2 ** 60, reveal: true }, /select: pos/);
