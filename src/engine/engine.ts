@@ -321,11 +321,10 @@ export class Engine {
   }
 
   /**
-   * Tokenizes, checks, runs the instrumented forward, then the unembedding of the last residual
-   * (top-k per position). `onForward` sees the hooks before that last step (the first paint needs
-   * no predictions to start: traceSummary streams them ahead).
+   * Tokenizes, checks, runs the instrumented forward (from the newest stored trace's rows when they
+   * share a prefix: prefixReuse.ts), then the unembedding of the last residual (top-k per position).
    */
-  private async forwardTrace(p: TraceParams, ctx: RequestContext, onForward?: (a: Readonly<Record<ForwardArray, Float32Array>>, tokens: readonly TokenInfo[]) => void): Promise<Trace> {
+  private async forwardTrace(p: TraceParams, ctx: RequestContext): Promise<Trace> {
     const m = this.requireModel();
     const { nLayer: L, dModel: D, nCtx, dVocab: V } = m.info.config;
     const options = p.options ?? {};
@@ -353,7 +352,6 @@ export class Engine {
     const plan = planReuse(reuse, m.info, ids, this.options.reuseMinShared);
     this.reused = plan?.P ?? 0;
     const a = await this.instrumentedForward(m, ids, plan);
-    onForward?.(a, tokens);
     await ctx.between?.();
     const head = await this.traceHead(m, a.resid.subarray(L * T * D), k, plan);
     const forwardMs = performance.now() - started;
