@@ -17,7 +17,7 @@ import { ensureF32Weights, openCheckpoint } from '../src/engine/checkpoint';
 import { Engine } from '../src/engine/engine';
 import { randomWeights } from '../test/helpers/checkpointWriter';
 import { writeBinCheckpoint, writeSafetensorsCheckpoint } from '../test/helpers/checkpointFormats';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 
 const GPT2_SMALL = { nLayer: 12, nHead: 12, dModel: 768, dMlp: 3072, nCtx: 1024, dVocab: 50257 };
 const REPS = 3;
@@ -102,11 +102,5 @@ export async function benchCheckpointLoad(log: (line: string) => void = (l) => p
 }
 
 if (require.main === module) {
-  benchCheckpointLoad().then(
-    (r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => benchCheckpointLoad());
 }

@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import { EngineClient } from '../src/engine/client';
 import { BENCH_DIR, ensureBenchCheckpoint, textOfLength } from './engine';
 import { workerEntry } from './soak';
+import { printWhenRunAlone } from './section';
 
 const ROUNDS = 3;
 const TRACES = 15;
@@ -154,10 +155,5 @@ export async function benchContention(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  benchContention()
-    .then((out) => process.stdout.write(`${JSON.stringify(out, null, 2)}\n`))
-    .catch((err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    });
+  printWhenRunAlone(() => benchContention());
 }

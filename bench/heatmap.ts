@@ -28,7 +28,7 @@ import { CHROMIUM_PATH } from '../scripts/e2e-setup';
 import type { BrowserContext } from 'playwright-core';
 import { launchBrowser } from '../test/e2e/workbench';
 import type { CaseOptions, CaseResult, HeatmapBench, Renderer } from './heatmapTypes';
-import { guardedSection, round1 } from './section';
+import { guardedSection, printWhenRunAlone, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT_DIR = path.join(ROOT, '.bench', 'heatmap');
@@ -147,14 +147,5 @@ export async function benchHeatmap(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  benchHeatmap().then(
-    (r) => {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      process.exit(0); // playwright may keep handles open
-    },
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => benchHeatmap(), { exit: true });
 }

@@ -27,7 +27,7 @@ import { TRACE_TITLE } from '../test/e2e/scenarios';
 import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
 import { ensureBenchCheckpoint } from './engine';
 import { ensureVsix, installedTools, lineWithTokens, stringArg, waitForQuietMachine } from './panel';
-import { guardedSection, median, round1 } from './section';
+import { guardedSection, median, printWhenRunAlone, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const TOKENS = 32;
@@ -213,14 +213,5 @@ export async function benchLiveLens(options: { reuseVsix?: boolean } = {}): Prom
 }
 
 if (require.main === module) {
-  benchLiveLens().then(
-    (r) => {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => benchLiveLens(), { exit: true });
 }

@@ -40,7 +40,7 @@ import { launchBrowser, waitFor, Workbench } from '../test/e2e/workbench';
 import { tokenize } from '../src/engine/tokenizer';
 import { RENDER_PARTS } from '../src/protocol/webview';
 import { ensureBenchCheckpoint } from './engine';
-import { guardedSection, median, round1 } from './section';
+import { guardedSection, median, printWhenRunAlone, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const WARM_TRACES = numberArg('--warm') ?? 5;
@@ -435,14 +435,5 @@ export async function benchPanel(options: { reuseVsix?: boolean } = {}): Promise
 }
 
 if (require.main === module) {
-  benchPanel().then(
-    (r) => {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      process.exit(0); // playwright may keep handles open after the cleanups
-    },
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => benchPanel(), { exit: true });
 }

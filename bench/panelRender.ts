@@ -20,7 +20,7 @@ import { CHROMIUM_PATH } from '../scripts/e2e-setup';
 import { WEBVIEW_PROTOCOL_VERSION, type TracePayload } from '../src/protocol/webview';
 import { launchBrowser } from '../test/e2e/workbench';
 import { stringArg } from './panel';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT_DIR = path.join(ROOT, '.bench', 'panel-render');
@@ -150,14 +150,5 @@ async function main(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  main().then(
-    (r) => {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => main(), { exit: true });
 }

@@ -25,7 +25,7 @@ import { Engine } from '../src/engine/engine';
 import { EngineError } from '../src/protocol/engine';
 import { INTERVENTIONS_SCHEMA_VERSION as schema, type Metric } from '../src/protocol/interventions';
 import { ensureBenchCheckpoint } from './engine';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] patching: ${line}\n`);
@@ -181,11 +181,5 @@ export function benchPatching(): Record<string, unknown> {
 
 if (require.main === module) {
   const child = process.argv.includes('--child');
-  (child ? measure() : Promise.resolve(benchPatching())).then(
-    (out) => process.stdout.write(`${JSON.stringify(out, null, 2)}\n`),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => (child ? measure() : Promise.resolve(benchPatching())));
 }

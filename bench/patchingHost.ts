@@ -23,7 +23,7 @@ import { INTERVENTIONS_SCHEMA_VERSION as schema, type Metric } from '../src/prot
 import type { HeadRef, PatchTarget } from '../src/protocol/patching';
 import { headsForByPosition } from '../src/viewModels/experiments';
 import { BENCH_DIR, ensureBenchCheckpoint } from './engine';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 import { workerEntry } from './soak';
 
 const TICK_MS = 5;
@@ -170,10 +170,5 @@ export async function benchPatchingHost(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  benchPatchingHost()
-    .then((out) => process.stdout.write(`${JSON.stringify(out, null, 2)}\n`))
-    .catch((err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    });
+  printWhenRunAlone(() => benchPatchingHost());
 }

@@ -26,7 +26,7 @@ import type { Trace } from '../src/engine/types';
 import { DataType, GraphBuilder } from '../src/engine/onnx/model';
 import { createSession } from '../src/engine/session';
 import { BENCH_DIR, ensureBenchCheckpoint, textOfLength } from './engine';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 
 /** ORT threads: 2, or `--threads N`. */
 const THREADS = process.argv.includes('--threads') ? Number(process.argv[process.argv.indexOf('--threads') + 1]) : 2;
@@ -183,10 +183,5 @@ export async function benchFullVersusBaseline(dir: string, runs = 20): Promise<R
 
 if (require.main === module) {
   const at = process.argv.indexOf('--baseline');
-  (at > 0 ? benchFullVersusBaseline(process.argv[at + 1] ?? '') : benchPrefixReuse())
-    .then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`))
-    .catch((err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    });
+  printWhenRunAlone(() => (at > 0 ? benchFullVersusBaseline(process.argv[at + 1] ?? '') : benchPrefixReuse()));
 }

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BENCH_DIR, ensureBenchCheckpoint } from './engine';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 import { SaeEngine, type SaeModelView, type SaeTraceView } from '../src/engine/sae/saeEngine';
 import { Engine } from '../src/engine/engine';
 import { scanFiles } from '../src/models/sae/scan';
@@ -186,11 +186,5 @@ export async function benchSae(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  benchSae().then(
-    (r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => benchSae());
 }

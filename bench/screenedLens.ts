@@ -15,7 +15,7 @@ import { nextTokenTargets } from '../src/engine/lens';
 import type { LensRows } from '../src/engine/lens';
 import { screenedLensForCheckpoint, type RescoreMode, type ScreenedLensRows, type ScreenProducts } from '../src/engine/screenedLens';
 import { BENCH_DIR, ensureBenchCheckpoint } from './engine';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 
 const T = 128;
 const RUNS = Number(process.env.RL_SCREEN_RUNS ?? 5);
@@ -148,10 +148,5 @@ export async function benchScreenedLens(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  benchScreenedLens()
-    .then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`))
-    .catch((err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    });
+  printWhenRunAlone(() => benchScreenedLens());
 }

@@ -36,3 +36,21 @@ export async function guardedSection(
     await options.cleanup();
   }
 }
+
+/**
+ * A bench file run alone (`require.main === module`): `run`'s JSON on stdout, or the error's stack
+ * on stderr and exit code 1. `exit`: exit 0 after printing, for runs whose Playwright handles may
+ * stay open after their cleanups.
+ */
+export function printWhenRunAlone(run: () => Promise<unknown>, options: { readonly exit?: boolean } = {}): void {
+  run().then(
+    (r) => {
+      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      if (options.exit) process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient } from '../src/engine/client';
+import { printWhenRunAlone } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DIR = path.join(ROOT, '.bench');
@@ -84,11 +85,5 @@ export async function benchSoak(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  benchSoak().then(
-    (r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  printWhenRunAlone(() => benchSoak());
 }

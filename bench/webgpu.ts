@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { Engine } from '../src/engine/engine';
 import { webGpuAvailability, type ExecutionProvider } from '../src/engine/executionProvider';
 import { createOrtMatmulBackend } from '../src/engine/matmulBackend';
-import { median, round1 } from './section';
+import { median, printWhenRunAlone, round1 } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 const MODEL_DIR = path.join(ROOT, '.bench', 'tiny-webgpu');
@@ -120,10 +120,5 @@ export async function benchWebGpu(): Promise<Record<string, unknown>> {
 }
 
 if (require.main === module) {
-  benchWebGpu()
-    .then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`))
-    .catch((err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    });
+  printWhenRunAlone(() => benchWebGpu());
 }
