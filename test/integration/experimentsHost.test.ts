@@ -6,19 +6,17 @@
  * lengths, a multi-token answer, a head out of range, hostile page messages), and the trace panel's
  * interventions row and the hover's note.
  */
-import { state, textEditor, vscode as stub, Position, type FakeWebview } from '../helpers/vscodeStub';
+import { state, textEditor, Position, type FakeWebview } from '../helpers/vscodeStub';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { activate } from '../../src/extension';
 import { WEBVIEW_PROTOCOL_VERSION as v } from '../../src/protocol/webview';
 import type { PatchSessionPayload } from '../../src/protocol/patchingView';
 import { attributedTotal } from '../../src/viewModels/logitDiffAttribution';
+import { stubExtensionContext } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
-const REPO = path.resolve(__dirname, '../..');
-const WORKER_SOURCE = path.resolve(REPO, 'src/engine/worker.ts');
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 64, dVocab: 50257 };
 type Posted = FakeWebview['posted'][number];
 
@@ -55,8 +53,6 @@ describe('experiments in the extension host', () => {
 
   before(() => {
     root = makeTempFolder('rl-experiments');
-    const bootstrap = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
     const model = path.join(root, 'tiny-model');
     writeRandomCheckpoint(model, { ...CONFIG, seed: 7 });
     // 2 layers × 16 heads: more heads than the by-position sweep takes (it takes the 8 the heads map ranks highest)
@@ -64,15 +60,7 @@ describe('experiments in the extension host', () => {
     writeRandomCheckpoint(wideModel, { ...CONFIG, nHead: 16, dModel: 32, seed: 8 });
     state.settings.set('model', model);
     state.settings.set('topK', 5);
-    const memento = new Map<string, unknown>();
-    activate({
-      subscriptions,
-      extensionPath: REPO,
-      extensionUri: stub.Uri.file(REPO),
-      globalStorageUri: stub.Uri.file(path.join(root, 'storage')),
-      asAbsolutePath: (p: string) => (p === 'dist/worker.js' ? bootstrap : path.join(REPO, p)),
-      workspaceState: { get: (k: string) => memento.get(k), update: async (k: string, val: unknown) => void memento.set(k, val), keys: () => [...memento.keys()] },
-    } as unknown as Parameters<typeof activate>[0]);
+    activate(stubExtensionContext(root, subscriptions) as unknown as Parameters<typeof activate>[0]);
   });
   after(() => {
     for (const s of subscriptions.splice(0)) s.dispose();

@@ -13,10 +13,10 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { activate, deactivate } from '../../src/extension';
 import { WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
+import { stubExtensionContext } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
 const REPO = path.resolve(__dirname, '../..');
-const WORKER_SOURCE = path.resolve(REPO, 'src/engine/worker.ts');
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 64, dVocab: 50257 };
 
 async function waitFor(condition: () => boolean): Promise<void> {
@@ -38,8 +38,6 @@ describe('extension lifetime with a stub vscode', () => {
 
   before(() => {
     root = makeTempFolder('rl-lifetime');
-    const bootstrap = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
     firstModel = path.join(root, 'tiny-model');
     secondModel = path.join(root, 'tiny-model-2');
     writeRandomCheckpoint(firstModel, { ...CONFIG, seed: 41 }, { dtype: 'F16' });
@@ -56,18 +54,8 @@ describe('extension lifetime with a stub vscode', () => {
       if (m.kind === 'request') requests.push(String(m.method));
       return originalPost.call(this, message, transfer);
     };
-    const storage = stub.Uri.file(path.join(root, 'storage'));
-    const memento = new Map<string, unknown>();
-    const context = {
-      subscriptions,
-      extensionPath: REPO,
-      extensionUri: stub.Uri.file(REPO),
-      globalStorageUri: storage,
-      asAbsolutePath: (p: string) => (p === 'dist/worker.js' ? bootstrap : path.join(REPO, p)),
-      workspaceState: { get: (k: string) => memento.get(k), update: async (k: string, v: unknown) => void memento.set(k, v), keys: () => [...memento.keys()] },
-    };
     assert.equal(live.size, 0);
-    activate(context as unknown as Parameters<typeof activate>[0]);
+    activate(stubExtensionContext(root, subscriptions) as unknown as Parameters<typeof activate>[0]);
   });
   after(() => {
     Worker.prototype.on = originalOn;
@@ -379,22 +367,11 @@ describe('the worker crashing under the extension', () => {
 
   before(() => {
     root = makeTempFolder('rl-lifetime-crash');
-    const bootstrap = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
     const model = path.join(root, 'tiny-model');
     writeRandomCheckpoint(model, { ...CONFIG, seed: 44 });
     state.settings.set('model', model);
     state.messages.length = 0;
-    const memento = new Map<string, unknown>();
-    const context = {
-      subscriptions,
-      extensionPath: REPO,
-      extensionUri: stub.Uri.file(REPO),
-      globalStorageUri: stub.Uri.file(path.join(root, 'storage')),
-      asAbsolutePath: (p: string) => (p === 'dist/worker.js' ? bootstrap : path.join(REPO, p)),
-      workspaceState: { get: (k: string) => memento.get(k), update: async (k: string, v: unknown) => void memento.set(k, v), keys: () => [...memento.keys()] },
-    };
-    activate(context as unknown as Parameters<typeof activate>[0]);
+    activate(stubExtensionContext(root, subscriptions) as unknown as Parameters<typeof activate>[0]);
   });
   after(async () => {
     delete process.env.RESIDUAL_LENS_WORKER_FAULT;

@@ -9,15 +9,13 @@
 import { editableDocument, fireListeners, live, state, vscode as stub, Position, type FakeWebview } from '../helpers/vscodeStub';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { activate, deactivate } from '../../src/extension';
 import { WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
+import { stubExtensionContext } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
-const REPO = path.resolve(__dirname, '../..');
-const WORKER_SOURCE = path.resolve(REPO, 'src/engine/worker.ts');
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 64, dVocab: 50257 };
 /** Longer than a burst of synchronous edits takes on a loaded machine, short enough to keep the test quick. */
 const DEBOUNCE_MS = 200;
@@ -52,8 +50,6 @@ describe('live lens through the extension', () => {
 
   before(() => {
     root = makeTempFolder('rl-live-lens');
-    const bootstrap = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
     const model = path.join(root, 'tiny-model');
     writeRandomCheckpoint(model, { ...CONFIG, seed: 51 });
     state.settings.set('model', model);
@@ -64,16 +60,7 @@ describe('live lens through the extension', () => {
       if (m.kind === 'request') requests.push(String(m.method));
       return originalPost.call(this, message, transfer);
     };
-    const memento = new Map<string, unknown>();
-    const context = {
-      subscriptions,
-      extensionPath: REPO,
-      extensionUri: stub.Uri.file(REPO),
-      globalStorageUri: stub.Uri.file(path.join(root, 'storage')),
-      asAbsolutePath: (p: string) => (p === 'dist/worker.js' ? bootstrap : path.join(REPO, p)),
-      workspaceState: { get: (k: string) => memento.get(k), update: async (k: string, v: unknown) => void memento.set(k, v), keys: () => [...memento.keys()] },
-    };
-    activate(context as unknown as Parameters<typeof activate>[0]);
+    activate(stubExtensionContext(root, subscriptions) as unknown as Parameters<typeof activate>[0]);
     const text = doc.text();
     state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 0), new Position(0, text.length)) };
   });

@@ -4,15 +4,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient } from '../../src/engine/client';
 import { EngineError } from '../../src/protocol/engine';
 import { INTERVENTIONS_SCHEMA_VERSION as schema } from '../../src/protocol/interventions';
 import type { PatchRow } from '../../src/protocol/patching';
+import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
-const WORKER_SOURCE = path.resolve(__dirname, '../../src/engine/worker.ts');
 
 describe('patching sweep through the worker', () => {
   let root: string;
@@ -21,7 +20,7 @@ describe('patching sweep through the worker', () => {
   before(async () => {
     root = makeTempFolder('patching-worker');
     const worker = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(worker, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    writeWorkerBootstrap(worker);
     writeRandomCheckpoint(path.join(root, 'model'), { nLayer: 3, nHead: 4, dModel: 32, nCtx: 64, dVocab: 50257, seed: 9 });
     client = new EngineClient({ workerPath: worker, threads: 1 });
     await client.request('load', { folder: path.join(root, 'model'), name: 'tiny', cacheDir: path.join(root, 'cache') });

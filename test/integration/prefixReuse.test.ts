@@ -10,7 +10,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
@@ -20,13 +19,13 @@ import { MIN_COMPUTED_ROWS } from '../../src/engine/prefixReuse';
 import { tokenize } from '../../src/engine/tokenizer';
 import type { ModelWeights, Trace, TraceOptions, TraceSummary } from '../../src/engine/types';
 import { ensureDemoModel, DEMO_FOLDER } from '../../scripts/build-demo-model';
+import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { referenceForward } from '../helpers/referenceForward';
 
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 64, dVocab: 50257 };
 const A = 'The cat sat on the mat.';
 const FORWARD_ARRAYS = Object.keys(FORWARD_OUTPUTS) as ForwardArray[];
-const WORKER_SOURCE = path.resolve(__dirname, '../../src/engine/worker.ts');
 
 /** B after A: each must reuse (expected P > 0) except where stated. */
 const EDITS: { name: string; text: string }[] = [
@@ -253,7 +252,7 @@ describe('prefix reuse behind the worker (the live lens path)', () => {
     root = makeTempFolder('rl-prefix-worker');
     // Workers cannot start from a .ts file; a CommonJS bootstrap registers tsx, then loads the source.
     const bootstrap = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    writeWorkerBootstrap(bootstrap);
     writeRandomCheckpoint(path.join(root, 'model'), { ...CONFIG, seed: 33 });
     client = new EngineClient({ workerPath: bootstrap, log: () => undefined });
     full = new Engine({ reusePrefix: false });

@@ -18,9 +18,9 @@ import { EngineError, type EngineMethod, type EngineMethods } from '../../src/pr
 import { TraceFollowUps } from '../../src/ui/followUps';
 import { countedProblem, countRequest, emptyTextProblem } from '../../src/ui/traceText';
 import { TraceSequencer } from '../../src/ui/traceSequencer';
+import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
-const WORKER_SOURCE = path.resolve(__dirname, '../../src/engine/worker.ts');
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257 };
 
 async function rejectsCancelled(p: Promise<unknown>): Promise<void> {
@@ -49,7 +49,7 @@ describe('reliability through the worker', () => {
   before(async () => {
     root = makeTempFolder('rl-reliability');
     workerPath = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(workerPath, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    writeWorkerBootstrap(workerPath);
     const cacheDir = path.join(root, 'cache');
     modelA = { folder: path.join(root, 'a'), name: 'model-a', cacheDir };
     modelB = { folder: path.join(root, 'b'), name: 'model-b', cacheDir };

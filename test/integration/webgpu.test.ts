@@ -13,12 +13,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import * as fs from 'node:fs';
 import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { chooseExecutionProvider, hasGpuDevice, isExecutionProviderSetting, webGpuAvailability } from '../../src/engine/executionProvider';
 import { createOrtMatmulBackend } from '../../src/engine/matmulBackend';
 import type { Trace } from '../../src/engine/types';
+import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { Random } from '../helpers/random';
 
@@ -173,7 +173,7 @@ describe('execution provider through the worker', () => {
   it('the client hands the setting to the worker; ModelInfo says which EP runs', async () => {
     const tmp = makeTempFolder('residual-lens-ep-worker');
     const bootstrap = path.join(tmp, 'worker-bootstrap.cjs');
-    fs.writeFileSync(bootstrap, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(path.join(root, 'src/engine/worker.ts'))});\n`);
+    writeWorkerBootstrap(bootstrap);
     const client = new EngineClient({ workerPath: bootstrap, threads: 1, executionProvider: 'webgpu' });
     try {
       const info = await client.request('load', { folder: path.join(root, 'models/demo'), name: 'demo', cacheDir: tmp });

@@ -15,9 +15,9 @@ import type { TraceJson } from '../../src/cli/traceJson';
 import { ENGINE_PROTOCOL_VERSION, EngineError } from '../../src/protocol/engine';
 import { poolHeadPatterns } from '../../src/analysis/patternPool';
 import { contributionNorms, residualNorms } from '../../src/analysis/residual';
+import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
-const WORKER_SOURCE = path.resolve(__dirname, '../../src/engine/worker.ts');
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257 };
 
 async function rejectsWithCode(p: Promise<unknown>, code: EngineError['code'], message?: string): Promise<void> {
@@ -41,7 +41,7 @@ describe('engine worker through EngineClient', () => {
     root = makeTempFolder('rl-worker');
     // Workers cannot start from a .ts file; a CommonJS bootstrap registers tsx, then loads the source.
     WORKER = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(WORKER, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    writeWorkerBootstrap(WORKER);
     folder = path.join(root, 'model');
     writeRandomCheckpoint(folder, { ...CONFIG, seed: 5 }, { dtype: 'F16' });
     client = new EngineClient({ workerPath: WORKER, log: (line) => log.push(line) });
@@ -273,7 +273,7 @@ describe('engine worker protocol checks', () => {
 
   it('the worker refuses another protocol version and unknown methods with code protocol', async () => {
     const boot = path.join(root, 'worker-bootstrap.cjs');
-    fs.writeFileSync(boot, `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(WORKER_SOURCE)});\n`);
+    writeWorkerBootstrap(boot);
     const worker = new Worker(boot);
     try {
       const replies: unknown[] = [];
