@@ -35,6 +35,7 @@ import {
 } from '../helpers/checkpointFormats';
 import { referenceForward } from '../helpers/referenceForward';
 import { Random } from '../helpers/random';
+import { assertClose } from '../helpers/assertClose';
 
 const TOL = 1e-4;
 const TEXT = 'The cat sat on the mat.';
@@ -42,13 +43,6 @@ const TEXT = 'The cat sat on the mat.';
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257 };
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'torch');
 
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs((actual[i] as number) - (expected[i] as number)) / Math.max(1, Math.abs(expected[i] as number));
-    assert.ok(err <= TOL, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
-  }
-}
 
 interface Outputs {
   readonly info: ModelInfo;
@@ -76,7 +70,7 @@ async function outputs(engine: Engine, folder: string, cacheDir: string, text = 
 }
 
 function assertSameOutputs(got: Outputs, want: Outputs, what: string): void {
-  for (const [key, value] of Object.entries(want.floats)) assertClose(got.floats[key] as ArrayLike<number>, value, `${what} ${key}`);
+  for (const [key, value] of Object.entries(want.floats)) assertClose(got.floats[key] as ArrayLike<number>, value, `${what} ${key}`, TOL);
   for (const [key, value] of Object.entries(want.ids)) assert.deepEqual(Array.from(got.ids[key] as ArrayLike<number>), Array.from(value), `${what} ${key}`);
 }
 

@@ -12,25 +12,13 @@ import type { ModelWeights, Trace } from '../../src/engine/types';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint, type WriteCheckpointOptions } from '../helpers/checkpointWriter';
 import { referenceForward, type ReferenceTrace } from '../helpers/referenceForward';
 import { decomposeResidual } from '../../src/analysis/decomposition';
+import { assertClose } from '../helpers/assertClose';
 
 const TOL = 1e-4;
 const TEXT = 'The cat sat on the mat.';
 /** The real vocabulary size: the tokenizer's ids (BOS = 50256) must fit. Small otherwise. */
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257 };
 
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = TOL): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
-    if (!(err <= worst)) {
-      worst = err;
-      at = i;
-    }
-  }
-  assert.ok(worst <= tol, `${what}: error ${worst} at ${at} (engine ${actual[at]}, reference ${expected[at]})`);
-}
 
 /** Full-vocabulary logits of one residual row through ln_final and W_U, in float64. */
 function lensLogits(w: ModelWeights, row: ArrayLike<number>): Float64Array {

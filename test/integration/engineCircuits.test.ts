@@ -15,16 +15,11 @@ import type { CircuitsReport } from '../../src/analysis/circuitTypes';
 import type { ModelWeights } from '../../src/engine/types';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { referenceForward } from '../helpers/referenceForward';
+import { assertClose } from '../helpers/assertClose';
 
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 48, dVocab: 50257 };
 const OPTIONS = { seed: 3, tokenSample: 16 };
 
-function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string, tol = 1e-4): void {
-  assert.equal(a.length, b.length, `${what}: length`);
-  for (let i = 0; i < b.length; i++) {
-    assert.ok(Math.abs(a[i] - b[i]) <= tol * Math.max(1, Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-  }
-}
 
 describe('engine circuits', () => {
   let root: string;

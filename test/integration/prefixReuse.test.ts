@@ -22,6 +22,7 @@ import { ensureDemoModel, DEMO_FOLDER } from '../../scripts/build-demo-model';
 import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { referenceForward } from '../helpers/referenceForward';
+import { assertClose } from '../helpers/assertClose';
 
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 64, dVocab: 50257 };
 const A = 'The cat sat on the mat.';
@@ -65,13 +66,6 @@ function expectedP(before: string, after: string, options: TraceOptions = {}): n
   return p;
 }
 
-/** |x − ref| ≤ 1e-4 · max(1, |ref|) for every element. */
-function assertCloseToReference(actual: Float32Array, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= 1e-4 * Math.max(1, Math.abs(expected[i])), `${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
-  }
-}
 
 describe('prefix reuse on a random checkpoint', () => {
   let root: string;
@@ -116,11 +110,11 @@ describe('prefix reuse on a random checkpoint', () => {
     const t = await engine.trace({ text });
     assert.ok(engine.reusedPositions > 0);
     const ref = referenceForward(weights, t.tokens.map((x) => x.id));
-    assertCloseToReference(t.resid, ref.resid, 'resid');
-    assertCloseToReference(t.pattern, ref.pattern, 'pattern');
-    assertCloseToReference(t.z, ref.z, 'z');
-    assertCloseToReference(t.mlpOut, ref.mlpOut, 'mlpOut');
-    assertCloseToReference(t.ln1Scale, ref.ln1Scale, 'ln1Scale');
+    assertClose(t.resid, ref.resid, 'resid');
+    assertClose(t.pattern, ref.pattern, 'pattern');
+    assertClose(t.z, ref.z, 'z');
+    assertClose(t.mlpOut, ref.mlpOut, 'mlpOut');
+    assertClose(t.ln1Scale, ref.ln1Scale, 'ln1Scale');
   });
 
   it('reuses the forward but runs the whole head when top-k changes', async () => {
@@ -305,7 +299,7 @@ describe('prefix reuse on WebGPU (skips without an adapter; CI: lavapipe)', () =
         const reused = await gpu.trace({ text: edit.text });
         assert.equal(gpu.reusedPositions, expectedP(A, edit.text));
         const expected = await cpu.trace({ text: edit.text });
-        for (const key of [...FORWARD_ARRAYS, 'lnFinalScale'] as const) assertCloseToReference(reused[key], expected[key], `${edit.name}: ${key}`);
+        for (const key of [...FORWARD_ARRAYS, 'lnFinalScale'] as const) assertClose(reused[key], expected[key], `${edit.name}: ${key}`);
         const k = expected.logitsTop.k;
         for (let pos = 0; pos < expected.tokens.length; pos++) assert.equal(reused.logitsTop.ids[pos * k], expected.logitsTop.ids[pos * k], `${edit.name}: top-1 at ${pos}`);
       }

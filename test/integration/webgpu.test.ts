@@ -21,25 +21,13 @@ import type { Trace } from '../../src/engine/types';
 import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { Random } from '../helpers/random';
+import { assertClose } from '../helpers/assertClose';
 
 const TOL = 1e-4;
 const TEXT = 'The cat sat on the mat. The cat sat on the';
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257, seed: 31 };
 const root = path.resolve(__dirname, '../..');
 
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
-    if (!(err <= worst)) {
-      worst = err;
-      at = i;
-    }
-  }
-  assert.ok(worst <= TOL, `${what}: webgpu differs from cpu by ${worst} at ${at} (webgpu ${actual[at]}, cpu ${expected[at]})`);
-}
 
 /** Top-k ids equal, except where two ids swap places because their logits tie within the tolerance. */
 function assertSameIdsUpToTies(ids: Int32Array, expected: Int32Array, logits: Float32Array, expectedLogits: Float32Array, what: string): void {
