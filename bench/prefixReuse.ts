@@ -7,6 +7,9 @@
  *   append1  after a 31-token trace of its prefix (one token typed)
  *   append2  after a 30-token trace of its prefix
  *   edit16   after the same text with another token at position 16
+ *   bosOnly, bosOnly128   after a text of the same length that shares only BOS, reused anyway
+ *            (reuseMinShared 1): what the default threshold (minReusedPositions) avoids. The splice
+ *            copies every array, so reusing one position costs more than it saves at T = 128.
  * (append1 and append2 both compute 2 rows: at least 2 are always computed, see prefixReuse.ts.)
  * `forwardMs` is the engine's own figure (forward, head and splice); `wallMs` the whole trace call
  * (tokenize, checks, store). `cAttnMs`: what the prefix rows' unused Q columns cost, from the
@@ -52,8 +55,9 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
   const cacheDir = path.join(BENCH_DIR, 'cache');
   const reuse = new Engine({ threads: THREADS });
   const full = new Engine({ threads: THREADS, reusePrefix: false });
+  const anyReuse = new Engine({ threads: THREADS, reuseMinShared: 1 });
   try {
-    for (const e of [reuse, full]) await e.load({ folder, name: 'gpt2-small-random', cacheDir });
+    for (const e of [reuse, full, anyReuse]) await e.load({ folder, name: 'gpt2-small-random', cacheDir });
     const t32 = textOfLength(32);
     const cases: Record<string, { readonly engine: Engine; readonly before?: string; readonly text: string }> = {
       full32: { engine: full, text: t32 },
@@ -62,6 +66,8 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
       append1: { engine: reuse, before: textOfLength(31), text: t32 },
       append2: { engine: reuse, before: textOfLength(30), text: t32 },
       edit16: { engine: reuse, before: t32, text: editedAt16() },
+      bosOnly: { engine: anyReuse, before: ` b${' a'.repeat(30)}`, text: t32 },
+      bosOnly128: { engine: anyReuse, before: ` b${' a'.repeat(126)}`, text: textOfLength(128) },
     };
     const figures: Record<string, Figures> = {};
     const reused: Record<string, number> = {};
@@ -102,12 +108,14 @@ export async function benchPrefixReuse(): Promise<Record<string, unknown>> {
       runs: RUNS,
       medians,
       bitwiseEqual,
-      speedupOverFull32: { append1: ratio('append1'), append2: ratio('append2'), edit16: ratio('edit16') },
+      speedupOverFull32: { append1: ratio('append1'), append2: ratio('append2'), edit16: ratio('edit16'), bosOnly: ratio('bosOnly') },
+      bosOnly128OverFull128: Math.round((median(figures.bosOnly128.forwardMs) / median(figures.full128.forwardMs)) * 100) / 100,
       cAttnMs,
     };
   } finally {
     await reuse.dispose();
     await full.dispose();
+    await anyReuse.dispose();
   }
 }
 

@@ -26,10 +26,10 @@ const FORWARD_ARRAYS = Object.keys(FORWARD_OUTPUTS) as ForwardArray[];
 export const MIN_COMPUTED_ROWS = 2;
 
 /**
- * The fewest shared positions worth reusing for a trace of T: the splice copies every array and the
- * prefix path adds a few ops, about one 32-token trace position's worth each (~2 ms at GPT-2 small,
- * 2 threads), and the splice grows with T. Measured: sharing only BOS (P = 1) made a 32-token trace
- * 3.5–4.5 ms slower than a full one (69.8 vs 65.3 / 66.2 ms, .scratch runs of 14–16 alternations).
+ * The fewest shared positions worth reusing for a trace of T: the splice copies every array, which
+ * grows with T, and saves only the shared positions' compute. `node --import tsx bench/prefixReuse.ts`
+ * (bosOnly128): sharing only BOS at T = 128 took 201 vs 184 ms (minimums 188 vs 179); at T = 32
+ * (bosOnly) it is within noise of a full trace.
  */
 export function minReusedPositions(T: number): number {
   return Math.max(4, Math.ceil(T / 8));
