@@ -57,6 +57,8 @@ const EXTRA_SETTINGS: Record<string, unknown> = numberArg('--engine-threads') ==
  */
 const TRIGGER: 'keybinding' | 'palette' = stringArg('--trigger') === 'palette' ? 'palette' : 'keybinding';
 const TOKENS = 32;
+/** Distinct 32-token lines the traces take in turn (appendDistinctLines). */
+const DISTINCT_LINES = 12;
 const PAINT_TARGET_MS = 400;
 /** Pause after a painted trace before the next command, so its follow-up requests (lens, attribution) settle as they would for a person. */
 const SETTLE_MS = 1000;
@@ -392,7 +394,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     const wb = new Workbench(page, server.url, workspace, path.join(runDir, 'screenshots'));
     await wb.open();
     const sentence = lineWithTokens(path.join(workspace, SENTENCES), TOKENS);
-    const lines = appendDistinctLines(path.join(workspace, SENTENCES), TOKENS, Number(process.env.BENCH_LINES ?? 12));
+    const lines = appendDistinctLines(path.join(workspace, SENTENCES), TOKENS, DISTINCT_LINES);
     out.text = sentence.text;
     out.lines = lines.map((l) => l.text);
     const run: Run = { wb, diagnostics: new DiagnosticsLog(diagnosticsFile), workspace, sentence, lines, traced: 0, errors: [], traces: [] };
