@@ -58,3 +58,23 @@ export async function withDelayedProgress<T>(options: DelayedProgressOptions, ta
     clearTimeout(timer);
   }
 }
+
+/**
+ * A busy line (the panel's "Tracing 32 tokens…") that follows a delayed progress: nothing until the
+ * progress shows, the latest line then, and each later line at once (a model load can outlast the
+ * delay; the trace's line then replaces the load's). Pass `shown` as the progress's onShown.
+ */
+export function delayedBusyLine(show: (line: string) => void): { readonly shown: () => void; readonly set: (line: string) => void } {
+  let line: string | undefined;
+  let visible = false;
+  return {
+    shown: () => {
+      visible = true;
+      if (line !== undefined) show(line);
+    },
+    set: (next) => {
+      line = next;
+      if (visible) show(next);
+    },
+  };
+}

@@ -24,7 +24,7 @@ import { TraceFollowUps } from './followUps';
 import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import { TraceSequencer, type TraceTicket } from './traceSequencer';
 import { keptPosition } from './liveLens';
-import { withDelayedProgress } from './delayedProgress';
+import { delayedBusyLine, withDelayedProgress } from './delayedProgress';
 
 export { EMPTY_MESSAGE } from './traceText';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
@@ -223,15 +223,11 @@ export class TraceController implements vscode.Disposable {
     // A live re-trace runs on every pause in typing: the status bar, not a notification, shows it.
     // Both appear only if the trace is still running after BUSY_SHOWN_AFTER_MS (a warm trace is done
     // by then), with the panel's busy line: see delayedProgress.ts.
-    let busyLine: string | undefined;
+    // The panel's busy line follows the same delay (delayedBusyLine).
+    const busyLine = delayedBusyLine((line) => !stale() && this.setStatus(line, true));
     const progressOptions = {
       ...(live ? { location: vscode.ProgressLocation.Window, title: 'Residual Lens' } : { location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true }),
-      onShown: () => {
-        if (busyLine !== undefined && !stale()) this.setStatus(busyLine, true);
-      },
-    };
-    const busy = (line: string): void => {
-      busyLine = line;
+      onShown: busyLine.shown,
     };
     await withDelayedProgress(progressOptions, async (progress, cancelled) => {
       const signal = AbortSignal.any([ticket.signal, cancelled]);
@@ -259,7 +255,7 @@ export class TraceController implements vscode.Disposable {
         this.views.openPanel(); // now, so the page loads while the engine traces
         this.markMeasured(started, 'panel opened');
         progress.report({ message: `Tracing ${n} tokens…` });
-        busy(`Tracing ${n} tokens…`);
+        busyLine.set(`Tracing ${n} tokens…`);
         const t0 = performance.now();
         const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;

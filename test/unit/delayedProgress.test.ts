@@ -3,7 +3,7 @@ import { state } from '../helpers/vscodeStub';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { withDelayedProgress } from '../../src/ui/delayedProgress';
+import { delayedBusyLine, withDelayedProgress } from '../../src/ui/delayedProgress';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const options = { location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true, delayMs: 40 };
@@ -44,5 +44,27 @@ describe('withDelayedProgress', () => {
     assert.equal(state.progress.length, before + 1);
     state.progress.at(-1)?.cancel();
     await assert.rejects(run, /cancelled/);
+  });
+});
+
+describe('delayedBusyLine', () => {
+  it('says nothing before the progress shows, then the latest line, then every later line at once', () => {
+    const said: string[] = [];
+    const line = delayedBusyLine((l) => said.push(l));
+    line.set('Tracing 4 tokens…');
+    assert.deepEqual(said, []);
+    line.shown();
+    assert.deepEqual(said, ['Tracing 4 tokens…']);
+    line.set('Tracing 5 tokens…');
+    assert.deepEqual(said, ['Tracing 4 tokens…', 'Tracing 5 tokens…']);
+  });
+
+  it('a line set after the progress showed (a load that outlasted the delay) is said at once', () => {
+    const said: string[] = [];
+    const line = delayedBusyLine((l) => said.push(l));
+    line.shown();
+    assert.deepEqual(said, [], 'no line yet');
+    line.set('Tracing 32 tokens…');
+    assert.deepEqual(said, ['Tracing 32 tokens…']);
   });
 });
