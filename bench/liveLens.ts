@@ -14,7 +14,12 @@
  * the first one). Targets: last keystroke → hover and panel updated ≤ 250 ms; the loop never
  * blocked > 50 ms while typing; CPU idle once typing stops.
  *
- * Run alone: node --import tsx bench/liveLens.ts [--reuse-vsix] [--vsix FILE]   (JSON on stdout, progress on stderr)
+ * By default the live trace starts at the keystroke and is shown after the pause
+ * (residualLens.liveLens.traceAhead); --no-trace-ahead measures tracing only after the pause. For
+ * bursts, the extension host's CPU while the keys were typed (what tracing ahead costs) is reported
+ * too (typingHostCpuPercentOfOneCore).
+ *
+ * Run alone: node --import tsx bench/liveLens.ts [--reuse-vsix] [--vsix FILE] [--no-trace-ahead]   (JSON on stdout, progress on stderr)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -62,6 +67,8 @@ interface LiveRound {
   readonly lensPostedMs: number;
   readonly lagMs: number;
   readonly ranMs: number;
+  /** The extension host's CPU (its threads, the engine's included) while the keys were typed, % of one core (NaN: not measured). */
+  readonly typingCpuPercent: number;
 }
 
 /** The extension host of this run: the process whose environment names our diagnostics file and whose command line is an extension host. */
@@ -104,7 +111,9 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
   fs.cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), workspace, { recursive: true });
   const diagnosticsFile = path.join(runDir, 'diagnostics.jsonl');
   prepareDirs(dirs, { ...QUIET_WORKBENCH_SETTINGS, 'residualLens.modelCacheDir': path.join(runDir, 'model-cache') });
-  workspaceSettingsWriter(workspace)({ 'residualLens.model': model });
+  // --no-trace-ahead: the trace starts only once typing paused (residualLens.liveLens.traceAhead off).
+  const traceAhead = !process.argv.includes('--no-trace-ahead');
+  workspaceSettingsWriter(workspace)({ 'residualLens.model': model, ...(!traceAhead && { 'residualLens.liveLens.traceAhead': false }) });
   installExtension(tools.codeServer, dirs, vsix);
   const server = await startCodeServer({ codeServer: tools.codeServer, dirs, workspace, env: { RESIDUAL_LENS_DIAGNOSTICS: diagnosticsFile, RESIDUAL_LENS_CACHE: path.join(runDir, 'engine-cache') } });
   const context = await launchBrowser(tools.chromium, path.join(runDir, 'chromium-profile'));
@@ -135,11 +144,15 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     await wb.page.keyboard.press('End');
     await sleep(SETTLE_MS);
 
+    const hostPid = extensionHostPid(diagnosticsFile);
     const rounds: LiveRound[] = [];
     /** Types, then waits for the live trace line and its DLA and lens posts. */
     const round = async (kind: LiveRound['kind'], type: () => Promise<void>): Promise<void> => {
       const from = read().length;
+      const cpu0 = hostPid === undefined ? NaN : processCpuMs(hostPid);
+      const typing0 = performance.now();
       await type();
+      const typingCpuPercent = round1((100 * ((hostPid === undefined ? NaN : processCpuMs(hostPid)) - cpu0)) / (performance.now() - typing0));
       const t = await waitFor('a live trace line', async () => read().slice(from).find((e): e is TraceEvent => e.event === 'trace' && e.live === true), 60_000, 50);
       const later = (): DiagnosticEvent[] => read().slice(read().indexOf(t) + 1);
       const base = t.lastEditAtMs ?? 0;
@@ -149,7 +162,7 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
       // The hover answers once the DLA table is in (its "hover data" moment; older builds: the table posted to the views).
       const hover = await waitFor('the DLA of that trace in', async () => shownAtMs(t, later(), 'hover data') ?? shownAfter('attribution'), 30_000, 50);
       const lens = await waitFor('its lens posted', async () => shownAfter('logit lens'), 30_000, 50);
-      const r: LiveRound = { kind, tokens: t.tokens, paintedMs: t.paintedMs, paintedOnPageMs: t.paintedOnPageMs ?? NaN, engineMs: t.engineMs, hoverReadyMs: round1(hover - base), lensPostedMs: round1(lens - base), lagMs: t.eventLoopMaxMs, ranMs: loopRan(t) };
+      const r: LiveRound = { kind, tokens: t.tokens, paintedMs: t.paintedMs, paintedOnPageMs: t.paintedOnPageMs ?? NaN, engineMs: t.engineMs, hoverReadyMs: round1(hover - base), lensPostedMs: round1(lens - base), lagMs: t.eventLoopMaxMs, ranMs: loopRan(t), typingCpuPercent };
       rounds.push(r);
       log(`${kind} (${r.tokens} tokens): painted ${r.paintedMs} ms, hover ready ${r.hoverReadyMs} ms, lens ${r.lensPostedMs} ms after the last key; engine ${r.engineMs} ms; loop lag ${r.lagMs} / ran ${r.ranMs} ms`);
       await sleep(SETTLE_MS);
@@ -180,9 +193,10 @@ async function measure(tools: { codeServer: string; chromium: string }, reuseVsi
     const by = (kind: LiveRound['kind']): Record<string, unknown> => {
       const rs = rounds.filter((r) => r.kind === kind);
       const fig = (f: (r: LiveRound) => number): { median: number; min: number; max: number } => ({ median: round1(median(rs.map(f))), min: Math.min(...rs.map(f)), max: Math.max(...rs.map(f)) });
-      return { rounds: rs.length, tokens: [...new Set(rs.map((r) => r.tokens))], paintedMs: fig((r) => r.paintedMs), paintedOnPageMs: fig((r) => r.paintedOnPageMs), hoverReadyMs: fig((r) => r.hoverReadyMs), lensPostedMs: fig((r) => r.lensPostedMs), engineMs: fig((r) => r.engineMs), loopLagMs: fig((r) => r.lagMs), loopRanMs: fig((r) => r.ranMs) };
+      return { rounds: rs.length, tokens: [...new Set(rs.map((r) => r.tokens))], paintedMs: fig((r) => r.paintedMs), paintedOnPageMs: fig((r) => r.paintedOnPageMs), hoverReadyMs: fig((r) => r.hoverReadyMs), lensPostedMs: fig((r) => r.lensPostedMs), engineMs: fig((r) => r.engineMs), loopLagMs: fig((r) => r.lagMs), loopRanMs: fig((r) => r.ranMs), ...(kind === 'burst' && { typingHostCpuPercentOfOneCore: fig((r) => r.typingCpuPercent) }) };
     };
     out.debounceMs = 150;
+    out.traceAhead = traceAhead;
     out.singleKeys = by('key');
     out.bursts = by('burst');
     out.rounds = rounds;

@@ -25,52 +25,85 @@ const realClock: SchedulerClock = {
 };
 
 /**
+ * Whether a started live trace may be shown: resolves true once typing paused for the debounce
+ * after its edit, false when a newer edit (or turning live lens off) superseded it first.
+ */
+export type ShowGate = Promise<boolean>;
+
+interface Gate {
+  readonly promise: ShowGate;
+  readonly resolve: (show: boolean) => void;
+}
+
+function gate(): Gate {
+  let resolve: (show: boolean) => void = () => undefined;
+  const promise = new Promise<boolean>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
  * Debounce + newest wins + at most one trace in flight. `edited` replaces whatever waits and
- * restarts the quiet period; when it ends the request runs, unless a trace is in flight (then
- * it runs when that one settles) or the scheduler is paused (then it runs on resume). Nothing
- * runs while nothing was edited: when typing stops, at most one trace follows.
+ * restarts the quiet period. Each run gets a gate that opens (true) when the quiet period after
+ * its edit ends and closes (false) when a newer edit comes first: a run shows its result only
+ * through an open gate.
+ *
+ * Two ways to start a run, `ahead` (the residualLens.liveLens.traceAhead setting):
+ * - ahead (default): at the edit itself, when nothing is in flight and nothing pauses it; the
+ *   trace computes during the quiet period and is shown when the gate opens. A keystroke → panel
+ *   update then costs the debounce plus the page's paint, not also the trace (bench/liveLens.ts).
+ *   While typing, every keystroke that finds the engine idle starts a trace whose result is
+ *   dropped when the next key comes.
+ * - not ahead: only when the quiet period ended, so nothing runs while typing continues.
+ * Either way a run waits while one is in flight (it starts when that one settles) or while the
+ * scheduler is paused (it starts on resume), and once typing stops at most one more trace starts.
  */
 export class LiveLensScheduler {
-  private waiting: LiveRequest | undefined;
+  private waiting: { readonly request: LiveRequest; readonly gate: Gate } | undefined;
+  /** The gate of the run in flight, while it is still the newest edit's and the quiet period runs. */
+  private runningGate: Gate | undefined;
   private timer: unknown;
   private inFlight = false;
   private paused = false;
   private disposed = false;
 
   constructor(
-    private readonly run: (request: LiveRequest) => Promise<void>,
+    private readonly run: (request: LiveRequest, show: ShowGate) => Promise<void>,
     private readonly debounceMs: () => number,
     private readonly clock: SchedulerClock = realClock,
     /** Called when a trace settles (the status bar shows whether one runs or waits). */
     private readonly settled: () => void = () => undefined,
+    private readonly ahead: () => boolean = () => false,
   ) {}
 
   /** A request is waiting (for the quiet period, the trace in flight or a resume). */
   get pending(): boolean {
-    return this.waiting !== undefined;
+    return this.waiting !== undefined || this.runningGate !== undefined;
   }
 
   get running(): boolean {
     return this.inFlight;
   }
 
-  /** An edit: `request` replaces any waiting one; the quiet period starts again. */
+  /** An edit: `request` replaces any waiting one, a run in flight will not be shown; the quiet period starts again. */
   edited(request: LiveRequest): void {
     if (this.disposed) return;
-    this.waiting = request;
+    this.closeRunningGate();
+    this.waiting = { request, gate: gate() };
     this.restartTimer();
+    if (this.ahead()) this.pump();
   }
 
   /** Pause (the panel hidden or the window unfocused) or resume; a request that waited runs on resume. */
   setPaused(paused: boolean): void {
     if (this.paused === paused) return;
     this.paused = paused;
-    if (!paused && this.waiting && this.timer === undefined) this.pump();
+    if (!paused) this.pump();
   }
 
-  /** Drops whatever waits (live lens turned off); a trace in flight finishes on its own. */
+  /** Drops whatever waits (live lens turned off); a trace in flight finishes on its own, unshown. */
   clear(): void {
     this.waiting = undefined;
+    this.closeRunningGate();
     this.stopTimer();
   }
 
@@ -79,10 +112,19 @@ export class LiveLensScheduler {
     this.clear();
   }
 
+  private closeRunningGate(): void {
+    this.runningGate?.resolve(false);
+    this.runningGate = undefined;
+  }
+
   private restartTimer(): void {
     this.stopTimer();
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
+      // The quiet period ended: the newest edit's run may show, whether it runs or still waits.
+      this.waiting?.gate.resolve(true);
+      this.runningGate?.resolve(true);
+      this.runningGate = undefined;
       this.pump();
     }, Math.max(0, this.debounceMs()));
   }
@@ -94,18 +136,21 @@ export class LiveLensScheduler {
 
   /** Runs the waiting request if nothing holds it. */
   private pump(): void {
-    if (this.disposed || this.paused || this.inFlight || this.timer !== undefined) return;
-    const request = this.waiting;
-    if (!request) return;
+    if (this.disposed || this.paused || this.inFlight) return;
+    if (this.timer !== undefined && !this.ahead()) return;
+    const waiting = this.waiting;
+    if (!waiting) return;
     this.waiting = undefined;
     this.inFlight = true;
+    if (this.timer !== undefined) this.runningGate = waiting.gate;
     const settle = (): void => {
+      // Its gate stays with runningGate: a run that settled before the pause still learns its outcome.
       this.inFlight = false;
       this.pump();
       this.settled();
     };
     // A failing trace reports itself (TraceController); the scheduler only needs to go on.
-    this.run(request).then(settle, settle);
+    this.run(waiting.request, waiting.gate.promise).then(settle, settle);
   }
 }
 

@@ -13,7 +13,7 @@ import * as vscode from 'vscode';
 import type { TracedRange } from '../viewModels/tracedRange';
 import { vocabLookup } from '../viewModels/format';
 import type { Diagnostics } from './diagnostics';
-import { hintText, liveLensPaused, liveRange, LiveLensScheduler, type LiveRequest } from './liveLens';
+import { hintText, liveLensPaused, liveRange, LiveLensScheduler, type LiveRequest, type ShowGate } from './liveLens';
 import type { TraceController } from './traceController';
 
 const DEFAULT_DEBOUNCE_MS = 150;
@@ -33,13 +33,15 @@ export class LiveLensController implements vscode.Disposable {
   /** traceId of the record `followed` was last taken from (a record is adopted once). */
   private adoptedTraceId: number | undefined;
   private problem: string | undefined;
+  /** Where the live trace in flight sits in its document, moved by edits that do not touch its text. */
+  private running: { readonly uri: string; range: TracedRange } | undefined;
   private readonly scheduler: LiveLensScheduler;
   private readonly item = vscode.window.createStatusBarItem('residualLens.liveLens', vscode.StatusBarAlignment.Right, 99);
   private readonly hint = vscode.window.createTextEditorDecorationType({ after: { color: new vscode.ThemeColor('editorCodeLens.foreground'), fontStyle: 'italic' } });
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly host: LiveLensHost) {
-    this.scheduler = new LiveLensScheduler((request) => this.retrace(request), () => debounceMs(), undefined, () => this.render());
+    this.scheduler = new LiveLensScheduler((request, show) => this.retrace(request, show), () => debounceMs(), undefined, () => this.render(), () => traceAhead());
     this.item.name = 'Residual Lens: Live Lens';
     this.item.command = 'residualLens.toggleLiveLens';
     this.render();
@@ -68,7 +70,11 @@ export class LiveLensController implements vscode.Disposable {
   toggle(): void {
     this.enabled = !this.enabled;
     this.problem = undefined;
-    if (!this.enabled) this.scheduler.clear();
+    if (!this.enabled) {
+      this.scheduler.clear();
+      // A trace ahead of the pause that was running is dropped: the shown trace's views it held up come again.
+      this.host.traces.refetchShown();
+    }
     this.updatePause();
     this.render();
     if (this.enabled && (!this.host.traces.latest || !this.host.panelVisible())) void this.host.traces.traceCommand();
@@ -102,6 +108,7 @@ export class LiveLensController implements vscode.Disposable {
         range = next;
       }
       this.followed = range ? { uri, range } : undefined;
+      if (range && !touched && this.running?.uri === uri) this.running.range = range;
       if (!this.enabled || !touched) return;
       if (range) this.request({ uri, range, editedAt: performance.now() });
       return;
@@ -121,19 +128,27 @@ export class LiveLensController implements vscode.Disposable {
   }
 
   /** Runs one live re-trace (the scheduler calls it, never two at a time). */
-  private async retrace(r: LiveRequest): Promise<void> {
+  private async retrace(r: LiveRequest, show: ShowGate): Promise<void> {
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === r.uri);
     if (!doc || !this.enabled) return;
     const range = { start: r.range.start, end: Math.min(r.range.end, doc.getText().length) };
     const text = doc.getText(new vscode.Range(doc.positionAt(range.start), doc.positionAt(range.end)));
     this.followed = { uri: r.uri, range };
+    // An edit before the range while the trace runs (ahead of the pause) moves it: documentChanged keeps this in step.
+    const source = { uri: r.uri, range };
+    this.running = source;
     this.render();
-    await this.host.traces.run(text, { uri: r.uri, range }, r.editedAt, {
-      problem: (message) => {
-        this.problem = message;
-        this.render();
-      },
-    });
+    try {
+      await this.host.traces.run(text, source, r.editedAt, {
+        show,
+        problem: (message) => {
+          this.problem = message;
+          this.render();
+        },
+      });
+    } finally {
+      if (this.running === source) this.running = undefined;
+    }
   }
 
   private render(): void {
@@ -166,6 +181,11 @@ export class LiveLensController implements vscode.Disposable {
     this.scheduler.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();
   }
+}
+
+/** residualLens.liveLens.traceAhead: start each re-trace at the edit and show it once typing pauses (LiveLensScheduler). */
+function traceAhead(): boolean {
+  return vscode.workspace.getConfiguration('residualLens').get<boolean>('liveLens.traceAhead', true) !== false;
 }
 
 function debounceMs(): number {

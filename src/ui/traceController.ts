@@ -68,6 +68,11 @@ export interface TraceRecord {
  */
 export interface LiveRun {
   readonly problem: (message: string | undefined) => void;
+  /**
+   * Started ahead of the pause in typing (liveLens.ts, LiveLensScheduler): the result, or a problem
+   * with the text, is shown only if this resolves true; false drops it (a newer edit came).
+   */
+  readonly show?: Promise<boolean>;
 }
 
 interface PendingPaint {
@@ -186,6 +191,7 @@ export class TraceController implements vscode.Disposable {
   async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number, live?: LiveRun): Promise<void> {
     const empty = emptyTextProblem(text);
     if (empty) {
+      if (live?.show && !(await live.show)) return;
       if (live) live.problem(empty);
       else this.output.showWarning(empty);
       this.markStale(`Not traced: ${empty}`);
@@ -196,16 +202,24 @@ export class TraceController implements vscode.Disposable {
     const ticket = this.sequence.begin();
     const shown = this.current;
     shown?.supersede();
+    let outcome: 'shown' | 'dropped' | undefined;
     try {
-      await this.runTicket(text, source, started, ticket, live);
+      outcome = await this.runTicket(text, source, started, ticket, live);
     } finally {
       this.sequence.finish(ticket);
-      // Nothing replaced it (refused, failed, cancelled): the shown trace's views still missing go again.
-      if (shown && this.current === shown && !ticket.stale()) this.refetchMissing(shown);
+      // Nothing replaced it (refused, failed, cancelled): the shown trace's views still missing go
+      // again; not when a live trace ahead was dropped for a newer edit, whose trace comes next.
+      if (shown && this.current === shown && !ticket.stale() && outcome !== 'dropped') this.refetchMissing(shown);
     }
   }
 
-  private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket, live: LiveRun | undefined): Promise<void> {
+  /** The shown trace's views that did not arrive (live lens turned off while a trace ahead ran), asked again. */
+  refetchShown(): void {
+    if (this.current) this.refetchMissing(this.current);
+  }
+
+  /** 'dropped': a live trace ahead whose result a newer edit superseded (LiveRun.show). */
+  private async runTicket(text: string, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, ticket: TraceTicket, live: LiveRun | undefined): Promise<'shown' | 'dropped' | undefined> {
     const stale = ticket.stale;
 
     const choice = await chooseModelForTrace({
@@ -215,7 +229,7 @@ export class TraceController implements vscode.Disposable {
         if (!stale()) this.markStale(`Model ${model}: ${message}`);
       },
     });
-    if (!choice || stale()) return;
+    if (!choice || stale()) return undefined;
     const cfg = vscode.workspace.getConfiguration('residualLens');
     const prependBos = cfg.get<boolean>('prependBos', true);
     const topK = Math.max(1, Math.min(100, Math.round(cfg.get<number>('topK', 10))));
@@ -229,7 +243,7 @@ export class TraceController implements vscode.Disposable {
       ...(live ? { location: vscode.ProgressLocation.Window, title: 'Residual Lens' } : { location: vscode.ProgressLocation.Notification, title: 'Residual Lens', cancellable: true }),
       onShown: busyLine.shown,
     };
-    await withDelayedProgress(progressOptions, async (progress, cancelled) => {
+    return withDelayedProgress(progressOptions, async (progress, cancelled): Promise<'shown' | 'dropped' | undefined> => {
       const signal = AbortSignal.any([ticket.signal, cancelled]);
       try {
         if (this.session.model?.folder !== choice.folder) {
@@ -239,17 +253,19 @@ export class TraceController implements vscode.Disposable {
         }
         const info = await this.session.ensureLoaded(choice, { signal, onProgress: (stage) => progress.report({ message: `Loading model ${choice.name}: ${stage}…` }) });
         this.markMeasured(started, 'model ready');
-        if (stale()) return;
+        if (stale()) return undefined;
         const nCtx = info.config.nCtx;
         const counted = await this.session.request('tokenize', countRequest(text, prependBos, nCtx), { signal });
-        if (stale()) return;
+        if (stale()) return undefined;
         const tooLong = countedProblem(counted, nCtx, info.name);
-        live?.problem(tooLong);
         if (tooLong) {
+          if (live?.show && !(await live.show)) return 'dropped';
+          if (stale()) return undefined;
+          live?.problem(tooLong);
           if (!live) this.output.showWarning(tooLong);
           this.setStatus('', false);
           this.markStale(`Not traced: ${tooLong}`);
-          return;
+          return undefined;
         }
         const n = counted.tokens.length;
         this.views.openPanel(); // now, so the page loads while the engine traces
@@ -260,16 +276,25 @@ export class TraceController implements vscode.Disposable {
         const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;
         this.markMeasured(started, 'traced');
-        if (stale()) return;
+        // A live trace ahead of the pause in typing waits for it; a newer edit drops it.
+        if (live?.show && !(await live.show)) return 'dropped';
+        if (stale()) return undefined;
+        live?.problem(undefined);
         this.show(trace, tracePayload(trace, engineMs), source, started, live !== undefined);
+        return 'shown';
       } catch (err) {
         if (stale() || isCancellation(err)) {
           if (!stale()) this.markStale('Trace cancelled.');
-          return;
+          return undefined;
         }
+        if (live?.show && !(await live.show)) return 'dropped';
+        if (stale()) return undefined;
         this.markStale(errorMessage(err));
-        if (err instanceof EngineError && err.code === 'bad-input') this.output.showWarning(err.message);
-        else this.output.showError(err);
+        if (err instanceof EngineError && err.code === 'bad-input') {
+          if (live) live.problem(err.message);
+          else this.output.showWarning(err.message);
+        } else this.output.showError(err);
+        return undefined;
       }
     });
   }

@@ -1,7 +1,8 @@
 /**
  * Live lens through the extension (stub `vscode`, test/helpers/vscodeStub.ts, and the real engine
  * worker on a tiny checkpoint): Toggle Live Lens traces at once, typing re-traces the edited text
- * once after the pause (one trace for a burst of edits), the selected token is kept, the hover
+ * once after the pause (one trace for a burst of edits; tracing ahead, a trace starts at the first
+ * key and only the newest text is shown, after the pause), the selected token is kept, the hover
  * follows the new trace, nothing runs while the window is unfocused or the panel hidden (the newest
  * edit runs on resume), text over the model's context is never traced and raises no popup, and
  * turning it off stops it. Deactivation leaves nothing behind.
@@ -40,6 +41,8 @@ describe('live lens through the extension', () => {
   let root: string;
   const subscriptions: { dispose(): unknown }[] = [];
   const requests: string[] = [];
+  /** performance.now() of each request in `requests`. */
+  const requestTimes: number[] = [];
   const originalPost = Worker.prototype.postMessage;
   const doc = editableDocument('The cat sat on the mat');
   const statusItem = (): { text?: string; tooltip?: unknown } | undefined => state.statusBarItems.find((i) => i.name === 'Residual Lens: Live Lens');
@@ -57,7 +60,10 @@ describe('live lens through the extension', () => {
     state.settings.set('liveLens.debounceMs', DEBOUNCE_MS);
     Worker.prototype.postMessage = function (this: Worker, message: unknown, transfer?: Parameters<typeof originalPost>[1]) {
       const m = message as { kind?: string; method?: string };
-      if (m.kind === 'request') requests.push(String(m.method));
+      if (m.kind === 'request') {
+        requests.push(String(m.method));
+        requestTimes.push(performance.now());
+      }
       return originalPost.call(this, message, transfer);
     };
     activate(stubExtensionContext(root, subscriptions) as unknown as Parameters<typeof activate>[0]);
@@ -87,7 +93,8 @@ describe('live lens through the extension', () => {
     await waitFor('live lens on', () => /Live lens: on/.test(statusItem()?.text ?? ''));
   });
 
-  it('typing re-traces once after the pause, with the newest text; the selected token and head are kept; the hover follows', async () => {
+  it('typing re-traces once after the pause, with the newest text; the selected token and head are kept; the hover follows (not tracing ahead)', async () => {
+    state.settings.set('liveLens.traceAhead', false);
     const w = panel();
     const first = traces().at(-1);
     assert.ok(first);
@@ -116,6 +123,25 @@ describe('live lens through the extension', () => {
     const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, doc.text().indexOf('dog')));
     assert.ok(hover);
     assert.match(hover.contents.value, /dog/);
+    assert.deepEqual(state.messages, []);
+    state.settings.delete('liveLens.traceAhead');
+  });
+
+  it('tracing ahead (the default): the first key starts a trace before the pause ends; only the newest text is shown, once, after the pause', async () => {
+    const sent = requests.length;
+    const shown = traces().length;
+    for (const ch of ' again') doc.edit(doc.text().length, 0, ch);
+    const lastEdit = performance.now();
+    await waitFor('the re-trace shown', () => traces().length > shown);
+    const shownAt = performance.now();
+    await sleep(DEBOUNCE_MS + 100);
+    const started = requestTimes.slice(sent).filter((_, i) => requests[sent + i] === 'traceSummary');
+    assert.ok(started.length >= 1 && started.length <= 2, `the first key's trace, then perhaps the newest text's: ${started.length}`);
+    assert.ok(started[0] < shownAt, 'a trace started before anything was shown');
+    // setTimeout may fire up to a millisecond early by the clock read here.
+    assert.ok(shownAt - lastEdit >= DEBOUNCE_MS - 2, `shown ${(shownAt - lastEdit).toFixed(1)} ms after the last key, not before the ${DEBOUNCE_MS} ms pause`);
+    assert.equal(traces().length, shown + 1, 'only the newest text is shown');
+    assert.match(traces().at(-1)?.trace.text ?? '', / dog again$/);
     assert.deepEqual(state.messages, []);
   });
 
