@@ -44,6 +44,7 @@ import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, Sa
 import {
   EngineError,
   type AttributeAllParams,
+  type ForgetTraceParams,
   type AttributeParams,
   type HeadResultsParams,
   type LensDistributionParams,
@@ -151,7 +152,11 @@ export class Engine {
   /** The first WebGPU → CPU fallback of a single graph, if any (ModelInfo.executionProviderNote). */
   private fallbackNote: string | undefined;
   /** The newest stored trace's arrays for prefix reuse, and the bytes they add to the store. */
-  private reuse: { readonly trace: ReusableTrace; readonly bytes: number } | undefined;
+  /**
+   * The newest trace's arrays for prefix reuse, valid while that trace is stored, or `detached`:
+   * forgotten (forgetTrace) but kept for reuse, its stored bytes counted here.
+   */
+  private reuse: { readonly trace: ReusableTrace; readonly bytes: number; readonly detached?: true } | undefined;
   private reused = 0;
 
   constructor(private readonly options: EngineOptions = {}) {}
@@ -348,7 +353,7 @@ export class Engine {
 
     const started = performance.now();
     // The newest stored trace, never one evicted since (load clears both).
-    const reuse = this.reuse && this.traces.has(this.reuse.trace.traceId) ? this.reuse.trace : undefined;
+    const reuse = this.reuse && (this.reuse.detached || this.traces.has(this.reuse.trace.traceId)) ? this.reuse.trace : undefined;
     const plan = planReuse(reuse, m.info, ids, this.options.reuseMinShared);
     this.reused = plan?.P ?? 0;
     const a = await this.instrumentedForward(m, ids, plan);
@@ -710,6 +715,19 @@ export class Engine {
     return this.model;
   }
 
+  /**
+   * Drops a stored trace (a live trace ahead of the pause that a newer edit superseded). When it is
+   * the prefix-reuse source its arrays stay, detached, for the next trace to reuse.
+   */
+  forgetTrace(p: ForgetTraceParams): null {
+    const s = this.traces.get(p.traceId);
+    if (!s) return null;
+    this.traces.delete(p.traceId);
+    if (this.reuse?.trace.traceId === p.traceId) this.reuse = { trace: this.reuse.trace, bytes: this.reuse.bytes + s.bytes, detached: true };
+    else this.evicted += s.bytes;
+    return null;
+  }
+
   private storedTrace(traceId: number): StoredTrace {
     const s = this.traces.get(traceId);
     if (!s) throw new EngineError('unknown-trace', `Trace ${traceId} is no longer stored; trace the text again.`);
@@ -766,6 +784,8 @@ export class Engine {
     }
     // The reused head rows (small); the reusable forward arrays a trace returns are transferred (no reuse after that).
     if (this.reuse) for (const a of [this.reuse.trace.head.top.logits, this.reuse.trace.head.top.probs]) buffers.add(a.buffer);
+    // A forgotten trace kept for reuse: its arrays are no longer among the stored traces'.
+    if (this.reuse?.detached) for (const a of Object.values(this.reuse.trace.forward)) buffers.add(a.buffer);
     return buffers;
   }
 

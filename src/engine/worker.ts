@@ -28,7 +28,7 @@ import {
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
-const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson', 'headSources', 'runInterventions', 'patchSweep', 'traceMetric', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan', 'saeReconstruction', 'saeSplice'];
+const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSummary', 'forgetTrace', 'patternView', 'patternThumbs', 'lens', 'lensDistribution', 'attribute', 'attributeAll', 'headResults', 'circuits', 'headPair', 'mlpPair', 'dispose', 'traceJson', 'headSources', 'runInterventions', 'patchSweep', 'traceMetric', 'loadSae', 'saeFeatures', 'saeFeature', 'saeScan', 'saeReconstruction', 'saeSplice'];
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
@@ -87,6 +87,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     tokenize: (p) => engine.tokenize(p),
     trace: (p, ctx) => engine.trace(p, ctx),
     traceSummary: (p, ctx) => engine.traceSummary(p, ctx),
+    forgetTrace: (p) => engine.forgetTrace(p),
     patternView: (p) => engine.patternView(p),
     patternThumbs: (p) => engine.patternThumbs(p),
     lens: (p, ctx) => engine.lens(p, ctx),

@@ -109,6 +109,10 @@ export interface TokenizeParams {
   readonly options?: TokenizeOptions;
 }
 
+export interface ForgetTraceParams {
+  readonly traceId: number;
+}
+
 /** Request name → params and result. */
 export interface EngineMethods {
   load: { params: LoadParams; result: ModelInfo };
@@ -149,6 +153,12 @@ export interface EngineMethods {
   saeReconstruction: { params: SaeReconstructionParams; result: SaeReconstruction };
   /** The SAE spliced into the model at its hook: KL from the unedited run and top-k with / without it (src/engine/sae/splice.ts). */
   saeSplice: { params: SaeSpliceParams; result: SaeSpliceResult };
+  /**
+   * Drops a stored trace no view will ask about (a live-lens trace started ahead of a pause in
+   * typing and superseded by a newer edit), so it does not push out traces the user saw. Unknown
+   * ids are ignored. The newest trace's arrays stay for prefix reuse.
+   */
+  forgetTrace: { params: ForgetTraceParams; result: null };
   /** Ends the worker's session; the worker then exits. */
   dispose: { params: Record<string, never>; result: null };
   /** Which source positions fed one head's write at a position, for a trace stored with its patterns (traceSummary). */

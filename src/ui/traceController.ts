@@ -276,8 +276,12 @@ export class TraceController implements vscode.Disposable {
         const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
         const engineMs = performance.now() - t0;
         this.markMeasured(started, 'traced');
-        // A live trace ahead of the pause in typing waits for it; a newer edit drops it.
-        if (live?.show && !(await live.show)) return 'dropped';
+        // A live trace ahead of the pause in typing waits for it; a newer edit drops it, and the
+        // engine forgets it (it would push traces the user saw out of the engine's store).
+        if (live?.show && !(await live.show)) {
+          this.session.request('forgetTrace', { traceId: trace.traceId }, {}, 'ready').catch(() => undefined);
+          return 'dropped';
+        }
         if (stale()) return undefined;
         live?.problem(undefined);
         this.show(trace, tracePayload(trace, engineMs), source, started, live !== undefined);

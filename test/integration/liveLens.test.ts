@@ -141,6 +141,7 @@ describe('live lens through the extension', () => {
     // setTimeout may fire up to a millisecond early by the clock read here.
     assert.ok(shownAt - lastEdit >= DEBOUNCE_MS - 2, `shown ${(shownAt - lastEdit).toFixed(1)} ms after the last key, not before the ${DEBOUNCE_MS} ms pause`);
     assert.equal(traces().length, shown + 1, 'only the newest text is shown');
+    assert.equal(requests.slice(sent).filter((m) => m === 'forgetTrace').length, started.length - 1, 'the engine forgets each dropped trace');
     assert.match(traces().at(-1)?.trace.text ?? '', / dog again$/);
     assert.deepEqual(state.messages, []);
   });

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
+import { EngineError } from '../../src/protocol/engine';
 import { FORWARD_OUTPUTS, type ForwardArray } from '../../src/engine/graph';
 import { webGpuAvailability } from '../../src/engine/executionProvider';
 import { MIN_COMPUTED_ROWS } from '../../src/engine/prefixReuse';
@@ -204,6 +205,25 @@ describe('prefix reuse on a random checkpoint', () => {
     const t = await engine.trace({ text });
     assert.equal(engine.reusedPositions, expectedP('Something else entirely.', text));
     assertSameTrace(t, await full.trace({ text }), 'after another trace');
+  });
+
+  it('a forgotten trace (forgetTrace) is no longer stored, keeps the traces before it, and still serves prefix reuse', async () => {
+    const kept = await engine.traceSummary({ text: 'A trace the user saw.' });
+    const dropped = await engine.traceSummary({ text: A });
+    assert.equal(engine.forgetTrace({ traceId: dropped.traceId }), null);
+    assert.throws(() => engine.patternView({ traceId: dropped.traceId, layer: 0, maxSize: 64 }), (e: unknown) => e instanceof EngineError && e.code === 'unknown-trace');
+    assert.doesNotThrow(() => engine.patternView({ traceId: kept.traceId, layer: 0, maxSize: 64 }), 'the trace before it stays');
+    assert.equal(engine.forgetTrace({ traceId: dropped.traceId }), null, 'forgetting twice (or an unknown id) is a no-op');
+    const text = `${A} And`;
+    const reused = await engine.traceSummary({ text });
+    assert.equal(engine.reusedPositions, expectedP(A, text), 'the forgotten newest trace still serves prefix reuse');
+    const expected = await full.traceSummary({ text });
+    assertBitwise(reused.residNorms, expected.residNorms, 'residNorms');
+    assertBitwise(reused.logitsTop.probs, expected.logitsTop.probs, 'top probs');
+    // Forgetting a trace that is not the reuse source leaves reuse to the newest.
+    engine.forgetTrace({ traceId: kept.traceId });
+    await engine.traceSummary({ text: `${text} Yes` });
+    assert.equal(engine.reusedPositions, expectedP(text, `${text} Yes`));
   });
 });
 
