@@ -306,6 +306,10 @@ function paintSplit(traces: readonly TraceEvent[]): Record<string, number> {
     engine: m((t) => t.engineMs),
     tracedToSent: m((t) => markAt(t, 'trace sent') - markAt(t, 'traced')),
     sentToPainted: m((t) => t.paintedMs - markAt(t, 'trace sent')),
+    // Since the forward part is painted ahead (TraceController.showForward), `engine` is the
+    // request until that part came; the predictions follow (posted this long after it; NaN when
+    // they came after the paint, or from builds that paint the whole trace at once).
+    forwardToPredictionsSent: m((t) => markAt(t, 'predictions sent') - markAt(t, 'traced')),
     pageRender: m((t) => t.renderMs ?? NaN),
     pageFrames: m((t) => (t.webviewMs ?? NaN) - (t.renderMs ?? NaN)),
     messagesBothWays: m((t) => t.paintedMs - markAt(t, 'trace sent') - (t.webviewMs ?? NaN)),

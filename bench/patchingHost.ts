@@ -81,7 +81,7 @@ export async function benchPatchingHost(): Promise<Record<string, unknown>> {
     const c = (await client.request('traceMetric', { schema, traceId: clean.traceId, metric })).value;
     const x = (await client.request('traceMetric', { schema, traceId: corrupt.traceId, metric })).value;
     const sweep = (what: PatchTarget, heads: readonly HeadRef[] | undefined, onRow: (values: Float64Array) => void, signal?: AbortSignal) =>
-      client.request('patchSweep', { schema, cleanTraceId: clean.traceId, corruptedTraceId: corrupt.traceId, metric, what, ...(heads && { heads }) }, { signal, onPayload: (p) => onRow(p.row.values) });
+      client.request('patchSweep', { schema, cleanTraceId: clean.traceId, corruptedTraceId: corrupt.traceId, metric, what, ...(heads && { heads }) }, { signal, onPayload: (p) => p.kind === 'patch-row' && onRow(p.row.values) });
 
     log('warm-up sweep (block sessions)');
     await sweep('resid_pre', undefined, () => undefined);

@@ -178,7 +178,9 @@ export function startSideView(app: HTMLElement): void {
       draw();
       return;
     }
-    if (state.apply(msg)) draw();
+    const changed = state.apply(msg);
+    // Predictions arriving after the trace change nothing the side view draws.
+    if (changed && changed !== 'predictions') draw();
   });
   watchTheme(() => {
     palette = readPalette();

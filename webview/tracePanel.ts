@@ -622,6 +622,11 @@ export function startTracePanel(app: HTMLElement): void {
         requestAnimationFrame(() => afterThisFrame(() => traceId !== undefined && post({ type: 'painted', traceId, renderMs, renderParts, webviewMs: performance.now() - arrived, paintedAtMs: performance.timeOrigin + performance.now() })));
         break;
       }
+      case 'predictions':
+        // The header's time and the DLA's token picker (the rest of the panel has no predictions).
+        renderStatus();
+        renderDla();
+        break;
       case 'lens':
         renderLens();
         break;

@@ -20,7 +20,7 @@ export class TraceState {
   stale: string | undefined;
 
   /** Applies a host message; returns which parts changed. */
-  apply(msg: HostToWebview): 'trace' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'features' | 'featureCard' | 'select' | 'status' | 'sources' | undefined {
+  apply(msg: HostToWebview): 'trace' | 'predictions' | 'pattern' | 'thumbs' | 'lens' | 'attribution' | 'features' | 'featureCard' | 'select' | 'status' | 'sources' | undefined {
     switch (msg.type) {
       case 'trace':
         this.trace = msg.trace;
@@ -35,6 +35,10 @@ export class TraceState {
         this.stale = undefined;
         this.sources.clear();
         return 'trace';
+      case 'predictions':
+        if (msg.traceId !== this.trace?.traceId) return undefined;
+        this.trace = { ...this.trace, ...msg.predictions };
+        return 'predictions';
       case 'pattern':
         if (msg.pattern.traceId !== this.trace?.traceId) return undefined;
         this.pattern = msg.pattern;

@@ -32,7 +32,7 @@ import { tokenize } from './tokenizer';
 import { BLANK_TEXT_MESSAGE, hasVisibleText } from './textRules';
 import { InterventionRunner } from './interventions/runner';
 import { extraBytes, forwardFeeds, headReusable, planReuse, reusableTrace, spliceForward, spliceHead, type HeadRows, type ReusableTrace, type ReusePlan } from './prefixReuse';
-import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceSummary } from './types';
+import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceForwardSummary, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
 import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
 import { poolHeadPatterns } from '../analysis/patternPool';
@@ -256,23 +256,19 @@ export class Engine {
    * small summary, so the caller never receives the big tensors.
    */
   async traceSummary(p: TraceParams, ctx: RequestContext = {}): Promise<TraceSummary> {
-    const trace = await this.forwardTrace(p, ctx);
+    let forward: TraceForwardSummary | undefined;
+    const trace = await this.forwardTrace(p, ctx, (partial) => {
+      const { nLayer: L, dModel: D } = partial.model.config;
+      const T = partial.tokens.length;
+      const writes = contributionNorms(partial.attnOut, partial.mlpOut, L, T, D);
+      forward = { schema: 1, traceId: partial.traceId, model: partial.model, text: partial.text, tokens: partial.tokens, residNorms: residualNorms(partial.resid, L + 1, T, D), attnOutNorms: writes.attention, mlpOutNorms: writes.mlp };
+      // Ahead of the head's unembedding: the panel paints with it (TraceController). Copies: the
+      // worker transfers a payload's buffers, and the result below sends these arrays again.
+      ctx.emit?.({ kind: 'trace-forward', forward: { ...forward, residNorms: forward.residNorms.slice(), attnOutNorms: forward.attnOutNorms.slice(), mlpOutNorms: forward.mlpOutNorms.slice() } });
+    });
     this.store(trace, true);
-    const { nLayer: L, dModel: D } = trace.model.config;
-    const T = trace.tokens.length;
-    const writes = contributionNorms(trace.attnOut, trace.mlpOut, L, T, D);
-    return {
-      schema: 1,
-      traceId: trace.traceId,
-      model: trace.model,
-      text: trace.text,
-      tokens: trace.tokens,
-      logitsTop: trace.logitsTop,
-      forwardMs: trace.forwardMs,
-      residNorms: residualNorms(trace.resid, L + 1, T, D),
-      attnOutNorms: writes.attention,
-      mlpOutNorms: writes.mlp,
-    };
+    if (!forward) throw new EngineError('internal', 'traceSummary: the forward part was not reported.');
+    return { ...forward, logitsTop: trace.logitsTop, forwardMs: trace.forwardMs };
   }
 
   /** Layer `layer` of a stored trace's patterns as [H, S, S], S = min(T, maxSize). */
@@ -329,7 +325,8 @@ export class Engine {
    * Tokenizes, checks, runs the instrumented forward (from the newest stored trace's rows when they
    * share a prefix: prefixReuse.ts), then the unembedding of the last residual (top-k per position).
    */
-  private async forwardTrace(p: TraceParams, ctx: RequestContext): Promise<Trace> {
+  /** `onForward` runs after the blocks, before the final unembedding (traceSummary streams that part). */
+  private async forwardTrace(p: TraceParams, ctx: RequestContext, onForward?: (partial: Pick<Trace, 'traceId' | 'model' | 'text' | 'tokens' | 'resid' | 'attnOut' | 'mlpOut'>) => void): Promise<Trace> {
     const m = this.requireModel();
     const { nLayer: L, dModel: D, nCtx, dVocab: V } = m.info.config;
     const options = p.options ?? {};
@@ -357,6 +354,8 @@ export class Engine {
     const plan = planReuse(reuse, m.info, ids, this.options.reuseMinShared);
     this.reused = plan?.P ?? 0;
     const a = await this.instrumentedForward(m, ids, plan);
+    const traceId = this.nextTraceId++;
+    onForward?.({ traceId, model: m.info, text: p.text, tokens, resid: a.resid, attnOut: a.attnOut, mlpOut: a.mlpOut });
     await ctx.between?.();
     const head = await this.traceHead(m, a.resid.subarray(L * T * D), k, plan);
     const forwardMs = performance.now() - started;
@@ -369,7 +368,7 @@ export class Engine {
 
     const trace: Trace = {
       schema: 1,
-      traceId: this.nextTraceId++,
+      traceId,
       model: m.info,
       text: p.text,
       tokens,

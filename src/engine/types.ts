@@ -167,6 +167,13 @@ export interface TraceSummary {
   /** [L, T] ‖hook_mlp_out‖ */ readonly mlpOutNorms: Float32Array;
 }
 
+/**
+ * A trace's forward part, before the final unembedding: TraceSummary without the predictions.
+ * traceSummary sends it ahead of the head (a progress payload), so the panel can paint while the
+ * [T, d_model] × [d_model, d_vocab] product runs.
+ */
+export type TraceForwardSummary = Omit<TraceSummary, 'logitsTop' | 'forwardMs'>;
+
 /** One layer's attention patterns of a stored trace, max-pooled to S = min(T, maxSize) a side. */
 export interface PatternView {
   readonly traceId: number;

@@ -10,6 +10,7 @@
  * Axis glossary: see src/engine/types.ts.
  */
 import type { InterventionRun, Metric } from './interventions';
+import type { TraceForwardSummary } from '../engine/types';
 import { INTERVENTIONS_SCHEMA_VERSION } from './interventions';
 
 export { INTERVENTIONS_SCHEMA_VERSION };
@@ -140,5 +141,8 @@ export interface PatchSweepResult {
   readonly ms: number;
 }
 
-/** Typed payloads carried by EngineProgress besides the stage line. */
-export type ProgressPayload = { readonly kind: 'patch-row'; readonly row: PatchRow };
+/**
+ * Typed payloads carried by EngineProgress besides the stage line: a patching sweep's completed
+ * row, or a traceSummary's forward part ahead of its predictions.
+ */
+export type ProgressPayload = { readonly kind: 'patch-row'; readonly row: PatchRow } | { readonly kind: 'trace-forward'; readonly forward: TraceForwardSummary };

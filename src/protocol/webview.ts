@@ -48,6 +48,9 @@ export interface TracePayload {
   readonly elapsedMs: number;
 }
 
+/** What a trace painted ahead of its predictions (TracePayload with predK 0) receives once they come. */
+export type PredictionsPayload = Pick<TracePayload, 'predK' | 'predIds' | 'predProbs' | 'vocab' | 'elapsedMs'>;
+
 /**
  * One layer's attention patterns. Only the selected layer travels (the whole [L, H, T, T] is
  * 600 MB for GPT-2 small at 1024 tokens); another layer is sent when the selection moves there.
@@ -150,6 +153,8 @@ type Versioned<T> = T & { readonly v: typeof WEBVIEW_PROTOCOL_VERSION };
 
 export type HostToWebview = Versioned<
   | { readonly type: 'trace'; readonly trace: TracePayload; readonly selection: SelectionState }
+  /** The predictions of the trace on show, when it was sent without them (predK 0) so the panel could paint sooner. */
+  | { readonly type: 'predictions'; readonly traceId: number; readonly predictions: PredictionsPayload }
   | { readonly type: 'pattern'; readonly pattern: PatternPayload }
   | { readonly type: 'thumbs'; readonly thumbs: PatternThumbsPayload }
   | { readonly type: 'lens'; readonly lens: LensPayload }

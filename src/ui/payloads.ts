@@ -5,9 +5,9 @@
  * typed arrays copied only when they are views on a larger buffer.
  */
 import { tokenText } from '../viewModels/tokenText';
-import type { Attribution, LensTable, PatternThumbs, PatternView, TraceSummary } from '../engine/types';
+import type { Attribution, LensTable, PatternThumbs, PatternView, TopK, TraceForwardSummary, TraceSummary } from '../engine/types';
 import type { HeadPairReport } from '../analysis/circuitTypes';
-import type { AttributionPayload, HeadSourcesPayload, LensPayload, PatternPayload, PatternThumbsPayload, TracePayload, VocabEntries } from '../protocol/webview';
+import type { AttributionPayload, HeadSourcesPayload, LensPayload, PatternPayload, PatternThumbsPayload, PredictionsPayload, TracePayload, VocabEntries } from '../protocol/webview';
 import type { HeadSourcesResult } from '../protocol/engine';
 
 /** The array itself when it owns its whole buffer, else a compact copy (postMessage clones whole buffers). */
@@ -27,23 +27,33 @@ export function vocabFor(ids: Iterable<number>): VocabEntries {
 }
 
 export function tracePayload(summary: TraceSummary, elapsedMs: number): TracePayload {
-  const { nLayer: L, nHead: H } = summary.model.config;
+  return { ...forwardPayload(summary, elapsedMs), ...predictionsPayload(summary.logitsTop, elapsedMs) };
+}
+
+/** A trace's forward part (TraceForwardSummary) as the panel's payload, no predictions yet (predK 0). */
+export function forwardPayload(forward: TraceForwardSummary, elapsedMs: number): TracePayload {
+  const { nLayer: L, nHead: H } = forward.model.config;
   return {
-    traceId: summary.traceId,
-    model: summary.model.name,
-    text: summary.text,
+    traceId: forward.traceId,
+    model: forward.model.name,
+    text: forward.text,
     nLayer: L,
     nHead: H,
-    tokens: summary.tokens.map((t) => ({ id: t.id, text: t.text, partial: t.partial, special: t.special })),
-    residNorms: compact(summary.residNorms),
-    attnNorms: compact(summary.attnOutNorms),
-    mlpNorms: compact(summary.mlpOutNorms),
-    predK: summary.logitsTop.k,
-    predIds: compact(summary.logitsTop.ids),
-    predProbs: compact(summary.logitsTop.probs),
-    vocab: vocabFor(summary.logitsTop.ids),
+    tokens: forward.tokens.map((t) => ({ id: t.id, text: t.text, partial: t.partial, special: t.special })),
+    residNorms: compact(forward.residNorms),
+    attnNorms: compact(forward.attnOutNorms),
+    mlpNorms: compact(forward.mlpOutNorms),
+    predK: 0,
+    predIds: new Int32Array(0),
+    predProbs: new Float32Array(0),
+    vocab: [],
     elapsedMs,
   };
+}
+
+/** The final logits' top-k of a trace, and the whole trace's time, for a payload painted without them. */
+export function predictionsPayload(top: TopK, elapsedMs: number): PredictionsPayload {
+  return { predK: top.k, predIds: compact(top.ids), predProbs: compact(top.probs), vocab: vocabFor(top.ids), elapsedMs };
 }
 
 /** The engine's pooled layer patterns ([H, S, S], S = min(T, PATTERN_MAX_SIZE) asked by the caller) as the panel's payload. */

@@ -17,9 +17,10 @@ import type { EngineSession } from './engineSession';
 import { chooseModelForTrace, type ModelContext } from './modelPicker';
 import { errorMessage, isCancellation, type Output } from './output';
 import type { ViewSink } from './panels';
-import { attributionPayload, headSourcesPayload, lensPayload, patternPayload, thumbsPayload, tracePayload } from './payloads';
+import { attributionPayload, forwardPayload, headSourcesPayload, lensPayload, patternPayload, predictionsPayload, thumbsPayload, tracePayload } from './payloads';
 import type { HostMessage } from './webviewChannel';
 import type { PageTimes, TracePayload } from '../protocol/webview';
+import type { ProgressPayload } from '../protocol/patching';
 import { TraceFollowUps } from './followUps';
 import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import { TraceSequencer, type TraceTicket } from './traceSequencer';
@@ -104,6 +105,13 @@ export class TraceController implements vscode.Disposable {
   /** Newest trace wins; a stale result is dropped. */
   private readonly sequence = new TraceSequencer();
   private pendingPaint: PendingPaint | undefined;
+  /**
+   * The trace painted ahead of its predictions (a command's trace: the forward part arrives before
+   * the unembedding, see Engine.traceSummary), until its record is made; and the last trace id the
+   * panel reported painted, which can come before that record.
+   */
+  private early: { readonly traceId: number } | undefined;
+  private lastPainted: number | undefined;
   /** The newest trace's follow-ups, waiting for its paint (or the timeout). */
   private followUpsWaiting: { readonly record: TraceRecord; readonly timer: ReturnType<typeof setTimeout> } | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
@@ -273,9 +281,24 @@ export class TraceController implements vscode.Disposable {
         progress.report({ message: `Tracing ${n} tokens…` });
         busyLine.set(`Tracing ${n} tokens…`);
         const t0 = performance.now();
-        const trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal });
+        // A command's trace paints with its forward part, before the unembedding (about a quarter
+        // of a 32-token trace) is done; a live trace waits for its pause anyway.
+        let earlyId: number | undefined;
+        const onPayload = live ? undefined : (p: ProgressPayload): void => {
+          if (p.kind !== 'trace-forward' || stale()) return;
+          earlyId = p.forward.traceId;
+          this.showForward(forwardPayload(p.forward, performance.now() - t0), started);
+        };
+        let trace: TraceSummary;
+        try {
+          trace = await this.session.request('traceSummary', { text, options: { prependBos, topK } }, { signal, onPayload });
+        } catch (err) {
+          // Painted ahead, then failed or cancelled: back to the trace on show (a newer trace paints its own).
+          if (earlyId !== undefined) this.dropEarly(earlyId, !stale());
+          throw err;
+        }
         const engineMs = performance.now() - t0;
-        this.markMeasured(started, 'traced');
+        this.markMeasured(started, this.early?.traceId === trace.traceId ? 'predicted' : 'traced');
         // A live trace ahead of the pause in typing waits for it; a newer edit drops it, and the
         // engine forgets it (it would push traces the user saw out of the engine's store).
         if (live?.show && !(await live.show)) {
@@ -284,6 +307,7 @@ export class TraceController implements vscode.Disposable {
         }
         if (stale()) return undefined;
         live?.problem(undefined);
+        if (stale()) return undefined;
         this.show(trace, tracePayload(trace, engineMs), source, started, live !== undefined);
         return 'shown';
       } catch (err) {
@@ -303,8 +327,38 @@ export class TraceController implements vscode.Disposable {
     });
   }
 
+  /**
+   * Paints a command's trace from its forward part (predK 0) while the engine still unembeds; its
+   * record, hover data and follow-ups come with the whole trace (show). Selection: the last
+   * position, as show() picks for a command's trace.
+   */
+  private showForward(payload: TracePayload, started: number | undefined): void {
+    const T = payload.tokens.length;
+    this.selection = { pos: T - 1, layer: Math.min(this.selection.layer, payload.nLayer - 1), head: Math.min(this.selection.head, payload.nHead - 1) };
+    this.early = { traceId: payload.traceId };
+    this.markMeasured(started, 'traced');
+    this.pendingPaint = started === undefined ? undefined : { traceId: payload.traceId, started, engineMs: payload.elapsedMs, tokens: T, model: payload.model, live: false };
+    this.status = undefined;
+    this.views.openPanel();
+    this.broadcast({ type: 'trace', trace: payload, selection: this.selection });
+    this.markMeasured(started, 'trace sent');
+  }
+
+  /** A trace painted ahead of its predictions failed or was cancelled: the views go back to the trace on show. */
+  private dropEarly(traceId: number, restore: boolean): void {
+    if (this.early?.traceId !== traceId) return;
+    this.early = undefined;
+    if (this.pendingPaint?.traceId === traceId) this.pendingPaint = undefined;
+    if (!restore) return;
+    const current = this.current;
+    if (current) this.broadcast({ type: 'trace', trace: current.payload, selection: this.selection });
+    else this.broadcast({ type: 'clear', text: '' });
+  }
+
   private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, keepSelection = false): void {
     const before = this.current;
+    const painted = this.early?.traceId === trace.traceId;
+    this.early = undefined;
     const engineMs = payload.elapsedMs;
     let abort = new AbortController();
     const followUps = new TraceFollowUps(trace.traceId, {
@@ -330,15 +384,23 @@ export class TraceController implements vscode.Disposable {
     const T = trace.tokens.length;
     // Default selection: the last position (what the model predicts next), keeping the head if it still exists.
     const { nLayer, nHead } = trace.model.config;
-    // A live re-trace keeps the selected token where the edit left it (keptPosition).
-    const pos = keepSelection && before ? keptPosition(before.trace.tokens, trace.tokens, this.selection.pos) : T - 1;
-    this.selection = { pos, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
-    this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name, live: keepSelection };
+    // A live re-trace keeps the selected token where the edit left it (keptPosition). A trace
+    // painted ahead of its predictions keeps what the panel shows (the user may have clicked).
+    if (!painted) {
+      const pos = keepSelection && before ? keptPosition(before.trace.tokens, trace.tokens, this.selection.pos) : T - 1;
+      this.selection = { pos, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
+      this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name, live: keepSelection };
+    }
     if (trace.text.length <= MAX_REMEMBERED_TEXT) void this.memento.update(LAST_TEXT_KEY, trace.text);
     this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
     this.views.openPanel();
-    this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
-    this.markMeasured(started, 'trace sent');
+    if (painted) {
+      this.broadcast({ type: 'predictions', traceId: trace.traceId, predictions: predictionsPayload(trace.logitsTop, engineMs) });
+      this.markMeasured(started, 'predictions sent');
+    } else {
+      this.broadcast({ type: 'trace', trace: record.payload, selection: this.selection });
+      this.markMeasured(started, 'trace sent');
+    }
     // A live re-trace: the user is typing in the editor, where the hover reads the DLA table; it
     // is asked now rather than after the paint (one single-threaded pass in the worker, about 7 ms
     // at 32 tokens, beside the page's render). A command's trace asks after its first paint, which
@@ -353,6 +415,8 @@ export class TraceController implements vscode.Disposable {
     // Its follow-ups wait for the panel's paint (painted()), or the timeout; a newer trace drops them.
     this.cancelFollowUps();
     this.followUpsWaiting = { record, timer: setTimeout(() => this.startFollowUps(), FOLLOW_UPS_AT_MOST_AFTER_MS) };
+    // Painted ahead of its predictions, and the page already said so: the follow-ups go now.
+    if (painted && this.lastPainted === trace.traceId) this.startFollowUps();
   }
 
   /** Fetches the waiting record's follow-up views (once). */
@@ -566,6 +630,7 @@ export class TraceController implements vscode.Disposable {
 
   /** The trace panel reported a trace painted (with its own render and paint times): start its follow-ups; log the command → paint time. */
   painted(traceId: number, page: PageTimes = {}): void {
+    this.lastPainted = traceId;
     if (this.followUpsWaiting?.record.trace.traceId === traceId) this.startFollowUps();
     const p = this.pendingPaint;
     if (!p || p.traceId !== traceId) return;

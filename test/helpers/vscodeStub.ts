@@ -141,6 +141,8 @@ export interface FakeWebview {
   html: string;
   /** Sends a message from the page to the host. */
   send(msg: unknown): void;
+  /** Called with each message the host posts, after it is recorded (a test plays the page). */
+  onPost?: (msg: { type: string; [key: string]: unknown }) => void;
 }
 
 export const state = {
@@ -204,6 +206,7 @@ function webview(): FakeWebview & Record<string, unknown> {
     asWebviewUri: (u: Uri) => u,
     postMessage: async (m: { type: string }) => {
       w.posted.push(m);
+      (w as FakeWebview).onPost?.(m);
       return true;
     },
     onDidReceiveMessage: (l: Listener<unknown>) => {

@@ -12,7 +12,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { activate, deactivate } from '../../src/extension';
-import { WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
+import { WEBVIEW_PROTOCOL_VERSION, type HostToWebview } from '../../src/protocol/webview';
+import { Engine } from '../../src/engine/engine';
+import { tracePayload } from '../../src/ui/payloads';
+import { TraceState } from '../../webview/traceState';
 import { stubExtensionContext } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 
@@ -295,6 +298,62 @@ describe('extension lifetime with a stub vscode', () => {
     await waitFor(() => asked(sent).length === 4 || Date.now() > deadline);
     await new Promise((resolve) => setTimeout(resolve, 450));
     assert.deepEqual(asked(sent), followUps, 'the replaced trace asked for nothing');
+  });
+
+  it('a command\'s trace paints from its forward part, then its predictions follow; the panel ends with the engine\'s whole trace', async () => {
+    const w = panelWebview();
+    await new Promise((resolve) => setTimeout(resolve, 450)); // the previous test's follow-ups
+    const from = w.posted.length;
+    const text = 'Predictions arrive after the paint';
+    await trace(text);
+    const msgs = w.posted.slice(from).filter((m) => m.type === 'trace' || m.type === 'predictions') as HostToWebview[];
+    assert.deepEqual(msgs.map((m) => m.type), ['trace', 'predictions']);
+    const early = (msgs[0] as Extract<HostToWebview, { type: 'trace' }>).trace;
+    const later = msgs[1] as Extract<HostToWebview, { type: 'predictions' }>;
+    assert.equal(early.text, text);
+    assert.equal(early.predK, 0, 'painted without predictions');
+    assert.equal(early.predIds.length, 0);
+    assert.equal(later.traceId, early.traceId);
+    assert.ok(later.predictions.elapsedMs >= early.elapsedMs, 'the header then shows the whole trace\'s time');
+    // What the page holds afterwards equals the engine's own summary of the text (a second engine, same model).
+    const page = new TraceState();
+    for (const m of msgs) page.apply(m);
+    const engine = new Engine({ reusePrefix: false });
+    const cache = makeTempFolder('rl-check-cache');
+    try {
+      await engine.load({ folder: firstModel, name: 'check', cacheDir: cache });
+      const expected = tracePayload(await engine.traceSummary({ text, options: { topK: 5 } }), 0);
+      const got = page.trace;
+      assert.ok(got);
+      assert.equal(got.predK, 5);
+      assert.deepEqual(Array.from(got.predIds), Array.from(expected.predIds));
+      assert.deepEqual(Array.from(got.predProbs), Array.from(expected.predProbs));
+      assert.deepEqual(got.vocab, expected.vocab);
+      assert.deepEqual(Array.from(got.residNorms), Array.from(expected.residNorms));
+      assert.deepEqual(got.tokens, expected.tokens);
+    } finally {
+      await engine.dispose();
+      removeTempFolder(cache);
+    }
+  });
+
+  it('a paint reported before the predictions came starts the follow-ups as soon as they do', async () => {
+    const w = panelWebview();
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    const followUps = ['attributeAll', 'lens', 'patternThumbs', 'patternView'];
+    const sent = requests.length;
+    // The page answers the forward-only 'trace' message at once, before the predictions.
+    w.onPost = (m) => {
+      const t = m.trace as { traceId: number; predK: number } | undefined;
+      if (m.type === 'trace' && t?.predK === 0) w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'painted', traceId: t.traceId, renderMs: 1, webviewMs: 2 });
+    };
+    try {
+      await trace('painted before its predictions');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(requests.slice(sent).filter((m) => followUps.includes(m)).sort(), followUps, 'asked without waiting for the 400 ms timeout');
+    } finally {
+      w.onPost = undefined;
+    }
   });
 
   it('closing the panel mid-trace: the trace stops, no panel comes back, the next trace works', async () => {

@@ -194,7 +194,7 @@ for (const variant of VARIANTS) {
       const heads = [{ layer: 0, head: 1 }, { layer: 1, head: 0 }];
       for (const what of ['resid_pre', 'attn_out', 'mlp_out', 'heads', 'heads_by_pos', 'patterns'] as const) {
         const streamed: PatchRow[] = [];
-        const r = await engine.patchSweep({ schema, cleanTraceId: cleanId, corruptedTraceId: corruptId, metric, what, heads }, { emit: (p) => streamed.push(p.row) });
+        const r = await engine.patchSweep({ schema, cleanTraceId: cleanId, corruptedTraceId: corruptId, metric, what, heads }, { emit: (p) => p.kind === 'patch-row' && streamed.push(p.row) });
         assert.ok(r.normalisation.ok);
         assert.deepEqual(streamed.map((s) => s.row), Array.from({ length: r.rows }, (_, i) => i), `${what}: rows streamed in order`);
         assert.equal(r.values.length, r.rows * r.cols);

@@ -37,7 +37,7 @@ describe('patching sweep through the worker', () => {
     const r = await client.request(
       'patchSweep',
       { schema, cleanTraceId: a.traceId, corruptedTraceId: b.traceId, metric: { kind: 'logit_diff', correct: 5335, wrong: 1757 }, what: 'resid_pre' },
-      { onPayload: (p) => rows.push(p.row) },
+      { onPayload: (p) => p.kind === 'patch-row' && rows.push(p.row) },
     );
     assert.equal(rows.length, 3);
     rows.forEach((row, i) => {

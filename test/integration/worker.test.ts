@@ -12,6 +12,7 @@ import { CRASHED_MESSAGE, EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { buildTraceJson } from '../../src/engine/traceExport';
 import type { TraceJson } from '../../src/cli/traceJson';
+import type { TraceForwardSummary } from '../../src/engine/types';
 import { ENGINE_PROTOCOL_VERSION, EngineError } from '../../src/protocol/engine';
 import { poolHeadPatterns } from '../../src/analysis/patternPool';
 import { contributionNorms, residualNorms } from '../../src/analysis/residual';
@@ -125,6 +126,23 @@ describe('engine worker through EngineClient', () => {
     assert.ok(Math.abs(summary.residNorms[L * T + T - 1] - Math.sqrt(s)) <= 1e-6 * Math.sqrt(s));
     // Follow-ups name the summary's trace like a full trace's.
     assert.equal((await client.request('lens', { traceId: summary.traceId, k: 2 })).positions, T);
+
+    // The forward part comes first, as a progress payload, before the unembedding: the same
+    // trace id, tokens and norms as the summary, no predictions.
+    const order: string[] = [];
+    const forwards: TraceForwardSummary[] = [];
+    const streamed = await client.request('traceSummary', { text, options: { topK: 3 } }, { onPayload: (p) => p.kind === 'trace-forward' && (order.push('forward'), forwards.push(p.forward)) });
+    order.push('result');
+    assert.deepEqual(order, ['forward', 'result']);
+    const [forward] = forwards;
+    assert.ok(forward);
+    assert.deepEqual(Object.keys(forward).sort(), ['attnOutNorms', 'mlpOutNorms', 'model', 'residNorms', 'schema', 'text', 'tokens', 'traceId']);
+    assert.equal(forward.traceId, streamed.traceId);
+    assert.deepEqual(forward.tokens, streamed.tokens);
+    for (const key of ['residNorms', 'attnOutNorms', 'mlpOutNorms'] as const) {
+      assert.deepEqual(forward[key], streamed[key], key);
+      assert.deepEqual(streamed[key], summary[key], `${key}: the summary's arrays are whole after the payload was sent`);
+    }
 
     /** Reference max-pool: every source cell goes to the block whose [⌊iT/S⌋, ⌊(i+1)T/S⌋) holds it. */
     const block = (r: number, S: number): number => {

@@ -22,4 +22,18 @@ describe('TraceState', () => {
     assert.equal(s.stale, undefined);
     assert.equal(s.status, undefined);
   });
+
+  it('predictions fill the trace on show (painted without them); those of another trace are ignored', () => {
+    const s = new TraceState();
+    s.apply({ v, type: 'trace', trace: { traceId: 3, predK: 0, predIds: new Int32Array(0), predProbs: new Float32Array(0), vocab: [], elapsedMs: 50, text: 'x' } as unknown as TracePayload, selection: { pos: 1, layer: 0, head: 0 } });
+    const predictions = { predK: 1, predIds: Int32Array.of(7, 8), predProbs: Float32Array.of(0.5, 0.25), vocab: [[7, 'a'], [8, 'b']] as [number, string][], elapsedMs: 70 };
+    assert.equal(s.apply({ v, type: 'predictions', traceId: 2, predictions }), undefined, 'another trace');
+    assert.equal(s.trace?.predK, 0);
+    assert.equal(s.apply({ v, type: 'predictions', traceId: 3, predictions }), 'predictions');
+    assert.equal(s.trace?.predK, 1);
+    assert.deepEqual(Array.from(s.trace?.predIds ?? []), [7, 8]);
+    assert.equal(s.trace?.elapsedMs, 70);
+    assert.equal(s.trace?.text, 'x', 'the rest of the trace stays');
+    assert.deepEqual(s.selection, { pos: 1, layer: 0, head: 0 });
+  });
 });
