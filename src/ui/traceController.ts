@@ -110,7 +110,7 @@ export class TraceController implements vscode.Disposable {
    * the unembedding, see Engine.traceSummary), until its record is made; and the last trace id the
    * panel reported painted, which can come before that record.
    */
-  private early: { readonly traceId: number } | undefined;
+  private early: { readonly traceId: number; readonly payload: TracePayload } | undefined;
   private lastPainted: number | undefined;
   /** The newest trace's follow-ups, waiting for its paint (or the timeout). */
   private followUpsWaiting: { readonly record: TraceRecord; readonly timer: ReturnType<typeof setTimeout> } | undefined;
@@ -166,6 +166,9 @@ export class TraceController implements vscode.Disposable {
   /** What a (re)loaded trace panel or side view must show. */
   replay(_view: WebviewKind): HostMessage[] {
     const out: HostMessage[] = [];
+    // A trace painted ahead of its predictions is what the views show until its record is made
+    // (a page that loads meanwhile gets it, then the predictions).
+    if (this.early) return [{ type: 'trace', trace: this.early.payload, selection: this.selection }];
     const traceId = this.current?.trace.traceId;
     if (this.current) out.push({ type: 'trace', trace: this.current.payload, selection: this.selection });
     if (this.patternShown?.traceId === traceId && this.patternShown?.layer === this.selection.layer) out.push({ type: 'pattern', pattern: this.patternShown });
@@ -298,6 +301,11 @@ export class TraceController implements vscode.Disposable {
           throw err;
         }
         const engineMs = performance.now() - t0;
+        // A newer trace started meanwhile: it paints its own (its early paint replaced this one's).
+        if (stale()) {
+          if (earlyId !== undefined) this.dropEarly(earlyId, false);
+          return undefined;
+        }
         this.markMeasured(started, this.early?.traceId === trace.traceId ? 'predicted' : 'traced');
         // A live trace ahead of the pause in typing waits for it; a newer edit drops it, and the
         // engine forgets it (it would push traces the user saw out of the engine's store).
@@ -307,7 +315,6 @@ export class TraceController implements vscode.Disposable {
         }
         if (stale()) return undefined;
         live?.problem(undefined);
-        if (stale()) return undefined;
         this.show(trace, tracePayload(trace, engineMs), source, started, live !== undefined);
         return 'shown';
       } catch (err) {
@@ -335,7 +342,7 @@ export class TraceController implements vscode.Disposable {
   private showForward(payload: TracePayload, started: number | undefined): void {
     const T = payload.tokens.length;
     this.selection = { pos: T - 1, layer: Math.min(this.selection.layer, payload.nLayer - 1), head: Math.min(this.selection.head, payload.nHead - 1) };
-    this.early = { traceId: payload.traceId };
+    this.early = { traceId: payload.traceId, payload };
     this.markMeasured(started, 'traced');
     this.pendingPaint = started === undefined ? undefined : { traceId: payload.traceId, started, engineMs: payload.elapsedMs, tokens: T, model: payload.model, live: false };
     this.status = undefined;

@@ -261,8 +261,14 @@ describe('experiments in the extension host', () => {
     state.activeTextEditor = textEditor(text);
     const panel = await runWithPanel('residualLens.trace', 'Residual Lens: Trace', 'trace');
     assert.ok(panel);
-    const trace = panel.posted.find((m) => m.type === 'trace')?.trace as { traceId: number; predK: number; predIds: Int32Array; predProbs: Float32Array; tokens: unknown[] };
-    assert.ok(trace);
+    type Top = { predK: number; predIds: Int32Array; predProbs: Float32Array };
+    const painted = panel.posted.find((m) => m.type === 'trace')?.trace as Top & { traceId: number; tokens: unknown[] };
+    assert.ok(painted);
+    // A page that was ready while the trace ran got it painted before its predictions (predK 0); they follow in their own message.
+    if (painted.predK === 0) await waitFor(() => panel.posted.some((m) => m.type === 'predictions' && m.traceId === painted.traceId), 'the predictions');
+    const predictions = panel.posted.find((m) => m.type === 'predictions' && m.traceId === painted.traceId)?.predictions as Top | undefined;
+    const trace = { ...painted, ...predictions };
+    assert.ok(trace.predK > 0);
     panel.send({ v, type: 'painted', traceId: trace.traceId });
     const before = panel.posted.length;
     await state.commands.get('residualLens.ablateHead')?.({ layer: 1, head: 0, mode: 'zero' });

@@ -356,6 +356,30 @@ describe('extension lifetime with a stub vscode', () => {
     }
   });
 
+  it('a page that (re)loads between the paint and the predictions gets the painted trace again, then the predictions', async () => {
+    const w = panelWebview();
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    const from = w.posted.length;
+    let reloaded = false;
+    w.onPost = (m) => {
+      const t = m.trace as { predK: number } | undefined;
+      if (reloaded || m.type !== 'trace' || t?.predK !== 0) return;
+      reloaded = true;
+      w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'ready', view: 'trace' }); // the page says ready again: the host replays
+    };
+    try {
+      await trace('reloaded while it was predicted');
+    } finally {
+      w.onPost = undefined;
+    }
+    const msgs = w.posted.slice(from).filter((m) => m.type === 'trace' || m.type === 'predictions') as HostToWebview[];
+    assert.deepEqual(msgs.map((m) => (m.type === 'trace' ? `trace:${m.trace.predK}:${m.trace.text}` : m.type)), ['trace:0:reloaded while it was predicted', 'trace:0:reloaded while it was predicted', 'predictions']);
+    const page = new TraceState();
+    for (const m of msgs) page.apply(m);
+    assert.equal(page.trace?.text, 'reloaded while it was predicted');
+    assert.equal(page.trace?.predK, 5);
+  });
+
   it('closing the panel mid-trace: the trace stops, no panel comes back, the next trace works', async () => {
     const panels = state.panels.length;
     const running = trace('a trace whose panel is closed');
