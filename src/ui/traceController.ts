@@ -568,11 +568,17 @@ export class TraceController implements vscode.Disposable {
 
   /** A position / head picked in any view: every view follows; the editor shows the token when asked. */
   select(pos: number, layer: number | undefined, head: number | undefined, reveal: boolean): void {
-    const record = this.current;
-    if (!record) return;
-    const { nLayer, nHead } = record.trace.model.config;
-    if (pos >= record.trace.tokens.length || (layer !== undefined && layer >= nLayer) || (head !== undefined && head >= nHead)) {
+    // Painted ahead of its predictions: the selection is kept for the record (its views follow it once it is made).
+    const shown = this.early ? { tokens: this.early.payload.tokens.length, nLayer: this.early.payload.nLayer, nHead: this.early.payload.nHead } : this.current && { tokens: this.current.trace.tokens.length, ...this.current.trace.model.config };
+    if (!shown) return;
+    if (pos >= shown.tokens || (layer !== undefined && layer >= shown.nLayer) || (head !== undefined && head >= shown.nHead)) {
       this.output.info(`Ignored a selection outside the trace: pos ${pos}, layer ${layer}, head ${head}.`);
+      return;
+    }
+    const record = this.current;
+    if (this.early || !record) {
+      this.selection = { pos, layer: layer ?? this.selection.layer, head: head ?? this.selection.head };
+      this.broadcast({ type: 'select', selection: this.selection });
       return;
     }
     const posChanged = pos !== this.selection.pos;

@@ -380,6 +380,30 @@ describe('extension lifetime with a stub vscode', () => {
     assert.equal(page.trace?.predK, 5);
   });
 
+  it('a token selected between the paint and the predictions stays selected', async () => {
+    const w = panelWebview();
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    let clicked = false;
+    w.onPost = (m) => {
+      const t = m.trace as { predK: number } | undefined;
+      if (clicked || m.type !== 'trace' || t?.predK !== 0) return;
+      clicked = true;
+      // A position the trace on show before this one (a few tokens) does not have.
+      w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'select', pos: 12, layer: 1, head: 1, reveal: false });
+    };
+    try {
+      await trace('selected before its predictions came, in a text longer than the one traced before it');
+    } finally {
+      w.onPost = undefined;
+    }
+    assert.ok(clicked);
+    const from = w.posted.length;
+    ready(w); // the page's replay says what the host holds
+    const replayed = w.posted.slice(from).find((m) => m.type === 'trace') as Extract<HostToWebview, { type: 'trace' }> | undefined;
+    assert.equal(replayed?.trace.text, 'selected before its predictions came, in a text longer than the one traced before it');
+    assert.deepEqual(replayed?.selection, { pos: 12, layer: 1, head: 1 });
+  });
+
   it('closing the panel mid-trace: the trace stops, no panel comes back, the next trace works', async () => {
     const panels = state.panels.length;
     const running = trace('a trace whose panel is closed');
