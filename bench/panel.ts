@@ -192,7 +192,8 @@ interface Run {
  * views (ms after the command; a page that has painted shows it on arrival, a page still loading
  * shows it with its first paint).
  */
-type BenchTrace = TraceEvent & { readonly lensPostedMs: number };
+/** predictionsPostedMs: when a trace painted ahead of its predictions got them (NaN: painted whole, older builds). */
+type BenchTrace = TraceEvent & { readonly lensPostedMs: number; readonly predictionsPostedMs: number };
 
 /**
  * Runs the trace command on the 32-token line and returns its diagnostics line once the panel
@@ -224,7 +225,8 @@ async function traceOnce(run: Run, expectModel: string, timeoutMs: number): Prom
     100,
   );
   const lensPostedMs = await waitFor(`the logit lens of that trace posted`, async () => shownAtMs(event, readEvents().slice(seen.indexOf(event) + 1), LENS_POSTED), timeoutMs, 50);
-  const measured = { ...event, lensPostedMs };
+  const predictionsPostedMs = shownAtMs(event, readEvents().slice(seen.indexOf(event) + 1), 'predictions sent') ?? NaN;
+  const measured = { ...event, lensPostedMs, predictionsPostedMs };
   run.traces.push(measured);
   return measured;
 }
@@ -274,6 +276,8 @@ async function benchModel(run: Run, label: string, setting: string, expectModel:
     warmRenderMsMedian: round1(median(warm.map((e) => e.renderMs ?? NaN))),
     warmSplitMs: paintSplit(warm),
     warmLensPostedMs: { median: round1(median(warm.map((e) => e.lensPostedMs))), all: warm.map((e) => e.lensPostedMs) },
+    // The trace is painted from its forward part; its predictions (the DLA's token picker) are posted this long after the command.
+    warmPredictionsPostedMs: { median: round1(median(warm.map((e) => e.predictionsPostedMs))), all: warm.map((e) => e.predictionsPostedMs) },
     warmEventLoop: loopFigures(warm),
     warmStalls: warm.map((e) => e.stalls ?? []),
     // 2 shared cores: other work on the machine shows here and inflates the figures.
@@ -307,9 +311,7 @@ function paintSplit(traces: readonly TraceEvent[]): Record<string, number> {
     tracedToSent: m((t) => markAt(t, 'trace sent') - markAt(t, 'traced')),
     sentToPainted: m((t) => t.paintedMs - markAt(t, 'trace sent')),
     // Since the forward part is painted ahead (TraceController.showForward), `engine` is the
-    // request until that part came; the predictions follow (posted this long after it; NaN when
-    // they came after the paint, or from builds that paint the whole trace at once).
-    forwardToPredictionsSent: m((t) => markAt(t, 'predictions sent') - markAt(t, 'traced')),
+    // request until that part came; when the predictions follow: warmPredictionsPostedMs.
     pageRender: m((t) => t.renderMs ?? NaN),
     pageFrames: m((t) => (t.webviewMs ?? NaN) - (t.renderMs ?? NaN)),
     messagesBothWays: m((t) => t.paintedMs - markAt(t, 'trace sent') - (t.webviewMs ?? NaN)),
