@@ -71,9 +71,10 @@ export class LiveLensController implements vscode.Disposable {
     this.enabled = !this.enabled;
     this.problem = undefined;
     if (!this.enabled) {
+      const running = this.scheduler.running;
       this.scheduler.clear();
       // A trace ahead of the pause that was running is dropped: the shown trace's views it held up come again.
-      this.host.traces.refetchShown();
+      if (running) this.host.traces.refetchShown();
     }
     this.updatePause();
     this.render();

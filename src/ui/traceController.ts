@@ -93,6 +93,16 @@ export interface TraceViews {
   readonly side: ViewSink;
 }
 
+/** A live trace started ahead of the pause whose show gate closed: a newer edit superseded it (drop its result). */
+async function superseded(live: LiveRun | undefined): Promise<boolean> {
+  return live?.show !== undefined && !(await live.show);
+}
+
+/** The selection clamped to a trace of `nLayer` layers and `nHead` heads, at `pos`. */
+function selectionFor(pos: number, kept: SelectionState, nLayer: number, nHead: number): SelectionState {
+  return { pos, layer: Math.min(kept.layer, nLayer - 1), head: Math.min(kept.head, nHead - 1) };
+}
+
 export class TraceController implements vscode.Disposable {
   private records: TraceRecord[] = [];
   private current: TraceRecord | undefined;
@@ -202,7 +212,7 @@ export class TraceController implements vscode.Disposable {
   async run(text: string, source: { uri: string; range: TracedRange } | undefined, started?: number, live?: LiveRun): Promise<void> {
     const empty = emptyTextProblem(text);
     if (empty) {
-      if (live?.show && !(await live.show)) return;
+      if (await superseded(live)) return;
       if (live) live.problem(empty);
       else this.output.showWarning(empty);
       this.markStale(`Not traced: ${empty}`);
@@ -270,7 +280,7 @@ export class TraceController implements vscode.Disposable {
         if (stale()) return undefined;
         const tooLong = countedProblem(counted, nCtx, info.name);
         if (tooLong) {
-          if (live?.show && !(await live.show)) return 'dropped';
+          if (await superseded(live)) return 'dropped';
           if (stale()) return undefined;
           live?.problem(tooLong);
           if (!live) this.output.showWarning(tooLong);
@@ -309,7 +319,7 @@ export class TraceController implements vscode.Disposable {
         this.markMeasured(started, this.early?.traceId === trace.traceId ? 'predicted' : 'traced');
         // A live trace ahead of the pause in typing waits for it; a newer edit drops it, and the
         // engine forgets it (it would push traces the user saw out of the engine's store).
-        if (live?.show && !(await live.show)) {
+        if (await superseded(live)) {
           this.session.request('forgetTrace', { traceId: trace.traceId }, {}, 'ready').catch(() => undefined);
           return 'dropped';
         }
@@ -322,7 +332,7 @@ export class TraceController implements vscode.Disposable {
           if (!stale()) this.markStale('Trace cancelled.');
           return undefined;
         }
-        if (live?.show && !(await live.show)) return 'dropped';
+        if (await superseded(live)) return 'dropped';
         if (stale()) return undefined;
         this.markStale(errorMessage(err));
         if (err instanceof EngineError && err.code === 'bad-input') {
@@ -341,12 +351,12 @@ export class TraceController implements vscode.Disposable {
    */
   private showForward(payload: TracePayload, started: number | undefined): void {
     const T = payload.tokens.length;
-    this.selection = { pos: T - 1, layer: Math.min(this.selection.layer, payload.nLayer - 1), head: Math.min(this.selection.head, payload.nHead - 1) };
+    this.selection = selectionFor(T - 1, this.selection, payload.nLayer, payload.nHead);
     this.early = { traceId: payload.traceId, payload };
     this.markMeasured(started, 'traced');
     this.pendingPaint = started === undefined ? undefined : { traceId: payload.traceId, started, engineMs: payload.elapsedMs, tokens: T, model: payload.model, live: false };
     this.status = undefined;
-    this.views.openPanel();
+    // The panel was opened before the trace started (closing it cancels the trace).
     this.broadcast({ type: 'trace', trace: payload, selection: this.selection });
     this.markMeasured(started, 'trace sent');
   }
@@ -356,10 +366,8 @@ export class TraceController implements vscode.Disposable {
     if (this.early?.traceId !== traceId) return;
     this.early = undefined;
     if (this.pendingPaint?.traceId === traceId) this.pendingPaint = undefined;
-    if (!restore) return;
-    const current = this.current;
-    if (current) this.broadcast({ type: 'trace', trace: current.payload, selection: this.selection });
-    else this.broadcast({ type: 'clear', text: '' });
+    // With no trace before it, the painted one stays, under the stale banner the caller sets.
+    if (restore && this.current) this.broadcast({ type: 'trace', trace: this.current.payload, selection: this.selection });
   }
 
   private show(trace: TraceSummary, payload: TracePayload, source: { uri: string; range: TracedRange } | undefined, started: number | undefined, keepSelection = false): void {
@@ -395,7 +403,7 @@ export class TraceController implements vscode.Disposable {
     // painted ahead of its predictions keeps what the panel shows (the user may have clicked).
     if (!painted) {
       const pos = keepSelection && before ? keptPosition(before.trace.tokens, trace.tokens, this.selection.pos) : T - 1;
-      this.selection = { pos, layer: Math.min(this.selection.layer, nLayer - 1), head: Math.min(this.selection.head, nHead - 1) };
+      this.selection = selectionFor(pos, this.selection, nLayer, nHead);
       this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name, live: keepSelection };
     }
     if (trace.text.length <= MAX_REMEMBERED_TEXT) void this.memento.update(LAST_TEXT_KEY, trace.text);
@@ -568,23 +576,20 @@ export class TraceController implements vscode.Disposable {
 
   /** A position / head picked in any view: every view follows; the editor shows the token when asked. */
   select(pos: number, layer: number | undefined, head: number | undefined, reveal: boolean): void {
-    // Painted ahead of its predictions: the selection is kept for the record (its views follow it once it is made).
-    const shown = this.early ? { tokens: this.early.payload.tokens.length, nLayer: this.early.payload.nLayer, nHead: this.early.payload.nHead } : this.current && { tokens: this.current.trace.tokens.length, ...this.current.trace.model.config };
+    // What the panel shows: a trace painted ahead of its predictions (no record yet: the selection
+    // is kept for it, its views follow once it is made), else the current record's.
+    const shown = this.early?.payload ?? this.current?.payload;
     if (!shown) return;
-    if (pos >= shown.tokens || (layer !== undefined && layer >= shown.nLayer) || (head !== undefined && head >= shown.nHead)) {
+    if (pos >= shown.tokens.length || (layer !== undefined && layer >= shown.nLayer) || (head !== undefined && head >= shown.nHead)) {
       this.output.info(`Ignored a selection outside the trace: pos ${pos}, layer ${layer}, head ${head}.`);
-      return;
-    }
-    const record = this.current;
-    if (this.early || !record) {
-      this.selection = { pos, layer: layer ?? this.selection.layer, head: head ?? this.selection.head };
-      this.broadcast({ type: 'select', selection: this.selection });
       return;
     }
     const posChanged = pos !== this.selection.pos;
     const layerChanged = layer !== undefined && layer !== this.selection.layer;
     this.selection = { pos, layer: layer ?? this.selection.layer, head: head ?? this.selection.head };
     this.broadcast({ type: 'select', selection: this.selection });
+    const record = this.early ? undefined : this.current;
+    if (!record) return;
     if (layerChanged) void this.fetchPattern(record, this.selection.layer);
     if (posChanged) void this.fetchAttribution(record, pos);
     if (reveal) this.revealToken(record, pos);

@@ -38,16 +38,29 @@ class ManualClock implements SchedulerClock {
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** A scheduler whose runs are recorded and finish only when the test resolves them. */
-function harness(debounce = 150): { clock: ManualClock; scheduler: LiveLensScheduler; runs: LiveRequest[]; finish(): Promise<void>; inFlight(): number; maxInFlight(): number } {
+/** A run as the scheduler started it: the request's end offset and what its show gate said (undefined: not yet). */
+interface GatedRun {
+  readonly end: number;
+  shown: boolean | undefined;
+}
+
+/**
+ * A scheduler whose runs are recorded (with their show gates) and finish only when the test
+ * resolves them; `ahead` traces ahead of the pause (residualLens.liveLens.traceAhead).
+ */
+function harness(debounce = 150, ahead = false): { clock: ManualClock; scheduler: LiveLensScheduler; runs: LiveRequest[]; gates: GatedRun[]; finish(): Promise<void>; inFlight(): number; maxInFlight(): number } {
   const clock = new ManualClock();
   const runs: LiveRequest[] = [];
+  const gates: GatedRun[] = [];
   const open: (() => void)[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   const scheduler = new LiveLensScheduler(
-    (r) => {
+    (r: LiveRequest, show: ShowGate) => {
       runs.push(r);
+      const gate: GatedRun = { end: r.range.end, shown: undefined };
+      gates.push(gate);
+      void show.then((v) => (gate.shown = v));
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       return new Promise<void>((resolve) => open.push(() => {
@@ -57,11 +70,14 @@ function harness(debounce = 150): { clock: ManualClock; scheduler: LiveLensSched
     },
     () => debounce,
     clock,
+    undefined,
+    () => ahead,
   );
   return {
     clock,
     scheduler,
     runs,
+    gates,
     finish: async () => {
       open.shift()?.();
       await settle();
@@ -166,126 +182,89 @@ describe('LiveLensScheduler', () => {
   });
 });
 
-/** A scheduler that traces ahead; each run records its request and what its gate said. */
-function aheadHarness(debounce = 150): { clock: ManualClock; scheduler: LiveLensScheduler; runs: { end: number; shown: boolean | undefined }[]; finish(): Promise<void>; inFlight(): number; maxInFlight(): number } {
-  const clock = new ManualClock();
-  const runs: { end: number; shown: boolean | undefined }[] = [];
-  const open: (() => void)[] = [];
-  let inFlight = 0;
-  let maxInFlight = 0;
-  const scheduler = new LiveLensScheduler(
-    (r: LiveRequest, show: ShowGate) => {
-      const run: { end: number; shown: boolean | undefined } = { end: r.range.end, shown: undefined };
-      runs.push(run);
-      void show.then((v) => (run.shown = v));
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      return new Promise<void>((resolve) => open.push(() => {
-        inFlight--;
-        resolve();
-      }));
-    },
-    () => debounce,
-    clock,
-    undefined,
-    () => true,
-  );
-  return {
-    clock,
-    scheduler,
-    runs,
-    finish: async () => {
-      open.shift()?.();
-      await settle();
-    },
-    inFlight: () => inFlight,
-    maxInFlight: () => maxInFlight,
-  };
-}
-
 describe('LiveLensScheduler, tracing ahead of the pause', () => {
   it('a single edit starts its trace at once; the trace is shown when the quiet period ends, not before', async () => {
-    const h = aheadHarness(150);
+    const h = harness(150, true);
     h.scheduler.edited(req(1));
-    assert.deepEqual(h.runs, [{ end: 1, shown: undefined }], 'started at the edit');
+    assert.deepEqual(h.gates, [{ end: 1, shown: undefined }], 'started at the edit');
     await h.finish(); // the trace is done long before the pause ends
     h.clock.advance(149);
     await settle();
-    assert.equal(h.runs[0].shown, undefined, 'not shown while the quiet period runs');
+    assert.equal(h.gates[0].shown, undefined, 'not shown while the quiet period runs');
     h.clock.advance(1);
     await settle();
-    assert.deepEqual(h.runs, [{ end: 1, shown: true }]);
+    assert.deepEqual(h.gates, [{ end: 1, shown: true }]);
     assert.equal(h.clock.pendingTimers, 0);
     assert.equal(h.scheduler.pending, false);
   });
 
   it('a newer edit drops the trace in flight; the newest starts when it settles, one at a time, and is the only one shown', async () => {
-    const h = aheadHarness(150);
+    const h = harness(150, true);
     h.scheduler.edited(req(1));
     h.clock.advance(50);
     h.scheduler.edited(req(2)); // while 1 runs
     h.clock.advance(50);
     h.scheduler.edited(req(3)); // still while 1 runs: 2 never starts
     await settle();
-    assert.deepEqual(h.runs, [{ end: 1, shown: false }], 'no second trace while one runs; the first is dropped');
+    assert.deepEqual(h.gates, [{ end: 1, shown: false }], 'no second trace while one runs; the first is dropped');
     await h.finish();
-    assert.deepEqual(h.runs.map((r) => r.end), [1, 3], 'the newest waiting edit starts when the first settles');
+    assert.deepEqual(h.gates.map((r) => r.end), [1, 3], 'the newest waiting edit starts when the first settles');
     h.clock.advance(149);
     await settle();
-    assert.equal(h.runs[1].shown, undefined);
+    assert.equal(h.gates[1].shown, undefined);
     h.clock.advance(1);
     await settle();
-    assert.equal(h.runs[1].shown, true);
+    assert.equal(h.gates[1].shown, true);
     await h.finish();
     h.clock.advance(1000);
-    assert.equal(h.runs.length, 2, 'nothing more once typing stopped');
+    assert.equal(h.gates.length, 2, 'nothing more once typing stopped');
     assert.equal(h.maxInFlight(), 1);
   });
 
   it('typing at 80 ms a key with 30 ms traces: a trace per key, each dropped by the next, the last shown 150 ms after the last key', async () => {
-    const h = aheadHarness(150);
+    const h = harness(150, true);
     for (let i = 1; i <= 5; i++) {
       h.scheduler.edited(req(i));
       h.clock.advance(30);
       await h.finish();
       h.clock.advance(50);
     }
-    assert.deepEqual(h.runs.map((r) => r.end), [1, 2, 3, 4, 5]);
-    assert.deepEqual(h.runs.slice(0, 4).map((r) => r.shown), [false, false, false, false]);
+    assert.deepEqual(h.gates.map((r) => r.end), [1, 2, 3, 4, 5]);
+    assert.deepEqual(h.gates.slice(0, 4).map((r) => r.shown), [false, false, false, false]);
     h.clock.advance(69); // 149 ms after the last key
     await settle();
-    assert.equal(h.runs[4].shown, undefined);
+    assert.equal(h.gates[4].shown, undefined);
     h.clock.advance(1);
     await settle();
-    assert.equal(h.runs[4].shown, true);
+    assert.equal(h.gates[4].shown, true);
   });
 
   it('a trace slower than the pause is shown as soon as it settles; paused: nothing starts until resumed', async () => {
-    const h = aheadHarness(100);
+    const h = harness(100, true);
     h.scheduler.edited(req(1));
     h.clock.advance(500);
     await settle();
-    assert.equal(h.runs[0].shown, true, 'the gate opened while the trace still ran');
+    assert.equal(h.gates[0].shown, true, 'the gate opened while the trace still ran');
     await h.finish();
     h.scheduler.setPaused(true);
     h.scheduler.edited(req(2));
-    assert.equal(h.runs.length, 1, 'paused: not started at the edit');
+    assert.equal(h.gates.length, 1, 'paused: not started at the edit');
     h.scheduler.setPaused(false);
-    assert.deepEqual(h.runs.map((r) => r.end), [1, 2], 'started on resume, within the quiet period');
+    assert.deepEqual(h.gates.map((r) => r.end), [1, 2], 'started on resume, within the quiet period');
     h.clock.advance(100);
     await settle();
-    assert.equal(h.runs[1].shown, true);
+    assert.equal(h.gates[1].shown, true);
   });
 
   it('clear() (live lens turned off) drops the trace in flight: its gate closes', async () => {
-    const h = aheadHarness(150);
+    const h = harness(150, true);
     h.scheduler.edited(req(1));
     h.scheduler.clear();
     await settle();
-    assert.deepEqual(h.runs, [{ end: 1, shown: false }]);
+    assert.deepEqual(h.gates, [{ end: 1, shown: false }]);
     await h.finish();
     h.clock.advance(1000);
-    assert.equal(h.runs.length, 1);
+    assert.equal(h.gates.length, 1);
   });
 });
 
