@@ -2,7 +2,8 @@
  * GPT-2's byte-level BPE, id-for-id identical to OpenAI's original `encoder.py`, with the place of
  * every token in the JavaScript string.
  *
- * The BPE ranks and merging are js-tiktoken's, with its shipped gpt2 ranks. What we add:
+ * The BPE ranks are js-tiktoken's shipped gpt2 ranks; the merge rule is js-tiktoken's (and
+ * encoder.py's), tested id for id against js-tiktoken's own encoder. What we add:
  *
  * - **Pre-tokenization with Python's `\s`.** The original splits text with the Python `regex`
  *   pattern `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`. Python's
@@ -10,9 +11,12 @@
  *   other way round. PY_SPACE below spells Python's class out, so both engines split alike.
  * - **Piece by piece.** Pieces are matched one at a time (sticky regex) and stop as soon as
  *   `maxTokens` is passed, so a 1 MB text costs about as much as its first maxTokens tokens.
- * - **Long pieces.** js-tiktoken's merge loop is quadratic in the piece length (a 2 KB word takes
- *   ~0.25 s), so pieces longer than TIKTOKEN_MAX_PIECE_BYTES use `mergeLongPiece`, the same rule
- *   (lowest rank first, leftmost on ties) with a heap: O(n log n). Tests check both agree.
+ * - **Our own merge loop** (`mergePiece`): the same rule (lowest rank first, leftmost on ties)
+ *   with a heap, O(n log n); js-tiktoken's is quadratic in the piece length (a 2 KB word takes
+ *   ~0.25 s). It serves every piece that is not one token whole, so js-tiktoken's encoder is not
+ *   kept: its two 50k-entry maps (one of 50k small Uint8Arrays, 17 MB of heap together) stayed
+ *   alive in the engine worker, whose garbage collector walks them on every cycle a trace starts
+ *   (README: 128-token traces ~10 ms faster without them). Tests check ours against js-tiktoken.
  *   When `maxTokens` is set and a piece is long, only a prefix window of it is merged, at least
  *   LONG_PIECE_MARGIN bytes beyond the last token kept (`encodeWindowed`). `exceeded` is exact;
  *   the kept tokens are exact unless a merge chain reaches back further than the margin (never
@@ -27,7 +31,6 @@
  * - `<|endoftext|>` in the text is plain text (7 tokens) unless `allowSpecial`, then id 50256.
  */
 import gpt2Ranks from 'js-tiktoken/ranks/gpt2';
-import { Tiktoken } from 'js-tiktoken/lite';
 import type { TokenInfo, TokenizeOptions, Tokenized } from './types';
 
 export const EOT_ID = 50256;
@@ -44,15 +47,19 @@ export const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u2
 export const GPT2_PRETOKEN_PATTERN =
   `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${PY_SPACE}\\p{L}\\p{N}]+|[${PY_SPACE}]+(?![^${PY_SPACE}])|[${PY_SPACE}]+`;
 
-/** Pieces up to this many bytes go through js-tiktoken; longer ones through mergeLongPiece. */
-const TIKTOKEN_MAX_PIECE_BYTES = 64;
 /** Bytes merged beyond the last needed token when a giant piece is windowed. */
 const LONG_PIECE_MARGIN = 4096;
 
 interface Vocabulary {
-  readonly tiktoken: Tiktoken;
-  /** id → the token's bytes (index EOT_ID holds the UTF-8 of "<|endoftext|>"). */
-  readonly bytesOf: readonly Uint8Array[];
+  /**
+   * Every token's bytes back to back: id's are bytes[start[id]..start[id + 1]) (EOT_ID's: the UTF-8
+   * of "<|endoftext|>"). One buffer, not 50257 small arrays: the engine worker's garbage collector
+   * walks every live object each cycle, and a trace allocates enough to start one; 50k more
+   * ArrayBuffers made 128-token traces 7–17 ms slower (bench/engine.ts-style paired runs, README).
+   */
+  readonly bytes: Uint8Array;
+  /** [V + 1] offsets into `bytes`. */
+  readonly start: Int32Array;
   /** latin1 string of a token's bytes → id (= rank in GPT-2). */
   readonly idOf: ReadonlyMap<string, number>;
   readonly textOf: (string | undefined)[];
@@ -63,9 +70,7 @@ let vocabulary: Vocabulary | undefined;
 /** Loads the ranks once (~0.3 s), on first use. */
 function vocab(): Vocabulary {
   if (vocabulary) return vocabulary;
-  // The pattern matches the whole input: our own pre-tokenizer hands js-tiktoken one piece at a time.
-  const tiktoken = new Tiktoken({ ...gpt2Ranks, pat_str: '[^]+' });
-  const bytesOf: Uint8Array[] = new Array<Uint8Array>(GPT2_VOCAB_SIZE);
+  const pieces: (Buffer | undefined)[] = new Array<Buffer | undefined>(GPT2_VOCAB_SIZE);
   const idOf = new Map<string, number>();
   // Same format js-tiktoken parses: "<prefix> <first rank> <base64 token> <base64 token> …" per line.
   for (const line of gpt2Ranks.bpe_ranks.split('\n')) {
@@ -73,16 +78,21 @@ function vocab(): Vocabulary {
     const [, offsetText, ...tokens] = line.split(' ');
     const offset = Number.parseInt(offsetText ?? '', 10);
     tokens.forEach((token, i) => {
-      const bytes = new Uint8Array(Buffer.from(token, 'base64'));
-      bytesOf[offset + i] = bytes;
-      idOf.set(Buffer.from(bytes).toString('latin1'), offset + i);
+      const bytes = Buffer.from(token, 'base64');
+      pieces[offset + i] = bytes;
+      idOf.set(bytes.toString('latin1'), offset + i);
     });
   }
-  bytesOf[EOT_ID] = new TextEncoder().encode(EOT_TEXT);
+  pieces[EOT_ID] = Buffer.from(EOT_TEXT, 'utf8');
+  const start = new Int32Array(GPT2_VOCAB_SIZE + 1);
   for (let id = 0; id < GPT2_VOCAB_SIZE; id++) {
-    if (!bytesOf[id]) throw new Error(`GPT-2 ranks are incomplete: no token with id ${id}`);
+    const piece = pieces[id];
+    if (!piece) throw new Error(`GPT-2 ranks are incomplete: no token with id ${id}`);
+    start[id + 1] = start[id] + piece.length;
   }
-  vocabulary = { tiktoken, bytesOf, idOf, textOf: new Array<string | undefined>(GPT2_VOCAB_SIZE) };
+  const bytes = new Uint8Array(start[GPT2_VOCAB_SIZE]);
+  for (let id = 0; id < GPT2_VOCAB_SIZE; id++) bytes.set(pieces[id] as Buffer, start[id]);
+  vocabulary = { bytes, start, idOf, textOf: new Array<string | undefined>(GPT2_VOCAB_SIZE) };
   return vocabulary;
 }
 
@@ -92,10 +102,16 @@ function checkId(id: number): void {
   }
 }
 
-/** The bytes of one token (<|endoftext|> as its 13 ASCII bytes). */
+/** The bytes of one token (<|endoftext|> as its 13 ASCII bytes): a read-only view, do not write to it. */
 export function tokenBytes(id: number): Uint8Array {
   checkId(id);
-  return vocab().bytesOf[id] as Uint8Array;
+  const v = vocab();
+  return v.bytes.subarray(v.start[id], v.start[id + 1]);
+}
+
+/** The byte length of one token (id checked by the caller). */
+function tokenLength(v: Vocabulary, id: number): number {
+  return (v.start[id + 1] as number) - (v.start[id] as number);
 }
 
 const displayDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -106,7 +122,7 @@ export function decodeToken(id: number): string {
   const v = vocab();
   let text = v.textOf[id];
   if (text === undefined) {
-    text = displayDecoder.decode(v.bytesOf[id]);
+    text = displayDecoder.decode(tokenBytes(id));
     v.textOf[id] = text;
   }
   return text;
@@ -123,7 +139,7 @@ export function decodeTokens(ids: readonly number[]): string {
  * leftmost first on ties (js-tiktoken's `bytePairMerge` rule), with a heap instead of rescans.
  * Returns the token ids in order.
  */
-export function mergeLongPiece(bytes: Uint8Array): number[] {
+export function mergePiece(bytes: Uint8Array): number[] {
   const { idOf } = vocab();
   const n = bytes.length;
   if (n === 0) return [];
@@ -275,17 +291,13 @@ function utf8Piece(piece: string): PieceBytes {
   return { bytes: bytes.subarray(0, n), charStart, charEnd, lead };
 }
 
-/** BPE ids of one piece's bytes. */
-function encodePiece(bytes: Uint8Array, pieceText: string): number[] {
-  const v = vocab();
-  if (bytes.length <= TIKTOKEN_MAX_PIECE_BYTES) {
-    const whole = v.idOf.get(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'));
+/** BPE ids of one piece's bytes: most pieces are one token, found whole; others are merged. */
+function encodePiece(bytes: Uint8Array): number[] {
+  if (bytes.length <= MAX_TOKEN_BYTES) {
+    const whole = vocab().idOf.get(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'));
     if (whole !== undefined) return [whole];
-    // js-tiktoken re-encodes the piece's text; lone surrogates become U+FFFD there too.
-    // Empty allowed/disallowed lists: "<|endoftext|>" never reaches here whole, and must not throw.
-    return v.tiktoken.encode(pieceText, [], []);
   }
-  return mergeLongPiece(bytes);
+  return mergePiece(bytes);
 }
 
 interface EncodedPiece {
@@ -295,7 +307,7 @@ interface EncodedPiece {
 
 function encodeWhole(piece: string): EncodedPiece {
   const utf8 = utf8Piece(piece);
-  return { utf8, ids: encodePiece(utf8.bytes, piece) };
+  return { utf8, ids: encodePiece(utf8.bytes) };
 }
 
 /**
@@ -312,12 +324,12 @@ function encodeWindowed(piece: string, need: number): EncodedPiece {
     if (unit >= 0xd800 && unit <= 0xdbff) cut--; // keep surrogate pairs whole
     const prefix = piece.slice(0, cut);
     const utf8 = utf8Piece(prefix);
-    const ids = mergeLongPiece(utf8.bytes);
+    const ids = mergePiece(utf8.bytes);
     const safeEnd = utf8.bytes.length - LONG_PIECE_MARGIN;
     let end = 0;
     let kept = 0;
     while (kept < ids.length && kept < need) {
-      end += (v.bytesOf[ids[kept] as number] as Uint8Array).length;
+      end += tokenLength(v, ids[kept] as number);
       if (end > safeEnd) break;
       kept++;
     }
@@ -363,7 +375,7 @@ export function tokenize(text: string, options: TokenizeOptions = {}): Tokenized
         : encodeWhole(piece);
       let b0 = 0;
       for (const id of ids) {
-        const b1 = b0 + (v.bytesOf[id] as Uint8Array).length;
+        const b1 = b0 + tokenLength(v, id);
         const partial = !utf8.lead[b0] || (b1 < utf8.bytes.length && !utf8.lead[b1]);
         const token: TokenInfo = {
           id,

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ranks from 'js-tiktoken/ranks/gpt2';
 import { Tiktoken } from 'js-tiktoken/lite';
-import { mergeLongPiece, tokenBytes, tokenize } from '../../src/engine/tokenizer';
+import { mergePiece, tokenBytes, tokenize } from '../../src/engine/tokenizer';
 import type { TokenInfo } from '../../src/engine/types';
 import { Random } from '../helpers/random';
 
@@ -139,7 +139,19 @@ test('one giant piece under maxTokens: windowed merge equals the full merge', ()
   }
 });
 
-test('mergeLongPiece equals js-tiktoken on long pieces', () => {
+test('mergePiece equals js-tiktoken on short pieces (every piece that is not one token whole)', () => {
+  const tiktoken = new Tiktoken({ ...ranks, pat_str: '[^]+' });
+  const rng = new Random(7);
+  const words = ['the', 'tion', 'ing', 'pre', 'ab', 'x', 'qu', 'zz', 'é', '日本', '😀', '-', '=', ' ', 'Q', '7', '\n'];
+  for (let k = 0; k < 2000; k++) {
+    let piece = '';
+    const n = rng.int(1, 12);
+    for (let i = 0; i < n; i++) piece += rng.pick(words);
+    assert.deepEqual(mergePiece(new TextEncoder().encode(piece)), tiktoken.encode(piece, [], []), JSON.stringify(piece));
+  }
+});
+
+test('mergePiece equals js-tiktoken on long pieces', () => {
   const tiktoken = new Tiktoken({ ...ranks, pat_str: '[^]+' });
   const rng = new Random(99);
   const words = ['the', 'tion', 'ing', 'pre', 'ab', 'x', 'qu', 'zz', 'é', '日本', '😀', '-', '=', ' '];
@@ -148,9 +160,9 @@ test('mergeLongPiece equals js-tiktoken on long pieces', () => {
     const n = rng.int(20, 400);
     for (let i = 0; i < n; i++) piece += rng.pick(words);
     const bytes = new TextEncoder().encode(piece);
-    assert.deepEqual(mergeLongPiece(bytes), tiktoken.encode(piece, [], []), `piece #${k} (${bytes.length} bytes)`);
+    assert.deepEqual(mergePiece(bytes), tiktoken.encode(piece, [], []), `piece #${k} (${bytes.length} bytes)`);
   }
   for (const piece of ['a'.repeat(700), '-'.repeat(513), ' '.repeat(300), 'ab'.repeat(333)]) {
-    assert.deepEqual(mergeLongPiece(new TextEncoder().encode(piece)), tiktoken.encode(piece, [], []), piece.slice(0, 4));
+    assert.deepEqual(mergePiece(new TextEncoder().encode(piece)), tiktoken.encode(piece, [], []), piece.slice(0, 4));
   }
 });
