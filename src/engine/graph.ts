@@ -67,6 +67,7 @@ export const INPUTS = {
   prefix: 'prefix',
   /** [N, D] residual rows (lens) */ rows: 'rows',
   /** [N] int64 target token per row (lens rank) */ target: 'target',
+  /** [] bool: compute the ranks (lens); false skips the pass and `rank` is empty (a trace's head) */ wantRank: 'want_rank',
   /** [1] int64 top-k size */ k: 'k',
   /** [M] int64 rows whose full distribution is wanted (lens; usually empty) */ distRows: 'dist_rows',
   /** [T, H, Dh] one layer's hook_z (headResult) */ z: 'z',
@@ -78,7 +79,7 @@ export const LENS_OUTPUTS = {
   /** [N, k] top-k logits */ topLogits: 'top_logits',
   /** [N, k] int64 top-k ids */ topIds: 'top_ids',
   /** [N, k] softmax probabilities of the top-k: exp(log_softmax) = exp(logit − logsumexp) */ topProbs: 'top_probs',
-  /** [N] int32 count of logits strictly above the target's (0 = top-1) */ rank: 'rank',
+  /** [N] int32 count of logits strictly above the target's (0 = top-1); [0] when want_rank is false */ rank: 'rank',
   /** [N] ln_final.hook_scale of each row */ scale: 'ln_final_scale',
   /** [M, V] full softmax of the rows named in dist_rows */ dist: 'dist',
 } as const;
@@ -232,13 +233,13 @@ function buildBlocks(b: Builder, ids: string, hooks: boolean, prefix?: string): 
 }
 /**
  * Appends ln_final → logits (Gemm against W_E, transB) → top-k / probabilities / rank / distributions.
- * `target` and `distRows` are optional: the plain forward graph only needs the top-k.
+ * `target` with `wantRank`, and `distRows`, are optional: the plain forward graph only needs the top-k.
  *
  * Probabilities come from LogSoftmax (one vectorised pass; ReduceLogSumExp measured 2× slower at
  * 128 rows): top-k is taken on log-probabilities (same order as the logits) and the logits are
  * gathered back by id. Measured in bench/engine.ts.
  */
-function buildUnembedHead(b: Builder, rows: string, k: string, target: string | undefined, distRows: string | undefined): void {
+function buildUnembedHead(b: Builder, rows: string, k: string, target: string | undefined, wantRank: string | undefined, distRows: string | undefined): void {
   const { g, config: c } = b;
   const { dModel: D, dVocab: V } = c;
   const ln = b.layerNorm(rows, b.weight('ln_f.weight', [D]), b.weight('ln_f.bias', [D]), 'ln_final_scale_column');
@@ -253,19 +254,42 @@ function buildUnembedHead(b: Builder, rows: string, k: string, target: string | 
   g.output(LENS_OUTPUTS.topIds, DataType.INT64, ['rows', 'k']);
   g.output(LENS_OUTPUTS.topProbs, DataType.FLOAT, ['rows', 'k']);
   g.output(LENS_OUTPUTS.scale, DataType.FLOAT, ['rows']);
-  if (target) {
+  if (target && wantRank) {
     // Rank = how many logits are strictly above the target's: compare and count, in the graph.
-    // (ReduceSum has no bool kernel; float counts are exact far beyond any vocabulary size.)
-    const targetLogit = g.op('GatherElements', [logits, g.op('Unsqueeze', [target, b.ints1([1])])], { axis: { i: 1 } }); // [N, 1]
-    const above = g.op('Cast', [g.op('Greater', [logits, targetLogit])], { to: { i: DataType.FLOAT } });
-    const count = g.op('ReduceSum', [above, b.ints1([1])], { keepdims: { i: 0 } });
-    g.op('Cast', [count], { to: { i: DataType.INT32 } }, LENS_OUTPUTS.rank);
-    g.output(LENS_OUTPUTS.rank, DataType.INT32, ['rows']);
+    // Behind If: a trace's head wants no ranks, and the pass costs about an eighth of the head
+    // (7–8 ms of 65 at 128 rows, bench/engine.ts).
+    const ranks = g.subgraph('rank_pass');
+    const targetLogit = ranks.op('GatherElements', [logits, ranks.op('Unsqueeze', [target, b.ints1([1])])], { axis: { i: 1 } }); // [N, 1]
+    const rank = countAbove(ranks, logits, targetLogit, onesColumn(g, c.dVocab));
+    ranks.output(rank, DataType.INT32, ['rows']);
+    const noRanks = g.subgraph('no_rank_pass');
+    const none = noRanks.op('Identity', [g.raw('no_ranks', [0], DataType.INT32, new Uint8Array(0))]);
+    noRanks.output(none, DataType.INT32, [0]);
+    g.op('If', [wantRank], { then_branch: { graph: ranks }, else_branch: { graph: noRanks } }, LENS_OUTPUTS.rank);
+    g.output(LENS_OUTPUTS.rank, DataType.INT32, ['rank_rows']);
   }
   if (distRows) {
     g.op('Exp', [g.op('Gather', [logProbs, distRows], { axis: { i: 0 } })], {}, LENS_OUTPUTS.dist); // [M, V]
     g.output(LENS_OUTPUTS.dist, DataType.FLOAT, ['dist_rows', V]);
   }
+}
+
+/** [V, 1] int8 ones: the column countAbove multiplies by. */
+export function onesColumn(g: GraphBuilder, V: number): string {
+  return g.raw('ones_column', [V, 1], DataType.INT8, new Uint8Array(V).fill(1));
+}
+
+/**
+ * [N] int32: how many of each row's values [N, V] are strictly above the row's limit [N, 1].
+ * Counted by a uint8 × int8 MatMulInteger of the comparison against a column of ones (int32 sums:
+ * exact), which reads the [N, V] comparison once as bytes; Cast to float + ReduceSum wrote and read
+ * it as floats and took 2.4× as long (10.9 vs 4.6 ms at 166 rows of 50257, one run of
+ * .scratch-style microbenchmark recorded in docs/screened-lens.md). `g` may be a subgraph.
+ */
+export function countAbove(g: GraphBuilder, values: string, limit: string, ones: string): string {
+  const above = g.op('Cast', [g.op('Greater', [values, limit])], { to: { i: DataType.UINT8 } }); // [N, V] 0/1
+  const count = g.op('MatMulInteger', [above, ones]); // [N, 1] int32
+  return g.op('Reshape', [count, g.constInts([-1])]);
 }
 
 /**
@@ -308,7 +332,7 @@ export function buildPlainGraph(config: ModelConfig, locate: WeightLocator): Uin
   const ids = b.g.input(INPUTS.ids, DataType.INT64, ['T']);
   const k = b.g.input(INPUTS.k, DataType.INT64, [1]);
   const final = buildBlocks(b, ids, false);
-  buildUnembedHead(b, final, k, undefined, undefined);
+  buildUnembedHead(b, final, k, undefined, undefined, undefined);
   return b.g.build();
 }
 
@@ -319,8 +343,9 @@ export function buildLensGraph(config: ModelConfig, locate: WeightLocator): Uint
   const rows = g.input(INPUTS.rows, DataType.FLOAT, ['rows', config.dModel]);
   const target = g.input(INPUTS.target, DataType.INT64, ['rows']);
   const k = g.input(INPUTS.k, DataType.INT64, [1]);
+  const wantRank = g.input(INPUTS.wantRank, DataType.BOOL, []);
   const distRows = g.input(INPUTS.distRows, DataType.INT64, ['dist_rows']);
-  buildUnembedHead(b, rows, k, target, distRows);
+  buildUnembedHead(b, rows, k, target, wantRank, distRows);
   return g.build();
 }
 

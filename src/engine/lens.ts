@@ -1,12 +1,12 @@
 /**
  * Runs the lens graph (graph.ts buildLensGraph): residual rows through ln_final and W_U, reduced
- * in ORT to top-k, logsumexp-normalised probabilities, the rank of a target token, and on request
- * one row's full distribution. Rows are sent in chunks so the [rows, d_vocab] logits stay small.
+ * in ORT to top-k, logsumexp-normalised probabilities, the rank of a target token (only for chunks
+ * that name one: a trace's head skips that pass), and on request one row's full distribution. Rows are sent in chunks so the [rows, d_vocab] logits stay small.
  */
 import type * as ort from 'onnxruntime-node';
 import type { ModelConfig, TopK } from './types';
 import { INPUTS, LENS_OUTPUTS } from './graph';
-import { floatOutput, floatTensor, int64Tensor, intOutput } from './session';
+import { boolScalar, floatOutput, floatTensor, int64Tensor, intOutput } from './session';
 
 /** About this many logits per chunk (32 MiB of float32): big enough for full-speed Gemm, small enough for RSS. */
 const CHUNK_LOGITS = 8 * 1024 * 1024;
@@ -50,9 +50,11 @@ export class LensRunner {
       if (start > 0 && between) await between();
       const n = Math.min(this.chunkRows, N - start);
       const t = targets.subarray(start, start + n);
+      const wantRank = t.some((id) => id >= 0);
       const out = await this.session.run({
         [INPUTS.rows]: floatTensor(rows.subarray(start * D, (start + n) * D), [n, D]),
         [INPUTS.target]: int64Tensor(Array.from(t, (id) => (id < 0 ? 0 : id)), [n]),
+        [INPUTS.wantRank]: boolScalar(wantRank),
         [INPUTS.k]: kTensor,
         [INPUTS.distRows]: noRows,
       });
@@ -60,8 +62,12 @@ export class LensRunner {
       logits.set(floatOutput(out, LENS_OUTPUTS.topLogits), start * k);
       probs.set(floatOutput(out, LENS_OUTPUTS.topProbs), start * k);
       scale.set(floatOutput(out, LENS_OUTPUTS.scale), start);
-      const r = intOutput(out, LENS_OUTPUTS.rank);
-      for (let i = 0; i < n; i++) rank[start + i] = t[i] < 0 ? -1 : r[i];
+      if (wantRank) {
+        const r = intOutput(out, LENS_OUTPUTS.rank);
+        for (let i = 0; i < n; i++) rank[start + i] = t[i] < 0 ? -1 : r[i];
+      } else {
+        rank.fill(-1, start, start + n);
+      }
     }
     return { top: { k, ids, logits, probs }, rank, scale };
   }
@@ -73,6 +79,7 @@ export class LensRunner {
     const out = await this.session.run({
       [INPUTS.rows]: floatTensor(row, [1, D]),
       [INPUTS.target]: int64Tensor([0], [1]),
+      [INPUTS.wantRank]: boolScalar(false),
       [INPUTS.k]: int64Tensor([1], [1]),
       [INPUTS.distRows]: int64Tensor([0], [1]),
     });

@@ -20,7 +20,7 @@
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ensureF32Weights, openCheckpoint, readTensor } from './checkpoint';
-import { buildLensGraph, type WeightLocator } from './graph';
+import { buildLensGraph, countAbove, onesColumn, type WeightLocator } from './graph';
 import { LensRunner, type LensRows } from './lens';
 import { DataType, GraphBuilder } from './onnx/model';
 import { createSession, floatOutput, floatTensor, int64Tensor, intOutput, type SessionSettings } from './session';
@@ -243,8 +243,7 @@ export function buildScreenGraph(config: ModelConfig, locate: WeightLocator, qu:
   // int32 for JS: reading int64 goes through one BigInt per value.
   g.op('Cast', [pairs], { to: { i: DataType.INT32 } }, SCREEN.candidates);
   const targetScore = g.op('GatherElements', [scores, g.op('Unsqueeze', [target, axes])], { axis: { i: 1 } });
-  const above = g.op('Cast', [g.op('Greater', [scores, targetScore])], { to: { i: DataType.FLOAT } });
-  g.op('Cast', [g.op('ReduceSum', [above, axes], { keepdims: { i: 0 } })], { to: { i: DataType.INT32 } }, SCREEN.rank);
+  g.op('Identity', [countAbove(g, scores, targetScore, onesColumn(g, V))], {}, SCREEN.rank);
   g.output(SCREEN.y, DataType.FLOAT, ['n', D]);
   g.output(SCREEN.yq, DataType.UINT8, ['n', D]);
   g.output(SCREEN.yScale, DataType.FLOAT, []);

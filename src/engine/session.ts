@@ -77,6 +77,11 @@ export function int64Tensor(values: ArrayLike<number>, dims: readonly number[]):
   return new ort.Tensor('int64', data, dims);
 }
 
+/** A scalar bool (a graph switch such as INPUTS.wantRank). */
+export function boolScalar(value: boolean): ort.Tensor {
+  return new ort.Tensor('bool', new Uint8Array([value ? 1 : 0]), []);
+}
+
 export function floatTensor(data: Float32Array, dims: readonly number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
 }

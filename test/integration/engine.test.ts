@@ -191,7 +191,8 @@ for (const variant of VARIANTS) {
           }
         }
       }
-      // The last lens row is the model's own prediction.
+      // The last lens row is the model's own prediction, bit for bit: the lens ran its rank pass (the
+      // graph's If), the trace's head skipped it.
       for (let t = 0; t < T; t++) {
         for (let j = 0; j < k; j++) {
           assert.equal(lens.top.ids[(L * T + t) * k + j], trace.logitsTop.ids[t * trace.logitsTop.k + j]);

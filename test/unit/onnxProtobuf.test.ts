@@ -129,4 +129,34 @@ describe('GraphBuilder', () => {
     assert.throws(() => g.external('w', [2, 3], { location: 'f', offset: 0, byteLength: 20 }), { message: "graph g: initializer 'w' has 20 bytes, shape [2, 3] needs 24" });
     assert.equal(g.op('Relu', [x]), 'Relu_0');
   });
+
+  it('serialises a subgraph as a GRAPH attribute that reads the enclosing graph by name, names unique across both', () => {
+    const g = new GraphBuilder('outer');
+    const x = g.input('x', DataType.FLOAT, [2]);
+    const cond = g.input('cond', DataType.BOOL, []);
+    const branch = g.subgraph('branch');
+    const y = branch.op('Relu', [x]); // outer-scope read
+    branch.output(y, DataType.FLOAT, [2]);
+    assert.throws(() => branch.input('x', DataType.FLOAT, [2]), { message: "graph branch: 'x' is defined twice" });
+    assert.throws(() => g.op('Neg', [y]), { message: `graph outer: Neg reads '${y}', which is not defined yet` });
+    const other = g.subgraph('other');
+    const z = other.op('Neg', [x]);
+    assert.notEqual(z, y); // fresh names come from one counter
+    other.output(z, DataType.FLOAT, [2]);
+    g.op('If', [cond], { then_branch: { graph: branch }, else_branch: { graph: other } }, 'out');
+    g.output('out', DataType.FLOAT, [2]);
+    assert.throws(() => branch.build(), { message: 'graph branch: a subgraph is serialised as its node\'s attribute' });
+
+    const [graph] = sub(decode(g.build()), 7);
+    const [ifNode] = sub(graph, 1);
+    assert.equal(text(one(ifNode, 4).value), 'If');
+    const attrs = sub(ifNode, 5);
+    assert.deepEqual(attrs.map((a) => [text(one(a, 1).value), one(a, 20).value]), [['then_branch', 5n], ['else_branch', 5n]]);
+    const [thenGraph] = sub(attrs[0], 6);
+    assert.equal(text(one(thenGraph, 2).value), 'branch');
+    const [relu] = sub(thenGraph, 1);
+    assert.equal(text(one(relu, 4).value), 'Relu');
+    assert.equal(text(one(relu, 1).value), 'x');
+    assert.equal(text(one(sub(thenGraph, 12)[0], 1).value), y);
+  });
 });

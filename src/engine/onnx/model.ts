@@ -17,7 +17,9 @@ export type AttrValue =
   | { readonly f: number }
   | { readonly s: string }
   | { readonly ints: readonly number[] }
-  | { readonly floats: readonly number[] };
+  | { readonly floats: readonly number[] }
+  /** A subgraph (If's branches), built with GraphBuilder.subgraph. */
+  | { readonly graph: GraphBuilder };
 
 /** Float32 tensor data kept outside the model file (ONNX external data). */
 export interface ExternalTensor {
@@ -34,6 +36,7 @@ const IR_VERSION = 8;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_STRING = 3;
+const ATTR_GRAPH = 5;
 const ATTR_FLOATS = 6;
 const ATTR_INTS = 7;
 
@@ -52,12 +55,25 @@ export class GraphBuilder {
   private readonly inputs: ProtoWriter[] = [];
   private readonly outputs: ProtoWriter[] = [];
   private readonly known = new Set<string>();
+  /** Every name in the model: values are unique across a graph and its subgraphs (SSA). */
+  private readonly allNames: Set<string>;
   private counter = 0;
 
   constructor(
     private readonly name: string,
     private readonly opset = 17,
-  ) {}
+    private readonly parent?: GraphBuilder,
+  ) {
+    this.allNames = parent ? parent.allNames : new Set<string>();
+  }
+
+  /**
+   * A subgraph (a branch of If) that may read this graph's values by name (outer scope). Its
+   * outputs are declared with `output`; pass it to a node as `{ graph }`.
+   */
+  subgraph(name: string): GraphBuilder {
+    return new GraphBuilder(name, this.opset, this);
+  }
 
   /** Declares a graph input. */
   input(name: string, type: DataTypeCode, dims: readonly Dim[]): string {
@@ -67,7 +83,7 @@ export class GraphBuilder {
 
   /** Declares a graph output (an existing value). */
   output(name: string, type: DataTypeCode, dims: readonly Dim[]): void {
-    if (!this.known.has(name)) throw new Error(`graph ${this.name}: output '${name}' is not produced by any node`);
+    if (!this.visible(name)) throw new Error(`graph ${this.name}: output '${name}' is not produced by any node`);
     this.outputs.push(valueInfo(name, type, dims));
   }
 
@@ -126,7 +142,7 @@ export class GraphBuilder {
   /** Adds a node; returns its output names. */
   node(op: string, inputs: readonly string[], outputCount = 1, attrs: Readonly<Record<string, AttrValue>> = {}, names?: readonly string[], domain = ''): string[] {
     for (const i of inputs) {
-      if (i !== '' && !this.known.has(i)) throw new Error(`graph ${this.name}: ${op} reads '${i}', which is not defined yet`);
+      if (i !== '' && !this.visible(i)) throw new Error(`graph ${this.name}: ${op} reads '${i}', which is not defined yet`);
     }
     const outputs = names ? [...names] : Array.from({ length: outputCount }, () => this.fresh(op));
     for (const o of outputs) this.define(o);
@@ -141,12 +157,8 @@ export class GraphBuilder {
 
   /** Serialises the ModelProto. */
   build(): Uint8Array {
-    const graph = new ProtoWriter();
-    this.nodes.forEach((n, idx) => graph.message(1, nodeProto(n, idx)));
-    graph.string(2, this.name);
-    for (const t of this.initializers) graph.message(5, t);
-    for (const i of this.inputs) graph.message(11, i);
-    for (const o of this.outputs) graph.message(12, o);
+    if (this.parent) throw new Error(`graph ${this.name}: a subgraph is serialised as its node's attribute`);
+    const graph = this.graphProto();
     const model = new ProtoWriter()
       .varint(1, IR_VERSION)
       .string(2, 'residual-lens')
@@ -154,29 +166,55 @@ export class GraphBuilder {
       .message(7, graph)
       .message(8, new ProtoWriter().string(1, '').varint(2, this.opset));
     // Contrib ops (com.microsoft, e.g. MatMulIntegerToFloat) need their domain imported.
-    if (this.nodes.some((n) => n.domain === 'com.microsoft')) model.message(8, new ProtoWriter().string(1, 'com.microsoft').varint(2, 1));
+    if (this.usesDomain('com.microsoft')) model.message(8, new ProtoWriter().string(1, 'com.microsoft').varint(2, 1));
     return model.finish();
   }
 
+  /** The GraphProto (also a subgraph attribute's value). */
+  graphProto(): ProtoWriter {
+    const graph = new ProtoWriter();
+    this.nodes.forEach((n, idx) => graph.message(1, nodeProto(n, this.parent ? `${this.name}_${idx}` : String(idx))));
+    graph.string(2, this.name);
+    for (const t of this.initializers) graph.message(5, t);
+    for (const i of this.inputs) graph.message(11, i);
+    for (const o of this.outputs) graph.message(12, o);
+    return graph;
+  }
+
+  private usesDomain(domain: string): boolean {
+    return this.nodes.some((n) => n.domain === domain || Object.values(n.attrs).some((a) => 'graph' in a && a.graph.usesDomain(domain)));
+  }
+
+  /** Readable here: defined in this graph or in an enclosing one. */
+  private visible(name: string): boolean {
+    return this.known.has(name) || (this.parent?.visible(name) ?? false);
+  }
+
   private define(name: string): string {
-    if (this.known.has(name)) throw new Error(`graph ${this.name}: '${name}' is defined twice`);
+    if (this.allNames.has(name)) throw new Error(`graph ${this.name}: '${name}' is defined twice`);
+    this.allNames.add(name);
     this.known.add(name);
     return name;
   }
 
   private fresh(prefix: string): string {
     let name: string;
-    do name = `${prefix}_${this.counter++}`;
-    while (this.known.has(name));
+    do name = `${prefix}_${this.nextCount()}`;
+    while (this.allNames.has(name));
     return name;
+  }
+
+  /** One counter per model, kept by the outermost graph. */
+  private nextCount(): number {
+    return this.parent ? this.parent.nextCount() : this.counter++;
   }
 }
 
-function nodeProto(n: NodeSpec, index: number): ProtoWriter {
+function nodeProto(n: NodeSpec, id: string): ProtoWriter {
   const w = new ProtoWriter();
   for (const i of n.inputs) w.string(1, i);
   for (const o of n.outputs) w.string(2, o);
-  w.string(3, `${n.op}_${index}`).string(4, n.op);
+  w.string(3, `${n.op}_${id}`).string(4, n.op);
   for (const [name, value] of Object.entries(n.attrs)) w.message(5, attributeProto(name, value));
   if (n.domain) w.string(7, n.domain);
   return w;
@@ -188,6 +226,7 @@ function attributeProto(name: string, value: AttrValue): ProtoWriter {
   if ('f' in value) return w.float(2, value.f).varint(20, ATTR_FLOAT);
   if ('s' in value) return w.string(4, value.s).varint(20, ATTR_STRING);
   if ('ints' in value) return w.packedVarints(8, value.ints).varint(20, ATTR_INTS);
+  if ('graph' in value) return w.message(6, value.graph.graphProto()).varint(20, ATTR_GRAPH);
   return w.packedFloats(7, value.floats).varint(20, ATTR_FLOATS);
 }
 
