@@ -395,6 +395,8 @@ export class Engine {
    * With a plan, only positions plan.P.. run and the stored prefix rows are spliced in front.
    */
   private async instrumentedForward(m: LoadedModel, ids: readonly number[], plan?: ReusePlan): Promise<Record<ForwardArray, Float32Array>> {
+    // The graph over zero positions raises SIGFPE inside onnxruntime 1.30 (ends the process): never.
+    if (ids.length - (plan?.P ?? 0) < 1) throw new Error('forward: no positions to compute');
     const out = await m.forward.run(forwardFeeds(m.info.config, plan ? ids.slice(plan.P) : ids, plan));
     const rows = Object.fromEntries(
       (Object.keys(FORWARD_OUTPUTS) as ForwardArray[]).map((key) => [key, floatOutput(out, FORWARD_OUTPUTS[key])]),

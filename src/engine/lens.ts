@@ -39,6 +39,7 @@ export class LensRunner {
     const D = this.config.dModel;
     const N = rows.length / D;
     if (!Number.isInteger(N) || targets.length !== N) throw new Error(`lens: ${rows.length} values and ${targets.length} targets do not make rows of ${D}`);
+    // Never run with no rows: onnxruntime 1.30's TopK over [0, V] raises SIGFPE, which ends the process.
     const ids = new Int32Array(N * k);
     const logits = new Float32Array(N * k);
     const probs = new Float32Array(N * k);

@@ -236,6 +236,8 @@ export class SaeEngine {
   }
 
   private async run(l: Loaded, x: Float32Array, T: number, k: number, fetches: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+    // onnxruntime 1.30's TopK over zero rows raises SIGFPE, which would end the whole process.
+    if (T < 1) throw new Error('sae: no positions to encode');
     return l.session.run({ ...l.weightFeeds, [SAE_INPUTS.x]: floatTensor(x, [T, l.sae.config.dIn]), [SAE_INPUTS.k]: int64Tensor([k], [1]) }, fetches);
   }
 
