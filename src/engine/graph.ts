@@ -283,8 +283,8 @@ export function onesColumn(g: GraphBuilder, V: number): string {
  * [N] int32: how many of each row's values [N, V] are strictly above the row's limit [N, 1].
  * Counted by a uint8 × int8 MatMulInteger of the comparison against a column of ones (int32 sums:
  * exact), which reads the [N, V] comparison once as bytes; Cast to float + ReduceSum wrote and read
- * it as floats and took 2.4× as long (10.9 vs 4.6 ms at 166 rows of 50257, one run of
- * .scratch-style microbenchmark recorded in docs/screened-lens.md). `g` may be a subgraph.
+ * it as floats and took 2.4× as long (10.9 vs 4.6 ms at 166 rows of 50257; the lens table's and the
+ * screen's figures are in docs/screened-lens.md and the README). `g` may be a subgraph.
  */
 export function countAbove(g: GraphBuilder, values: string, limit: string, ones: string): string {
   const above = g.op('Cast', [g.op('Greater', [values, limit])], { to: { i: DataType.UINT8 } }); // [N, V] 0/1
