@@ -1,7 +1,8 @@
 /**
  * Runs the lens graph (graph.ts buildLensGraph): residual rows through ln_final and W_U, reduced
  * in ORT to top-k, logsumexp-normalised probabilities, the rank of a target token (only for chunks
- * that name one: a trace's head skips that pass), and on request one row's full distribution. Rows are sent in chunks so the [rows, d_vocab] logits stay small.
+ * that name one: a trace's head skips that pass), and on request one row's full distribution.
+ * Rows are sent in chunks so the [rows, d_vocab] logits stay small.
  */
 import type * as ort from 'onnxruntime-node';
 import type { ModelConfig, TopK } from './types';

@@ -139,6 +139,7 @@ describe('GraphBuilder', () => {
     branch.output(y, DataType.FLOAT, [2]);
     assert.throws(() => branch.input('x', DataType.FLOAT, [2]), { message: "graph branch: 'x' is defined twice" });
     assert.throws(() => g.op('Neg', [y]), { message: `graph outer: Neg reads '${y}', which is not defined yet` });
+    assert.throws(() => branch.output(x, DataType.FLOAT, [2]), { message: "graph branch: output 'x' is not produced by any node" });
     const other = g.subgraph('other');
     const z = other.op('Neg', [x]);
     assert.notEqual(z, y); // fresh names come from one counter

@@ -81,9 +81,9 @@ export class GraphBuilder {
     return this.define(name);
   }
 
-  /** Declares a graph output (an existing value). */
+  /** Declares a graph output: a value of this graph (a subgraph's outputs are its own nodes'). */
   output(name: string, type: DataTypeCode, dims: readonly Dim[]): void {
-    if (!this.visible(name)) throw new Error(`graph ${this.name}: output '${name}' is not produced by any node`);
+    if (!this.known.has(name)) throw new Error(`graph ${this.name}: output '${name}' is not produced by any node`);
     this.outputs.push(valueInfo(name, type, dims));
   }
 
