@@ -185,6 +185,10 @@ export class EngineClient {
   private onMessage(message: unknown): void {
     if (typeof message !== 'object' || message === null) return;
     const m = message as Record<string, unknown>;
+    if (m.kind === 'notice' && m.v === ENGINE_PROTOCOL_VERSION && typeof m.text === 'string') {
+      this.options.log?.(`engine: ${m.text}`);
+      return;
+    }
     if (typeof m.id !== 'number') return;
     if (m.v !== ENGINE_PROTOCOL_VERSION) {
       // A stale worker bundle: fail the request instead of waiting forever.

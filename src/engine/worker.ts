@@ -68,7 +68,7 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
   const data = (workerData ?? {}) as EngineWorkerData;
   // First: onnxruntime's threads, created later from this thread, inherit its priority. Where it
   // cannot be lowered the host did not ask (engineSession.ts keeps a core free instead).
-  if (data.lowPriority === true) lowerThisThreadPriority();
+  const priorityProblem = data.lowPriority === true ? lowerThisThreadPriority() : undefined;
   const threads = typeof data.threads === 'number' && Number.isInteger(data.threads) && data.threads > 0 ? data.threads : undefined;
   const executionProvider = isExecutionProviderSetting(data.executionProvider) ? data.executionProvider : undefined;
   const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}) });
@@ -80,6 +80,9 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
   let busy = false;
 
   const post = (message: WorkerToHost, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+  if (priorityProblem !== undefined) {
+    post({ v: ENGINE_PROTOCOL_VERSION, kind: 'notice', text: `the engine's threads could not be lowered below normal priority (${priorityProblem}); they run at normal priority, so the editor may feel slower while tracing` });
+  }
   const fail = (id: number, error: EngineErrorPayload): void => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'response', id, ok: false, error });
 
   const handlers: Handlers = {

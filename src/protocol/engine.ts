@@ -218,8 +218,15 @@ export interface EngineProgress {
   readonly payload?: ProgressPayload;
 }
 
+/** A line for the output channel that belongs to no request (e.g. the thread priority could not be lowered). */
+export interface EngineNotice {
+  readonly v: typeof ENGINE_PROTOCOL_VERSION;
+  readonly kind: 'notice';
+  readonly text: string;
+}
+
 export type HostToWorker = EngineRequest | EngineCancel;
-export type WorkerToHost = EngineResponse | EngineProgress;
+export type WorkerToHost = EngineResponse | EngineProgress | EngineNotice;
 
 /** Error thrown by the client; `code` lets callers tell a cancel from a crash. */
 export class EngineError extends Error {

@@ -313,6 +313,24 @@ describe('engine worker protocol checks', () => {
     }
   });
 
+  it('a notice from the worker (e.g. its priority could not be lowered) goes to the log, and requests still work', async () => {
+    const fake = path.join(root, 'notice-worker.cjs');
+    fs.writeFileSync(
+      fake,
+      "const { parentPort } = require('node:worker_threads');\n" +
+        `parentPort.postMessage({ v: ${ENGINE_PROTOCOL_VERSION}, kind: 'notice', text: 'priority: EPERM' });\n` +
+        `parentPort.on('message', (m) => m.kind === 'request' && parentPort.postMessage({ v: ${ENGINE_PROTOCOL_VERSION}, kind: 'response', id: m.id, ok: true, result: { tokens: [], exceeded: false } }));\n`,
+    );
+    const log: string[] = [];
+    const client = new EngineClient({ workerPath: fake, log: (l) => log.push(l) });
+    try {
+      assert.deepEqual(await client.request('tokenize', { text: 'x' }), { tokens: [], exceeded: false });
+      assert.deepEqual(log, ['engine: priority: EPERM']);
+    } finally {
+      client.dispose();
+    }
+  });
+
   it('the client rejects a reply in another protocol version instead of waiting', async () => {
     const fake = path.join(root, 'stale-worker.cjs');
     fs.writeFileSync(
