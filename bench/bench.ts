@@ -7,7 +7,8 @@
  * trace panel painted in code-server, then fresh extension hosts' first traces; `skipped` when code-server/Chromium are not installed;
  * `--reuse-vsix` keeps an existing .vsix even if older than the sources) and liveLens (bench/liveLens.ts: keystroke → panel
  * painted / hover ready with live lens on, the host's loop while typing, its CPU once typing stops) and prefixReuse
- * (bench/prefixReuse.ts: a 32-token re-trace that shares a token prefix with the previous trace vs a full one). Progress goes to stderr.
+ * (bench/prefixReuse.ts: a 32-token re-trace that shares a token prefix with the previous trace vs a full one), screenedLens
+ * and rankCount (bench/rankCount.ts: the lens's next-token rank pass two ways). Progress goes to stderr.
  * Not a test: nothing here fails on a missed target; the `targets` fields say which were met.
  */
 import { spawnSync } from 'node:child_process';
@@ -49,6 +50,9 @@ async function main(): Promise<void> {
   process.stderr.write('[bench] screened lens: int8-screened exact lens vs the float32 table at T = 128\n');
   const { benchScreenedLens } = await import('./screenedLens');
   out.screenedLens = await benchScreenedLens();
+  process.stderr.write('[bench] rank count: the lens\'s rank pass, Cast + ReduceSum vs MatMulInteger, and the head with / without it\n');
+  const { benchRankCount } = await import('./rankCount');
+  out.rankCount = await benchRankCount();
   process.stderr.write('[bench] patching: resid_pre map, head patching, ablation, cancel (bench/patching.ts, child process)\n');
   out.patching = benchPatching();
   process.stderr.write('[bench] patchingHost: the patching panel\'s sweeps through the worker, the host loop, cancel (bench/patchingHost.ts)\n');

@@ -66,7 +66,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function time(fn: () => Promise<unknown>): Promise<number> {
+/** Wall milliseconds of one awaited call. */
+export async function time(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return performance.now() - t0;
@@ -81,7 +82,8 @@ function forwardFlops(c: ModelConfig, T: number): number {
   return c.nLayer * (2 * T * D * (3 * D + D + 2 * c.dMlp) + 4 * T * T * D) + 2 * T * D * c.dVocab;
 }
 
-function locator(folder: string): { locate: WeightLocator; weightsFolder: string; config: ModelConfig } {
+/** The bench checkpoint's F32 weights (cached under .bench/cache) as a graph's external-data locator. */
+export function locator(folder: string): { locate: WeightLocator; weightsFolder: string; config: ModelConfig } {
   const ckpt = openCheckpoint(folder);
   const f32 = ensureF32Weights(ckpt, path.join(BENCH_DIR, 'cache'));
   const locate: WeightLocator = (name, dims) => ({

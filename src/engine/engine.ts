@@ -324,8 +324,8 @@ export class Engine {
   /**
    * Tokenizes, checks, runs the instrumented forward (from the newest stored trace's rows when they
    * share a prefix: prefixReuse.ts), then the unembedding of the last residual (top-k per position).
+   * `onForward` runs after the blocks, before the unembedding (traceSummary streams that part).
    */
-  /** `onForward` runs after the blocks, before the final unembedding (traceSummary streams that part). */
   private async forwardTrace(p: TraceParams, ctx: RequestContext, onForward?: (partial: Pick<Trace, 'traceId' | 'model' | 'text' | 'tokens' | 'resid' | 'attnOut' | 'mlpOut'>) => void): Promise<Trace> {
     const m = this.requireModel();
     const { nLayer: L, dModel: D, nCtx, dVocab: V } = m.info.config;

@@ -256,8 +256,8 @@ function buildUnembedHead(b: Builder, rows: string, k: string, target: string | 
   g.output(LENS_OUTPUTS.scale, DataType.FLOAT, ['rows']);
   if (target && wantRank) {
     // Rank = how many logits are strictly above the target's: compare and count, in the graph.
-    // Behind If: a trace's head wants no ranks. At 128 rows the head took 65.7 ms with the pass
-    // (then Cast + ReduceSum), 64.2 with countAbove, 59.2 without (scratch timing, README).
+    // Behind If: a trace's head wants no ranks (128 rows: 60.3 ms without the pass, 63.3 with it,
+    // bench/rankCount.ts).
     const ranks = g.subgraph('rank_pass');
     const targetLogit = ranks.op('GatherElements', [logits, ranks.op('Unsqueeze', [target, b.ints1([1])])], { axis: { i: 1 } }); // [N, 1]
     const rank = countAbove(ranks, logits, targetLogit, onesColumn(g, c.dVocab));
@@ -283,8 +283,8 @@ export function onesColumn(g: GraphBuilder, V: number): string {
  * [N] int32: how many of each row's values [N, V] are strictly above the row's limit [N, 1].
  * Counted by a uint8 × int8 MatMulInteger of the comparison against a column of ones (int32 sums:
  * exact), which reads the [N, V] comparison once as bytes; Cast to float + ReduceSum wrote and read
- * it as floats and took 2.4× as long (10.9 vs 4.6 ms at 166 rows of 50257; the lens table's and the
- * screen's figures are in docs/screened-lens.md and the README). `g` may be a subgraph.
+ * it as floats and took about twice as long (9.1 vs 4.2 ms over [166, 50257], bench/rankCount.ts).
+ * `g` may be a subgraph.
  */
 export function countAbove(g: GraphBuilder, values: string, limit: string, ones: string): string {
   const above = g.op('Cast', [g.op('Greater', [values, limit])], { to: { i: DataType.UINT8 } }); // [N, V] 0/1

@@ -14,9 +14,9 @@
  * - **Our own merge loop** (`mergePiece`): the same rule (lowest rank first, leftmost on ties)
  *   with a heap, O(n log n); js-tiktoken's is quadratic in the piece length (a 2 KB word takes
  *   ~0.25 s). It serves every piece that is not one token whole, so js-tiktoken's encoder is not
- *   kept: its two 50k-entry maps (one of 50k small Uint8Arrays, 17 MB of heap together) stayed
- *   alive in the engine worker, whose garbage collector walks them on every cycle a trace starts
- *   (README: 128-token traces ~10 ms faster without them). Tests check ours against js-tiktoken.
+ *   kept: its two 50k-entry maps (one of 50k small Uint8Arrays) stayed alive in the engine worker,
+ *   whose garbage collector walks them on every cycle a trace starts (README, Hook-output
+ *   overhead). Tests check ours against js-tiktoken.
  *   When `maxTokens` is set and a piece is long, only a prefix window of it is merged, at least
  *   LONG_PIECE_MARGIN bytes beyond the last token kept (`encodeWindowed`). `exceeded` is exact;
  *   the kept tokens are exact unless a merge chain reaches back further than the margin (never
@@ -55,7 +55,7 @@ interface Vocabulary {
    * Every token's bytes back to back: id's are bytes[start[id]..start[id + 1]) (EOT_ID's: the UTF-8
    * of "<|endoftext|>"). One buffer, not 50257 small arrays: the engine worker's garbage collector
    * walks every live object each cycle, and a trace allocates enough to start one; 50k more
-   * ArrayBuffers made 128-token traces 7–17 ms slower (bench/engine.ts-style paired runs, README).
+   * ArrayBuffers made 128-token traces 7–17 ms slower (a scratch script, README).
    */
   readonly bytes: Uint8Array;
   /** [V + 1] offsets into `bytes`. */
