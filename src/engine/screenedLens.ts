@@ -364,8 +364,12 @@ export interface ScreenedLensStats {
   readonly candidates: number;
   /** Most candidates of one row. */
   readonly maxCandidates: number;
-  /** Rows the JS check of the graph's threshold did not pass: computed by the float32 lens. */
+  /** Rows computed by the float32 lens instead: the JS check of the graph's threshold did not pass, or the probabilities could not be certified. */
   readonly fallbackRows: number;
+  /** Of those, rows whose top-k ids and logits were separated but whose probabilities were not certified within PROB_BOUND (flat rows: the other tokens' mass is known only to a factor e^±bound). */
+  readonly probabilityFallbackRows?: number;
+  /** Median over the screened rows of the bound on |float32 logit − int8 score| of the tokens outside the candidates, nats. */
+  readonly medianBound?: number;
   /** Rows whose next-token rank is exact (target within reach, or a fallback row, or no target). */
   readonly exactRankRows: number;
   /** Dense re-scoring: float32 logits computed (rows × padded union, all groups), and the unions' sizes summed. */
@@ -537,6 +541,8 @@ export class ScreenedLensRunner {
     const rank = new Int32Array(N);
     const rankExact = new Uint8Array(N);
     const fallback: number[] = [];
+    let probabilityFallbackRows = 0;
+    const bounds: number[] = [];
     let candidates = 0;
     let maxCandidates = 0;
     for (let row = 0; row < N; row++) {
@@ -545,9 +551,11 @@ export class ScreenedLensRunner {
         fallback.push(row);
         continue;
       }
+      bounds.push(plan.restBound);
       const done = finishRow(plan, k);
       if (!done) {
         fallback.push(row);
+        probabilityFallbackRows++;
         continue;
       }
       candidates += plan.ids.length;
@@ -580,7 +588,7 @@ export class ScreenedLensRunner {
       rank,
       scale,
       rankExact,
-      stats: { rows: N, candidates, maxCandidates, fallbackRows: fallback.length, exactRankRows, denseCells, unionTokens, ms },
+      stats: { rows: N, candidates, maxCandidates, fallbackRows: fallback.length, probabilityFallbackRows, ...(bounds.length > 0 ? { medianBound: median(bounds) } : {}), exactRankRows, denseCells, unionTokens, ms },
     };
   }
 
@@ -855,6 +863,13 @@ function finishRow(plan: RowPlan, k: number): { ids: Int32Array; logits: Float32
   let rank = 0;
   for (let i = 0; i < n; i++) if (plan.exact[i] > vt) rank++;
   return { ids, logits, probs, rank, rankExact: true };
+}
+
+/** The median of `xs` (not empty). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** The k-th largest value (1-based k) of `xs`: the k largest kept sorted in a small array (k ≪ length). */

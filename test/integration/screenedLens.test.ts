@@ -8,6 +8,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Engine } from '../../src/engine/engine';
+import { nextTokenTargets } from '../../src/engine/lens';
+import { ensureDemoModel, DEMO_FOLDER } from '../../scripts/build-demo-model';
 import { DEFAULT_PRODUCTS, quantizeUnembed, screenBlock, screenedLensForCheckpoint, type ScreenedLensRows } from '../../src/engine/screenedLens';
 import type { LensRows } from '../../src/engine/lens';
 import { makeTempFolder, randomWeights, removeTempFolder, writeCheckpoint } from '../helpers/checkpointWriter';
@@ -89,6 +93,8 @@ for (const [D, V] of [
         compare(screened, exact, `random k=${k}`);
         const s = screened.stats;
         assert.ok(s.candidates >= (N - s.fallbackRows) * k, 'every screened row re-scores at least k tokens');
+        assert.ok((s.probabilityFallbackRows ?? 0) <= s.fallbackRows, 'probability fallbacks are fallbacks');
+        if (s.medianBound !== undefined) assert.ok(s.medianBound > 0 && Number.isFinite(s.medianBound), `the median bound ${s.medianBound} is a positive number`);
         // Peaked rows at GPT-2 widths are screened; flat rows (and every row at d_model 64, where the
         // int8 error is large next to the logits' spread) fall back to the float32 lens.
         if (D === 600 && k === 10) assert.ok(s.fallbackRows < N, `some rows are screened: ${JSON.stringify(s)}`);
@@ -235,5 +241,39 @@ describe('screenBlock', () => {
     assert.equal(screenBlock(3000), 30);
     assert.equal(screenBlock(3001), 32);
     assert.equal(screenBlock(64), 32);
+  });
+});
+
+describe('screened lens on flat rows (the demo model: real vocabulary, planted weights)', () => {
+  it('every row separates its top-k but cannot certify its probabilities: all fall back, the table is the float32 one', async () => {
+    ensureDemoModel();
+    const cacheDir = makeTempFolder('residual-lens-screened-demo');
+    const engine = new Engine({ threads: 1 });
+    try {
+      await engine.load({ folder: DEMO_FOLDER, name: 'demo', cacheDir });
+      const trace = await engine.trace({ text: 'When Mary and John went to the store, John gave a drink to Mary.' });
+      const rows = trace.model.config.nLayer + 1;
+      const targets = nextTokenTargets(trace.tokens.map((t) => t.id), rows);
+      const lens = await screenedLensForCheckpoint(path.resolve(DEMO_FOLDER), cacheDir, { threads: 1 });
+      try {
+        assert.equal(lens.screened.reproduces, true);
+        const exact = await lens.exact.run(trace.resid, targets, 10);
+        const screened = await lens.screened.run(trace.resid, targets, 10);
+        compare(screened, exact, 'demo');
+        const N = rows * trace.tokens.length;
+        // Flat rows: the tokens outside the candidates hold most of the mass, known only to a factor
+        // e^±bound (about 0.15 nats here), far from the 5e-7 the probabilities must be certified to.
+        const top1 = Array.from({ length: N }, (_, r) => exact.top.probs[r * 10]).sort((a, b) => a - b);
+        assert.ok(top1[N >> 1] < 0.6, `the rows are flat (median top-1 probability ${top1[N >> 1]})`);
+        assert.equal(screened.stats.fallbackRows, N);
+        assert.equal(screened.stats.probabilityFallbackRows, N, 'each for its probabilities, not for its top-k');
+        assert.ok(screened.stats.medianBound !== undefined && screened.stats.medianBound > 0.01 && screened.stats.medianBound < 1, `median bound ${screened.stats.medianBound} nats`);
+      } finally {
+        await lens.release();
+      }
+    } finally {
+      await engine.dispose();
+      removeTempFolder(cacheDir);
+    }
   });
 });
