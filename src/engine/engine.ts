@@ -4,12 +4,12 @@
  *
  * Sessions per model: the instrumented forward and the lens graph at load; the mlp.hook_post
  * graph and the per-head result graph lazily, on first use. The last few traces are kept (LRU,
- * bounded by count and bytes) for lens / attribution / head-result requests that name them.
+ * bounded by count and bytes: traceStore.ts) for lens / attribution / head-result requests that name them.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { CheckpointError, ensureF32Weights, openCheckpoint, readTensor, readUnembedColumn, readWeights, UNEMBED_NAME, type Checkpoint } from './checkpoint';
+import { ensureF32Weights, openCheckpoint, readTensor, readUnembedColumn, readWeights, UNEMBED_NAME, type Checkpoint } from './checkpoint';
 import {
   buildHeadResultGraph,
   buildInstrumentedGraph,
@@ -31,8 +31,10 @@ import { chooseExecutionProvider, type ExecutionProvider, type ExecutionProvider
 import { tokenize } from './tokenizer';
 import { BLANK_TEXT_MESSAGE, hasVisibleText } from './textRules';
 import { InterventionRunner } from './interventions/runner';
-import { extraBytes, forwardFeeds, headReusable, planReuse, reusableTrace, spliceForward, spliceHead, type HeadRows, type ReusableTrace, type ReusePlan } from './prefixReuse';
-import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, TokenInfo, Tokenized, Trace, TraceForwardSummary, TraceSummary } from './types';
+import { forwardFeeds, headReusable, planReuse, spliceForward, spliceHead, type HeadRows, type ReusePlan } from './prefixReuse';
+import { TraceStore } from './traceStore';
+import { checkIndex, checkMaxSize, checkpointCall, checkTopK, errorDetail } from './requestChecks';
+import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, Tokenized, Trace, TraceForwardSummary, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
 import { attributeAllPositions, directLogitAttribution } from '../analysis/attribution';
 import { poolHeadPatterns } from '../analysis/patternPool';
@@ -40,6 +42,7 @@ import { contributionNorms, residualNorms } from '../analysis/residual';
 import type { CircuitsOptions, CircuitsReport, HeadPairParams, HeadPairReport, MlpPairParams, MlpPairReport } from '../analysis/circuitTypes';
 import { hookRowsOf, SaeEngine, type SaeModelView, type SaeTraceView } from './sae/saeEngine';
 import { spliceSae } from './sae/splice';
+import { scanLayers, ScanForward } from './sae/scanForward';
 import type { LoadSaeParams, SaeFeatureDetail, SaeFeatureParams, SaeFeatures, SaeFeaturesParams, SaeInfo, SaeReconstruction, SaeReconstructionParams, SaeScanParams, SaeSpliceParams, SaeSpliceResult, SaeScanWindow } from './sae/types';
 import {
   EngineError,
@@ -95,25 +98,6 @@ export interface EngineOptions extends SessionSettings {
 const DEFAULT_TOP_K = 10;
 /** Largest n_ctx accepted (the causal-mask table is n_ctx² floats: 64 MiB here). */
 const MAX_N_CTX = 4096;
-const MAX_TOP_K = 1000;
-
-/** What a stored trace keeps: the arrays follow-up requests read (shared with the returned Trace). */
-interface StoredTrace {
-  readonly traceId: number;
-  readonly model: ModelInfo;
-  readonly tokens: TokenInfo[];
-  /** [T, D] */ readonly embed: Float32Array;
-  /** [T, D] */ readonly posEmbed: Float32Array;
-  /** [L+1, T, D] */ readonly resid: Float32Array;
-  /** [L, T, H, Dh] */ readonly z: Float32Array;
-  /** [L, T, D] */ readonly mlpOut: Float32Array;
-  /** [T] */ readonly lnFinalScale: Float32Array;
-  /** [T, k] top-1 ids are the default attribution targets */ readonly topIds: Int32Array;
-  /** [L, H, T, T] kept only for traces made by traceSummary (whose caller never got the patterns). */
-  readonly pattern?: Float32Array;
-  readonly k: number;
-  readonly bytes: number;
-}
 
 /** One loaded model and its sessions. */
 interface LoadedModel {
@@ -141,8 +125,7 @@ interface LoadedModel {
 
 export class Engine {
   private model: LoadedModel | undefined;
-  private readonly traces = new Map<number, StoredTrace>();
-  private evicted = 0;
+  private readonly traces: TraceStore;
   /** Random start so ids from a crashed worker never name a trace of the fresh one. */
   private nextTraceId = 1 + Math.floor(Math.random() * 2 ** 40);
   /** ORT matrix products for the circuits analyses (model-independent, created on first use). */
@@ -151,15 +134,11 @@ export class Engine {
   private provider: ExecutionProvider = 'cpu';
   /** The first WebGPU → CPU fallback of a single graph, if any (ModelInfo.executionProviderNote). */
   private fallbackNote: string | undefined;
-  /** The newest stored trace's arrays for prefix reuse, and the bytes they add to the store. */
-  /**
-   * The newest trace's arrays for prefix reuse, valid while that trace is stored, or `detached`:
-   * forgotten (forgetTrace) but kept for reuse, its stored bytes counted here.
-   */
-  private reuse: { readonly trace: ReusableTrace; readonly bytes: number; readonly detached?: true } | undefined;
   private reused = 0;
 
-  constructor(private readonly options: EngineOptions = {}) {}
+  constructor(private readonly options: EngineOptions = {}) {
+    this.traces = new TraceStore(options);
+  }
 
   /** Session settings: the options plus the chosen EP, collecting WebGPU fallbacks. */
   private get sessionSettings(): SessionSettings {
@@ -234,8 +213,7 @@ export class Engine {
       throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: onnxruntime could not load the model: ${firstLine(err)}`, errorDetail(err));
     }
     this.traces.clear();
-    this.reuse = undefined;
-    await this.releaseScanSession();
+    await this.scan.release();
     if (current) await releaseModel(current);
     return this.model.info;
   }
@@ -247,7 +225,7 @@ export class Engine {
   /** Tokenizes, runs the instrumented forward (and mlp.hook_post when asked), stores the trace. */
   async trace(p: TraceParams, ctx: RequestContext = {}): Promise<Trace> {
     const trace = await this.forwardTrace(p, ctx);
-    this.store(trace, false);
+    this.traces.add(trace, false);
     return trace;
   }
 
@@ -266,7 +244,7 @@ export class Engine {
       // worker transfers a payload's buffers, and the result below sends these arrays again.
       ctx.emit?.({ kind: 'trace-forward', forward: { ...forward, residNorms: forward.residNorms.slice(), attnOutNorms: forward.attnOutNorms.slice(), mlpOutNorms: forward.mlpOutNorms.slice() } });
     });
-    this.store(trace, true);
+    this.traces.add(trace, true);
     if (!forward) throw new EngineError('internal', 'traceSummary: the forward part was not reported.');
     return { ...forward, logitsTop: trace.logitsTop, forwardMs: trace.forwardMs };
   }
@@ -294,7 +272,7 @@ export class Engine {
   headSources(p: HeadSourcesParams): HeadSourcesResult {
     const m = this.requireModel();
     const { pattern, T } = this.storedPattern(p.traceId);
-    const s = this.storedTrace(p.traceId);
+    const s = this.traces.get(p.traceId);
     const c = m.info.config;
     checkIndex('layer', p.layer, c.nLayer);
     checkIndex('head', p.head, c.nHead);
@@ -316,7 +294,7 @@ export class Engine {
   }
 
   private storedPattern(traceId: number): { pattern: Float32Array; T: number } {
-    const s = this.storedTrace(traceId);
+    const s = this.traces.get(traceId);
     if (!s.pattern) throw new EngineError('unknown-trace', `Trace ${traceId} was not stored with its attention patterns; trace the text again.`);
     return { pattern: s.pattern, T: s.tokens.length };
   }
@@ -350,8 +328,7 @@ export class Engine {
 
     const started = performance.now();
     // The newest stored trace, never one evicted since (load clears both).
-    const reuse = this.reuse && (this.reuse.detached || this.traces.has(this.reuse.trace.traceId)) ? this.reuse.trace : undefined;
-    const plan = planReuse(reuse, m.info, ids, this.options.reuseMinShared);
+    const plan = planReuse(this.traces.reusable(), m.info, ids, this.options.reuseMinShared);
     this.reused = plan?.P ?? 0;
     const a = await this.instrumentedForward(m, ids, plan);
     const traceId = this.nextTraceId++;
@@ -420,7 +397,7 @@ export class Engine {
   /** The logit lens for every (layer, position) of a stored trace, with next-token ranks. */
   async lens(p: LensParams, ctx: RequestContext = {}): Promise<LensTable> {
     const m = this.requireModel();
-    const s = this.storedTrace(p.traceId);
+    const s = this.traces.get(p.traceId);
     const rows = m.info.config.nLayer + 1;
     const k = checkTopK(p.k ?? DEFAULT_TOP_K, m.info.config.dVocab);
     const targets = nextTokenTargets(s.tokens.map((t) => t.id), rows);
@@ -431,7 +408,7 @@ export class Engine {
   /** [V] the lens distribution of one (layer, position) cell. */
   async lensDistribution(p: LensDistributionParams): Promise<Float32Array> {
     const m = this.requireModel();
-    const s = this.storedTrace(p.traceId);
+    const s = this.traces.get(p.traceId);
     const { nLayer: L, dModel: D } = m.info.config;
     const T = s.tokens.length;
     checkIndex('layer', p.layer, L + 1);
@@ -443,7 +420,7 @@ export class Engine {
   /** Direct logit attribution at one position, final LayerNorm scale frozen. */
   async attribute(p: AttributeParams): Promise<Attribution> {
     const m = this.requireModel();
-    const s = this.storedTrace(p.traceId);
+    const s = this.traces.get(p.traceId);
     const c = m.info.config;
     const T = s.tokens.length;
     checkIndex('pos', p.pos, T);
@@ -472,7 +449,7 @@ export class Engine {
    */
   async attributeAll(p: AttributeAllParams): Promise<AttributionTable> {
     const m = this.requireModel();
-    const s = this.storedTrace(p.traceId);
+    const s = this.traces.get(p.traceId);
     const c = m.info.config;
     const T = s.tokens.length;
     const targets = new Int32Array(T);
@@ -508,7 +485,7 @@ export class Engine {
   /** [T, H, D] blocks.{layer}.attn.hook_result of a stored trace: z_h · W_O[h] per head, no bias. */
   async headResults(p: HeadResultsParams): Promise<Float32Array> {
     const m = this.requireModel();
-    const s = this.storedTrace(p.traceId);
+    const s = this.traces.get(p.traceId);
     const { nLayer: L, nHead: H, dHead: Dh, dModel: D } = m.info.config;
     checkIndex('layer', p.layer, L);
     const T = s.tokens.length;
@@ -579,7 +556,7 @@ export class Engine {
       lnFinalWeight: m.lnFinalWeight,
       lnFinalBias: m.lnFinalBias,
       unembedColumn: (tokenId) => checkpointCall(() => readUnembedColumn(m.ckpt, tokenId)),
-      storedTrace: (traceId) => this.storedTrace(traceId),
+      storedTrace: (traceId) => this.traces.get(traceId),
       sessionSettings: this.sessionSettings,
     });
     return m.interventions;
@@ -622,38 +599,16 @@ export class Engine {
     const T = p.ids.length;
     const from = p.fromPos ?? 0;
     if (!Number.isInteger(from) || from < 0 || from >= T) throw new EngineError('bad-input', `fromPos ${from} is out of range: 0..${T - 1}.`);
-    const out = await (await this.scanForward(m, sae)).run(forwardFeeds({ nLayer: this.scanLayers(m, sae), dModel: D }, p.ids));
+    const layers = scanLayers(m.info.config.nLayer, sae);
+    const out = await (await this.scan.session(m, layers)).run(forwardFeeds({ nLayer: layers, dModel: D }, p.ids));
     const rows = hookRowsOf(sae, floatOutput(out, FORWARD_OUTPUTS.resid), floatOutput(out, FORWARD_OUTPUTS.mlpOut), T, D);
     const w = await this.saes.scanWindow(rows.subarray(from * D), T - from, this.saeModelView(m));
     for (let i = 0; i < w.argmax.length; i++) w.argmax[i] += from;
     return { ...w, positions: T };
   }
 
-  /**
-   * The scan's forward: the instrumented graph cut after the last layer the SAE's hook needs (the
-   * same graph builder with fewer layers), created on first use per model and layer count.
-   */
-  private scanSession: { readonly key: string; readonly session: Promise<ort.InferenceSession> } | undefined;
-  private scanLayers(m: LoadedModel, cfg: NonNullable<SaeEngine['config']>): number {
-    return Math.min(m.info.config.nLayer, Math.max(1, cfg.hookKind === 'resid_pre' ? cfg.hookLayer : cfg.hookLayer + 1));
-  }
-
-  private scanForward(m: LoadedModel, cfg: NonNullable<SaeEngine['config']>): Promise<ort.InferenceSession> {
-    const layers = this.scanLayers(m, cfg);
-    if (layers >= m.info.config.nLayer) return Promise.resolve(m.forward);
-    const key = `${m.info.fingerprint}:${layers}`;
-    if (this.scanSession?.key !== key) {
-      void this.releaseScanSession();
-      this.scanSession = { key, session: createSession(buildInstrumentedGraph({ ...m.info.config, nLayer: layers }, m.locate), m.weightsFolder, this.sessionSettings) };
-    }
-    return this.scanSession.session;
-  }
-
-  private async releaseScanSession(): Promise<void> {
-    const s = this.scanSession;
-    this.scanSession = undefined;
-    if (s) await s.session.then((x) => x.release()).catch(() => undefined);
-  }
+  /** The scan's forward (sae/scanForward.ts). */
+  private readonly scan = new ScanForward(() => this.sessionSettings);
 
   private saeEngine: SaeEngine | undefined;
   private get saes(): SaeEngine {
@@ -672,7 +627,7 @@ export class Engine {
   }
 
   private saeTraceView(traceId: number): SaeTraceView {
-    const s = this.storedTrace(traceId);
+    const s = this.traces.get(traceId);
     const T = s.tokens.length;
     const D = s.model.config.dModel;
     return { traceId, tokens: s.tokens, lnFinalScale: s.lnFinalScale, topId: (pos) => s.topIds[pos * s.k], hookRows: (cfg) => hookRowsOf(cfg, s.resid, s.mlpOut, T, D) };
@@ -681,13 +636,12 @@ export class Engine {
   /** Releases every session; the engine can load again afterwards. */
   async dispose(): Promise<void> {
     await this.saeEngine?.dispose();
-    await this.releaseScanSession();
+    await this.scan.release();
     const m = this.model;
     const matmul = this.matmul;
     this.model = undefined;
     this.matmul = undefined;
     this.traces.clear();
-    this.reuse = undefined;
     if (m) await releaseModel(m);
     if (matmul) await matmul.then((b) => b.release()).catch(() => undefined);
   }
@@ -708,7 +662,7 @@ export class Engine {
 
   /** Stored trace ids, newest last (for tests). */
   storedTraceIds(): number[] {
-    return [...this.traces.keys()];
+    return this.traces.ids();
   }
 
   private requireModel(): LoadedModel {
@@ -721,73 +675,18 @@ export class Engine {
    * the prefix-reuse source its arrays stay, detached, for the next trace to reuse.
    */
   forgetTrace(p: ForgetTraceParams): null {
-    const s = this.traces.get(p.traceId);
-    if (!s) return null;
-    this.traces.delete(p.traceId);
-    if (this.reuse?.trace.traceId === p.traceId) this.reuse = { trace: this.reuse.trace, bytes: this.reuse.bytes + s.bytes, detached: true };
-    else this.evicted += s.bytes;
+    this.traces.forget(p.traceId);
     return null;
-  }
-
-  private storedTrace(traceId: number): StoredTrace {
-    const s = this.traces.get(traceId);
-    if (!s) throw new EngineError('unknown-trace', `Trace ${traceId} is no longer stored; trace the text again.`);
-    // Least recently used first: re-insert on access.
-    this.traces.delete(traceId);
-    this.traces.set(traceId, s);
-    return s;
-  }
-
-  /**
-   * Keeps the arrays follow-up requests read. They are the returned trace's own arrays (no copy):
-   * callers must not modify them, and the worker copies rather than transfers them (retainedBuffers).
-   * `withPattern` also keeps the patterns (their bytes count towards the budget).
-   */
-  private store(trace: Trace, withPattern: boolean): void {
-    const kept = {
-      ...(withPattern ? { pattern: trace.pattern } : {}),
-      embed: trace.embed,
-      posEmbed: trace.posEmbed,
-      resid: trace.resid,
-      z: trace.z,
-      mlpOut: trace.mlpOut,
-      lnFinalScale: trace.lnFinalScale,
-      topIds: trace.logitsTop.ids,
-    };
-    const bytes = Object.values(kept).reduce((n, a) => n + a.byteLength, 0);
-    this.traces.set(trace.traceId, { traceId: trace.traceId, model: trace.model, tokens: trace.tokens, k: trace.logitsTop.k, bytes, ...kept });
-    const maxTraces = Math.max(1, this.options.maxTraces ?? 8);
-    const maxBytes = this.options.maxTraceBytes ?? 384 * 1024 * 1024;
-    // Prefix reuse keeps the rest of the newest trace's arrays, only while they fit the byte budget.
-    if (this.reuse) this.evicted += this.reuse.bytes;
-    const reusable = this.options.reusePrefix === false ? undefined : reusableTrace(trace);
-    const reuseBytes = reusable ? extraBytes(reusable, withPattern) : 0;
-    this.reuse = reusable && bytes + reuseBytes <= maxBytes ? { trace: reusable, bytes: reuseBytes } : undefined;
-    let total = [...this.traces.values()].reduce((n, s) => n + s.bytes, this.reuse?.bytes ?? 0);
-    for (const [id, s] of this.traces) {
-      if (this.traces.size <= 1 || (this.traces.size <= maxTraces && total <= maxBytes)) break;
-      this.traces.delete(id);
-      total -= s.bytes;
-      this.evicted += s.bytes;
-    }
   }
 
   /** Bytes of trace data evicted so far (monotonic); the worker collects garbage by it. */
   get evictedBytes(): number {
-    return this.evicted;
+    return this.traces.evictedBytes;
   }
 
   /** Buffers of stored traces: a worker must copy, not transfer, these when posting a result. */
   retainedBuffers(): Set<ArrayBufferLike> {
-    const buffers = new Set<ArrayBufferLike>();
-    for (const s of this.traces.values()) {
-      for (const a of [s.embed, s.posEmbed, s.resid, s.z, s.mlpOut, s.lnFinalScale, s.topIds, s.pattern]) if (a) buffers.add(a.buffer);
-    }
-    // The reused head rows (small); the reusable forward arrays a trace returns are transferred (no reuse after that).
-    if (this.reuse) for (const a of [this.reuse.trace.head.top.logits, this.reuse.trace.head.top.probs]) buffers.add(a.buffer);
-    // A forgotten trace kept for reuse: its arrays are no longer among the stored traces'.
-    if (this.reuse?.detached) for (const a of Object.values(this.reuse.trace.forward)) buffers.add(a.buffer);
-    return buffers;
+    return this.traces.retainedBuffers();
   }
 
   private fullWeights(m: LoadedModel): ModelWeights {
@@ -846,34 +745,6 @@ function unembedLogit(x: Float32Array, scale: number, weight: Float32Array, bias
   return logit;
 }
 
-/** Largest pooled pattern side asked for (the trace's own T caps it anyway). */
-function checkMaxSize(size: number): number {
-  if (!Number.isInteger(size) || size < 1) throw new EngineError('bad-input', `Pattern size must be a whole number of at least 1, got ${size}.`);
-  return size;
-}
-
-function checkTopK(k: number, vocab: number): number {
-  const max = Math.min(MAX_TOP_K, vocab);
-  if (!Number.isInteger(k) || k < 1 || k > max) throw new EngineError('bad-input', `Top-k must be a whole number from 1 to ${max}, got ${k}.`);
-  return k;
-}
-
-function checkIndex(what: string, value: number, size: number): void {
-  if (!Number.isInteger(value) || value < 0 || value >= size) {
-    throw new EngineError('bad-input', `${what} ${value} is out of range: 0..${size - 1}.`);
-  }
-}
-
-/** Runs checkpoint code, turning its one-line errors into EngineError('bad-checkpoint'). */
-function checkpointCall<R>(fn: () => R): R {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof CheckpointError) throw new EngineError('bad-checkpoint', err.message, errorDetail(err));
-    throw err;
-  }
-}
-
 async function releaseModel(m: LoadedModel): Promise<void> {
   const sessions: Promise<ort.InferenceSession>[] = [Promise.resolve(m.forward), Promise.resolve(m.lensSession)];
   if (m.mlpPost) sessions.push(m.mlpPost);
@@ -888,8 +759,4 @@ function defaultCacheDir(): string {
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0];
-}
-
-function errorDetail(err: unknown): string | undefined {
-  return err instanceof Error ? err.stack : undefined;
 }
