@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { WebviewKind } from './protocol/webview';
-import { parseShowCircuitsArg, parseTracePanelState } from './protocol/webview';
+import { parsePatchingPanelState, parseShowCircuitsArg, parseTracePanelState } from './protocol/webview';
 import { CircuitsController } from './ui/circuitsController';
 import { TracedRangeDecorations } from './ui/decorations';
 import { Diagnostics } from './ui/diagnostics';
@@ -151,16 +151,17 @@ export function activate(context: vscode.ExtensionContext): void {
     return circuitsPanel ?? adoptCircuitsPanel(Panel.create(CIRCUITS_VIEW_TYPE, 'Residual Lens: Circuits', 'circuits', context.extensionUri, source));
   };
 
-  const openPatchingPanel = (): Panel => {
-    if (patchingPanel) patchingPanel.reveal();
-    if (patchingPanel) return patchingPanel;
-    const panel = Panel.create(PATCHING_VIEW_TYPE, 'Residual Lens: Patching', 'patching', context.extensionUri, source);
+  const adoptPatchingPanel = (panel: Panel): Panel => {
     patchingPanel = panel;
     panel.onDidDispose(() => {
       if (patchingPanel === panel) patchingPanel = undefined;
       patching.panelClosed();
     });
     return panel;
+  };
+  const openPatchingPanel = (): Panel => {
+    if (patchingPanel) patchingPanel.reveal();
+    return patchingPanel ?? adoptPatchingPanel(Panel.create(PATCHING_VIEW_TYPE, 'Residual Lens: Patching', 'patching', context.extensionUri, source));
   };
 
   const side = new SideView(context.extensionUri, source);
@@ -199,6 +200,19 @@ export function activate(context: vscode.ExtensionContext): void {
       deserializeWebviewPanel: async (panel: vscode.WebviewPanel) => {
         adoptCircuitsPanel(new Panel(panel, context.extensionUri, 'circuits', source));
         void circuits.show();
+      },
+    }),
+    vscode.window.registerWebviewPanelSerializer(PATCHING_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
+        adoptPatchingPanel(new Panel(panel, context.extensionUri, 'patching', source));
+        // A reloaded window brings the panel back and compares its saved prompts again, with the saved answers.
+        const saved = parsePatchingPanelState(state);
+        if (!saved.ok) {
+          output.info(`The patching panel came back without a usable state (${saved.error}); run Compare Prompts to fill it.`);
+          return;
+        }
+        output.info('Restoring the patching panel: comparing its two prompts again.');
+        void patching.restore(saved.value);
       },
     }),
     // Every language and every scheme (files, untitled, remote): hovers only answer inside traced ranges.

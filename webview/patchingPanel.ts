@@ -12,7 +12,7 @@ import { cssRgb, divergingColor, maxAbs } from '../src/viewModels/color';
 import { formatProb, formatSigned, visibleToken, vocabLookup, type VocabLookup } from '../src/viewModels/format';
 import { compareTokenizations, describePatchCell, formatScore, PATCH_MAP_TITLES, patchCellName, patchCellRef, patchCells, patchLabels, patchScale, topPatchCells, type PatchLayout } from '../src/viewModels/patching';
 import { attributedTotal, attributionChanges, headGridOf } from '../src/viewModels/logitDiffAttribution';
-import { onHostMessage, post } from './api';
+import { onHostMessage, post, setState } from './api';
 import { button, clear, h, section } from './dom';
 import { Heatmap } from './heatmap';
 import { readPalette, watchTheme, type Palette } from './theme';
@@ -254,6 +254,8 @@ export function startPatchingPanel(app: HTMLElement): void {
     switch (msg.type) {
       case 'patchSession':
         session = msg.session;
+        // A reloaded window gives this back to the panel's serializer, which compares the prompts again.
+        setState(msg.session.state);
         stale = undefined;
         progress = undefined;
         cell = undefined;

@@ -60,6 +60,26 @@ export interface PatchSessionPayload {
   /** The maps the sweep will fill, in order; empty when the prompts do not line up. */
   readonly maps: readonly PatchMapSpec[];
   readonly vocab: VocabEntries;
+  /** What the page saves (setState) so that a reloaded window can run the comparison again. */
+  readonly state: PatchingPanelState;
+}
+
+/**
+ * What the patching panel keeps with getState/setState, and what its serializer receives on reload:
+ * the two prompts and the two answers, enough to run the comparison again without asking.
+ */
+export interface PatchingPanelState {
+  readonly clean: string;
+  readonly corrupted: string;
+  /** The answer whose logit counts +, and the one whose logit counts −. */
+  readonly correct: SavedAnswer;
+  readonly wrong: SavedAnswer;
+}
+
+export interface SavedAnswer {
+  readonly id: number;
+  /** As shown ("␣Mary"). */
+  readonly text: string;
 }
 
 /** A patched run's own top-k, shown when its cell is clicked. */

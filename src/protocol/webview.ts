@@ -10,7 +10,7 @@
 import type { FeatureHeatmap } from '../viewModels/features';
 import type { Attribution, ComponentLabel } from '../engine/types';
 import type { CircuitsReport, HeadPairReport, MlpPairReport } from '../analysis/circuitTypes';
-import { parseExperimentMessage, type ExperimentHostMessage, type ExperimentPageMessage } from './patchingView';
+import { parseExperimentMessage, type ExperimentHostMessage, type ExperimentPageMessage, type PatchingPanelState, type SavedAnswer } from './patchingView';
 
 /** Bumped whenever a message shape changes; both ends ignore a mismatch. */
 export const WEBVIEW_PROTOCOL_VERSION = 1;
@@ -404,4 +404,33 @@ export function parseTracePanelState(raw: unknown): ParseResult<TracePanelState>
 /** The webview's cheap check on what the host sends (the host is trusted; this catches version skew). */
 export function isHostMessage(raw: unknown): raw is HostToWebview {
   return isObject(raw) && raw.v === WEBVIEW_PROTOCOL_VERSION && typeof raw.type === 'string';
+}
+
+/** Longest answer text restored (a token's text is a few characters). */
+const MAX_ANSWER_TEXT_CHARS = 200;
+
+/**
+ * Validates a saved patching-panel state (it comes back from the webview on reload): two non-empty
+ * prompts and two different answers, each a token id (a non-negative integer; the model checks the
+ * range) with its text.
+ */
+export function parsePatchingPanelState(raw: unknown): ParseResult<PatchingPanelState> {
+  if (!isObject(raw)) return fail('state is not an object');
+  for (const key of ['clean', 'corrupted'] as const) {
+    const text = raw[key];
+    if (typeof text !== 'string' || text.length === 0) return fail(`state: ${key} must be a non-empty string`);
+    if (text.length > MAX_STATE_TEXT_CHARS) return fail(`state: ${key} too long`);
+  }
+  const answer = (key: 'correct' | 'wrong'): ParseResult<SavedAnswer> => {
+    const a = raw[key];
+    if (!isObject(a) || badIndex(a, ['id']) !== undefined) return fail(`state: ${key} must hold a token id`);
+    if (typeof a.text !== 'string' || a.text.length > MAX_ANSWER_TEXT_CHARS) return fail(`state: ${key} must hold its text`);
+    return { ok: true, value: { id: a.id as number, text: a.text } };
+  };
+  const correct = answer('correct');
+  if (!correct.ok) return correct;
+  const wrong = answer('wrong');
+  if (!wrong.ok) return wrong;
+  if (correct.value.id === wrong.value.id) return fail('state: the two answers are the same token');
+  return { ok: true, value: { clean: raw.clean as string, corrupted: raw.corrupted as string, correct: correct.value, wrong: wrong.value } };
 }

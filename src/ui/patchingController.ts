@@ -11,7 +11,7 @@ import type { TraceSummary } from '../engine/types';
 import { EngineError } from '../protocol/engine';
 import { INTERVENTIONS_SCHEMA_VERSION, type Metric } from '../protocol/interventions';
 import type { PatchRow, PatchTarget, PositionTopK } from '../protocol/patching';
-import type { ExperimentPageMessage, PatchAttributionPayload, PatchCellPayload, PatchSessionPayload, PromptRunPayload, RunTopK } from '../protocol/patchingView';
+import type { ExperimentPageMessage, PatchAttributionPayload, PatchCellPayload, PatchingPanelState, PatchSessionPayload, PromptRunPayload, RunTopK, SavedAnswer } from '../protocol/patchingView';
 import { cellIntervention, headsForByPosition, logitDiffLabel, logitDiffMetric } from '../viewModels/experiments';
 import { logitDiffAttribution } from '../viewModels/logitDiffAttribution';
 import { compareTokenizations, patchCellRef, patchingCsv, patchMapShape, type PatchMap } from '../viewModels/patching';
@@ -57,6 +57,12 @@ interface Comparison {
   stale?: string;
   cell?: PatchCellPayload;
   attribution?: PatchAttributionPayload;
+}
+
+/** The two tokens of the logit-difference metric. */
+interface Answers {
+  readonly correct: SavedAnswer;
+  readonly wrong: SavedAnswer;
 }
 
 function runTop(top: PositionTopK | undefined): RunTopK {
@@ -119,13 +125,26 @@ export class PatchingController implements vscode.Disposable {
       this.output.showWarning('The corrupted prompt is empty: type or select a prompt to compare with.');
       return;
     }
+    await this.compareWithProgress(prompts.clean, corrupted);
+  }
+
+  /**
+   * A reloaded window's patching panel (its serializer): the saved prompts and answers compared
+   * again, without asking. The prompts are text only now: a cell's position is not revealed in an
+   * editor, and edits no longer mark the results stale.
+   */
+  async restore(saved: PatchingPanelState): Promise<void> {
+    await this.compareWithProgress({ text: saved.clean }, { text: saved.corrupted }, { correct: saved.correct, wrong: saved.wrong });
+  }
+
+  private async compareWithProgress(clean: PromptSource, corrupted: PromptSource, answers?: Answers): Promise<void> {
     // Newest wins: a running sweep stops.
     this.current?.abort.abort();
     const abort = new AbortController();
     try {
       await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Residual Lens: Compare Prompts', cancellable: true }, async (progress, token) => {
         token.onCancellationRequested(() => abort.abort());
-        await this.compare(prompts.clean, corrupted, abort, (message) => progress.report({ message }));
+        await this.compare(clean, corrupted, abort, (message) => progress.report({ message }), answers);
       });
     } catch (err) {
       if (isCancellation(err) || abort.signal.aborted) return;
@@ -134,7 +153,8 @@ export class PatchingController implements vscode.Disposable {
     }
   }
 
-  private async compare(cleanSource: PromptSource, corruptedSource: PromptSource, abort: AbortController, report: (message: string) => void): Promise<void> {
+  /** `answers`: the two tokens of the metric (a restored panel's); absent, the user picks them. */
+  private async compare(cleanSource: PromptSource, corruptedSource: PromptSource, abort: AbortController, report: (message: string) => void, answers?: Answers): Promise<void> {
     const signal = abort.signal;
     const choice = await chooseModelForTrace(this.models);
     if (!choice || signal.aborted) return;
@@ -156,12 +176,15 @@ export class PatchingController implements vscode.Disposable {
     const corruptedTrace = await this.session.request('traceSummary', { text: corruptedSource.text, options: { prependBos, topK } }, { signal });
     if (signal.aborted) return;
 
-    const tokenize = async (text: string): Promise<{ id: number; text: string }[]> => (await this.session.request('tokenize', { text, options: { prependBos: false } }, {}, 'ready')).tokens;
-    const correct = await pickAnswer('Compare Prompts: the correct answer (its logit counts +)', lastTopK(cleanTrace, tokenText), tokenize);
-    if (!correct || signal.aborted) return;
-    const wrongCandidates = [...lastTopK(corruptedTrace, tokenText), ...lastTopK(cleanTrace, tokenText)].filter((c, i, all) => c.id !== correct.id && all.findIndex((x) => x.id === c.id) === i);
-    const wrong = await pickAnswer('Compare Prompts: the wrong answer (its logit counts −)', wrongCandidates, tokenize);
-    if (!wrong || signal.aborted) return;
+    const picked = answers ?? (await this.pickAnswers(cleanTrace, corruptedTrace));
+    if (!picked || signal.aborted) return;
+    const { correct, wrong } = picked;
+    for (const a of [correct, wrong]) {
+      if (a.id >= info.config.dVocab) {
+        this.output.showWarning(`The saved answer ${JSON.stringify(a.text)} (token ${a.id}) is outside ${info.name}'s vocabulary of ${info.config.dVocab} tokens: run Compare Prompts again.`);
+        return;
+      }
+    }
     if (wrong.id === correct.id) {
       this.output.showWarning('The correct and wrong answers are the same token: the logit difference would be 0 for every run. Pick two different tokens.');
       return;
@@ -199,6 +222,7 @@ export class PatchingController implements vscode.Disposable {
       corrupted: promptPayload(corruptedTrace, corruptedRun),
       maps: maps.map((m) => ({ kind: m.kind, rows: m.rows, cols: m.cols, ...(m.heads && { heads: m.heads }) })),
       vocab: vocabFor(ids),
+      state: { clean: cleanSource.text, corrupted: corruptedSource.text, correct: { id: correct.id, text: correct.text }, wrong: { id: wrong.id, text: wrong.text } },
     };
     const c: Comparison = {
       id,
@@ -221,6 +245,16 @@ export class PatchingController implements vscode.Disposable {
       return;
     }
     await this.sweep(c, report);
+  }
+
+  /** The user picks the correct answer among the clean run's top tokens, then the wrong one; undefined when dismissed. */
+  private async pickAnswers(cleanTrace: TraceSummary, corruptedTrace: TraceSummary): Promise<Answers | undefined> {
+    const tokenize = async (text: string): Promise<{ id: number; text: string }[]> => (await this.session.request('tokenize', { text, options: { prependBos: false } }, {}, 'ready')).tokens;
+    const correct = await pickAnswer('Compare Prompts: the correct answer (its logit counts +)', lastTopK(cleanTrace, tokenText), tokenize);
+    if (!correct) return undefined;
+    const wrongCandidates = [...lastTopK(corruptedTrace, tokenText), ...lastTopK(cleanTrace, tokenText)].filter((c, i, all) => c.id !== correct.id && all.findIndex((x) => x.id === c.id) === i);
+    const wrong = await pickAnswer('Compare Prompts: the wrong answer (its logit counts −)', wrongCandidates, tokenize);
+    return wrong ? { correct, wrong } : undefined;
   }
 
   /** Logit-difference attribution of both runs (4 DLA requests at the metric position); a failure only costs this section. */

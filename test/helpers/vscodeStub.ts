@@ -177,6 +177,8 @@ export const state = {
   textDocuments: [] as unknown[],
   /** Every withProgress shown: its title, the messages reported, and `cancel()` (the notification's Cancel button). */
   progress: [] as { title?: string; messages: string[]; cancel(): void }[],
+  /** Webview panel serializers by view type: a test restores a panel as a reloaded window does (restorePanel). */
+  serializers: new Map<string, { deserializeWebviewPanel(panel: unknown, state: unknown): Promise<void> }>(),
   /** Listeners of workspace.onDidChangeTextDocument / window.onDidChangeWindowState: tests fire them with fireListeners. */
   listeners: new Map<string, Set<Listener<unknown>>>(),
 };
@@ -219,6 +221,15 @@ function webview(): FakeWebview & Record<string, unknown> {
   };
   state.webviews.push(w);
   return w;
+}
+
+/** As a reloaded window does: a new panel of `viewType` given to its serializer with the state its page saved. */
+export async function restorePanel(viewType: string, title: string, saved: unknown): Promise<FakeWebview> {
+  const serializer = state.serializers.get(viewType);
+  if (!serializer) throw new Error(`no serializer for ${viewType}`);
+  const panel = createWebviewPanel(viewType, title) as { webview: FakeWebview };
+  await serializer.deserializeWebviewPanel(panel, saved);
+  return panel.webview;
 }
 
 function createWebviewPanel(_viewType: string, title: string): unknown {
@@ -310,7 +321,10 @@ export const vscode = {
       return { focused: state.windowFocused };
     },
     registerWebviewViewProvider: () => track('registerWebviewViewProvider'),
-    registerWebviewPanelSerializer: () => track('registerWebviewPanelSerializer'),
+    registerWebviewPanelSerializer: (viewType: string, serializer: { deserializeWebviewPanel(panel: unknown, state: unknown): Promise<void> }) => {
+      state.serializers.set(viewType, serializer);
+      return track('registerWebviewPanelSerializer', () => state.serializers.delete(viewType));
+    },
     createWebviewPanel,
     showWarningMessage: show('warning'),
     showErrorMessage: show('error'),

@@ -6,7 +6,7 @@
  * lengths, a multi-token answer, a head out of range, hostile page messages), and the trace panel's
  * interventions row and the hover's note.
  */
-import { state, textEditor, Position, type FakeWebview } from '../helpers/vscodeStub';
+import { restorePanel, state, textEditor, Position, type FakeWebview } from '../helpers/vscodeStub';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -134,6 +134,43 @@ describe('experiments in the extension host', () => {
     assert.equal(lines[0], 'map,layer,head,pos,token,patched_metric,normalised_score');
     assert.equal(lines.length, 1 + s.maps.reduce((n, m) => n + m.rows * m.cols, 0));
     assert.match(lines[1], /^resid_pre,0,,0,<\|endoftext\|>,-?\d+\.\d{6},-?0\.000000$/);
+    state.messages.splice(0);
+  });
+
+  it('a reloaded window brings the patching panel back: the saved prompts and answers compared again, no questions', async () => {
+    assert.ok(patching, 'the first test opened the patching panel');
+    const first = session(patching.posted);
+    assert.ok(first);
+    // What the page saved (setState) for its serializer: the prompts and the answers.
+    assert.equal(first.state.clean, 'The cat sat.');
+    assert.equal(first.state.corrupted, 'The dog sat.');
+    assert.notEqual(first.state.correct.id, first.state.wrong.id);
+    const firstRows = new Map(patching.posted.filter((m) => m.type === 'patchRows' && m.row0 === 0 && m.sessionId === first.sessionId).map((m) => [m.kind as string, Array.from(m.metric as Float32Array)]));
+    const picksBefore = state.quickPickItems.length;
+    const restored = await restorePanel('residualLens.patching', 'Residual Lens: Patching', first.state);
+    restored.send({ v, type: 'ready', view: 'patching' });
+    // (Its 'ready' also replays this host's current comparison, which a reloaded window's new host would not have.)
+    await waitFor(() => restored.posted.some((m) => m.type === 'patchStatus' && m.sessionId !== first.sessionId && m.running === false && /^Done in/.test(String(m.text))), 'the restored comparison');
+    const again = session(restored.posted);
+    assert.ok(again);
+    assert.equal(state.quickPickItems.length, picksBefore, 'no answer was asked for');
+    assert.notEqual(again.sessionId, first.sessionId);
+    assert.equal(again.metricLabel, first.metricLabel);
+    assert.deepEqual(again.state, first.state);
+    // Same prompts, same answers, same model: the same numbers.
+    assert.equal(again.clean.metric, first.clean.metric);
+    assert.equal(again.corrupted.metric, first.corrupted.metric);
+    const rows = new Map(restored.posted.filter((m) => m.type === 'patchRows' && m.row0 === 0 && m.sessionId === again.sessionId).map((m) => [m.kind as string, Array.from(m.metric as Float32Array)]));
+    assert.deepEqual([...rows.keys()].sort(), [...firstRows.keys()].sort());
+    for (const [kind, values] of rows) assert.deepEqual(values, firstRows.get(kind), `${kind} map`);
+    // A state that does not parse: the panel comes back empty, with one line in the output; nothing runs.
+    const before = state.progress.length;
+    const bad = await restorePanel('residualLens.patching', 'Residual Lens: Patching', { clean: 'x', corrupted: 'y', correct: { id: 1, text: 'a' }, wrong: { id: 1, text: 'a' } });
+    bad.send({ v, type: 'ready', view: 'patching' });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(state.progress.length, before, 'no comparison started');
+    assert.deepEqual(bad.posted.filter((m) => m.type === 'patchSession').map((m) => (m.session as PatchSessionPayload).sessionId), [again.sessionId], 'only the replay of the comparison this host already had');
+    patching = bad; // the panel the host now posts to (the tests below read it)
     state.messages.splice(0);
   });
 

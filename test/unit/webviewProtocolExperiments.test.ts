@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseAblateHeadArg } from '../../src/protocol/patchingView';
-import { parseWebviewMessage, WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
+import { MAX_STATE_TEXT_CHARS, parsePatchingPanelState, parseWebviewMessage, WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
 
 const v = WEBVIEW_PROTOCOL_VERSION;
 
@@ -55,4 +55,30 @@ describe('residualLens.ablateHead argument', () => {
     assert.deepEqual(parseAblateHeadArg({ layer: -1, head: 0 }), { ok: false, error: 'ablateHead: layer must be a non-negative integer' });
     assert.deepEqual(parseAblateHeadArg({ layer: 0, head: 0, mode: 'half' }), { ok: false, error: 'ablateHead: mode must be zero or mean' });
   });
+});
+
+describe('parsePatchingPanelState (what a reloaded window gives the patching panel back)', () => {
+  const good = { clean: 'When Mary and John went to the store, John gave a drink to', corrupted: 'When Mary and John went to the store, Mary gave a drink to', correct: { id: 5335, text: ' Mary' }, wrong: { id: 1757, text: ' John' } };
+  test('a saved comparison passes, extra fields dropped', () => {
+    assert.deepEqual(parsePatchingPanelState({ ...good, extra: 1, correct: { ...good.correct, prob: 0.5 } }), { ok: true, value: good });
+  });
+  const bad: [string, unknown, RegExp][] = [
+    ['not an object', 'x', /not an object/],
+    ['null', null, /not an object/],
+    ['an empty prompt', { ...good, clean: '' }, /clean must be a non-empty string/],
+    ['a prompt that is not text', { ...good, corrupted: 42 }, /corrupted must be a non-empty string/],
+    ['a prompt too long', { ...good, clean: 'a'.repeat(MAX_STATE_TEXT_CHARS + 1) }, /clean too long/],
+    ['no answer', { ...good, wrong: undefined }, /wrong must hold a token id/],
+    ['a negative token id', { ...good, correct: { id: -1, text: 'x' } }, /correct must hold a token id/],
+    ['a fractional token id', { ...good, correct: { id: 1.5, text: 'x' } }, /correct must hold a token id/],
+    ['an answer without its text', { ...good, wrong: { id: 3 } }, /wrong must hold its text/],
+    ['the same answer twice', { ...good, wrong: good.correct }, /same token/],
+  ];
+  for (const [what, raw, reason] of bad) {
+    test(`refuses ${what}`, () => {
+      const r = parsePatchingPanelState(raw);
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.match(r.error, reason);
+    });
+  }
 });

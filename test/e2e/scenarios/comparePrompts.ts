@@ -1,7 +1,8 @@
 /**
  * Causal experiments in the editor (issue 11): two lines, Compare Prompts, the patching maps paint
  * with the planted heads on top; ablating the induction head from the hover changes the demo
- * model's prediction, and the intervention can be removed again.
+ * model's prediction, and the intervention can be removed again. A reloaded window brings the
+ * patching panel back, compared again with the saved answers (no questions), the same cells on top.
  *
  * Clean = random words repeated; corrupted = the earlier copy of the last word replaced, so the
  * induction head finds nothing to copy. The replaced word is at position 5: the previous-token head
@@ -11,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { waitFor } from '../workbench';
-import { COMPARE_CLEAN, COMPARE_CORRUPTED, COMPARE_FILE, expectTraceOf, paintedPixels, takeTraceEvents, TRACE_TITLE, type Scenario, type ScenarioContext } from '../scenarioKit';
+import { COMPARE_CLEAN, COMPARE_CORRUPTED, COMPARE_FILE, expectTraceOf, newExtensionHost, paintedPixels, takeTraceEvents, TRACE_TITLE, type Scenario, type ScenarioContext } from '../scenarioKit';
 
 const FILE = COMPARE_FILE;
 const CLEAN = COMPARE_CLEAN;
@@ -113,6 +114,32 @@ export const comparePromptsScenarios: readonly Scenario[] = [
         await panel.locator('[data-testid="remove-intervention"]').first().click();
         const gone = await waitFor('the interventions row to go', async () => ((await panel.locator('[data-testid="intervention-chip"]').count()) === 0 ? true : undefined), 10_000).catch(() => false);
         if (!gone) ctx.problem('removing the only intervention left its chip in the trace panel');
+      }
+
+      // Developer: Reload Window: the patching panel comes back and compares its saved prompts again.
+      takeTraceEvents(ctx);
+      newExtensionHost();
+      const reloadStarted = Date.now();
+      await ctx.wb.reload();
+      // The trace panel (the group's active tab) comes back first and traces its text again, revealing
+      // itself; a background tab's webview is restored when it is shown, so the patching tab is
+      // clicked after that.
+      await ctx.wb.frameWith('[data-testid="token-chip"]', 90_000).catch(() => undefined);
+      const tab = ctx.wb.page.locator('.tabs-container .tab', { hasText: 'Residual Lens: Patching' }).first();
+      await tab.waitFor({ timeout: 30_000 }).catch(() => undefined);
+      if ((await tab.count()) === 0) ctx.problem('after reload there is no "Residual Lens: Patching" tab');
+      else {
+        await tab.click();
+        const restored = await ctx.wb.frameWith('[data-testid="patch-map-heads_by_pos"]', 120_000);
+        const status = await waitFor('the restored comparison', async () => {
+          const text = await restored.locator('[data-testid="patch-status"]').innerText();
+          return /Done in|failed|no longer/.test(text) ? text : undefined;
+        }, 120_000, 250).catch(() => undefined);
+        ctx.figures.set('reload: patching panel compared again', `${((Date.now() - reloadStarted) / 1000).toFixed(1)} s`);
+        await ctx.wb.screenshot('20e-patching-reloaded');
+        if (status === undefined || !status.includes('Done in')) ctx.problem(`restored patching panel status: "${status}", expected "… Done in x s."`);
+        const again = await topCells(restored, 'heads_by_pos');
+        if (again.join(', ') !== byPos.join(', ')) ctx.problem(`restored heads by position: best cells ${again.join(', ')}; before the reload ${byPos.join(', ')}`);
       }
       takeTraceEvents(ctx);
     },
