@@ -6,7 +6,8 @@
  * mlp.hook_post, attributeAll (DLA of every position, what hovers read) at T = 32 and 128, peak RSS
  * (in a child process), and the same with prepacking disabled.
  *
- * Run alone: node --import tsx bench/engine.ts   (prints JSON; `--attribute-all` for only the attributeAll figures)
+ * Run alone: node --import tsx bench/engine.ts   (prints JSON; `--attribute-all` for only the attributeAll figures,
+ * `--hook-split` for only forward.T128split: where the instrumented trace's extra time goes)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,7 +18,8 @@ import { attributeAllPositions } from '../src/analysis/attribution';
 import { Engine } from '../src/engine/engine';
 import { ensureF32Weights, openCheckpoint, readTensor, readUnembedColumn } from '../src/engine/checkpoint';
 import { createOrtMatmulBackend } from '../src/engine/matmulBackend';
-import { buildInstrumentedGraph, buildLensGraph, buildMatMulGraph, buildPlainGraph, INPUTS, type WeightLocator } from '../src/engine/graph';
+import { buildInstrumentedGraph, buildLensGraph, buildMatMulGraph, buildPlainGraph, FORWARD_OUTPUTS, INPUTS, type WeightLocator } from '../src/engine/graph';
+import { forwardFeeds } from '../src/engine/prefixReuse';
 import { LensRunner } from '../src/engine/lens';
 import { createSession, int64Tensor } from '../src/engine/session';
 import type { ModelConfig } from '../src/engine/types';
@@ -201,6 +203,9 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
     };
   }
 
+  log('hook overhead at T=128, split');
+  forward.T128split = await hookOverheadSplit(config, locate, weightsFolder, plain, sessions.lens);
+
   log('lens: one position, full table, next to a 2048³ MatMul');
   const lensRunner = new LensRunner(sessions.lens, config);
   const trace128 = await engine.trace({ text: textOfLength(128) });
@@ -295,6 +300,56 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
   return result;
 }
 
+/**
+ * Where the instrumented trace's extra time goes at T = 128, the sessions run directly (no engine),
+ * alternating, medians of 10: the plain forward (blocks + head, top-k only); the instrumented forward
+ * fetching every hook, and fetching only `resid` (onnxruntime computes every output either way: the
+ * difference is the binding's copy of the other hooks into new JS buffers); the head (ln_final,
+ * unembedding, top-k) through the lens session on the final rows, as a trace runs it.
+ */
+async function hookOverheadSplit(config: ModelConfig, locate: WeightLocator, weightsFolder: string, plain: ort.InferenceSession, lensSession: ort.InferenceSession): Promise<Record<string, number>> {
+  const T = 128;
+  const instrumented = await createSession(buildInstrumentedGraph(config, locate), weightsFolder);
+  try {
+    const lens = new LensRunner(lensSession, config);
+    const ids = Array.from({ length: T }, (_, i) => (i === 0 ? 50256 : 257));
+    const feeds = forwardFeeds(config, ids);
+    const k = int64Tensor([10], [1]);
+    const plainIds = int64Tensor(ids, [T]);
+    const final = { rows: new Float32Array(0) };
+    const noTargets = new Int32Array(T).fill(-1);
+    const ms = { plain: [] as number[], forwardAllHooks: [] as number[], forwardResidOnly: [] as number[], headLensSession: [] as number[] };
+    for (let i = 0; i < 12; i++) {
+      const p = await time(() => plain.run({ [INPUTS.ids]: plainIds, [INPUTS.k]: k }));
+      const a = await time(async () => {
+        const out = await instrumented.run(feeds);
+        final.rows = (out[FORWARD_OUTPUTS.resid].data as Float32Array).slice(config.nLayer * T * config.dModel);
+      });
+      const r = await time(() => instrumented.run(feeds, [FORWARD_OUTPUTS.resid]));
+      const h = await time(() => lens.run(final.rows, noTargets, 10));
+      if (i >= 2) {
+        ms.plain.push(p);
+        ms.forwardAllHooks.push(a);
+        ms.forwardResidOnly.push(r);
+        ms.headLensSession.push(h);
+      }
+    }
+    const m = Object.fromEntries(Object.entries(ms).map(([key, xs]) => [key, median(xs)])) as Record<keyof typeof ms, number>;
+    return {
+      plainMs: round(m.plain),
+      forwardAllHooksMs: round(m.forwardAllHooks),
+      forwardResidOnlyMs: round(m.forwardResidOnly),
+      headLensSessionMs: round(m.headLensSession),
+      /** The binding's copies of the hooks other than resid. */
+      hookCopiesMs: round(m.forwardAllHooks - m.forwardResidOnly),
+      /** Forward with every hook plus the head, over the plain forward. */
+      sessionsRatio: round((m.forwardAllHooks + m.headLensSession) / m.plain, 3),
+    };
+  } finally {
+    await instrumented.release();
+  }
+}
+
 /** A text of exactly T tokens with BOS whose words vary (so the top-1 predictions vary): common one-token words. */
 function variedTextOfLength(T: number): string {
   const words = [' the', ' of', ' and', ' to', ' in', ' is', ' was', ' for', ' on', ' that', ' with', ' as', ' it', ' he', ' by', ' at', ' from', ' his', ' an', ' were', ' are', ' which', ' this', ' be', ' or', ' had', ' not', ' but', ' first', ' one', ' their', ' its', ' new', ' after', ' who', ' they', ' have', ' her', ' she', ' two', ' been', ' other', ' when', ' there', ' all', ' during', ' into', ' school', ' time', ' may', ' years', ' more', ' most', ' only', ' over', ' city', ' some', ' world', ' would', ' where', ' later', ' up', ' such', ' used'];
@@ -374,8 +429,23 @@ async function probeAttributeAll(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ attribute_all_ms: r.attribute_all_ms, attributeAll: r.detail }, null, 2)}\n`);
 }
 
+/** Only the hook-overhead split (node --import tsx bench/engine.ts --hook-split). */
+async function probeHookSplit(): Promise<void> {
+  const folder = ensureBenchCheckpoint();
+  const { locate, weightsFolder, config } = locator(folder);
+  const plain = await createSession(buildPlainGraph(config, locate), weightsFolder);
+  const lens = await createSession(buildLensGraph(config, locate), weightsFolder);
+  try {
+    process.stdout.write(`${JSON.stringify({ T128split: await hookOverheadSplit(config, locate, weightsFolder, plain, lens) }, null, 2)}\n`);
+  } finally {
+    await plain.release();
+    await lens.release();
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args[0] === '--hook-split') return probeHookSplit();
   if (args[0] === '--build') return buildCheckpoint();
   if (args[0] === '--memory') return childMemory(args[1], args.includes('--no-prepack'));
   if (args[0] === '--attribute-all') return probeAttributeAll();
