@@ -14,15 +14,23 @@ SHAPES = {
     "xl": dict(n_layer=48, n_embd=1600, n_head=25),
 }
 
+def weights(folder):
+    return [f for f in os.listdir(folder) if f.endswith(".safetensors")] if os.path.isdir(folder) else []
+
+
 root = sys.argv[1]
 for name in sys.argv[2:]:
     folder = os.path.join(root, name)
-    if os.path.exists(os.path.join(folder, "model.safetensors")):
+    if weights(folder) and os.path.exists(os.path.join(folder, "config.json")):
         continue
     t0 = time.time()
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=50257, n_positions=1024, **SHAPES[name]))
-    # One file (the engine reads sharded checkpoints too; one keeps the load figure simple).
-    model.save_pretrained(folder, safe_serialization=True, max_shard_size="50GB")
-    size = os.path.getsize(os.path.join(folder, "model.safetensors"))
-    print(f"{name}: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters, {size / 2**30:.2f} GiB, {time.time() - t0:.1f} s", flush=True)
+    # Safetensors (transformers' default), one file where the version takes max_shard_size; the
+    # engine reads sharded checkpoints too.
+    try:
+        model.save_pretrained(folder, max_shard_size="50GB")
+    except TypeError:
+        model.save_pretrained(folder)
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in weights(folder))
+    print(f"{name}: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters, {size / 2**30:.2f} GiB in {len(weights(folder))} file(s), {time.time() - t0:.1f} s", flush=True)
