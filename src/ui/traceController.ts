@@ -9,8 +9,6 @@ import * as vscode from 'vscode';
 import type { Attribution, LensTable, TraceSummary } from '../engine/types';
 import { EngineError } from '../protocol/engine';
 import { PATTERN_MAX_SIZE, THUMB_MAX_SIZE, type AttributionPayload, type ExportFormat, type LensPayload, type PatternPayload, type PatternThumbsPayload, type SelectionState, type WebviewKind } from '../protocol/webview';
-import { vocabLookup } from '../viewModels/format';
-import { lensCsv, lensMarkdown, lensTableView } from '../viewModels/lens';
 import { applyEdit, tokenAt, type TracedRange } from '../viewModels/tracedRange';
 import type { Diagnostics } from './diagnostics';
 import type { EngineSession } from './engineSession';
@@ -26,6 +24,7 @@ import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import { TraceSequencer, type TraceTicket } from './traceSequencer';
 import { keptPosition } from './liveLens';
 import { delayedBusyLine, withDelayedProgress } from './delayedProgress';
+import { copyLensTable, saveTraceJson } from './traceExports';
 
 export { EMPTY_MESSAGE } from './traceText';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
@@ -702,54 +701,14 @@ export class TraceController implements vscode.Disposable {
     if (this.records.length !== before) this.changed.fire();
   }
 
-  /** Residual Lens: Copy Logit Lens as CSV / Markdown. */
-  async exportLens(format: ExportFormat): Promise<void> {
-    const record = this.current;
-    if (!record) {
-      void vscode.window.showInformationMessage('Trace some text first: Residual Lens: Trace Residual Stream.');
-      return;
-    }
-    try {
-      const lens = lensPayload(await this.lensOf(record));
-      const p = record.payload;
-      const view = lensTableView(lens, p.tokens, vocabLookup(lens.vocab), p.nLayer);
-      await vscode.env.clipboard.writeText(format === 'csv' ? lensCsv(view, p.tokens) : lensMarkdown(view));
-      void vscode.window.showInformationMessage(`Copied the logit lens table as ${format === 'csv' ? 'CSV' : 'Markdown'}.`);
-    } catch (err) {
-      this.output.showError(err, `Could not copy the logit lens: ${errorMessage(err)}`);
-    }
+  /** Residual Lens: Copy Logit Lens as CSV / Markdown (traceExports.ts). */
+  exportLens(format: ExportFormat): Promise<void> {
+    return copyLensTable(this.current, (record) => this.lensOf(record), format, this.output);
   }
 
-  /**
-   * The trace panel's "Save trace as JSON": the CLI's `trace --json` of the current trace's text,
-   * model and options (same schema, docs/cli-json.md), built in the worker and written as it comes.
-   */
-  async exportTraceJson(): Promise<void> {
-    const record = this.current;
-    if (!record) {
-      void vscode.window.showInformationMessage('Trace some text first: Residual Lens: Trace Residual Stream.');
-      return;
-    }
-    const t = record.trace;
-    if (this.session.model?.folder !== t.model.folder) {
-      void vscode.window.showWarningMessage(`The engine now holds ${this.session.model?.name ?? 'no model'}, not ${t.model.name}: trace the text again to save it.`);
-      return;
-    }
-    const base = record.uri ? vscode.Uri.parse(record.uri) : undefined;
-    const target = await vscode.window.showSaveDialog({
-      filters: { JSON: ['json'] },
-      saveLabel: 'Save trace',
-      ...(base?.scheme === 'file' && { defaultUri: vscode.Uri.joinPath(base, '..', `trace-${t.model.name}-${t.tokens.length}-tokens.json`) }),
-    });
-    if (!target) return;
-    try {
-      const prependBos = t.tokens[0]?.special === true && t.tokens[0].end === 0;
-      const bytes = await this.session.request('traceJson', { text: t.text, options: { prependBos, topK: t.logitsTop.k } }, {}, 'computing');
-      await vscode.workspace.fs.writeFile(target, bytes);
-      void vscode.window.showInformationMessage(`Saved the trace (${t.tokens.length} tokens, schema 1 as \`residual-lens trace --json\`) to ${target.fsPath || target.toString()}.`);
-    } catch (err) {
-      this.output.showError(err, `Could not save the trace: ${errorMessage(err)}`);
-    }
+  /** The trace panel's "Save trace as JSON" (traceExports.ts). */
+  exportTraceJson(): Promise<void> {
+    return saveTraceJson(this.current, this.session, this.output);
   }
 
   /** The user closed the trace panel: a running trace has nowhere to show, so it stops. */
