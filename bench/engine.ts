@@ -23,6 +23,7 @@ import { forwardFeeds } from '../src/engine/prefixReuse';
 import { LensRunner } from '../src/engine/lens';
 import { createSession, int64Tensor } from '../src/engine/session';
 import type { ModelConfig } from '../src/engine/types';
+import { median, variedTextOfLength } from './section';
 
 const ROOT = path.resolve(__dirname, '..');
 export const BENCH_DIR = path.join(ROOT, '.bench');
@@ -62,11 +63,6 @@ export function textOfLength(T: number): string {
   return ' a'.repeat(T - 1);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** Wall milliseconds of one awaited call. */
 export async function time(fn: () => Promise<unknown>): Promise<number> {
@@ -316,17 +312,17 @@ async function hookOverheadSplit(config: ModelConfig, locate: WeightLocator, wei
     const feeds = forwardFeeds(config, ids);
     const k = int64Tensor([10], [1]);
     const plainIds = int64Tensor(ids, [T]);
-    const final = { rows: new Float32Array(0) };
+    let finalRows = new Float32Array(0);
     const noTargets = new Int32Array(T).fill(-1);
     const ms = { plain: [] as number[], forwardAllHooks: [] as number[], forwardResidOnly: [] as number[], headLensSession: [] as number[] };
     for (let i = 0; i < 12; i++) {
       const p = await time(() => plain.run({ [INPUTS.ids]: plainIds, [INPUTS.k]: k }));
       const a = await time(async () => {
         const out = await instrumented.run(feeds);
-        final.rows = (out[FORWARD_OUTPUTS.resid].data as Float32Array).slice(config.nLayer * T * config.dModel);
+        finalRows = (out[FORWARD_OUTPUTS.resid].data as Float32Array).slice(config.nLayer * T * config.dModel);
       });
       const r = await time(() => instrumented.run(feeds, [FORWARD_OUTPUTS.resid]));
-      const h = await time(() => lens.run(final.rows, noTargets, 10));
+      const h = await time(() => lens.run(finalRows, noTargets, 10));
       if (i >= 2) {
         ms.plain.push(p);
         ms.forwardAllHooks.push(a);
@@ -350,13 +346,6 @@ async function hookOverheadSplit(config: ModelConfig, locate: WeightLocator, wei
   }
 }
 
-/** A text of exactly T tokens with BOS whose words vary (so the top-1 predictions vary): common one-token words. */
-function variedTextOfLength(T: number): string {
-  const words = [' the', ' of', ' and', ' to', ' in', ' is', ' was', ' for', ' on', ' that', ' with', ' as', ' it', ' he', ' by', ' at', ' from', ' his', ' an', ' were', ' are', ' which', ' this', ' be', ' or', ' had', ' not', ' but', ' first', ' one', ' their', ' its', ' new', ' after', ' who', ' they', ' have', ' her', ' she', ' two', ' been', ' other', ' when', ' there', ' all', ' during', ' into', ' school', ' time', ' may', ' years', ' more', ' most', ' only', ' over', ' city', ' some', ' world', ' would', ' where', ' later', ' up', ' such', ' used'];
-  let text = '';
-  for (let i = 1; i < T; i++) text += words[(i * 37 + ((i * i) % 11)) % words.length];
-  return text;
-}
 
 /**
  * attributeAll (one request per trace: DLA of every position to its top-1) at T = 32 and 128 through

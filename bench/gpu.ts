@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { Engine } from '../src/engine/engine';
 import { webGpuAvailability, type ExecutionProvider } from '../src/engine/executionProvider';
 import type { Trace } from '../src/engine/types';
-import { median, round1 } from './section';
+import { median, round1, variedTextOfLength } from './section';
 
 interface Options {
   readonly models: { readonly name: string; readonly folder: string }[];
@@ -53,14 +53,6 @@ function parseArgs(argv: readonly string[]): Options & { readonly random: { name
   return { models, random, lengths, runs, providers };
 }
 
-/** A text of exactly T tokens with BOS whose words vary (common one-token words). */
-function textOfLength(T: number): string {
-  const words = [' the', ' of', ' and', ' to', ' in', ' is', ' was', ' for', ' on', ' that', ' with', ' as', ' it', ' he', ' by', ' at', ' from', ' his', ' an', ' were', ' are', ' which', ' this', ' be', ' or', ' had', ' not', ' but', ' first', ' one', ' their', ' its'];
-  let text = '';
-  for (let i = 1; i < T; i++) text += words[(i * 37 + ((i * i) % 11)) % words.length];
-  return text;
-}
-
 async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t0 = performance.now();
   const value = await fn();
@@ -77,7 +69,7 @@ async function measure(folder: string, name: string, provider: ExecutionProvider
     log(`${name} on ${provider}: loaded in ${round1(load.ms)} ms, running on ${info.executionProvider ?? 'cpu'}${info.executionProviderNote ? ` (${info.executionProviderNote})` : ''}`);
     const trace: Record<string, number> = {};
     for (const T of o.lengths) {
-      const text = textOfLength(T);
+      const text = variedTextOfLength(T);
       const first = await time(() => engine.trace({ text }));
       const ms: number[] = [];
       let last = first.value;

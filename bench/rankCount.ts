@@ -10,6 +10,7 @@
  * Run alone: node --import tsx bench/rankCount.ts   (prints JSON)
  */
 import * as ort from 'onnxruntime-node';
+import { SeededRandom } from '../src/analysis/random';
 import { buildLensGraph, countAbove, onesColumn } from '../src/engine/graph';
 import { LensRunner } from '../src/engine/lens';
 import { DataType, GraphBuilder } from '../src/engine/onnx/model';
@@ -41,13 +42,9 @@ export async function benchRankCount(): Promise<Record<string, unknown>> {
   const settings = { threads: 2 };
   const float = await createSession(countGraph('float'), undefined, settings);
   const integer = await createSession(countGraph('matmulInteger'), undefined, settings);
-  let state = 12345;
-  const random = (): number => {
-    state = (state * 1103515245 + 12345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-  const scores = new Float32Array(CHUNK_ROWS * V).map(() => random() * 20 - 10);
-  const limit = new Float32Array(CHUNK_ROWS).map(() => random() * 20 - 10);
+  const random = new SeededRandom(12345);
+  const scores = new Float32Array(CHUNK_ROWS * V).map(() => random.uniform() * 20 - 10);
+  const limit = new Float32Array(CHUNK_ROWS).map(() => random.uniform() * 20 - 10);
   const feeds = { scores: new ort.Tensor('float32', scores, [CHUNK_ROWS, V]), limit: new ort.Tensor('float32', limit, [CHUNK_ROWS, 1]) };
   const a = (await float.run(feeds)).count.data as Int32Array;
   const b = (await integer.run(feeds)).count.data as Int32Array;
@@ -68,7 +65,7 @@ export async function benchRankCount(): Promise<Record<string, unknown>> {
   const { locate, weightsFolder, config } = locator(ensureBenchCheckpoint());
   const lensSession = await createSession(buildLensGraph(config, locate), weightsFolder, settings);
   const lens = new LensRunner(lensSession, config);
-  const rows = new Float32Array(HEAD_ROWS * config.dModel).map(() => random() * 4 - 2);
+  const rows = new Float32Array(HEAD_ROWS * config.dModel).map(() => random.uniform() * 4 - 2);
   const targets = Int32Array.from({ length: HEAD_ROWS }, (_, i) => (i * 7919) % V);
   const none = new Int32Array(HEAD_ROWS).fill(-1);
   const withMs: number[] = [];

@@ -78,92 +78,35 @@ const DEMO_TEXT =
   'The quick brown fox jumps over the lazy dog. When Mary and John went to the store, John gave a drink to Mary. The capital of France is Paris, and the capital of Germany is Berlin. In 1492 Columbus sailed the ocean blue. def fib(n): return n if n < 2 else fib(n-1) + fib(n-2)';
 
 /**
- * The default variant on the embedded demo model (models/demo: real vocabulary, planted weights):
- * its lens rows are flat (median top-1 probability about 0.37), like real GPT-2's, unlike the random
- * bench checkpoint's. Reports the same times and checks, and why rows fell back.
+ * One lens table, the float32 lens and each screened variant alternately, RUNS runs after a warm-up
+ * (whose results are checked against each other): the checkpoint in `folder` traced on `text`.
  */
-async function benchDemoRows(): Promise<Record<string, unknown>> {
-  const folder = demoModelFolder(path.resolve(__dirname, '..'));
+async function benchTable(folder: string, name: string, text: (engine: Engine) => string, variantsWanted: readonly { products: ScreenProducts; rescore: RescoreMode }[]): Promise<Record<string, unknown>> {
   const cacheDir = path.join(BENCH_DIR, 'cache');
   const engine = new Engine({ threads: THREADS });
   try {
-    await engine.load({ folder, name: 'demo', cacheDir });
-    const trace = await engine.trace({ text: DEMO_TEXT });
-    const config = trace.model.config;
-    const rows = config.nLayer + 1;
-    const targets = nextTokenTargets(trace.tokens.map((t) => t.id), rows);
-    const lens = await screenedLensForCheckpoint(folder, cacheDir, { threads: THREADS }, DEFAULT_PRODUCTS, 'dense');
-    try {
-      const f32 = { wall: [] as number[], cpu: [] as number[] };
-      const scr = { wall: [] as number[], cpu: [] as number[] };
-      let last: ScreenedLensRows | undefined;
-      let checked: Record<string, unknown> = {};
-      let top1: number[] = [];
-      for (let i = 0; i <= RUNS; i++) {
-        const a = await measure(() => lens.exact.run(trace.resid, targets, 10));
-        const b = await measure(() => lens.screened.run(trace.resid, targets, 10));
-        if (i === 0) {
-          checked = check(a.result, b.result);
-          top1 = Array.from({ length: a.result.top.probs.length / 10 }, (_, r) => a.result.top.probs[r * 10]);
-          continue;
-        }
-        f32.wall.push(a.wall);
-        f32.cpu.push(a.cpu);
-        scr.wall.push(b.wall);
-        scr.cpu.push(b.cpu);
-        last = b.result;
-      }
-      const stats = last?.stats;
-      return {
-        shape: { nLayer: config.nLayer, dModel: config.dModel, dVocab: config.dVocab, positions: trace.tokens.length, tableRows: rows * trace.tokens.length, k: 10, threads: THREADS },
-        medianTop1Probability: Math.round(median(top1) * 1000) / 1000,
-        float32: { wallMs: round1(median(f32.wall)), cpuMs: round1(median(f32.cpu)) },
-        screened: { wallMs: round1(median(scr.wall)), cpuMs: round1(median(scr.cpu)) },
-        ratio: { wall: Math.round((median(scr.wall) / median(f32.wall)) * 100) / 100, cpu: Math.round((median(scr.cpu) / median(f32.cpu)) * 100) / 100 },
-        fallbackRows: stats?.fallbackRows,
-        probabilityFallbackRows: stats?.probabilityFallbackRows,
-        medianBoundNats: stats?.medianBound === undefined ? undefined : Math.round(stats.medianBound * 1000) / 1000,
-        check: checked,
-      };
-    } finally {
-      await lens.release();
-    }
-  } finally {
-    await engine.dispose();
-  }
-}
-
-export async function benchScreenedLens(): Promise<Record<string, unknown>> {
-  const bench = await benchBenchRows();
-  log('the demo model\'s rows (flat, like real GPT-2\'s)');
-  return { ...bench, demoModel: await benchDemoRows() };
-}
-
-async function benchBenchRows(): Promise<Record<string, unknown>> {
-  const folder = ensureBenchCheckpoint();
-  const cacheDir = path.join(BENCH_DIR, 'cache');
-  const engine = new Engine({ threads: THREADS });
-  try {
-    await engine.load({ folder, name: 'gpt2-small-random', cacheDir });
-    const trace = await engine.trace({ text: variedText(engine, T) });
+    await engine.load({ folder, name, cacheDir });
+    const trace = await engine.trace({ text: text(engine) });
     const config = trace.model.config;
     const rows = config.nLayer + 1;
     const positions = trace.tokens.length;
     const targets = nextTokenTargets(trace.tokens.map((t) => t.id), rows);
     const variants: { products: ScreenProducts; rescore: RescoreMode; lens: Awaited<ReturnType<typeof screenedLensForCheckpoint>>; createMs: number }[] = [];
     try {
-      for (const { products, rescore } of VARIANTS) {
-        log(`creating the screened lens with ${products} int8 product(s), ${rescore} re-scoring (quantizes W_U, checks re-scoring against the float32 Gemm)`);
+      for (const { products, rescore } of variantsWanted) {
+        log(`${name}: creating the screened lens with ${products} int8 product(s), ${rescore} re-scoring (quantizes W_U, checks re-scoring against the float32 Gemm)`);
         const created = await measure(() => screenedLensForCheckpoint(folder, cacheDir, { threads: THREADS }, products, rescore));
         variants.push({ products, rescore, lens: created.result, createMs: created.wall });
       }
       const exact = variants[0].lens.exact;
       const f32 = { wall: [] as number[], cpu: [] as number[] };
       const scr = variants.map(() => ({ wall: [] as number[], cpu: [] as number[], last: undefined as ScreenedLensRows | undefined, check: {} as Record<string, unknown> }));
+      let top1: number[] = [];
       for (let i = 0; i <= RUNS; i++) {
-        log(`run ${i + 1} of ${RUNS + 1} (the first is a warm-up)`);
+        log(`${name}: run ${i + 1} of ${RUNS + 1} (the first is a warm-up)`);
         const a = await measure(() => exact.run(trace.resid, targets, 10));
-        if (i > 0) {
+        if (i === 0) top1 = Array.from({ length: a.result.top.probs.length / 10 }, (_, r) => a.result.top.probs[r * 10]);
+        else {
           f32.wall.push(a.wall);
           f32.cpu.push(a.cpu);
         }
@@ -182,6 +125,7 @@ async function benchBenchRows(): Promise<Record<string, unknown>> {
       const f32Cpu = median(f32.cpu);
       return {
         shape: { nLayer: config.nLayer, dModel: config.dModel, dVocab: config.dVocab, positions, tableRows: rows * positions, k: 10, threads: THREADS },
+        medianTop1Probability: Math.round(median(top1) * 1000) / 1000,
         float32: { wallMs: round1(f32Wall), cpuMs: round1(f32Cpu) },
         target: 'screened / float32 ≤ 0.5',
         screened: variants.map((variant, v) => {
@@ -199,15 +143,15 @@ async function benchBenchRows(): Promise<Record<string, unknown>> {
               ? {
                   screenedRows,
                   fallbackRows: stats.fallbackRows,
+                  probabilityFallbackRows: stats.probabilityFallbackRows,
                   perScreenedRow: screenedRows ? round1(stats.candidates / screenedRows) : 0,
                   maxPerRow: stats.maxCandidates,
                   exactRankRows: stats.exactRankRows,
-                  ...(stats.denseCells ? { denseLogitsPerRow: round1(stats.denseCells / screenedRows), unionTokens: stats.unionTokens } : {}),
+                  ...(stats.medianBound === undefined ? {} : { medianBoundNats: Math.round(stats.medianBound * 1000) / 1000 }),
+                  ...(stats.denseCells && screenedRows ? { denseLogitsPerRow: round1(stats.denseCells / screenedRows), unionTokens: stats.unionTokens } : {}),
                 }
               : undefined,
             splitMs: stats?.ms ? Object.fromEntries(Object.entries(stats.ms).map(([key, x]) => [key, round1(x)])) : undefined,
-            probabilityFallbackRows: stats?.probabilityFallbackRows,
-            medianBoundNats: stats?.medianBound === undefined ? undefined : Math.round(stats.medianBound * 1000) / 1000,
             check: scr[v].check,
           };
         }),
@@ -218,6 +162,14 @@ async function benchBenchRows(): Promise<Record<string, unknown>> {
   } finally {
     await engine.dispose();
   }
+}
+
+export async function benchScreenedLens(): Promise<Record<string, unknown>> {
+  const bench = await benchTable(ensureBenchCheckpoint(), 'gpt2-small-random', (engine) => variedText(engine, T), VARIANTS);
+  // The demo model (models/demo: real vocabulary, planted weights): flat lens rows (median top-1
+  // probability about 0.37), like real GPT-2's, unlike the random bench checkpoint's.
+  const demo = await benchTable(demoModelFolder(path.resolve(__dirname, '..')), 'demo', () => DEMO_TEXT, [{ products: DEFAULT_PRODUCTS, rescore: 'dense' }]);
+  return { ...bench, demoModel: demo };
 }
 
 if (require.main === module) {

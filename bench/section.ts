@@ -54,3 +54,11 @@ export function printWhenRunAlone(run: () => Promise<unknown>, options: { readon
     },
   );
 }
+
+/** A text of exactly T tokens with BOS whose words vary (so the top-1 predictions vary): common one-token words. */
+export function variedTextOfLength(T: number): string {
+  const words = [' the', ' of', ' and', ' to', ' in', ' is', ' was', ' for', ' on', ' that', ' with', ' as', ' it', ' he', ' by', ' at', ' from', ' his', ' an', ' were', ' are', ' which', ' this', ' be', ' or', ' had', ' not', ' but', ' first', ' one', ' their', ' its', ' new', ' after', ' who', ' they', ' have', ' her', ' she', ' two', ' been', ' other', ' when', ' there', ' all', ' during', ' into', ' school', ' time', ' may', ' years', ' more', ' most', ' only', ' over', ' city', ' some', ' world', ' would', ' where', ' later', ' up', ' such', ' used'];
+  let text = '';
+  for (let i = 1; i < T; i++) text += words[(i * 37 + ((i * i) % 11)) % words.length];
+  return text;
+}
