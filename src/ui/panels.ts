@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { WebviewKind } from '../protocol/webview';
+import { PageStartWatchdog } from './pageStart';
 import { WebviewChannel, type HostMessage, type PageMessage } from './webviewChannel';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
@@ -21,22 +22,59 @@ export interface ViewSink {
   post(msg: HostMessage): void;
 }
 
-function connect(webview: vscode.Webview, extensionUri: vscode.Uri, kind: WebviewKind, title: string, source: ViewSource): WebviewChannel {
-  webview.options = webviewOptions(extensionUri);
-  const channel: WebviewChannel = new WebviewChannel(webview, {
-    onReady: () => {
-      for (const m of source.replay(kind)) channel.post(m);
-    },
-    onMessage: (m) => source.handle(m, kind),
-    log: (line) => source.log(line),
-  });
-  webview.html = webviewHtml(webview, extensionUri, kind, title);
-  return channel;
+/**
+ * One webview's page: its HTML, its message channel, and a watchdog that loads the page again if
+ * it never says 'ready' (pageStart.ts).
+ */
+class PageConnection implements vscode.Disposable {
+  readonly channel: WebviewChannel;
+  private readonly watchdog: PageStartWatchdog;
+
+  constructor(webview: vscode.Webview, extensionUri: vscode.Uri, kind: WebviewKind, title: string, source: ViewSource, visible: () => boolean) {
+    webview.options = webviewOptions(extensionUri);
+    const load = (): void => {
+      webview.html = webviewHtml(webview, extensionUri, kind, title);
+    };
+    this.watchdog = new PageStartWatchdog({
+      reload: () => {
+        this.channel.reset();
+        load();
+      },
+      visible,
+      log: (line) => source.log(line),
+      name: title,
+    });
+    this.channel = new WebviewChannel(webview, {
+      onReady: () => {
+        this.watchdog.ready();
+        for (const m of source.replay(kind)) this.channel.post(m);
+      },
+      onMessage: (m) => source.handle(m, kind),
+      log: (line) => source.log(line),
+    });
+    load();
+    this.watchdog.arm();
+  }
+
+  /** A hidden webview is destroyed (posts wait for its next 'ready'); a shown one starts again. */
+  visibilityChanged(visible: boolean): void {
+    if (!visible) this.channel.reset();
+    else if (!this.channel.isReady) this.watchdog.arm();
+  }
+
+  post(msg: HostMessage): void {
+    this.channel.post(msg);
+  }
+
+  dispose(): void {
+    this.watchdog.dispose();
+    this.channel.dispose();
+  }
 }
 
 /** A singleton editor-area panel (trace or circuits). */
 export class Panel implements ViewSink, vscode.Disposable {
-  private readonly channel: WebviewChannel;
+  private readonly page: PageConnection;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly disposed = new vscode.EventEmitter<void>();
   readonly onDidDispose = this.disposed.event;
@@ -47,13 +85,11 @@ export class Panel implements ViewSink, vscode.Disposable {
     kind: WebviewKind,
     source: ViewSource,
   ) {
-    this.channel = connect(panel.webview, extensionUri, kind, panel.title, source);
+    this.page = new PageConnection(panel.webview, extensionUri, kind, panel.title, source, () => panel.visible);
     this.disposables.push(
-      this.channel,
+      this.page,
       // A hidden webview is destroyed; it says 'ready' again when shown and gets a replay.
-      panel.onDidChangeViewState(() => {
-        if (!panel.visible) this.channel.reset();
-      }),
+      panel.onDidChangeViewState(() => this.page.visibilityChanged(panel.visible)),
       panel.onDidDispose(() => this.dispose()),
     );
   }
@@ -70,7 +106,7 @@ export class Panel implements ViewSink, vscode.Disposable {
   }
 
   post(msg: HostMessage): void {
-    this.channel.post(msg);
+    this.page.post(msg);
   }
 
   private isDisposed = false;
@@ -88,7 +124,7 @@ export class Panel implements ViewSink, vscode.Disposable {
 /** The activity-bar side view of heatmaps. */
 export class SideView implements vscode.WebviewViewProvider, ViewSink, vscode.Disposable {
   static readonly viewId = 'residualLens.heatmaps';
-  private channel: WebviewChannel | undefined;
+  private page: PageConnection | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -97,23 +133,21 @@ export class SideView implements vscode.WebviewViewProvider, ViewSink, vscode.Di
   ) {}
 
   resolveWebviewView(view: vscode.WebviewView): void {
-    this.channel?.dispose();
-    const channel = connect(view.webview, this.extensionUri, 'side', 'Residual Lens: Heatmaps', this.source);
-    this.channel = channel;
+    this.page?.dispose();
+    const page = new PageConnection(view.webview, this.extensionUri, 'side', 'Residual Lens: Heatmaps', this.source, () => view.visible);
+    this.page = page;
     this.disposables.push(
-      channel,
-      view.onDidChangeVisibility(() => {
-        if (!view.visible) channel.reset();
-      }),
+      page,
+      view.onDidChangeVisibility(() => page.visibilityChanged(view.visible)),
       view.onDidDispose(() => {
-        channel.dispose();
-        if (this.channel === channel) this.channel = undefined;
+        page.dispose();
+        if (this.page === page) this.page = undefined;
       }),
     );
   }
 
   post(msg: HostMessage): void {
-    this.channel?.post(msg);
+    this.page?.post(msg);
   }
 
   dispose(): void {
