@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['.bench/**', '.scratch*', 'dist/**', 'out/**', 'node_modules/**', '.vscode-test/**', 'artifacts/**', 'models/**/*.safetensors', '*.vsix'] },
+  { ignores: ['.bench/**', '.devkit/**', '.scratch*', 'dist/**', 'out/**', 'node_modules/**', '.vscode-test/**', 'artifacts/**', 'models/**/*.safetensors', '*.vsix'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { WebviewKind } from './protocol/webview';
 import { parsePatchingPanelState, parseShowCircuitsArg, parseTracePanelState } from './protocol/webview';
+import { findSavedSource, foundWhere } from './ui/savedSource';
 import { CircuitsController } from './ui/circuitsController';
 import { TracedRangeDecorations } from './ui/decorations';
 import { Diagnostics } from './ui/diagnostics';
@@ -190,10 +191,18 @@ export function activate(context: vscode.ExtensionContext): void {
         // A reloaded window brings the panel back and re-runs its trace from the saved text.
         const saved = parseTracePanelState(state);
         const text = saved.ok ? saved.value.text : traces.lastTracedText;
-        output.info(
-          text === undefined ? `The trace panel came back without a usable state (${saved.ok ? '' : saved.error}).` : `Restoring the trace panel: tracing its ${text.length} characters again${saved.ok ? '' : ' (from the workspace state)'}.`,
-        );
-        if (text !== undefined) traces.retrace(text);
+        if (text === undefined) {
+          output.info(`The trace panel came back without a usable state (${saved.ok ? '' : saved.error}).`);
+          return;
+        }
+        // Linked to its document again when the text is still there: decorations, hovers, live lens.
+        // Not awaited here: VS Code waits for the deserializer before it restores the other views.
+        const where = saved.ok ? saved.value.source : undefined;
+        void findSavedSource(where, text).then((found) => {
+          const said = saved.ok ? foundWhere(where, found) : 'from the workspace state';
+          output.info(`Restoring the trace panel: tracing its ${text.length} characters again${said ? ` (${said})` : ''}.`);
+          return traces.run(text, found);
+        });
       },
     }),
     vscode.window.registerWebviewPanelSerializer(CIRCUITS_VIEW_TYPE, {
@@ -211,7 +220,6 @@ export function activate(context: vscode.ExtensionContext): void {
           output.info(`The patching panel came back without a usable state (${saved.error}); run Compare Prompts to fill it.`);
           return;
         }
-        output.info('Restoring the patching panel: comparing its two prompts again.');
         void patching.restore(saved.value);
       },
     }),

@@ -576,7 +576,7 @@ export function startTracePanel(app: HTMLElement): void {
 
   function saveState(): void {
     const t = state.trace;
-    if (t) setState({ text: t.text, model: t.model, selection: state.selection });
+    if (t) setState({ text: t.text, model: t.model, selection: state.selection, ...(t.source ? { source: t.source } : {}) });
   }
 
   /** Renders everything; returns each part's time (the bench reports where a first paint goes). */

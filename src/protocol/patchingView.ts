@@ -8,7 +8,7 @@
  */
 import type { ComponentLabel } from '../engine/types';
 import { PATCH_TARGETS, type HeadRef, type PatchTarget } from './patching';
-import type { TokenPayload, VocabEntries } from './webview';
+import type { SavedSource, TokenPayload, VocabEntries } from './webview';
 
 /**
  * The maps the patching view shows are the engine's patch targets (src/protocol/patching.ts), with
@@ -74,6 +74,9 @@ export interface PatchingPanelState {
   /** The answer whose logit counts +, and the one whose logit counts −. */
   readonly correct: SavedAnswer;
   readonly wrong: SavedAnswer;
+  /** Where each prompt sat, when it was document text (found again on reload; absent: typed). */
+  readonly cleanSource?: SavedSource;
+  readonly corruptedSource?: SavedSource;
 }
 
 export interface SavedAnswer {

@@ -46,6 +46,20 @@ export interface TracePayload {
   readonly vocab: VocabEntries;
   /** Host-measured time of the trace request, ms. */
   readonly elapsedMs: number;
+  /** Where the traced text sat when it was traced; absent for text from no document (a restored panel's). */
+  readonly source?: SavedSource;
+}
+
+/**
+ * Where a panel's text sat in its document, kept in the panel's saved state so that a reloaded
+ * window can find the text again (the nearest occurrence: edits may have moved it) and link the
+ * restored results to it: decorations, hovers, cells that select their position.
+ */
+export interface SavedSource {
+  /** The document's URI, as vscode.Uri.toString() gives it. */
+  readonly uri: string;
+  /** UTF-16 offset of the text's first character in the document. */
+  readonly offset: number;
 }
 
 /** What a trace painted ahead of its predictions (TracePayload with predK 0) receives once they come. */
@@ -227,6 +241,7 @@ export interface TracePanelState {
   readonly text: string;
   readonly model: string;
   readonly selection: SelectionState;
+  readonly source?: SavedSource;
 }
 
 /** PNG data URLs larger than this are refused (a 4k canvas is ~10 MB). */
@@ -235,6 +250,8 @@ export const MAX_PNG_DATA_URL_CHARS = 32 * 1024 * 1024;
 export const MAX_LOG_CHARS = 2000;
 /** Saved text larger than this is not restored (the engine would refuse it anyway). */
 export const MAX_STATE_TEXT_CHARS = 1024 * 1024;
+/** A saved document URI longer than this is refused. */
+export const MAX_STATE_URI_CHARS = 8192;
 
 export type ParseResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
@@ -398,7 +415,18 @@ export function parseTracePanelState(raw: unknown): ParseResult<TracePanelState>
   if (typeof raw.model !== 'string') return fail('state: model must be a string');
   const sel = raw.selection;
   if (!isObject(sel) || badIndex(sel, ['pos', 'layer', 'head']) !== undefined) return fail('state: selection must hold pos, layer, head');
-  return { ok: true, value: { text: raw.text, model: raw.model, selection: { pos: sel.pos as number, layer: sel.layer as number, head: sel.head as number } } };
+  const source = parseSavedSource(raw.source, 'source');
+  if (!source.ok) return source;
+  return { ok: true, value: { text: raw.text, model: raw.model, selection: { pos: sel.pos as number, layer: sel.layer as number, head: sel.head as number }, ...(source.value ? { source: source.value } : {}) } };
+}
+
+/** An optional SavedSource of a saved state: absent is fine; present, a URI string and an offset. */
+function parseSavedSource(raw: unknown, key: string): ParseResult<SavedSource | undefined> {
+  if (raw === undefined) return { ok: true, value: undefined };
+  if (!isObject(raw) || typeof raw.uri !== 'string' || raw.uri.length === 0 || raw.uri.length > MAX_STATE_URI_CHARS || !isIndex(raw.offset)) {
+    return fail(`state: ${key} must hold a document URI and an offset`);
+  }
+  return { ok: true, value: { uri: raw.uri, offset: raw.offset } };
 }
 
 /** The webview's cheap check on what the host sends (the host is trusted; this catches version skew). */
@@ -412,7 +440,7 @@ const MAX_ANSWER_TEXT_CHARS = 200;
 /**
  * Validates a saved patching-panel state (it comes back from the webview on reload): two non-empty
  * prompts and two different answers, each a token id (a non-negative integer; the model checks the
- * range) with its text.
+ * range) with its text; optionally where each prompt sat in its document.
  */
 export function parsePatchingPanelState(raw: unknown): ParseResult<PatchingPanelState> {
   if (!isObject(raw)) return fail('state is not an object');
@@ -432,5 +460,19 @@ export function parsePatchingPanelState(raw: unknown): ParseResult<PatchingPanel
   const wrong = answer('wrong');
   if (!wrong.ok) return wrong;
   if (correct.value.id === wrong.value.id) return fail('state: the two answers are the same token');
-  return { ok: true, value: { clean: raw.clean as string, corrupted: raw.corrupted as string, correct: correct.value, wrong: wrong.value } };
+  const cleanSource = parseSavedSource(raw.cleanSource, 'cleanSource');
+  if (!cleanSource.ok) return cleanSource;
+  const corruptedSource = parseSavedSource(raw.corruptedSource, 'corruptedSource');
+  if (!corruptedSource.ok) return corruptedSource;
+  return {
+    ok: true,
+    value: {
+      clean: raw.clean as string,
+      corrupted: raw.corrupted as string,
+      correct: correct.value,
+      wrong: wrong.value,
+      ...(cleanSource.value ? { cleanSource: cleanSource.value } : {}),
+      ...(corruptedSource.value ? { corruptedSource: corruptedSource.value } : {}),
+    },
+  };
 }

@@ -11,6 +11,7 @@ import type { TraceSummary } from '../engine/types';
 import { EngineError } from '../protocol/engine';
 import { INTERVENTIONS_SCHEMA_VERSION, type Metric } from '../protocol/interventions';
 import type { PatchRow, PatchTarget, PositionTopK } from '../protocol/patching';
+import type { SavedSource } from '../protocol/webview';
 import type { ExperimentPageMessage, PatchAttributionPayload, PatchCellPayload, PatchingPanelState, PatchSessionPayload, PromptRunPayload, RunTopK, SavedAnswer } from '../protocol/patchingView';
 import { cellIntervention, headsForByPosition, logitDiffLabel, logitDiffMetric } from '../viewModels/experiments';
 import { logitDiffAttribution } from '../viewModels/logitDiffAttribution';
@@ -22,7 +23,8 @@ import type { EngineSession } from './engineSession';
 import { chooseModelForTrace, type ModelContext } from './modelPicker';
 import { errorMessage, isCancellation, type Output } from './output';
 import type { ViewSink } from './panels';
-import { vocabFor } from './payloads';
+import { savedSource, vocabFor } from './payloads';
+import { findSavedSource, foundWhere } from './savedSource';
 import type { TraceController } from './traceController';
 import { countedProblem, countRequest, emptyTextProblem } from './traceText';
 import type { HostMessage } from './webviewChannel';
@@ -63,6 +65,11 @@ interface Comparison {
 interface Answers {
   readonly correct: SavedAnswer;
   readonly wrong: SavedAnswer;
+}
+
+/** `{ [key]: value }` when there is a value, else nothing (saved states carry no undefined fields). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function runTop(top: PositionTopK | undefined): RunTopK {
@@ -130,11 +137,18 @@ export class PatchingController implements vscode.Disposable {
 
   /**
    * A reloaded window's patching panel (its serializer): the saved prompts and answers compared
-   * again, without asking. The prompts are text only now: a cell's position is not revealed in an
-   * editor, and edits no longer mark the results stale.
+   * again, without asking. A prompt still in its document is linked to it again (a cell reveals its
+   * position, an edit marks the results stale); one that is not, or was typed, is text only.
    */
   async restore(saved: PatchingPanelState): Promise<void> {
-    await this.compareWithProgress({ text: saved.clean }, { text: saved.corrupted }, { correct: saved.correct, wrong: saved.wrong });
+    const prompt = async (text: string, where: SavedSource | undefined): Promise<{ source: PromptSource; said: string }> => {
+      const found = await findSavedSource(where, text);
+      return { source: found ? { text, uri: found.uri, range: found.range } : { text }, said: foundWhere(where, found) ?? 'typed' };
+    };
+    const clean = await prompt(saved.clean, saved.cleanSource);
+    const corrupted = await prompt(saved.corrupted, saved.corruptedSource);
+    this.output.info(`Restoring the patching panel: comparing its two prompts again (clean: ${clean.said}; corrupted: ${corrupted.said}).`);
+    await this.compareWithProgress(clean.source, corrupted.source, { correct: saved.correct, wrong: saved.wrong });
   }
 
   private async compareWithProgress(clean: PromptSource, corrupted: PromptSource, answers?: Answers): Promise<void> {
@@ -222,7 +236,14 @@ export class PatchingController implements vscode.Disposable {
       corrupted: promptPayload(corruptedTrace, corruptedRun),
       maps: maps.map((m) => ({ kind: m.kind, rows: m.rows, cols: m.cols, ...(m.heads && { heads: m.heads }) })),
       vocab: vocabFor(ids),
-      state: { clean: cleanSource.text, corrupted: corruptedSource.text, correct: { id: correct.id, text: correct.text }, wrong: { id: wrong.id, text: wrong.text } },
+      state: {
+        clean: cleanSource.text,
+        corrupted: corruptedSource.text,
+        correct: { id: correct.id, text: correct.text },
+        wrong: { id: wrong.id, text: wrong.text },
+        ...optional('cleanSource', savedSource(cleanSource)),
+        ...optional('corruptedSource', savedSource(corruptedSource)),
+      },
     };
     const c: Comparison = {
       id,

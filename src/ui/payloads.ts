@@ -7,12 +7,24 @@
 import { tokenText } from '../viewModels/tokenText';
 import type { Attribution, LensTable, PatternThumbs, PatternView, TopK, TraceForwardSummary, TraceSummary } from '../engine/types';
 import type { HeadPairReport } from '../analysis/circuitTypes';
-import type { AttributionPayload, HeadSourcesPayload, LensPayload, PatternPayload, PatternThumbsPayload, PredictionsPayload, TracePayload, VocabEntries } from '../protocol/webview';
+import type { AttributionPayload, HeadSourcesPayload, LensPayload, PatternPayload, PatternThumbsPayload, PredictionsPayload, SavedSource, TracePayload, VocabEntries } from '../protocol/webview';
+import type { TracedRange } from '../viewModels/tracedRange';
 import type { HeadSourcesResult } from '../protocol/engine';
 
 /** The array itself when it owns its whole buffer, else a compact copy (postMessage clones whole buffers). */
 function compact<A extends Float32Array | Int32Array>(a: A): A {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : (a.slice() as A);
+}
+
+/** Where a panel's text sits now, for its saved state; undefined for text from no document. */
+export function savedSource(source: { readonly uri?: string; readonly range?: TracedRange } | undefined): SavedSource | undefined {
+  return source?.uri !== undefined && source.range ? { uri: source.uri, offset: source.range.start } : undefined;
+}
+
+/** `payload` with where its text sits (a reloaded window finds it there again). */
+export function withSource(payload: TracePayload, source: { readonly uri: string; readonly range: TracedRange } | undefined): TracePayload {
+  const saved = savedSource(source);
+  return saved ? { ...payload, source: saved } : payload;
 }
 
 export function vocabFor(ids: Iterable<number>): VocabEntries {

@@ -15,7 +15,7 @@ import type { EngineSession } from './engineSession';
 import { chooseModelForTrace, type ModelContext } from './modelPicker';
 import { errorMessage, isCancellation, type Output } from './output';
 import type { ViewSink } from './panels';
-import { attributionPayload, forwardPayload, headSourcesPayload, lensPayload, patternPayload, predictionsPayload, thumbsPayload, tracePayload } from './payloads';
+import { attributionPayload, forwardPayload, headSourcesPayload, lensPayload, patternPayload, predictionsPayload, thumbsPayload, tracePayload, withSource } from './payloads';
 import type { HostMessage } from './webviewChannel';
 import type { PageTimes, TracePayload } from '../protocol/webview';
 import type { ProgressPayload } from '../protocol/patching';
@@ -299,7 +299,7 @@ export class TraceController implements vscode.Disposable {
         const onPayload = live ? undefined : (p: ProgressPayload): void => {
           if (p.kind !== 'trace-forward' || stale()) return;
           earlyId = p.forward.traceId;
-          this.showForward(forwardPayload(p.forward, performance.now() - t0), started);
+          this.showForward(withSource(forwardPayload(p.forward, performance.now() - t0), source), started);
         };
         let trace: TraceSummary;
         try {
@@ -324,7 +324,7 @@ export class TraceController implements vscode.Disposable {
         }
         if (stale()) return undefined;
         live?.problem(undefined);
-        this.show(trace, tracePayload(trace, engineMs), source, started, live !== undefined);
+        this.show(trace, withSource(tracePayload(trace, engineMs), source), source, started, live !== undefined);
         return 'shown';
       } catch (err) {
         if (stale() || isCancellation(err)) {

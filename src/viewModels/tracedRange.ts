@@ -41,3 +41,19 @@ export function tokenAt(tokens: readonly { readonly start: number; readonly end:
   for (let i = 0; i < tokens.length; i++) if (tokens[i].start <= rel && rel < tokens[i].end) return i;
   return -1;
 }
+
+/**
+ * Start of the occurrence of `text` in `documentText` nearest to `near` (where it was when saved;
+ * edits since may have moved it), or undefined when the document no longer holds it. Ties go to
+ * the earlier occurrence.
+ */
+export function locateText(documentText: string, text: string, near: number): number | undefined {
+  if (text.length === 0) return undefined;
+  if (documentText.startsWith(text, near)) return near;
+  let best: number | undefined;
+  for (let i = documentText.indexOf(text); i >= 0; i = documentText.indexOf(text, i + 1)) {
+    if (best === undefined || Math.abs(i - near) < Math.abs(best - near)) best = i;
+    if (i > near) break; // later occurrences are only farther
+  }
+  return best;
+}

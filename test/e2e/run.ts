@@ -151,6 +151,7 @@ async function main(): Promise<number> {
     modelCacheDir: modelCache,
     figures,
     lastTraceIds: undefined,
+    lastTraceText: undefined,
     setWorkspaceSettings: (extra) => writeSettings(extra),
     resetWorkspaceSettings: () => writeSettings({}),
     problem: (message) => {

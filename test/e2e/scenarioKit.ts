@@ -51,8 +51,9 @@ export interface ScenarioContext {
   readonly modelCacheDir: string;
   /** Figures to print at the end (name → value). */
   readonly figures: Map<string, string>;
-  /** Token ids of the last successful trace, for the reload scenario. */
+  /** Token ids and text of the last successful trace, for the reload scenario. */
   lastTraceIds: number[] | undefined;
+  lastTraceText: string | undefined;
   /** Records a broken contract item; the scenario continues and fails at the end. */
   problem(message: string): void;
   /** Sets these settings in the workspace's settings file (VS Code picks the change up). */
@@ -213,6 +214,7 @@ export async function expectTraceOf(ctx: ScenarioContext, text: string, how: str
     throw new Error(`${err instanceof Error ? err.message : String(err)}.${seen}`);
   });
   ctx.lastTraceIds = want;
+  ctx.lastTraceText = text;
   return { frame, event };
 }
 

@@ -89,7 +89,7 @@ class Range {
   }
 }
 
-class Selection extends Range {
+export class Selection extends Range {
   get active(): Position {
     return this.end;
   }
@@ -173,6 +173,8 @@ export const state = {
   pickQuickPick: (_items: { label: string }[]): { label: string } | undefined => undefined,
   /** vscode.window.state.focused (live lens pauses without focus). */
   windowFocused: true,
+  /** The output channel's info lines. */
+  outputLines: [] as string[],
   /** Open documents (vscode.workspace.textDocuments). */
   textDocuments: [] as unknown[],
   /** Every withProgress shown: its title, the messages reported, and `cancel()` (the notification's Cancel button). */
@@ -308,7 +310,13 @@ export const vscode = {
       return state.activeTextEditor;
     },
     visibleTextEditors: [] as unknown[],
-    createOutputChannel: () => ({ ...track('OutputChannel'), info: debugLog, warn: debugLog, error: debugLog, show: () => undefined }),
+    createOutputChannel: () => ({
+      ...track('OutputChannel'),
+      info: (line: string) => (state.outputLines.push(line), debugLog(line)),
+      warn: debugLog,
+      error: debugLog,
+      show: () => undefined,
+    }),
     createStatusBarItem: () => {
       const item: { text?: string; tooltip?: { value: string }; name?: string; show(): void; hide(): void; dispose(): void } = { ...track('StatusBarItem'), show: () => undefined, hide: () => undefined };
       state.statusBarItems.push(item);
@@ -368,6 +376,12 @@ export const vscode = {
     onDidChangeTextDocument: listen('workspace.onDidChangeTextDocument'),
     get textDocuments(): unknown[] {
       return state.textDocuments;
+    },
+    /** The open documents only: any other URI fails as a deleted file does. */
+    openTextDocument: async (uri: Uri): Promise<unknown> => {
+      const doc = state.textDocuments.find((d) => (d as { uri: Uri }).uri.toString() === uri.toString());
+      if (!doc) throw new Error(`cannot open ${uri.toString()}: file not found`);
+      return doc;
     },
     onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
     onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),

@@ -6,7 +6,7 @@
  * lengths, a multi-token answer, a head out of range, hostile page messages), and the trace panel's
  * interventions row and the hover's note.
  */
-import { restorePanel, state, textEditor, Position, type FakeWebview } from '../helpers/vscodeStub';
+import { editableDocument, restorePanel, state, textEditor, vscode as stub, Position, Selection, Uri, type FakeWebview } from '../helpers/vscodeStub';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -156,7 +156,13 @@ describe('experiments in the extension host', () => {
     assert.equal(state.quickPickItems.length, picksBefore, 'no answer was asked for');
     assert.notEqual(again.sessionId, first.sessionId);
     assert.equal(again.metricLabel, first.metricLabel);
-    assert.deepEqual(again.state, first.state);
+    // Where the prompts sat (the stub's doc.txt, which no editor holds any more): saved, then not
+    // found on restore, so the restored prompts are text only and their state says nothing of it.
+    const { cleanSource, corruptedSource, ...prompts } = first.state;
+    assert.deepEqual(cleanSource, { uri: 'file:///work/doc.txt', offset: 0 });
+    assert.deepEqual(corruptedSource, { uri: 'file:///work/doc.txt', offset: 13 });
+    assert.deepEqual(again.state, prompts);
+    assert.ok(state.outputLines.includes('Restoring the patching panel: comparing its two prompts again (clean: not in doc.txt any more, so not linked to an editor; corrupted: not in doc.txt any more, so not linked to an editor).'));
     // Same prompts, same answers, same model: the same numbers.
     assert.equal(again.clean.metric, first.clean.metric);
     assert.equal(again.corrupted.metric, first.corrupted.metric);
@@ -172,6 +178,59 @@ describe('experiments in the extension host', () => {
     assert.deepEqual(bad.posted.filter((m) => m.type === 'patchSession').map((m) => (m.session as PatchSessionPayload).sessionId), [again.sessionId], 'only the replay of the comparison this host already had');
     patching = bad; // the panel the host now posts to (the tests below read it)
     state.messages.splice(0);
+  });
+
+  it('a restored comparison whose prompts are still in their document is linked to it again: moved text found, a cell selects its token, an edit marks it stale', async () => {
+    const doc = editableDocument('The cat sat. The dog sat.', Uri.file('/work/restore.txt'));
+    const editor = {
+      document: doc.document,
+      selection: new Selection(new Position(0, 0), new Position(0, 12)),
+      selections: [new Selection(new Position(0, 0), new Position(0, 12)), new Selection(new Position(0, 13), new Position(0, 25))],
+      revealRange: () => undefined,
+    };
+    state.activeTextEditor = editor;
+    (stub.window.visibleTextEditors as unknown[]).push(editor);
+    try {
+      state.quickPicks.push(0, 0);
+      // The panel the earlier tests left (this one alone: a new one).
+      let panel = patching;
+      if (panel) await state.commands.get('residualLens.comparePrompts')?.();
+      else panel = await runWithPanel('residualLens.comparePrompts', 'Residual Lens: Patching', 'patching');
+      assert.ok(panel);
+      const saved = session(panel.posted)?.state;
+      assert.deepEqual([saved?.cleanSource, saved?.corruptedSource], [
+        { uri: 'file:///work/restore.txt', offset: 0 },
+        { uri: 'file:///work/restore.txt', offset: 13 },
+      ]);
+      doc.edit(0, 0, 'Say: '); // both prompts move 5 characters on; the saved offsets do not
+      const restored = await restorePanel('residualLens.patching', 'Residual Lens: Patching', saved);
+      restored.send({ v, type: 'ready', view: 'patching' });
+      const first = session(panel.posted);
+      await waitFor(() => restored.posted.some((m) => m.type === 'patchStatus' && m.sessionId !== first?.sessionId && m.running === false && /^Done in/.test(String(m.text))), 'the restored comparison');
+      const again = session(restored.posted);
+      assert.ok(again);
+      assert.deepEqual([again.state.cleanSource, again.state.corruptedSource], [
+        { uri: 'file:///work/restore.txt', offset: 5 },
+        { uri: 'file:///work/restore.txt', offset: 18 },
+      ]);
+      assert.ok(state.outputLines.includes('Restoring the patching panel: comparing its two prompts again (clean: found again in restore.txt; corrupted: found again in restore.txt).'));
+      // A cell at position 2 (" cat"): its token is selected in the clean prompt, where it is now.
+      restored.send({ v, type: 'patchPick', sessionId: again.sessionId, kind: 'resid_pre', row: 0, col: 2 });
+      await waitFor(() => restored.posted.some((m) => m.type === 'patchCell'), 'the cell');
+      assert.deepEqual([editor.selection.start.character, editor.selection.end.character], [8, 12]);
+      assert.equal(doc.text().slice(8, 12), ' cat');
+      // An edit inside the corrupted prompt: the restored results are marked stale. (The panel's
+      // 'ready' also replayed the first comparison, which 'Say: ' made stale; a reloaded window's
+      // new host would not have it.)
+      const staleOfRestored = (): unknown[] => restored.posted.filter((m) => m.type === 'patchStale' && m.sessionId === again.sessionId).map((m) => m.reason);
+      assert.deepEqual(staleOfRestored(), []);
+      doc.edit(22, 3, 'cow');
+      assert.deepEqual(staleOfRestored(), ['the corrupted prompt was edited; compare again for current results.']);
+      patching = restored;
+    } finally {
+      (stub.window.visibleTextEditors as unknown[]).splice(0);
+      state.messages.splice(0);
+    }
   });
 
   it('prompts of different lengths: said, both tokenizations sent, no patching', async () => {

@@ -4,7 +4,7 @@
  * the controller, closing the panel mid-trace, hovers served without engine calls, and
  * deactivation (disposing context.subscriptions) leaving no listener, registration or worker behind.
  */
-import { live, state, textEditor, vscode as stub, Position, type FakeWebview } from '../helpers/vscodeStub';
+import { editableDocument, live, restorePanel, state, textEditor, vscode as stub, Position, type FakeWebview } from '../helpers/vscodeStub';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -272,6 +272,36 @@ describe('extension lifetime with a stub vscode', () => {
     }
     assert.ok(seen.size >= 4, `hovered ${seen.size} tokens`);
     assert.deepEqual(requests.slice(afterFollowUps), [], 'hovers make no engine call');
+  });
+
+  it('a reloaded window\'s trace panel finds its text in the editor again (moved by an edit): hovers come back; text its document no longer holds is traced unlinked', async () => {
+    const doc = editableDocument('Intro. hover me again', stub.Uri.file('/work/reload.txt'));
+    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 7), new Position(0, 21)) };
+    await state.commands.get('residualLens.trace')?.();
+    type Shown = { text: string; source?: { uri: string; offset: number } };
+    const lastTrace = (w: FakeWebview): Shown | undefined => w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+    const shown = lastTrace(panelWebview());
+    assert.equal(shown?.text, 'hover me again');
+    assert.deepEqual(shown?.source, { uri: 'file:///work/reload.txt', offset: 7 });
+    doc.edit(0, 0, '>> '); // the text moves 3 on; the saved offset does not
+    // A reload closes the panel; the window then brings it back through the serializer.
+    const close = (w: FakeWebview): void => (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === w)?.dispose();
+    close(panelWebview());
+    const saved = { text: 'hover me again', model: 'tiny-model', selection: { pos: 0, layer: 0, head: 0 }, source: shown?.source };
+    const restored = await restorePanel('residualLens.trace', 'Residual Lens: Trace', saved);
+    ready(restored);
+    await waitFor(() => lastTrace(restored)?.source?.offset === 10);
+    assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 14 characters again (found again in reload.txt).'));
+    const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, 12));
+    assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
+    // Text the document does not hold: traced, not linked, and said so.
+    close(restored);
+    const unlinked = await restorePanel('residualLens.trace', 'Residual Lens: Trace', { ...saved, text: 'not in the document' });
+    ready(unlinked);
+    await waitFor(() => lastTrace(unlinked)?.text === 'not in the document');
+    assert.equal(lastTrace(unlinked)?.source, undefined);
+    assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 19 characters again (not in reload.txt any more, so not linked to an editor).'));
+    assert.deepEqual(state.messages, []);
   });
 
   it('follow-ups wait for the panel to paint the trace (at most 400 ms); a trace replaced before that never asks for them', async () => {

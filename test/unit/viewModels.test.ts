@@ -16,7 +16,7 @@ import { lensCsv, lensMarkdown, lensTableView } from '../../src/viewModels/lens'
 import { column, headPattern, residualChartView } from '../../src/viewModels/residual';
 import { maxPoolPattern, poolHeadPatterns } from '../../src/analysis/patternPool';
 import { tokenChips } from '../../src/viewModels/tokens';
-import { applyEdit, tokenAt } from '../../src/viewModels/tracedRange';
+import { applyEdit, locateText, tokenAt } from '../../src/viewModels/tracedRange';
 
 const tok = (id: number, text: string, extra: Partial<TokenPayload> = {}): TokenPayload => ({ id, text, partial: false, special: false, ...extra });
 
@@ -380,6 +380,19 @@ describe('colours', () => {
 });
 
 describe('traced ranges', () => {
+  test('a restored panel finds its text where it was, else the occurrence nearest to it (ties: the earlier)', () => {
+    const doc = 'ab cat ab dog ab';
+    assert.equal(locateText(doc, 'ab', 7), 7);
+    assert.equal(locateText(doc, 'ab', 0), 0);
+    assert.equal(locateText(doc, 'ab', 14), 14);
+    assert.equal(locateText(doc, 'ab', 6), 7); // moved by one
+    assert.equal(locateText(doc, 'ab', 11), 14); // 14 is 3 away, 7 is 4
+    assert.equal(locateText(doc, 'ab', 3), 0); // 0 and 7 are 3 and 4 away
+    assert.equal(locateText('x ab ab', 'ab', 100), 5); // past the end: the last occurrence
+    assert.equal(locateText(doc, 'cow', 3), undefined);
+    assert.equal(locateText(doc, '', 3), undefined);
+    assert.equal(locateText('aXa', 'a', 1), 0); // equally far: the earlier
+  });
   const r = { start: 10, end: 20 };
   test('an edit before the range shifts it', () => {
     assert.deepEqual(applyEdit(r, { offset: 2, length: 3, insertedLength: 5 }), { start: 12, end: 22 });

@@ -126,6 +126,13 @@ describe('parseTracePanelState', () => {
     assert.equal(parseTracePanelState({ text: 'x', model: 'demo', selection: { pos: -1, layer: 0, head: 0 } }).ok, false);
     assert.equal(parseTracePanelState({ text: 'x'.repeat(1024 * 1024 + 1), model: 'demo', selection: { pos: 0, layer: 0, head: 0 } }).ok, false);
   });
+  test('where the text sat in its document comes back with it; a malformed one is refused', () => {
+    const state = { text: 'The cat', model: 'demo', selection: { pos: 2, layer: 1, head: 0 }, source: { uri: 'file:///work/a%20b.txt', offset: 12 } };
+    assert.deepEqual(parseTracePanelState({ ...state, source: { ...state.source, extra: 1 } }), { ok: true, value: state });
+    for (const source of [null, 'file:///a', { uri: 'file:///a' }, { uri: '', offset: 0 }, { uri: 'file:///a', offset: -1 }, { uri: 'file:///a', offset: 1.5 }, { uri: 7, offset: 0 }, { uri: 'f'.repeat(8193), offset: 0 }]) {
+      assert.deepEqual(parseTracePanelState({ ...state, source }), { ok: false, error: 'state: source must hold a document URI and an offset' }, JSON.stringify(source)?.slice(0, 40));
+    }
+  });
 });
 
 describe('isHostMessage', () => {

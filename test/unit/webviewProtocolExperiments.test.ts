@@ -62,6 +62,12 @@ describe('parsePatchingPanelState (what a reloaded window gives the patching pan
   test('a saved comparison passes, extra fields dropped', () => {
     assert.deepEqual(parsePatchingPanelState({ ...good, extra: 1, correct: { ...good.correct, prob: 0.5 } }), { ok: true, value: good });
   });
+  test('where each prompt sat comes back with it (either may be absent: a typed prompt)', () => {
+    const linked = { ...good, cleanSource: { uri: 'file:///w/ioi.txt', offset: 0 }, corruptedSource: { uri: 'file:///w/ioi.txt', offset: 61 } };
+    assert.deepEqual(parsePatchingPanelState(linked), { ok: true, value: linked });
+    const cleanOnly = { ...good, cleanSource: linked.cleanSource };
+    assert.deepEqual(parsePatchingPanelState(cleanOnly), { ok: true, value: cleanOnly });
+  });
   const bad: [string, unknown, RegExp][] = [
     ['not an object', 'x', /not an object/],
     ['null', null, /not an object/],
@@ -73,6 +79,8 @@ describe('parsePatchingPanelState (what a reloaded window gives the patching pan
     ['a fractional token id', { ...good, correct: { id: 1.5, text: 'x' } }, /correct must hold a token id/],
     ['an answer without its text', { ...good, wrong: { id: 3 } }, /wrong must hold its text/],
     ['the same answer twice', { ...good, wrong: good.correct }, /same token/],
+    ['a source without its offset', { ...good, cleanSource: { uri: 'file:///w/a.txt' } }, /cleanSource must hold a document URI and an offset/],
+    ['a source that is not an object', { ...good, corruptedSource: 'file:///w/a.txt' }, /corruptedSource must hold a document URI and an offset/],
   ];
   for (const [what, raw, reason] of bad) {
     test(`refuses ${what}`, () => {

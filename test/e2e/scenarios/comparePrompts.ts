@@ -2,7 +2,8 @@
  * Causal experiments in the editor (issue 11): two lines, Compare Prompts, the patching maps paint
  * with the planted heads on top; ablating the induction head from the hover changes the demo
  * model's prediction, and the intervention can be removed again. A reloaded window brings the
- * patching panel back, compared again with the saved answers (no questions), the same cells on top.
+ * patching panel back, compared again with the saved answers (no questions), the same cells on top,
+ * linked to the file again (a best cell selects its token there).
  *
  * Clean = random words repeated; corrupted = the earlier copy of the last word replaced, so the
  * induction head finds nothing to copy. The replaced word is at position 5: the previous-token head
@@ -11,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
+import { tokenize } from '../../../src/engine/tokenizer';
 import { waitFor } from '../workbench';
 import { COMPARE_CLEAN, COMPARE_CORRUPTED, COMPARE_FILE, expectTraceOf, newExtensionHost, paintedPixels, takeTraceEvents, TRACE_TITLE, type Scenario, type ScenarioContext } from '../scenarioKit';
 
@@ -140,6 +142,23 @@ export const comparePromptsScenarios: readonly Scenario[] = [
         if (status === undefined || !status.includes('Done in')) ctx.problem(`restored patching panel status: "${status}", expected "… Done in x s."`);
         const again = await topCells(restored, 'heads_by_pos');
         if (again.join(', ') !== byPos.join(', ')) ctx.problem(`restored heads by position: best cells ${again.join(', ')}; before the reload ${byPos.join(', ')}`);
+        // The restored prompts are linked to the file again: a best cell selects its token there.
+        const pos = Number(/ pos (\d+)$/.exec(again[0] ?? '')?.[1]);
+        const tok = tokenize(CLEAN, { prependBos: true }).tokens[pos];
+        if (tok === undefined) ctx.problem(`restored heads by position: no position in the best cell "${again[0]}"`);
+        else {
+          await restored.locator('[data-testid="patch-top-heads_by_pos"] li').first().click();
+          await ctx.wb.page.locator('.tabs-container .tab', { hasText: path.basename(FILE) }).first().click(); // the editor's own status bar items
+          const want = `(${tok.end - tok.start} selected)`;
+          const selection = ctx.wb.page.locator('.statusbar-item[id="status.editor.selection"]').first();
+          const shown = await waitFor(`the cell's token ${JSON.stringify(tok.text)} selected in ${FILE}`, async () => {
+            const text = await selection.innerText({ timeout: 1000 }).catch(() => '');
+            return text.includes(want) ? text : undefined;
+          }, 15_000, 250).catch(() => undefined);
+          await ctx.wb.screenshot('20f-restored-cell-selects');
+          if (shown === undefined) ctx.problem(`after reload, clicking the best cell "${again[0]}" did not select its token ${JSON.stringify(tok.text)} in ${FILE} (status bar "${await selection.innerText({ timeout: 1000 }).catch(() => '')}", expected "… ${want}")`);
+          else if (!shown.startsWith('Ln 1,')) ctx.problem(`after reload, the cell selected text on another line: "${shown}"`);
+        }
       }
       takeTraceEvents(ctx);
     },

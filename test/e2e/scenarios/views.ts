@@ -1,6 +1,8 @@
 /** The side view, the circuits panel, and a reloaded window bringing the trace panel back. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { waitFor } from '../workbench';
-import { chipIds, CIRCUITS_TITLE, expectColorBar, newExtensionHost, paintedPixels, sameIds, selectedPos, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
+import { chipIds, CIRCUITS_TITLE, expectColorBar, newExtensionHost, openSentences, paintedPixels, sameIds, selectedPos, SENTENCES, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
 
 export const viewsScenarios: readonly Scenario[] = [
   {
@@ -102,6 +104,23 @@ export const viewsScenarios: readonly Scenario[] = [
       const lensRows = frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]');
       await waitFor('the restored lens table', async () => ((await lensRows.count()) === ctx.demo.nLayer + 1 ? true : undefined), 15_000, 100).catch(() => undefined);
       if ((await lensRows.count()) !== ctx.demo.nLayer + 1) ctx.problem('after reload the lens table is not restored');
+      // The side view, open before the reload, comes back with the restored trace.
+      if (await ctx.wb.page.locator('.part.sidebar .title-label', { hasText: /heatmaps/i }).first().isVisible().catch(() => false)) {
+        const side = await ctx.wb.frameWith('canvas[data-testid="side-resid-heatmap"]', 30_000).catch(() => undefined);
+        ctx.figures.set('reload: side view back', side ? `${((Date.now() - t0) / 1000).toFixed(1)} s` : 'no');
+        if (side === undefined) ctx.problem('after reload the side view (open before it) shows no heatmaps');
+      }
+      // The restored trace is linked to its sentence again (the panel saved where it sat): its hover answers.
+      const text = ctx.lastTraceText;
+      const line = text === undefined ? -1 : fs.readFileSync(path.join(ctx.workspace, SENTENCES), 'utf8').split('\n').indexOf(text);
+      if (text !== undefined && line >= 0) {
+        await openSentences(ctx);
+        await ctx.wb.goToLine(line + 1);
+        const word = text.split(' ').find((w, i) => i >= 2 && w.length >= 4) ?? text.split(' ')[0];
+        const hover = await ctx.wb.hoverText(text.slice(0, 20), word, 'Top predictions').catch(() => undefined);
+        await ctx.wb.screenshot('06b-reload-hover');
+        if (hover === undefined) ctx.problem(`after reload, hovering "${word}" in the traced sentence shows no "Top predictions": the restored trace is not linked to its document`);
+      }
       takeTraceEvents(ctx);
     },
   },

@@ -1,0 +1,48 @@
+/**
+ * A restored panel's text found again in its document (SavedSource): after a window reload the
+ * trace panel and the patching panel come back from their saved text, and this links them to the
+ * editor again, so decorations, hovers, the live lens and cell clicks work as before the reload.
+ */
+import * as vscode from 'vscode';
+import type { SavedSource } from '../protocol/webview';
+import { locateText, type TracedRange } from '../viewModels/tracedRange';
+
+/** A document range holding a restored panel's text. */
+export interface FoundSource {
+  readonly uri: string;
+  readonly range: TracedRange;
+}
+
+/**
+ * The document range of `text` nearest to where `saved` says it was, or undefined: no saved
+ * source, the document cannot be opened (deleted, or an untitled document that did not come
+ * back), or it no longer holds the text. Never throws.
+ */
+export async function findSavedSource(saved: SavedSource | undefined, text: string): Promise<FoundSource | undefined> {
+  if (!saved) return undefined;
+  try {
+    let doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === saved.uri);
+    if (!doc) {
+      const uri = vscode.Uri.parse(saved.uri, true);
+      // Opening an untitled URI that is gone would create an empty document of that name.
+      if (uri.scheme === 'untitled') return undefined;
+      doc = await vscode.workspace.openTextDocument(uri);
+    }
+    const start = locateText(doc.getText(), text, saved.offset);
+    return start === undefined ? undefined : { uri: doc.uri.toString(), range: { start, end: start + text.length } };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a restored panel's text was found, for the output line: "found again in a.txt", "not in a.txt any more", or undefined (no saved place). */
+export function foundWhere(saved: SavedSource | undefined, found: FoundSource | undefined): string | undefined {
+  if (!saved) return undefined;
+  let name = saved.uri.slice(saved.uri.lastIndexOf('/') + 1) || saved.uri;
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    // not percent-encoded: shown as saved
+  }
+  return found ? `found again in ${name}` : `not in ${name} any more, so not linked to an editor`;
+}
