@@ -113,7 +113,7 @@ export class EngineClient {
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       worker.ref();
-      this.post({ v: ENGINE_PROTOCOL_VERSION, kind: 'request', id, method, params });
+      this.post({ v: ENGINE_PROTOCOL_VERSION, kind: 'request', id, method, params, ...(options.onPayload && { payloads: true }) });
     });
   }
 

@@ -25,6 +25,7 @@ import {
   type EngineRequest,
   type WorkerToHost,
 } from '../protocol/engine';
+import type { ProgressPayload } from '../protocol/patching';
 
 type Handlers = { [M in EngineMethod]: (params: EngineMethods[M]['params'], ctx: RequestContext) => Promise<EngineMethods[M]['result']> | EngineMethods[M]['result'] };
 
@@ -125,7 +126,10 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
         await yieldToEventLoop(); // lets queued cancel messages arrive
         if (cancelled.has(req.id)) throw new EngineError('cancelled', 'Cancelled.');
       },
-      emit: (payload) => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'progress', id: req.id, stage: payload.kind, payload }, transferList(payload, new Set())),
+      // Only for a caller that listens: a live trace or a patching run does not want the forward part.
+      ...(req.payloads === true && {
+        emit: (payload: ProgressPayload) => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'progress', id: req.id, stage: payload.kind, payload }, transferList(payload, new Set())),
+      }),
     };
     try {
       await ctx.between?.();

@@ -175,6 +175,8 @@ export interface EngineRequest<M extends EngineMethod = EngineMethod> {
   readonly id: number;
   readonly method: M;
   readonly params: EngineMethods[M]['params'];
+  /** The caller listens to payloads (ProgressPayload: streamed patching rows, a trace's forward part); without it none is sent. */
+  readonly payloads?: boolean;
 }
 
 /** Asks the worker to drop a queued or running request; it answers that request with code 'cancelled'. */

@@ -129,6 +129,23 @@ describe('engine worker through EngineClient', () => {
 
     // The forward part comes first, as a progress payload, before the unembedding: the same
     // trace id, tokens and norms as the summary, no predictions.
+    // Sent only to a caller that listens (a live trace or a patching run does not): watched on the
+    // messages the worker posts, the same request without and with a listener.
+    const payloadsPosted: string[] = [];
+    const originalEmit = Worker.prototype.emit;
+    Worker.prototype.emit = function (this: Worker, event: string | symbol, ...args: unknown[]): boolean {
+      const m = args[0] as { kind?: string; payload?: { kind?: string } } | undefined;
+      if (event === 'message' && m?.kind === 'progress' && m.payload) payloadsPosted.push(String(m.payload.kind));
+      return originalEmit.call(this, event, ...args);
+    } as typeof originalEmit;
+    try {
+      await client.request('traceSummary', { text, options: { topK: 3 } });
+      assert.deepEqual(payloadsPosted, [], 'no listener: no payload');
+      await client.request('traceSummary', { text, options: { topK: 3 } }, { onPayload: () => undefined });
+      assert.deepEqual(payloadsPosted, ['trace-forward']);
+    } finally {
+      Worker.prototype.emit = originalEmit;
+    }
     const order: string[] = [];
     const forwards: TraceForwardSummary[] = [];
     const streamed = await client.request('traceSummary', { text, options: { topK: 3 } }, { onPayload: (p) => p.kind === 'trace-forward' && (order.push('forward'), forwards.push(p.forward)) });
