@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import type { WebviewKind } from './protocol/webview';
 import { parsePatchingPanelState, parseShowCircuitsArg, parseTracePanelState } from './protocol/webview';
-import { findSavedSource, foundWhere } from './ui/savedSource';
+import { foundWhere, withSavedSource } from './ui/savedSource';
 import { CircuitsController } from './ui/circuitsController';
 import { TracedRangeDecorations } from './ui/decorations';
 import { Diagnostics } from './ui/diagnostics';
@@ -196,12 +196,11 @@ export function activate(context: vscode.ExtensionContext): void {
           return;
         }
         // Linked to its document again when the text is still there: decorations, hovers, live lens.
-        // Not awaited here: VS Code waits for the deserializer before it restores the other views.
         const where = saved.ok ? saved.value.source : undefined;
-        void findSavedSource(where, text).then((found) => {
+        withSavedSource(where, text, (found) => {
           const said = saved.ok ? foundWhere(where, found) : 'from the workspace state';
           output.info(`Restoring the trace panel: tracing its ${text.length} characters again${said ? ` (${said})` : ''}.`);
-          return traces.run(text, found);
+          void traces.restore(text, found, saved.ok ? saved.value.selection : undefined);
         });
       },
     }),

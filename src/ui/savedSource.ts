@@ -16,23 +16,35 @@ export interface FoundSource {
 /**
  * The document range of `text` nearest to where `saved` says it was, or undefined: no saved
  * source, the document cannot be opened (deleted, or an untitled document that did not come
- * back), or it no longer holds the text. Never throws.
+ * back), or it no longer holds the text. Synchronous when the document is open (the usual case
+ * after a reload: the restore then starts at once, as before there was a saved place); otherwise
+ * the document is opened first. Never throws or rejects.
  */
-export async function findSavedSource(saved: SavedSource | undefined, text: string): Promise<FoundSource | undefined> {
+export function findSavedSource(saved: SavedSource | undefined, text: string): FoundSource | undefined | Promise<FoundSource | undefined> {
   if (!saved) return undefined;
-  try {
-    let doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === saved.uri);
-    if (!doc) {
+  const locate = (doc: vscode.TextDocument): FoundSource | undefined => {
+    const start = locateText(doc.getText(), text, saved.offset);
+    return start === undefined ? undefined : { uri: doc.uri.toString(), range: { start, end: start + text.length } };
+  };
+  const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === saved.uri);
+  if (open) return locate(open);
+  return (async () => {
+    try {
       const uri = vscode.Uri.parse(saved.uri, true);
       // Opening an untitled URI that is gone would create an empty document of that name.
       if (uri.scheme === 'untitled') return undefined;
-      doc = await vscode.workspace.openTextDocument(uri);
+      return locate(await vscode.workspace.openTextDocument(uri));
+    } catch {
+      return undefined;
     }
-    const start = locateText(doc.getText(), text, saved.offset);
-    return start === undefined ? undefined : { uri: doc.uri.toString(), range: { start, end: start + text.length } };
-  } catch {
-    return undefined;
-  }
+  })();
+}
+
+/** Calls `then` with what findSavedSource finds: at once when it knows, else when the document is open. */
+export function withSavedSource(saved: SavedSource | undefined, text: string, then: (found: FoundSource | undefined) => void): void {
+  const found = findSavedSource(saved, text);
+  if (found instanceof Promise) void found.then(then);
+  else then(found);
 }
 
 /** Where a restored panel's text was found, for the output line: "found again in a.txt", "not in a.txt any more", or undefined (no saved place). */

@@ -120,6 +120,8 @@ export class TraceController implements vscode.Disposable {
    * panel reported painted, which can come before that record.
    */
   private early: { readonly traceId: number; readonly payload: TracePayload } | undefined;
+  /** A restored panel's selection, for the first trace shown after it (restore). */
+  private restoredSelection: SelectionState | undefined;
   private lastPainted: number | undefined;
   /** The newest trace's follow-ups, waiting for its paint (or the timeout). */
   private followUpsWaiting: { readonly record: TraceRecord; readonly timer: ReturnType<typeof setTimeout> } | undefined;
@@ -350,7 +352,7 @@ export class TraceController implements vscode.Disposable {
    */
   private showForward(payload: TracePayload, started: number | undefined): void {
     const T = payload.tokens.length;
-    this.selection = selectionFor(T - 1, this.selection, payload.nLayer, payload.nHead);
+    this.selection = this.firstSelection(T, payload.nLayer, payload.nHead);
     this.early = { traceId: payload.traceId, payload };
     this.markMeasured(started, 'traced');
     this.pendingPaint = started === undefined ? undefined : { traceId: payload.traceId, started, engineMs: payload.elapsedMs, tokens: T, model: payload.model, live: false };
@@ -401,8 +403,7 @@ export class TraceController implements vscode.Disposable {
     // A live re-trace keeps the selected token where the edit left it (keptPosition). A trace
     // painted ahead of its predictions keeps what the panel shows (the user may have clicked).
     if (!painted) {
-      const pos = keepSelection && before ? keptPosition(before.trace.tokens, trace.tokens, this.selection.pos) : T - 1;
-      this.selection = selectionFor(pos, this.selection, nLayer, nHead);
+      this.selection = keepSelection && before ? selectionFor(keptPosition(before.trace.tokens, trace.tokens, this.selection.pos), this.selection, nLayer, nHead) : this.firstSelection(T, nLayer, nHead);
       this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name, live: keepSelection };
     }
     if (trace.text.length <= MAX_REMEMBERED_TEXT) void this.memento.update(LAST_TEXT_KEY, trace.text);
@@ -658,6 +659,26 @@ export class TraceController implements vscode.Disposable {
     const { paintedAtMs, ...times } = page;
     const paintedOnPageMs = paintedAtMs === undefined ? undefined : paintedAtMs - (performance.timeOrigin + p.started);
     this.diagnostics.trace({ tokens: p.tokens, model: p.model, engineMs: p.engineMs, paintedMs, ...times, ...(paintedOnPageMs !== undefined && { paintedOnPageMs }), ...(p.live && { live: true, editedAt: p.started }) });
+  }
+
+  /**
+   * A reloaded window's trace panel: its text traced again, linked to `source` when its document
+   * still holds it, and shown with the selection the panel had (clamped to the trace).
+   */
+  async restore(text: string, source: { uri: string; range: TracedRange } | undefined, selection?: SelectionState): Promise<void> {
+    this.restoredSelection = selection;
+    try {
+      await this.run(text, source);
+    } finally {
+      this.restoredSelection = undefined; // refused or failed: not for the next trace
+    }
+  }
+
+  /** The first position selected in a new trace of T tokens: a restored panel's, else the last. */
+  private firstSelection(T: number, nLayer: number, nHead: number): SelectionState {
+    const restored = this.restoredSelection;
+    this.restoredSelection = undefined;
+    return selectionFor(restored && restored.pos < T ? restored.pos : T - 1, restored ?? this.selection, nLayer, nHead);
   }
 
   /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */

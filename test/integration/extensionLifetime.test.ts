@@ -287,19 +287,23 @@ describe('extension lifetime with a stub vscode', () => {
     // A reload closes the panel; the window then brings it back through the serializer.
     const close = (w: FakeWebview): void => (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === w)?.dispose();
     close(panelWebview());
-    const saved = { text: 'hover me again', model: 'tiny-model', selection: { pos: 0, layer: 0, head: 0 }, source: shown?.source };
+    const saved = { text: 'hover me again', model: 'tiny-model', selection: { pos: 2, layer: 1, head: 1 }, source: shown?.source };
     const restored = await restorePanel('residualLens.trace', 'Residual Lens: Trace', saved);
     ready(restored);
     await waitFor(() => lastTrace(restored)?.source?.offset === 10);
+    // Shown with the selection the panel had.
+    assert.deepEqual(restored.posted.filter((m) => m.type === 'trace').at(-1)?.selection, { pos: 2, layer: 1, head: 1 });
     assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 14 characters again (found again in reload.txt).'));
     const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, 12));
     assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
     // Text the document does not hold: traced, not linked, and said so.
     close(restored);
-    const unlinked = await restorePanel('residualLens.trace', 'Residual Lens: Trace', { ...saved, text: 'not in the document' });
+    const unlinked = await restorePanel('residualLens.trace', 'Residual Lens: Trace', { ...saved, text: 'not in the document', selection: { pos: 99, layer: 5, head: 0 } });
     ready(unlinked);
     await waitFor(() => lastTrace(unlinked)?.text === 'not in the document');
     assert.equal(lastTrace(unlinked)?.source, undefined);
+    const tokens = (lastTrace(unlinked) as unknown as { tokens: unknown[] }).tokens.length;
+    assert.deepEqual(unlinked.posted.filter((m) => m.type === 'trace').at(-1)?.selection, { pos: tokens - 1, layer: 1, head: 0 }, 'a saved selection outside the trace: clamped');
     assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 19 characters again (not in reload.txt any more, so not linked to an editor).'));
     assert.deepEqual(state.messages, []);
   });

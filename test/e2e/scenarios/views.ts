@@ -84,6 +84,8 @@ export const viewsScenarios: readonly Scenario[] = [
     name: 'reload restores the trace panel',
     async run(ctx) {
       const want = ctx.lastTraceIds;
+      // The selected position before the reload (scenario 4 clicked one): the restored panel keeps it.
+      const before = want === undefined ? undefined : await ctx.wb.frameWith('[data-testid="token-chip"]', 5_000).then(selectedPos).catch(() => undefined);
       const t0 = Date.now();
       takeTraceEvents(ctx);
       newExtensionHost();
@@ -100,6 +102,9 @@ export const viewsScenarios: readonly Scenario[] = [
       const ids = await chipIds(frame);
       await ctx.wb.screenshot('06-reload');
       if (want !== undefined && !sameIds(ids, want)) ctx.problem(`after reload the panel shows ${ids.length} chips [${ids.slice(0, 8).join(', ')}…], expected the last trace's ${want.length}`);
+      const after = await selectedPos(frame);
+      ctx.figures.set('reload: selected position before / after', `${before} / ${after}`);
+      if (before !== undefined && after !== before) ctx.problem(`after reload the selected position is ${after}, before it ${before}`);
       // The lens is a follow-up of the restored panel's trace: it comes after the paint.
       const lensRows = frame.locator('table[data-testid="lens-table"] tbody tr[data-layer]');
       await waitFor('the restored lens table', async () => ((await lensRows.count()) === ctx.demo.nLayer + 1 ? true : undefined), 15_000, 100).catch(() => undefined);
