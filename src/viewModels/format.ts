@@ -29,7 +29,15 @@ export function formatProb(p: number): string {
   return '<0.1%';
 }
 
-/** Makes whitespace and control characters visible so a token like " the" or "\n" can be read. */
+/** Characters that show as nothing or as a plain space: other controls, format characters (soft hyphen, zero-width and bidi marks), spaces other than U+0020, line and paragraph separators. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zs}\p{Zl}\p{Zp}]/u;
+
+/**
+ * Makes whitespace and invisible characters visible so a token like " the" or "\n" can be read:
+ * space ·, newline ↵, CR ␍, tab →; other controls as \x01; the rest (no-break space, zero-width
+ * space, soft hyphen, bidi marks: some 60 GPT-2 tokens hold one) as \u00a0, so none is mistaken
+ * for a plain space or reorders the text around it.
+ */
 export function visibleToken(text: string): string {
   let out = '';
   for (const ch of text) {
@@ -37,10 +45,10 @@ export function visibleToken(text: string): string {
     else if (ch === '\n') out += '\u21b5'; // ↵
     else if (ch === '\r') out += '\u240d'; // ␍
     else if (ch === '\t') out += '\u2192'; // →
-    else {
+    else if (INVISIBLE.test(ch)) {
       const code = ch.codePointAt(0) ?? 0;
-      out += code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, '0')}` : ch;
-    }
+      out += code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    } else out += ch;
   }
   return out;
 }

@@ -67,6 +67,13 @@ describe('format', () => {
     assert.equal(visibleToken(' the'), '\u00b7the');
     assert.equal(visibleToken('a\nb\tc'), 'a\u21b5b\u2192c');
     assert.equal(visibleToken('\u0001'), '\\x01');
+    assert.equal(visibleToken('\u007f'), '\\x7f');
+    // Invisible or space-like characters some GPT-2 tokens hold (no-break space: 52 tokens).
+    assert.equal(visibleToken(' \u00a0'), '\u00b7\\u00a0');
+    assert.equal(visibleToken('a\u200bb\u00adc\u200ed\u202ee\ufeff'), 'a\\u200bb\\u00adc\\u200ed\\u202ee\\ufeff');
+    assert.equal(visibleToken('\u0085\u2028\u3000'), '\\u0085\\u2028\\u3000');
+    // Visible text is left alone: letters, CJK, emoji, combining marks, U+FFFD of a split character.
+    assert.equal(visibleToken('é残差🧪e\u0301\ufffd'), 'é残差🧪e\u0301\ufffd');
   });
   test('component names', () => {
     const c = (kind: ComponentLabel['kind'], layer: number, head: number, name: string): ComponentLabel => ({ kind, layer, head, name });
