@@ -67,11 +67,6 @@ interface Answers {
   readonly wrong: SavedAnswer;
 }
 
-/** `{ [key]: value }` when there is a value, else nothing (saved states carry no undefined fields). */
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}
-
 function runTop(top: PositionTopK | undefined): RunTopK {
   return { ids: top?.ids ?? new Int32Array(0), probs: top?.probs ?? new Float32Array(0) };
 }
@@ -225,6 +220,9 @@ export class PatchingController implements vscode.Disposable {
       : [];
     const promptPayload = (t: TraceSummary, r: { value: number; top?: PositionTopK }): PromptRunPayload => ({ text: t.text, tokens: tokens(t), metric: r.value, top: runTop(r.top) });
     const ids = [correct.id, wrong.id, ...(cleanRun.top?.ids ?? []), ...(corruptedRun.top?.ids ?? [])];
+    // Where the prompts sit, saved with them: a reloaded window links them to the editor again.
+    const cleanAt = savedSource(cleanSource);
+    const corruptedAt = savedSource(corruptedSource);
     const payload: PatchSessionPayload = {
       sessionId: id,
       model: info.name,
@@ -241,8 +239,8 @@ export class PatchingController implements vscode.Disposable {
         corrupted: corruptedSource.text,
         correct: { id: correct.id, text: correct.text },
         wrong: { id: wrong.id, text: wrong.text },
-        ...optional('cleanSource', savedSource(cleanSource)),
-        ...optional('corruptedSource', savedSource(corruptedSource)),
+        ...(cleanAt && { cleanSource: cleanAt }),
+        ...(corruptedAt && { corruptedSource: corruptedAt }),
       },
     };
     const c: Comparison = {
