@@ -172,12 +172,15 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
     // one, whose traces read 500 MB of unpacked weights and leave 34 MB of garbage each) put its
     // cache misses and collections into the pair (T = 128: ratio 1.44–1.46 with it, 1.21–1.23
     // without, four runs in one period). It is timed in a loop of its own after.
+    const faults: number[] = [];
     for (let i = 0; i < reps + 2; i++) {
       const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
+      const before = process.resourceUsage().minorPageFault;
       const q = await time(() => engine.trace({ text }));
       if (i >= 2) {
         plainMs.push(p);
         instrMs.push(q);
+        faults.push(process.resourceUsage().minorPageFault - before);
       }
     }
     for (let i = 0; i < reps + 2; i++) {
@@ -196,6 +199,10 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
       plainGflops: round(flops / median(plainMs) / 1e6),
       instrumentedGflops: round(flops / median(instrMs) / 1e6),
       instrumentedNoPrepackMs: round(median(mappedMs)),
+      // Pages the trace touched for the first time (kernel faults that zero a page each): traced
+      // back to back, the hook outputs land in fresh pages, as the traces the store evicts are
+      // freed only at the next collection (in the extension the worker collects when idle).
+      faultsPerTrace: median(faults),
     };
   }
 
