@@ -7,7 +7,8 @@
  * (in a child process), and the same with prepacking disabled.
  *
  * Run alone: node --import tsx bench/engine.ts   (prints JSON; `--attribute-all` for only the attributeAll figures,
- * `--hook-split` for only forward.T128split: where the instrumented trace's extra time goes)
+ * `--hook-split` for only forward.T128split: where the instrumented trace's extra time goes;
+ * `--idle` for only forward.T128idle, traces spaced as the extension runs them, next to back to back)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,6 +17,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { attributeAllPositions } from '../src/analysis/attribution';
 import { Engine } from '../src/engine/engine';
+import { exposeGc } from '../src/engine/exposeGc';
 import { ensureF32Weights, openCheckpoint, readTensor, readUnembedColumn } from '../src/engine/checkpoint';
 import { createOrtMatmulBackend } from '../src/engine/matmulBackend';
 import { buildInstrumentedGraph, buildLensGraph, buildMatMulGraph, buildPlainGraph, FORWARD_OUTPUTS, INPUTS, type WeightLocator } from '../src/engine/graph';
@@ -206,6 +208,9 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
     };
   }
 
+  log('plain vs instrumented at T=128, spaced as the extension runs them');
+  forward.T128idle = await idleSpacedRatio(engine, plain, 128);
+
   log('hook overhead at T=128, split');
   forward.T128split = await hookOverheadSplit(config, locate, weightsFolder, plain, sessions.lens);
 
@@ -310,6 +315,50 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
  * difference is the binding's copy of the other hooks into new JS buffers); the head (ln_final,
  * unembedding, top-k) through the lens session on the final rows, as a trace runs it.
  */
+/** Pause before each run, as between a user's traces; long enough for the worker's idle collection (300 ms). */
+const IDLE_GAP_MS = 400;
+
+/**
+ * The plain forward and the engine's trace alternating as above, but each after an idle pause in
+ * which the collection the engine's worker makes when idle (src/engine/worker.ts: 300 ms without
+ * requests, once evicted traces add up) runs; then the traces the store evicted are freed before
+ * the next one allocates, and its hook outputs reuse their pages (`faultsPerTrace` ~100 instead of
+ * ~4,600 back to back). 12 pairs after 12 that fill the trace store.
+ */
+async function idleSpacedRatio(engine: Engine, plain: ort.InferenceSession, T: number): Promise<Record<string, number>> {
+  const gc = exposeGc();
+  const pause = async (): Promise<void> => {
+    await new Promise((resolve) => setTimeout(resolve, IDLE_GAP_MS));
+    gc?.();
+  };
+  const ids = int64Tensor(Array.from({ length: T }, (_, i) => (i === 0 ? 50256 : 257)), [T]);
+  const k = int64Tensor([10], [1]);
+  const text = textOfLength(T);
+  const plainMs: number[] = [];
+  const instrMs: number[] = [];
+  const faults: number[] = [];
+  for (let i = 0; i < 24; i++) {
+    await pause();
+    const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
+    await pause();
+    const before = process.resourceUsage().minorPageFault;
+    const q = await time(() => engine.trace({ text }));
+    if (i >= 12) {
+      plainMs.push(p);
+      instrMs.push(q);
+      faults.push(process.resourceUsage().minorPageFault - before);
+    }
+  }
+  return {
+    gapMs: IDLE_GAP_MS,
+    collected: gc ? 1 : 0,
+    plainMs: round(median(plainMs)),
+    instrumentedMs: round(median(instrMs)),
+    ratio: round(median(instrMs.map((q, i) => q / plainMs[i])), 3),
+    faultsPerTrace: median(faults),
+  };
+}
+
 async function hookOverheadSplit(config: ModelConfig, locate: WeightLocator, weightsFolder: string, plain: ort.InferenceSession, lensSession: ort.InferenceSession): Promise<Record<string, number>> {
   const T = 128;
   const instrumented = await createSession(buildInstrumentedGraph(config, locate), weightsFolder);
@@ -425,6 +474,30 @@ async function probeAttributeAll(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ attribute_all_ms: r.attribute_all_ms, attributeAll: r.detail }, null, 2)}\n`);
 }
 
+/** Only the idle-spaced ratio (node --import tsx bench/engine.ts --idle), next to the back-to-back one of the same process. */
+async function probeIdle(): Promise<void> {
+  const folder = ensureBenchCheckpoint();
+  const { locate, weightsFolder, config } = locator(folder);
+  const plain = await createSession(buildPlainGraph(config, locate), weightsFolder);
+  const engine = new Engine({ reusePrefix: false });
+  await engine.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
+  try {
+    const text = textOfLength(128);
+    const ids = int64Tensor(Array.from({ length: 128 }, (_, i) => (i === 0 ? 50256 : 257)), [128]);
+    const k = int64Tensor([10], [1]);
+    const ratios: number[] = [];
+    for (let i = 0; i < 14; i++) {
+      const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
+      const q = await time(() => engine.trace({ text }));
+      if (i >= 2) ratios.push(q / p);
+    }
+    const idle = await idleSpacedRatio(engine, plain, 128);
+    process.stdout.write(`${JSON.stringify({ T128backToBackRatio: round(median(ratios), 3), T128idle: idle }, null, 2)}\n`);
+  } finally {
+    await plain.release();
+  }
+}
+
 /** Only the hook-overhead split (node --import tsx bench/engine.ts --hook-split). */
 async function probeHookSplit(): Promise<void> {
   const folder = ensureBenchCheckpoint();
@@ -442,6 +515,7 @@ async function probeHookSplit(): Promise<void> {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--hook-split') return probeHookSplit();
+  if (args[0] === '--idle') return probeIdle();
   if (args[0] === '--build') return buildCheckpoint();
   if (args[0] === '--memory') return childMemory(args[1], args.includes('--no-prepack'));
   if (args[0] === '--attribute-all') return probeAttributeAll();

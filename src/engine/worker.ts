@@ -7,13 +7,12 @@
  * back with their typed arrays transferred, not copied — except the arrays the engine keeps for
  * follow-up requests (lens, attribution), which are copied.
  */
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
 import type { EngineWorkerData } from './client';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine, type RequestContext } from './engine';
 import { isExecutionProviderSetting } from './executionProvider';
+import { exposeGc } from './exposeGc';
 import { lowerThisThreadPriority } from './threadPriority';
 import { traceJsonBytes } from './traceExport';
 import {
@@ -51,19 +50,6 @@ const GC_AFTER_EVICTED = 4 * 1024 * 1024;
  * answer and took CPU from the page's render (live lens, bench/liveLens.ts).
  */
 const GC_WHEN_IDLE_MS = 300;
-
-/** V8's gc(), exposed for this thread only: the flag is turned off again right after. */
-function exposeGc(): (() => void) | undefined {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const gc: unknown = vm.runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    v8.setFlagsFromString('--no-expose-gc');
-  }
-}
 
 export function startWorker(port: NonNullable<typeof parentPort>): void {
   const data = (workerData ?? {}) as EngineWorkerData;
