@@ -85,7 +85,10 @@ export const viewsScenarios: readonly Scenario[] = [
     async run(ctx) {
       const want = ctx.lastTraceIds;
       // The selected position before the reload (scenario 4 clicked one): the restored panel keeps it.
-      const before = want === undefined ? undefined : await ctx.wb.frameWith('[data-testid="token-chip"]', 5_000).then(selectedPos).catch(() => undefined);
+      // The trace tab is brought forward to read it (the circuits panel may be in front).
+      const traceTab = ctx.wb.page.locator('.tabs-container .tab', { hasText: 'Residual Lens: Trace' }).first();
+      if (want !== undefined && (await traceTab.count()) > 0) await traceTab.click();
+      const before = want === undefined ? undefined : await ctx.wb.frameWith('[data-testid="token-chip"]', 10_000).then(selectedPos).catch(() => undefined);
       const t0 = Date.now();
       takeTraceEvents(ctx);
       newExtensionHost();
