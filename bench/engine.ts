@@ -159,32 +159,18 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
   const engineMapped = new Engine({ disablePrepacking: true, reusePrefix: false });
   await engineMapped.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
   const plain = sessions.plain;
-  const k = int64Tensor([10], [1]);
 
   log('plain vs instrumented forward, alternating');
   const forward: Record<string, unknown> = {};
   for (const T of LENGTHS) {
-    const ids = int64Tensor(Array.from({ length: T }, (_, i) => (i === 0 ? 50256 : 257)), [T]);
     const text = textOfLength(T);
     const reps = T === 128 ? 8 : 12;
-    const plainMs: number[] = [];
-    const instrMs: number[] = [];
     const mappedMs: number[] = [];
     // Plain and instrumented alternate alone: a third engine in the same loop (the memory-mapped
     // one, whose traces read 500 MB of unpacked weights and leave 34 MB of garbage each) put its
     // cache misses and collections into the pair (T = 128: ratio 1.44–1.46 with it, 1.21–1.23
     // without, four runs in one period). It is timed in a loop of its own after.
-    const faults: number[] = [];
-    for (let i = 0; i < reps + 2; i++) {
-      const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
-      const before = process.resourceUsage().minorPageFault;
-      const q = await time(() => engine.trace({ text }));
-      if (i >= 2) {
-        plainMs.push(p);
-        instrMs.push(q);
-        faults.push(process.resourceUsage().minorPageFault - before);
-      }
-    }
+    const { plainMs, instrMs, faults } = await alternatePlainAndTrace(engine, plain, T, { warmup: 2, runs: reps });
     for (let i = 0; i < reps + 2; i++) {
       const r = await time(() => engineMapped.trace({ text }));
       if (i >= 2) mappedMs.push(r);
@@ -331,24 +317,7 @@ async function idleSpacedRatio(engine: Engine, plain: ort.InferenceSession, T: n
     await new Promise((resolve) => setTimeout(resolve, IDLE_GAP_MS));
     gc?.();
   };
-  const ids = int64Tensor(Array.from({ length: T }, (_, i) => (i === 0 ? 50256 : 257)), [T]);
-  const k = int64Tensor([10], [1]);
-  const text = textOfLength(T);
-  const plainMs: number[] = [];
-  const instrMs: number[] = [];
-  const faults: number[] = [];
-  for (let i = 0; i < 24; i++) {
-    await pause();
-    const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
-    await pause();
-    const before = process.resourceUsage().minorPageFault;
-    const q = await time(() => engine.trace({ text }));
-    if (i >= 12) {
-      plainMs.push(p);
-      instrMs.push(q);
-      faults.push(process.resourceUsage().minorPageFault - before);
-    }
-  }
+  const { plainMs, instrMs, faults } = await alternatePlainAndTrace(engine, plain, T, { warmup: 12, runs: 12, pause });
   return {
     gapMs: IDLE_GAP_MS,
     collected: gc ? 1 : 0,
@@ -357,6 +326,36 @@ async function idleSpacedRatio(engine: Engine, plain: ort.InferenceSession, T: n
     ratio: round(median(instrMs.map((q, i) => q / plainMs[i])), 3),
     faultsPerTrace: median(faults),
   };
+}
+
+/**
+ * The plain forward (top-k of the final logits) and the engine's full trace of T tokens, alternating
+ * (`pause` before each run, when given); times of the `runs` pairs after `warmup`, and the minor
+ * page faults of each trace (pages new to the process: a kernel fault that zeroes each).
+ */
+async function alternatePlainAndTrace(
+  engine: Engine,
+  plain: ort.InferenceSession,
+  T: number,
+  o: { readonly warmup: number; readonly runs: number; readonly pause?: () => Promise<void> },
+): Promise<{ plainMs: number[]; instrMs: number[]; faults: number[] }> {
+  const ids = int64Tensor(Array.from({ length: T }, (_, i) => (i === 0 ? 50256 : 257)), [T]);
+  const k = int64Tensor([10], [1]);
+  const text = textOfLength(T);
+  const out = { plainMs: [] as number[], instrMs: [] as number[], faults: [] as number[] };
+  for (let i = 0; i < o.warmup + o.runs; i++) {
+    await o.pause?.();
+    const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
+    await o.pause?.();
+    const before = process.resourceUsage().minorPageFault;
+    const q = await time(() => engine.trace({ text }));
+    if (i >= o.warmup) {
+      out.plainMs.push(p);
+      out.instrMs.push(q);
+      out.faults.push(process.resourceUsage().minorPageFault - before);
+    }
+  }
+  return out;
 }
 
 async function hookOverheadSplit(config: ModelConfig, locate: WeightLocator, weightsFolder: string, plain: ort.InferenceSession, lensSession: ort.InferenceSession): Promise<Record<string, number>> {
@@ -482,17 +481,10 @@ async function probeIdle(): Promise<void> {
   const engine = new Engine({ reusePrefix: false });
   await engine.load({ folder, name: 'gpt2-small-random', cacheDir: path.join(BENCH_DIR, 'cache') });
   try {
-    const text = textOfLength(128);
-    const ids = int64Tensor(Array.from({ length: 128 }, (_, i) => (i === 0 ? 50256 : 257)), [128]);
-    const k = int64Tensor([10], [1]);
-    const ratios: number[] = [];
-    for (let i = 0; i < 14; i++) {
-      const p = await time(() => plain.run({ [INPUTS.ids]: ids, [INPUTS.k]: k }));
-      const q = await time(() => engine.trace({ text }));
-      if (i >= 2) ratios.push(q / p);
-    }
+    const backToBack = await alternatePlainAndTrace(engine, plain, 128, { warmup: 2, runs: 12 });
+    const ratio = round(median(backToBack.instrMs.map((q, i) => q / backToBack.plainMs[i])), 3);
     const idle = await idleSpacedRatio(engine, plain, 128);
-    process.stdout.write(`${JSON.stringify({ T128backToBackRatio: round(median(ratios), 3), T128idle: idle }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ T128backToBackRatio: ratio, T128idle: idle }, null, 2)}\n`);
   } finally {
     await plain.release();
   }
