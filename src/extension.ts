@@ -122,6 +122,7 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     },
     log: (line) => output.info(line),
+    warn: (line) => output.showWarning(line),
   };
 
   const adoptTracePanel = (panel: Panel): Panel => {

@@ -13,6 +13,8 @@ export interface PageStartOptions {
   /** Whether the view is shown now (a hidden webview has no page: nothing to wait for). */
   readonly visible: () => boolean;
   readonly log: (line: string) => void;
+  /** Says that the page could not be started (shown to the user: the view stays blank). */
+  readonly warn: (line: string) => void;
   /** The view's name in the log line. */
   readonly name: string;
   readonly timeoutMs?: number;
@@ -52,7 +54,7 @@ export class PageStartWatchdog {
     const max = this.options.maxReloads ?? MAX_RELOADS;
     const seconds = ((this.options.timeoutMs ?? PAGE_START_TIMEOUT_MS) / 1000).toFixed(0);
     if (this.reloads >= max) {
-      this.options.log(`The ${this.options.name} page has still not started after ${max} reloads; close and open it again.`);
+      this.options.warn(`The ${this.options.name} page has still not started after ${max} reloads; close and open it again.`);
       return;
     }
     this.reloads++;

@@ -15,6 +15,8 @@ export interface ViewSource {
   replay(view: WebviewKind): HostMessage[];
   handle(msg: PageMessage, view: WebviewKind): void;
   log(line: string): void;
+  /** A problem the user must see (a notification). */
+  warn(line: string): void;
 }
 
 /** Something the controllers can post to. */
@@ -42,6 +44,7 @@ class PageConnection implements vscode.Disposable {
       },
       visible,
       log: (line) => source.log(line),
+      warn: (line) => source.warn(line),
       name: title,
     });
     this.channel = new WebviewChannel(webview, {
