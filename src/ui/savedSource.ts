@@ -3,6 +3,7 @@
  * trace panel and the patching panel come back from their saved text, and this links them to the
  * editor again, so decorations, hovers, the live lens and cell clicks work as before the reload.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SavedSource } from '../protocol/webview';
 import { locateText, type TracedRange } from '../viewModels/tracedRange';
@@ -50,11 +51,11 @@ export function withSavedSource(saved: SavedSource | undefined, text: string, th
 /** Where a restored panel's text was found, for the output line: "found again in a.txt", "not in a.txt any more", or undefined (no saved place). */
 export function foundWhere(saved: SavedSource | undefined, found: FoundSource | undefined): string | undefined {
   if (!saved) return undefined;
-  let name = saved.uri.slice(saved.uri.lastIndexOf('/') + 1) || saved.uri;
+  let name = saved.uri;
   try {
-    name = decodeURIComponent(name);
+    name = path.posix.basename(vscode.Uri.parse(saved.uri, true).path) || saved.uri;
   } catch {
-    // not percent-encoded: shown as saved
+    // not a URI: shown as saved
   }
   return found ? `found again in ${name}` : `not in ${name} any more, so not linked to an editor`;
 }
