@@ -32,9 +32,12 @@ const METHODS: readonly EngineMethod[] = ['load', 'tokenize', 'trace', 'traceSum
 
 /**
  * Test-only fault injection: RESIDUAL_LENS_WORKER_FAULT="exit:<method>" ends the thread when that
- * method arrives, "oom:<method>" allocates until V8 gives up (only under resourceLimits).
+ * method arrives, "oom:<method>" allocates until V8 gives up (only under resourceLimits),
+ * "pause:<method>" waits FAULT_PAUSE_MS before running it (a cancel sent meanwhile is then seen at
+ * its first stage boundary, however busy the machine).
  */
 const FAULT = process.env.RESIDUAL_LENS_WORKER_FAULT;
+const FAULT_PAUSE_MS = 250;
 
 /**
  * Evicted traces are old-generation garbage whose big buffers live outside the V8 heap; V8 lets
@@ -119,6 +122,10 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
     };
     try {
       await ctx.between?.();
+      if (FAULT === `pause:${req.method}`) {
+        await new Promise((resolve) => setTimeout(resolve, FAULT_PAUSE_MS));
+        await ctx.between?.();
+      }
       const handler = handlers[req.method] as (params: unknown, ctx: RequestContext) => unknown;
       const result = await handler(req.params, ctx);
       post({ v: ENGINE_PROTOCOL_VERSION, kind: 'response', id: req.id, ok: true, result } as WorkerToHost, transferList(result, engine.retainedBuffers()));

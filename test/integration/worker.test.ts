@@ -227,6 +227,13 @@ describe('engine worker through EngineClient', () => {
   });
 
   it('cancels: an aborted request rejects at once, a queued one is dropped, later requests still work', async () => {
+    // Each trace waits a moment in the worker before it runs, so the cancels below reach it in
+    // time on a busy machine too (a tiny model's trace is done in about a millisecond).
+    client.dispose();
+    process.env.RESIDUAL_LENS_WORKER_FAULT = 'pause:trace';
+    client = new EngineClient({ workerPath: WORKER, log: (line) => log.push(line) });
+    await client.request('load', { folder, name: 'tiny', cacheDir: path.join(root, 'cache') });
+    delete process.env.RESIDUAL_LENS_WORKER_FAULT; // read when the worker started
     const pre = new AbortController();
     pre.abort();
     await rejectsWithCode(client.request('trace', { text: 'never sent' }, { signal: pre.signal }), 'cancelled');
