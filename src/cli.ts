@@ -24,7 +24,7 @@ function usage(): string {
   return [
     'usage: residual-lens <command> [options]',
     '',
-    '  trace     --text <text> [--model <folder|name>] [--json] [--no-bos] [--k N] [--dir DIR] [--execution-provider cpu|webgpu|auto]',
+    '  trace     --text <text> [--model <folder|name>] [--json] [--no-bos] [--k N] [--dir DIR]',
     '  tokenize  --text <text> [--json] [--special] [--no-bos]',
     '  circuits  [--model <folder|name>] [--json] [--seed N] [--tokens N] [--dir DIR]',
     '  download  <name> [--hub URL] [--dir DIR]',
@@ -37,6 +37,7 @@ function usage(): string {
     '  download-sae <release> [--layers ID,ID…] [--hub URL] [--dir DIR]',
     '',
     '--model defaults to demo (the embedded demo model); --text - reads the text from stdin.',
+    'trace, circuits, patch, ablate, features and scan take --execution-provider cpu|webgpu|auto (default cpu).',
     'Add --debug to any command for stack traces.',
   ].join('\n');
 }

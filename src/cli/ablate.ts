@@ -6,10 +6,10 @@
  * ("ablate", schema 1).
  */
 import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { cliEngine, EXECUTION_PROVIDER_OPTION, loadForCli } from './engineOption';
 import { formatTable, readTextOption, showToken } from './tokenize';
 import { cacheDirectory, resolveModelArg } from './trace';
 import { parseHeads } from './patch';
-import { Engine } from '../engine/engine';
 import { decodeToken } from '../engine/tokenizer';
 import { INTERVENTIONS_SCHEMA_VERSION, type Intervention } from '../protocol/interventions';
 import type { PositionTopK } from '../protocol/patching';
@@ -51,6 +51,7 @@ export const command: CliCommand = {
       json: { type: 'boolean', default: false },
       'no-bos': { type: 'boolean', default: false },
       dir: { type: 'string' },
+      ...EXECUTION_PROVIDER_OPTION,
     });
     const text = readTextOption(values.text);
     if (values.head === undefined) throw new CliUsageError('--head is required: layer.head, e.g. --head 1.0 (several: 1.0,0.3)');
@@ -61,9 +62,9 @@ export const command: CliCommand = {
     if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got '${values.k}'`);
     const cacheDir = cacheDirectory(values.dir);
     const model = await resolveModelArg(values.model, cacheDir);
-    const engine = new Engine();
+    const engine = cliEngine(values['execution-provider']);
     try {
-      const info = await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      const info = await loadForCli(engine, model.folder, model.name, cacheDir);
       for (const h of heads) {
         if (h.layer >= info.config.nLayer || h.head >= info.config.nHead) {
           throw new CliUsageError(`--head ${h.layer}.${h.head} is out of range: ${model.name} has layers 0..${info.config.nLayer - 1} and heads 0..${info.config.nHead - 1}`);

@@ -11,9 +11,9 @@
  *   baseline (random subspaces); top: {q, k, v: [{from, to, score}]}}}.
  */
 import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
+import { cliEngine, EXECUTION_PROVIDER_OPTION, loadForCli } from './engineOption';
 import { formatTable } from './tokenize';
 import { cacheDirectory, resolveModelArg } from './trace';
-import { Engine } from '../engine/engine';
 import { decodeToken } from '../engine/tokenizer';
 import { headRole, type HeadRole } from '../viewModels/circuits';
 import { formatFixed } from '../viewModels/format';
@@ -27,6 +27,7 @@ export const command: CliCommand = {
       seed: { type: 'string', default: '0' },
       tokens: { type: 'string', default: '200' },
       dir: { type: 'string' },
+      ...EXECUTION_PROVIDER_OPTION,
     });
     const seed = Number(values.seed);
     if (!Number.isInteger(seed) || seed < 0) throw new CliUsageError(`--seed must be a whole number ≥ 0, got ${quoteArg(values.seed)}`);
@@ -36,9 +37,9 @@ export const command: CliCommand = {
     }
     const cacheDir = cacheDirectory(values.dir);
     const model = await resolveModelArg(values.model, cacheDir);
-    const engine = new Engine();
+    const engine = cliEngine(values['execution-provider']);
     try {
-      await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      await loadForCli(engine, model.folder, model.name, cacheDir);
       const t0 = performance.now();
       const report = await engine.circuits({ seed, tokenSample });
       const json = circuitsToJson(model.name, report);

@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { cliEngine, EXECUTION_PROVIDER_OPTION, loadForCli } from './engineOption';
 import { formatTable, readTextOption, showToken } from './tokenize';
 import { cacheDirectory, extensionRoot, resolveModelArg } from './trace';
-import { Engine } from '../engine/engine';
 import type { SaeFeatures, SaeInfo, SaeSpliceResult } from '../engine/sae/types';
 import { decodeToken } from '../engine/tokenizer';
 import type { PositionTopK } from '../protocol/patching';
@@ -86,6 +86,7 @@ export const command: CliCommand = {
       splice: { type: 'boolean', default: false },
       labels: { type: 'string' },
       dir: { type: 'string' },
+      ...EXECUTION_PROVIDER_OPTION,
     });
     const text = readTextOption(values.text);
     const k = Number(values.k);
@@ -94,9 +95,9 @@ export const command: CliCommand = {
     const saeFolder = resolveSaeArg(values.sae, cacheDir);
     const labels = readLabels(values.labels ?? path.join(saeFolder, 'feature-labels.json'), values.labels !== undefined);
     const model = await resolveModelArg(values.model, cacheDir);
-    const engine = new Engine();
+    const engine = cliEngine(values['execution-provider']);
     try {
-      const info = await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      const info = await loadForCli(engine, model.folder, model.name, cacheDir);
       await engine.loadSae({ folder: saeFolder });
       const trace = await engine.trace({ text, options: { prependBos: !values['no-bos'], topK: 1 } });
       const features = await engine.saeFeatures({ traceId: trace.traceId, k });

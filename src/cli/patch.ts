@@ -5,9 +5,9 @@
  * module semantics), printed as tables or as the JSON of docs/cli-json.md ("patch", schema 1).
  */
 import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { cliEngine, EXECUTION_PROVIDER_OPTION, loadForCli } from './engineOption';
 import { formatTable, showToken } from './tokenize';
 import { cacheDirectory, resolveModelArg } from './trace';
-import { Engine } from '../engine/engine';
 import { decodeToken, tokenize } from '../engine/tokenizer';
 import type { TokenInfo } from '../engine/types';
 import { INTERVENTIONS_SCHEMA_VERSION } from '../protocol/interventions';
@@ -53,6 +53,7 @@ export const command: CliCommand = {
       json: { type: 'boolean', default: false },
       'no-bos': { type: 'boolean', default: false },
       dir: { type: 'string' },
+      ...EXECUTION_PROVIDER_OPTION,
     });
     if (values.clean === undefined || values.corrupt === undefined) throw new CliUsageError('--clean and --corrupt are required');
     if (values.answer === undefined) throw new CliUsageError('--answer is required (one token, e.g. " Mary")');
@@ -68,9 +69,9 @@ export const command: CliCommand = {
     }
     const cacheDir = cacheDirectory(values.dir);
     const model = await resolveModelArg(values.model, cacheDir);
-    const engine = new Engine();
+    const engine = cliEngine(values['execution-provider']);
     try {
-      await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      await loadForCli(engine, model.folder, model.name, cacheDir);
       const clean = await engine.traceSummary({ text: values.clean, options: { prependBos } });
       const corrupt = await engine.traceSummary({ text: values.corrupt, options: { prependBos } });
       const T = clean.tokens.length;

@@ -8,10 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CliUsageError, parseCliArgs, type CliCommand } from './args';
+import { cliEngine, EXECUTION_PROVIDER_OPTION, loadForCli } from './engineOption';
 import { cacheDirectory, resolveModelArg } from './trace';
 import { resolveSaeArg } from './features';
 import { expandGlobs } from './glob';
-import { Engine } from '../engine/engine';
 import { corpusFingerprint, DEFAULT_MAX_FILE_BYTES, DEFAULT_SCAN_TOP, DEFAULT_SCAN_WINDOW, scanFiles } from '../models/sae/scan';
 import { mergeFeatureIndexes, parseFeatureIndex, type FeatureIndexJson } from '../analysis/featureIndex';
 
@@ -41,6 +41,7 @@ export const command: CliCommand = {
       'max-file-bytes': { type: 'string', default: String(DEFAULT_MAX_FILE_BYTES) },
       out: { type: 'string' },
       dir: { type: 'string' },
+      ...EXECUTION_PROVIDER_OPTION,
       quiet: { type: 'boolean', default: false },
     });
     if (!values.files || values.files.length === 0) throw new CliUsageError('--files GLOB is required (relative to --root, default the current folder)');
@@ -59,9 +60,9 @@ export const command: CliCommand = {
     const cacheDir = cacheDirectory(values.dir);
     const saeFolder = resolveSaeArg(values.sae, cacheDir);
     const model = await resolveModelArg(values.model, cacheDir);
-    const engine = new Engine();
+    const engine = cliEngine(values['execution-provider']);
     try {
-      const info = await engine.load({ folder: model.folder, name: model.name, cacheDir });
+      const info = await loadForCli(engine, model.folder, model.name, cacheDir);
       const sae = await engine.loadSae({ folder: saeFolder });
       let last = 0;
       const index = await scanFiles(engine, {

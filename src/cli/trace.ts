@@ -7,11 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CliUsageError, parseCliArgs, quoteArg, type CliCommand } from './args';
+import { cliEngine, EXECUTION_PROVIDER_OPTION, loadForCli } from './engineOption';
 import { formatTable, readTextOption, showToken, tokenTable } from './tokenize';
 import type { TraceJson } from './traceJson';
 import { buildTraceJson } from '../engine/traceExport';
-import { Engine } from '../engine/engine';
-import { isExecutionProviderSetting } from '../engine/executionProvider';
 import { MAX_CONFIG_BYTES, parseConfig } from '../engine/checkpoint';
 import { BLANK_TEXT_MESSAGE, hasVisibleText } from '../engine/textRules';
 import { decodeToken, tokenize } from '../engine/tokenizer';
@@ -26,10 +25,8 @@ export const command: CliCommand = {
       'no-bos': { type: 'boolean', default: false },
       k: { type: 'string', default: '10' },
       dir: { type: 'string' },
-      'execution-provider': { type: 'string', default: 'cpu' },
+      ...EXECUTION_PROVIDER_OPTION,
     });
-    const executionProvider = values['execution-provider'];
-    if (!isExecutionProviderSetting(executionProvider)) throw new CliUsageError(`--execution-provider must be cpu, webgpu or auto, got '${executionProvider}'`);
     const text = readTextOption(values.text);
     const k = Number(values.k);
     if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliUsageError(`--k must be a whole number from 1 to 1000, got ${quoteArg(values.k)}`);
@@ -38,10 +35,9 @@ export const command: CliCommand = {
     const prependBos = !values['no-bos'];
     refuseUntraceableText(text, model, prependBos);
 
-    const engine = new Engine({ executionProvider });
+    const engine = cliEngine(values['execution-provider']);
     try {
-      const info = await engine.load({ folder: model.folder, name: model.name, cacheDir });
-      if (info.executionProviderNote) process.stderr.write(`${info.executionProviderNote}\n`);
+      await loadForCli(engine, model.folder, model.name, cacheDir);
       const json = await buildTraceJson(engine, { text, options: { prependBos, topK: k } });
       process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${traceTables(json)}\n`);
     } finally {

@@ -33,6 +33,7 @@ import { BLANK_TEXT_MESSAGE, hasVisibleText } from './textRules';
 import { InterventionRunner } from './interventions/runner';
 import { forwardFeeds, headReusable, planReuse, spliceForward, spliceHead, type HeadRows, type ReusePlan } from './prefixReuse';
 import { TraceStore } from './traceStore';
+import { FallbackNotes } from './fallbackNotes';
 import { checkIndex, checkMaxSize, checkpointCall, checkTopK, errorDetail } from './requestChecks';
 import type { Attribution, AttributionTable, LensTable, ModelInfo, ModelWeights, PatternThumbs, PatternView, Tokenized, Trace, TraceForwardSummary, TraceSummary } from './types';
 import { componentLabels, decomposeResidual } from '../analysis/decomposition';
@@ -93,6 +94,12 @@ export interface EngineOptions extends SessionSettings {
   readonly reusePrefix?: boolean;
   /** The fewest shared positions reused (default minReusedPositions(T): below it a full forward is faster); tests set 1. */
   readonly reuseMinShared?: number;
+  /**
+   * A line for the output channel that belongs to no request: a graph created after the load (head
+   * results, mlp.hook_post, interventions, SAE) that WebGPU could not run and that runs on the CPU
+   * instead. Each distinct line once. A load's fallback is ModelInfo.executionProviderNote instead.
+   */
+  readonly onNotice?: (text: string) => void;
 }
 
 const DEFAULT_TOP_K = 10;
@@ -132,17 +139,18 @@ export class Engine {
   private matmul: Promise<OrtMatmulBackend> | undefined;
   /** The EP sessions are created on: chosen at the first load (options.executionProvider). */
   private provider: ExecutionProvider = 'cpu';
-  /** The first WebGPU → CPU fallback of a single graph, if any (ModelInfo.executionProviderNote). */
-  private fallbackNote: string | undefined;
+  /** WebGPU → CPU fallbacks of single graphs: into the load's ModelInfo, or said once through onNotice. */
+  private readonly fallbacks: FallbackNotes;
   private reused = 0;
 
   constructor(private readonly options: EngineOptions = {}) {
     this.traces = new TraceStore(options);
+    this.fallbacks = new FallbackNotes(options.onNotice);
   }
 
   /** Session settings: the options plus the chosen EP, collecting WebGPU fallbacks. */
   private get sessionSettings(): SessionSettings {
-    return { ...this.options, provider: this.provider, onFallback: (reason) => (this.fallbackNote ??= reason) };
+    return { ...this.options, provider: this.provider, onFallback: (reason) => this.fallbacks.report(reason) };
   }
 
   /** The loaded model, if any. */
@@ -186,7 +194,7 @@ export class Engine {
 
     const choice = await chooseExecutionProvider(this.options.executionProvider ?? 'cpu');
     this.provider = choice.provider;
-    this.fallbackNote = undefined;
+    this.fallbacks.beginLoad();
     ctx.progress?.('creating session');
     const created: ort.InferenceSession[] = [];
     try {
@@ -196,7 +204,8 @@ export class Engine {
       const lensSession = await createSession(lensGraph, weightsFolder, this.sessionSettings);
       created.push(lensSession);
       await ctx.between?.();
-      const note = choice.note ?? this.fallbackNote;
+      const loadFallback = this.fallbacks.endLoad();
+      const note = choice.note ?? loadFallback;
       const info: ModelInfo = {
         name: p.name, folder: ckpt.folder, config, dtype: ckpt.dtype, fingerprint: ckpt.fingerprint,
         format: ckpt.format, unembedding: ckpt.untiedLmHead ? 'lm_head' : 'tied', notes: ckpt.notes,
@@ -211,6 +220,8 @@ export class Engine {
       await Promise.all(created.map((s) => s.release().catch(() => undefined)));
       if (err instanceof EngineError) throw err;
       throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: onnxruntime could not load the model: ${firstLine(err)}`, errorDetail(err));
+    } finally {
+      this.fallbacks.endLoad();
     }
     this.traces.clear();
     await this.scan.release();

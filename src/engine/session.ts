@@ -22,6 +22,11 @@ export interface SessionSettings {
    * the same graph was created on the CPU instead; `reason` is one line.
    */
   readonly onFallback?: (reason: string) => void;
+  /**
+   * False: no CPU memory arena (a session among many that would each keep one sized to its
+   * largest run, as the interventions' per-layer block sessions). Default true.
+   */
+  readonly memArena?: boolean;
 }
 
 /**
@@ -47,6 +52,7 @@ export function sessionOptions(weightsFolder: string | undefined, settings: Sess
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    ...(settings.memArena === false ? { enableCpuMemArena: false } : {}),
     // WebGPU: ORT logs a warning per graph for the shape ops it keeps on the CPU (normal); errors only.
     ...(settings.provider === 'webgpu' ? { executionProviders: providerList('webgpu'), logSeverityLevel: 3 as const } : {}),
     extra,

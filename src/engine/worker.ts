@@ -61,7 +61,9 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
   const priorityProblem = data.lowPriority === true ? lowerThisThreadPriority() : undefined;
   const threads = typeof data.threads === 'number' && Number.isInteger(data.threads) && data.threads > 0 ? data.threads : undefined;
   const executionProvider = isExecutionProviderSetting(data.executionProvider) ? data.executionProvider : undefined;
-  const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}) });
+  const post = (message: WorkerToHost, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+  const notice = (text: string): void => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'notice', text });
+  const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}), onNotice: notice });
   const gc = exposeGc();
   let collectedAt = 0;
   const queue: EngineRequest[] = [];
@@ -69,9 +71,8 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
   let running: number | undefined;
   let busy = false;
 
-  const post = (message: WorkerToHost, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
   if (priorityProblem !== undefined) {
-    post({ v: ENGINE_PROTOCOL_VERSION, kind: 'notice', text: `the engine's threads could not be lowered below normal priority (${priorityProblem}); they run at normal priority, so the editor may feel slower while tracing` });
+    notice(`the engine's threads could not be lowered below normal priority (${priorityProblem}); they run at normal priority, so the editor may feel slower while tracing`);
   }
   const fail = (id: number, error: EngineErrorPayload): void => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'response', id, ok: false, error });
 

@@ -11,6 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { EngineClient } from '../../src/engine/client';
@@ -190,11 +191,43 @@ describe('WebGPU fallback', () => {
     assert.deepEqual(strip(gpu.stdout), strip(cpu.stdout));
   });
 
-  it('CLI rejects an unknown provider with a usage error', async () => {
+  it('CLI rejects an unknown provider with a usage error, in every command that runs the model', async () => {
     const run = promisify(execFile);
-    await assert.rejects(
-      run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), 'trace', '--model', 'demo', '--text', 'x', '--execution-provider', 'cuda'], { cwd: root }),
-      (err: { code?: number; stderr?: string }) => err.code === 2 && /--execution-provider must be cpu, webgpu or auto/.test(err.stderr ?? ''),
-    );
+    const commands = [
+      ['trace', '--model', 'demo', '--text', 'x'],
+      ['circuits', '--model', 'demo'],
+      ['ablate', '--model', 'demo', '--text', 'x', '--head', '0.0'],
+      ['patch', '--model', 'demo', '--clean', 'a cat', '--corrupt', 'a dog', '--answer', ' sat'],
+      ['features', '--model', 'demo', '--sae', 'demo', '--text', 'x'],
+      ['scan', '--model', 'demo', '--sae', 'demo', '--files', 'README.md', '--out', path.join(os.tmpdir(), 'residual-lens-never-written.json')],
+    ];
+    for (const args of commands) {
+      await assert.rejects(
+        run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), ...args, '--execution-provider', 'cuda'], { cwd: root }),
+        (err: { code?: number; stderr?: string }) => err.code === 2 && /--execution-provider must be cpu, webgpu or auto, got 'cuda'/.test(err.stderr ?? ''),
+        `${args[0]}: a usage error`,
+      );
+    }
+  });
+
+  it('CLI ablate, patch and features --execution-provider webgpu without an adapter: one note on stderr, the CPU result', async () => {
+    const run = promisify(execFile);
+    const env = { ...process.env, VK_DRIVER_FILES: '/nonexistent/icd.json', VK_ICD_FILENAMES: '/nonexistent/icd.json' };
+    const commands = [
+      ['ablate', '--model', 'demo', '--text', 'The cat sat on the mat', '--head', '1.0', '--json'],
+      ['patch', '--model', 'demo', '--clean', 'The cat sat on the', '--corrupt', 'The dog sat on the', '--answer', ' mat', '--what', 'resid_pre', '--json'],
+      ['features', '--model', 'demo', '--sae', 'demo', '--text', ' The cat sat on the mat', '--k', '3', '--splice', '--json'],
+    ];
+    // Timings differ between runs; every other field must be equal.
+    const strip = (s: string): string => s.replace(/"(\w*ms|\w*_ms|ms\w*)":[0-9.e+-]+/gi, '"$1":0');
+    for (const args of commands) {
+      const cli = ['--import', 'tsx', path.join(root, 'src/cli.ts'), ...args];
+      const gpu = await run(process.execPath, [...cli, '--execution-provider', 'webgpu'], { cwd: root, env });
+      const cpu = await run(process.execPath, cli, { cwd: root, env });
+      const notes = gpu.stderr.split('\n').filter((line) => line.includes('running on the CPU'));
+      assert.equal(notes.length, 1, `${args[0]}: one fallback line, got stderr: ${gpu.stderr}`);
+      assert.equal(cpu.stderr.includes('running on the CPU'), false, `${args[0]}: the CPU says nothing`);
+      assert.equal(strip(gpu.stdout), strip(cpu.stdout), `${args[0]}: the same JSON`);
+    }
   });
 });

@@ -11,7 +11,7 @@
  * for probabilities, KL and top-k (the lens graph).
  */
 import * as ort from 'onnxruntime-node';
-import { floatOutput, floatTensor, int64Tensor, sessionOptions, type SessionSettings } from '../session';
+import { createSession, floatOutput, floatTensor, int64Tensor, type SessionSettings } from '../session';
 import type { WeightLocator } from '../graph';
 import type { LensRunner } from '../lens';
 import type { ModelInfo, TokenInfo } from '../types';
@@ -450,7 +450,8 @@ export class InterventionRunner {
       const h = this.host;
       // No memory arena: each of the L sessions would keep its own, sized to its largest batch
       // (measured: peak RSS 1.8 GiB with arenas after a GPT-2-small sweep).
-      s = ort.InferenceSession.create(buildBlockGraph(h.info.config, h.locate, layer), { ...sessionOptions(h.weightsFolder, h.sessionSettings), enableCpuMemArena: false });
+      // Through createSession: a block graph WebGPU cannot run falls back to the CPU, said once.
+      s = createSession(buildBlockGraph(h.info.config, h.locate, layer), h.weightsFolder, { ...h.sessionSettings, memArena: false });
       s.catch(() => {
         this.blocks[layer] = undefined;
       });
