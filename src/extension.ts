@@ -191,15 +191,17 @@ export function activate(context: vscode.ExtensionContext): void {
         adoptTracePanel(new Panel(panel, context.extensionUri, 'trace', source));
         // A reloaded window brings the panel back and re-runs its trace from the saved text.
         const saved = parseTracePanelState(state);
-        const text = saved.ok ? saved.value.text : traces.lastTracedText;
+        // Else the workspace's last trace, remembered with where it was.
+        const last = saved.ok ? undefined : traces.lastTrace;
+        const text = saved.ok ? saved.value.text : last?.text;
         if (text === undefined) {
           output.info(`The trace panel came back without a usable state (${saved.ok ? '' : saved.error}).`);
           return;
         }
         // Linked to its document again when the text is still there: decorations, hovers, live lens.
-        const where = saved.ok ? saved.value.source : undefined;
+        const where = saved.ok ? saved.value.source : last?.source;
         withSavedSource(where, text, (found) => {
-          const said = saved.ok ? foundWhere(where, found) : 'from the workspace state';
+          const said = [saved.ok ? undefined : 'from the workspace state', foundWhere(where, found)].filter((s) => s !== undefined).join(', ');
           output.info(`Restoring the trace panel: tracing its ${text.length} characters again${said ? ` (${said})` : ''}.`);
           void traces.restore(text, found, saved.ok ? saved.value.selection : undefined);
         });

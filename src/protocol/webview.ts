@@ -420,6 +420,24 @@ export function parseTracePanelState(raw: unknown): ParseResult<TracePanelState>
   return { ok: true, value: { text: raw.text, model: raw.model, selection: { pos: sel.pos as number, layer: sel.layer as number, head: sel.head as number }, ...(source.value ? { source: source.value } : {}) } };
 }
 
+/**
+ * The last trace a workspace remembers (workspaceState), for a restored trace panel whose own state
+ * is unusable: `{ text, source? }`, or a bare string (what versions before the saved source wrote).
+ */
+export interface RememberedTrace {
+  readonly text: string;
+  readonly source?: SavedSource;
+}
+
+/** Validates a RememberedTrace read back from the workspace state. */
+export function parseRememberedTrace(raw: unknown): ParseResult<RememberedTrace> {
+  if (typeof raw === 'string') return raw.length > 0 && raw.length <= MAX_STATE_TEXT_CHARS ? { ok: true, value: { text: raw } } : fail('remembered trace: bad text');
+  if (!isObject(raw) || typeof raw.text !== 'string' || raw.text.length === 0 || raw.text.length > MAX_STATE_TEXT_CHARS) return fail('remembered trace: text must be a non-empty string');
+  const source = parseSavedSource(raw.source, 'source');
+  if (!source.ok) return source;
+  return { ok: true, value: { text: raw.text, ...(source.value ? { source: source.value } : {}) } };
+}
+
 /** An optional SavedSource of a saved state: absent is fine; present, a URI string and an offset. */
 function parseSavedSource(raw: unknown, key: string): ParseResult<SavedSource | undefined> {
   if (raw === undefined) return { ok: true, value: undefined };

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { Attribution, LensTable, TraceSummary } from '../engine/types';
 import { EngineError } from '../protocol/engine';
-import { PATTERN_MAX_SIZE, THUMB_MAX_SIZE, type AttributionPayload, type ExportFormat, type LensPayload, type PatternPayload, type PatternThumbsPayload, type SelectionState, type WebviewKind } from '../protocol/webview';
+import { parseRememberedTrace, PATTERN_MAX_SIZE, THUMB_MAX_SIZE, type AttributionPayload, type ExportFormat, type LensPayload, type PatternPayload, type PatternThumbsPayload, type RememberedTrace, type SelectionState, type WebviewKind } from '../protocol/webview';
 import { applyEdit, tokenAt, type TracedRange } from '../viewModels/tracedRange';
 import type { Diagnostics } from './diagnostics';
 import type { EngineSession } from './engineSession';
@@ -29,7 +29,11 @@ import { copyLensTable, saveTraceJson } from './traceExports';
 export { EMPTY_MESSAGE } from './traceText';
 /** Traces kept for hovers / decorations (the engine may evict older ones; the hover then shows less). */
 const MAX_RECORDS = 8;
-/** workspaceState key of the last traced text: a reloaded window's panel falls back to it when the page's own state was not saved. */
+/**
+ * workspaceState key of the last trace (RememberedTrace: its text and where it was): a reloaded
+ * window's panel falls back to it when the page's own state was not saved. The key predates the
+ * saved source; a bare string there is the text alone.
+ */
 const LAST_TEXT_KEY = 'residualLens.lastTraceText';
 const MAX_REMEMBERED_TEXT = 64 * 1024;
 /**
@@ -138,10 +142,10 @@ export class TraceController implements vscode.Disposable {
     private readonly memento: vscode.Memento,
   ) {}
 
-  /** The text of the last trace in this workspace (for a restored panel without saved state). */
-  get lastTracedText(): string | undefined {
-    const text = this.memento.get<unknown>(LAST_TEXT_KEY);
-    return typeof text === 'string' && text.length > 0 ? text : undefined;
+  /** The last trace in this workspace, its text and where it was (for a restored panel without saved state). */
+  get lastTrace(): RememberedTrace | undefined {
+    const remembered = parseRememberedTrace(this.memento.get<unknown>(LAST_TEXT_KEY));
+    return remembered.ok ? remembered.value : undefined;
   }
 
   get latest(): TraceRecord | undefined {
@@ -406,7 +410,10 @@ export class TraceController implements vscode.Disposable {
       this.selection = keepSelection && before ? selectionFor(keptPosition(before.trace.tokens, trace.tokens, this.selection.pos), this.selection, nLayer, nHead) : this.firstSelection(T, nLayer, nHead);
       this.pendingPaint = started === undefined ? undefined : { traceId: trace.traceId, started, engineMs, tokens: T, model: trace.model.name, live: keepSelection };
     }
-    if (trace.text.length <= MAX_REMEMBERED_TEXT) void this.memento.update(LAST_TEXT_KEY, trace.text);
+    if (trace.text.length <= MAX_REMEMBERED_TEXT) {
+      const remembered: RememberedTrace = { text: trace.text, ...(payload.source ? { source: payload.source } : {}) };
+      void this.memento.update(LAST_TEXT_KEY, remembered);
+    }
     this.output.info(`Traced ${T} tokens with ${trace.model.name} in ${engineMs.toFixed(0)} ms (forward ${trace.forwardMs.toFixed(0)} ms).`);
     this.views.openPanel();
     if (painted) {

@@ -308,6 +308,27 @@ describe('extension lifetime with a stub vscode', () => {
     assert.deepEqual(state.messages, []);
   });
 
+  it("a restored trace panel without a usable state falls back to the workspace's last trace, found again in its document", async () => {
+    const doc = editableDocument('Preface. remembered text here', stub.Uri.file('/work/remembered.txt'));
+    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 9), new Position(0, 29)) };
+    await state.commands.get('residualLens.trace')?.();
+    type Shown = { text: string; source?: { uri: string; offset: number } };
+    const lastTrace = (w: FakeWebview): Shown | undefined => w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+    assert.equal(lastTrace(panelWebview())?.text, 'remembered text here');
+    doc.edit(0, 0, 'New line.\n'); // the text moves 10 on
+    (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === panelWebview())?.dispose();
+    // The page saved nothing usable (a page that never started): the workspace state has the trace.
+    const restored = await restorePanel('residualLens.trace', 'Residual Lens: Trace', undefined);
+    ready(restored);
+    await waitFor(() => lastTrace(restored)?.source?.offset === 19);
+    assert.equal(lastTrace(restored)?.text, 'remembered text here');
+    assert.equal(lastTrace(restored)?.source?.uri, 'file:///work/remembered.txt');
+    assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 20 characters again (from the workspace state, found again in remembered.txt).'), state.outputLines.slice(-3).join('\n'));
+    const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, 22));
+    assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
+    assert.deepEqual(state.messages, []);
+  });
+
   it('follow-ups wait for the panel to paint the trace (at most 400 ms); a trace replaced before that never asks for them', async () => {
     const w = panelWebview();
     const painted = (traceId: number): void => w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'painted', traceId, renderMs: 5, webviewMs: 20 });

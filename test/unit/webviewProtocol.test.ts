@@ -1,7 +1,7 @@
 /** The host ↔ webview message validators: good messages pass unchanged, bad ones are refused with a reason. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isHostMessage, MAX_LOG_CHARS, parseShowCircuitsArg, parseTracePanelState, parseWebviewMessage, WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
+import { isHostMessage, MAX_LOG_CHARS, MAX_STATE_TEXT_CHARS, parseRememberedTrace, parseShowCircuitsArg, parseTracePanelState, parseWebviewMessage, WEBVIEW_PROTOCOL_VERSION } from '../../src/protocol/webview';
 
 const v = WEBVIEW_PROTOCOL_VERSION;
 const PNG = 'data:image/png;base64,iVBORw0KGgo=';
@@ -112,6 +112,22 @@ describe('parseWebviewMessage refuses bad messages', () => {
     refused({ v, type: 'mlpPair', writer: 3, reader: 1 }, /writer must be before reader/);
   });
   test('log message must be a string', () => refused({ v, type: 'log', message: { toString: 1 } }, /log: message must be a string/));
+});
+
+describe('parseRememberedTrace', () => {
+  it('reads the text and where it was; a bare string (earlier versions) is the text alone', () => {
+    const source = { uri: 'file:///w/a.txt', offset: 12 };
+    assert.deepEqual(parseRememberedTrace({ text: 'abc', source }), { ok: true, value: { text: 'abc', source } });
+    assert.deepEqual(parseRememberedTrace({ text: 'abc' }), { ok: true, value: { text: 'abc' } });
+    assert.deepEqual(parseRememberedTrace('abc'), { ok: true, value: { text: 'abc' } });
+    assert.deepEqual(parseRememberedTrace({ text: 'abc', source, extra: 1 }), { ok: true, value: { text: 'abc', source } }, 'extra fields dropped');
+  });
+
+  it('refuses what is not a remembered trace', () => {
+    for (const bad of [undefined, null, 3, '', { text: '' }, { text: 4 }, { text: 'x'.repeat(MAX_STATE_TEXT_CHARS + 1) }, 'x'.repeat(MAX_STATE_TEXT_CHARS + 1), { text: 'a', source: { uri: '', offset: 0 } }, { text: 'a', source: { uri: 'file:///a', offset: -1 } }, { text: 'a', source: 'file:///a' }]) {
+      assert.equal(parseRememberedTrace(bad).ok, false, JSON.stringify(bad)?.slice(0, 60));
+    }
+  });
 });
 
 describe('parseTracePanelState', () => {
