@@ -115,7 +115,7 @@ describe('parseWebviewMessage refuses bad messages', () => {
 });
 
 describe('parseRememberedTrace', () => {
-  it('reads the text and where it was; a bare string (earlier versions) is the text alone', () => {
+  test('reads the text and where it was; a bare string (earlier versions) is the text alone', () => {
     const source = { uri: 'file:///w/a.txt', offset: 12 };
     assert.deepEqual(parseRememberedTrace({ text: 'abc', source }), { ok: true, value: { text: 'abc', source } });
     assert.deepEqual(parseRememberedTrace({ text: 'abc' }), { ok: true, value: { text: 'abc' } });
@@ -123,7 +123,7 @@ describe('parseRememberedTrace', () => {
     assert.deepEqual(parseRememberedTrace({ text: 'abc', source, extra: 1 }), { ok: true, value: { text: 'abc', source } }, 'extra fields dropped');
   });
 
-  it('refuses what is not a remembered trace', () => {
+  test('refuses what is not a remembered trace', () => {
     for (const bad of [undefined, null, 3, '', { text: '' }, { text: 4 }, { text: 'x'.repeat(MAX_STATE_TEXT_CHARS + 1) }, 'x'.repeat(MAX_STATE_TEXT_CHARS + 1), { text: 'a', source: { uri: '', offset: 0 } }, { text: 'a', source: { uri: 'file:///a', offset: -1 } }, { text: 'a', source: 'file:///a' }]) {
       assert.equal(parseRememberedTrace(bad).ok, false, JSON.stringify(bad)?.slice(0, 60));
     }

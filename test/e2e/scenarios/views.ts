@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { waitFor } from '../workbench';
-import { chipIds, CIRCUITS_TITLE, expectColorBar, newExtensionHost, openSentences, paintedPixels, sameIds, selectedPos, SENTENCES, sleep, takeTraceEvents, traceSentence, type Scenario } from '../scenarioKit';
+import { chipIds, CIRCUITS_TITLE, expectColorBar, expectTraceOf, newExtensionHost, openSentences, paintedPixels, sameIds, selectedPos, SENTENCES, sleep, takeTraceEvents, TRACE_TITLE, traceSentence, type Scenario } from '../scenarioKit';
 
 export const viewsScenarios: readonly Scenario[] = [
   {
@@ -129,6 +129,44 @@ export const viewsScenarios: readonly Scenario[] = [
         await ctx.wb.screenshot('06b-reload-hover');
         if (hover === undefined) ctx.problem(`after reload, hovering "${word}" in the traced sentence shows no "Top predictions": the restored trace is not linked to its document`);
       }
+      takeTraceEvents(ctx);
+    },
+  },
+  {
+    id: 21,
+    name: 'reload relinks the trace of an untitled document',
+    async run(ctx) {
+      // Text pasted into a new untitled editor and traced: VS Code backs the document up and reopens
+      // it after a reload; the restored trace panel must find its text there again.
+      const text = 'An untitled note about the quick brown fox';
+      await ctx.wb.runCommand('File: New Untitled Text File');
+      await ctx.wb.focusEditor();
+      await ctx.wb.page.keyboard.type(text);
+      await ctx.wb.selectAll();
+      takeTraceEvents(ctx);
+      await ctx.wb.runCommand(TRACE_TITLE);
+      await expectTraceOf(ctx, text, 'untitled document');
+      await sleep(1500); // the untitled document's backup (hot exit) is written after a short delay
+      const t0 = Date.now();
+      newExtensionHost();
+      await ctx.wb.reload();
+      const traceTab = ctx.wb.page.locator('.tabs-container .tab', { hasText: 'Residual Lens: Trace' }).first();
+      await traceTab.waitFor({ timeout: 30_000 }).catch(() => undefined);
+      if ((await traceTab.count()) === 0) throw new Error('after reload there is no "Residual Lens: Trace" tab');
+      await traceTab.click();
+      await ctx.wb.frameWith('[data-testid="token-chip"]', 90_000);
+      ctx.figures.set('reload (untitled): trace panel content back', `${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      // VS Code names an untitled editor after its first line.
+      const editorTab = ctx.wb.page.locator('.tabs-container .tab', { hasText: 'An untitled note' }).first();
+      await editorTab.waitFor({ timeout: 30_000 }).catch(() => undefined);
+      if ((await editorTab.count()) === 0) {
+        ctx.problem('after reload the untitled document did not come back (no "An untitled note…" tab)');
+        return;
+      }
+      await editorTab.click();
+      const hover = await ctx.wb.hoverText(text.slice(0, 20), 'quick', 'Top predictions').catch(() => undefined);
+      await ctx.wb.screenshot('21-reload-untitled-hover');
+      if (hover === undefined) ctx.problem('after reload, hovering "quick" in the untitled document shows no "Top predictions": the restored trace is not linked to it');
       takeTraceEvents(ctx);
     },
   },
