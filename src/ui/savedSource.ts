@@ -17,7 +17,7 @@ export interface FoundSource {
 /**
  * The document range of `text` nearest to where `saved` says it was, or undefined: no saved
  * source, the document cannot be opened (deleted, or an untitled document that did not come
- * back), or it no longer holds the text. Synchronous when the document is open (the usual case
+ * back within UNTITLED_REOPEN_WAIT_MS), or it no longer holds the text. Synchronous when the document is open (the usual case
  * after a reload: the restore then starts at once, as before there was a saved place); otherwise
  * the document is opened first. Never throws or rejects.
  */
@@ -32,13 +32,35 @@ export function findSavedSource(saved: SavedSource | undefined, text: string): F
   return (async () => {
     try {
       const uri = vscode.Uri.parse(saved.uri, true);
-      // Opening an untitled URI that is gone would create an empty document of that name.
-      if (uri.scheme === 'untitled') return undefined;
+      // Opening an untitled URI that is gone would create an empty document of that name; VS Code
+      // reopens the ones it backed up during start-up, perhaps after the panel: wait for it a while.
+      if (uri.scheme === 'untitled') {
+        const reopened = await whenOpened(saved.uri, UNTITLED_REOPEN_WAIT_MS);
+        return reopened ? locate(reopened) : undefined;
+      }
       return locate(await vscode.workspace.openTextDocument(uri));
     } catch {
       return undefined;
     }
   })();
+}
+
+/** How long a restore waits for an untitled document VS Code has not reopened yet. */
+export const UNTITLED_REOPEN_WAIT_MS = 5000;
+
+/** The document with this URI once VS Code opens it, or undefined after `ms`. */
+function whenOpened(uri: string, ms: number): Promise<vscode.TextDocument | undefined> {
+  return new Promise((resolve) => {
+    const done = (doc: vscode.TextDocument | undefined): void => {
+      clearTimeout(timer);
+      listener.dispose();
+      resolve(doc);
+    };
+    const listener = vscode.workspace.onDidOpenTextDocument((doc) => {
+      if (doc.uri.toString() === uri) done(doc);
+    });
+    const timer = setTimeout(() => done(undefined), ms);
+  });
 }
 
 /** Calls `then` with what findSavedSource finds: at once when it knows, else when the document is open. */

@@ -49,23 +49,26 @@ export class EventEmitter<T> {
 }
 
 export class Uri {
-  private constructor(readonly fsPath: string) {}
+  private constructor(
+    readonly fsPath: string,
+    readonly scheme = 'file',
+  ) {}
   static file(p: string): Uri {
     return new Uri(p);
   }
   static joinPath(base: Uri, ...parts: string[]): Uri {
-    return new Uri(path.join(base.fsPath, ...parts));
+    return new Uri(path.join(base.fsPath, ...parts), base.scheme);
   }
-  /** Only file: URIs, as the stub's documents have. */
+  /** file: URIs, and untitled: ones (a new editor's, e.g. untitled:Untitled-1). */
   static parse(s: string): Uri {
+    if (s.startsWith('untitled:')) return new Uri(s.slice('untitled:'.length), 'untitled');
     return new Uri(s.startsWith('file://') ? s.slice('file://'.length) : s);
   }
-  readonly scheme = 'file';
   get path(): string {
     return this.fsPath;
   }
   toString(): string {
-    return `file://${this.fsPath}`;
+    return this.scheme === 'file' ? `file://${this.fsPath}` : `${this.scheme}:${this.fsPath}`;
   }
 }
 
@@ -110,7 +113,7 @@ export function textDocument(text: string, uri = Uri.file('/work/doc.txt')): unk
  * A one-line document whose text `edit` changes, firing workspace.onDidChangeTextDocument as VS
  * Code does (offsets of the text before the edit). Listed in workspace.textDocuments.
  */
-export function editableDocument(initial: string, uri = Uri.file('/work/live.txt')): { document: unknown; text(): string; edit(offset: number, length: number, inserted: string): void } {
+export function editableDocument(initial: string, uri = Uri.file('/work/live.txt'), listed = true): { document: unknown; text(): string; edit(offset: number, length: number, inserted: string): void; open(): void } {
   let text = initial;
   const document = {
     uri,
@@ -119,9 +122,14 @@ export function editableDocument(initial: string, uri = Uri.file('/work/live.txt
     positionAt: (o: number) => new Position(0, Math.max(0, Math.min(o, text.length))),
     lineAt: () => ({ range: new Range(new Position(0, 0), new Position(0, text.length)) }),
   };
-  state.textDocuments.push(document);
+  // Not listed: a document VS Code has not opened yet (open() lists it and fires onDidOpenTextDocument).
+  if (listed) state.textDocuments.push(document);
   return {
     document,
+    open: () => {
+      state.textDocuments.push(document);
+      fireListeners('workspace.onDidOpenTextDocument', document);
+    },
     text: () => text,
     edit: (offset, length, inserted) => {
       text = text.slice(0, offset) + inserted + text.slice(offset + length);
@@ -374,6 +382,7 @@ export const vscode = {
     },
     workspaceFolders: undefined,
     onDidChangeTextDocument: listen('workspace.onDidChangeTextDocument'),
+    onDidOpenTextDocument: listen('workspace.onDidOpenTextDocument'),
     get textDocuments(): unknown[] {
       return state.textDocuments;
     },

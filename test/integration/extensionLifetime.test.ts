@@ -329,6 +329,39 @@ describe('extension lifetime with a stub vscode', () => {
     assert.deepEqual(state.messages, []);
   });
 
+  it('a trace of an untitled document is linked again when VS Code reopens the document after the panel; one that never comes back is traced unlinked', async () => {
+    const doc = editableDocument('scratch words to trace', stub.Uri.parse('untitled:Untitled-1'));
+    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 0), new Position(0, 22)) };
+    await state.commands.get('residualLens.trace')?.();
+    type Shown = { text: string; source?: { uri: string; offset: number } };
+    const lastTrace = (w: FakeWebview): Shown | undefined => w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+    const shown = lastTrace(panelWebview());
+    assert.deepEqual(shown?.source, { uri: 'untitled:Untitled-1', offset: 0 });
+    const closePanel = (): void => (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === panelWebview())?.dispose();
+    closePanel();
+    // The reload: the document is not open yet when the panel comes back; VS Code reopens it 200 ms later.
+    state.textDocuments.splice(state.textDocuments.indexOf(doc.document), 1);
+    doc.edit(0, 0, '>> '); // its backup: the text 3 on, so the restored trace is told from the one on show
+    const saved = { text: 'scratch words to trace', model: 'tiny-model', selection: { pos: 1, layer: 0, head: 0 }, source: shown?.source };
+    const restored = await restorePanel('residualLens.trace', 'Residual Lens: Trace', saved);
+    ready(restored);
+    setTimeout(() => doc.open(), 200);
+    await waitFor(() => lastTrace(restored)?.source?.offset === 3);
+    assert.equal(lastTrace(restored)?.source?.uri, 'untitled:Untitled-1');
+    assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 22 characters again (found again in Untitled-1).'), state.outputLines.filter((l) => l.startsWith('Restoring')).join('\n'));
+    const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, 12));
+    assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
+    // An untitled document that does not come back: traced unlinked after the wait, and said so.
+    closePanel();
+    const gone = await restorePanel('residualLens.trace', 'Residual Lens: Trace', { ...saved, source: { uri: 'untitled:Untitled-9', offset: 0 } });
+    ready(gone);
+    // The page first gets the trace on show (linked); the restored one follows the wait (UNTITLED_REOPEN_WAIT_MS).
+    await waitFor(() => lastTrace(gone)?.source === undefined);
+    assert.equal(lastTrace(gone)?.text, 'scratch words to trace');
+    assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 22 characters again (not in Untitled-9 any more, so not linked to an editor).'));
+    assert.deepEqual(state.messages, []);
+  });
+
   it('follow-ups wait for the panel to paint the trace (at most 400 ms); a trace replaced before that never asks for them', async () => {
     const w = panelWebview();
     const painted = (traceId: number): void => w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'painted', traceId, renderMs: 5, webviewMs: 20 });

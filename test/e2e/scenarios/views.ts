@@ -140,7 +140,8 @@ export const viewsScenarios: readonly Scenario[] = [
       // it after a reload; the restored trace panel must find its text there again.
       const text = 'An untitled note about the quick brown fox';
       await ctx.wb.runCommand('File: New Untitled Text File');
-      await ctx.wb.focusEditor();
+      // The new editor has the focus; a click there could land on its "Select a language" hint.
+      await sleep(500);
       await ctx.wb.page.keyboard.type(text);
       await ctx.wb.selectAll();
       takeTraceEvents(ctx);
