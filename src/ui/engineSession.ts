@@ -8,7 +8,7 @@ import { canLowerThreadPriority } from '../engine/threadPriority';
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/client';
 import type { ModelInfo } from '../engine/types';
-import type { EngineMethod, EngineMethods } from '../protocol/engine';
+import { EngineError, type EngineMethod, type EngineMethods } from '../protocol/engine';
 import type { ProgressPayload } from '../protocol/patching';
 import { BUSY_SHOWN_AFTER_MS } from './delayedProgress';
 import { isCancellation } from './output';
@@ -42,6 +42,7 @@ export class EngineSession implements vscode.Disposable {
   private client: EngineClient | undefined;
   private info: ModelInfo | undefined;
   private running = 0;
+  private closed = false;
   private current: EngineStatus = { state: 'idle', model: undefined };
   private readonly emitter = new vscode.EventEmitter<EngineStatus>();
   readonly onDidChangeStatus = this.emitter.event;
@@ -62,6 +63,9 @@ export class EngineSession implements vscode.Disposable {
   }
 
   private engine(): EngineClient {
+    // After close (deactivation) nothing may start a worker again: a restore that waited for its
+    // document, or any late request, is cancelled instead (said nowhere: the window is going).
+    if (this.closed) throw new EngineError('cancelled', 'Residual Lens is shutting down.');
     this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log, ...engineThreading(), executionProvider: executionProviderSetting() });
     return this.client;
   }
@@ -144,6 +148,7 @@ export class EngineSession implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.closed = true;
     this.client?.dispose();
     this.client = undefined;
     this.emitter.dispose();

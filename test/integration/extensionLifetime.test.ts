@@ -26,6 +26,20 @@ async function waitFor(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
+/**
+ * The hover at `offset` once it has the trace's predictions: a restored trace paints from its
+ * forward part first, and the hover's data comes with the whole trace (at most 5 s here).
+ */
+async function restoredHover(document: unknown, offset: number): Promise<{ contents: { value: string } } | undefined> {
+  let hover: { contents: { value: string } } | undefined;
+  for (let i = 0; i < 500; i++) {
+    hover = (await state.hoverProviders[0].provideHover(document, new Position(0, offset))) as typeof hover;
+    if (hover?.contents.value.includes('**Top predictions**')) return hover;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return hover;
+}
+
 type Posted = FakeWebview['posted'][number];
 const traceTexts = (posted: readonly Posted[]): string[] => posted.filter((m) => m.type === 'trace').map((m) => (m.trace as { text: string }).text);
 
@@ -294,7 +308,7 @@ describe('extension lifetime with a stub vscode', () => {
     // Shown with the selection the panel had.
     assert.deepEqual(restored.posted.filter((m) => m.type === 'trace').at(-1)?.selection, { pos: 2, layer: 1, head: 1 });
     assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 14 characters again (found again in reload.txt).'));
-    const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, 12));
+    const hover = await restoredHover(doc.document, 12);
     assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
     // Text the document does not hold: traced, not linked, and said so.
     close(restored);
@@ -324,7 +338,7 @@ describe('extension lifetime with a stub vscode', () => {
     assert.equal(lastTrace(restored)?.text, 'remembered text here');
     assert.equal(lastTrace(restored)?.source?.uri, 'file:///work/remembered.txt');
     assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 20 characters again (from the workspace state, found again in remembered.txt).'), state.outputLines.slice(-3).join('\n'));
-    const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, 22));
+    const hover = await restoredHover(doc.document, 22);
     assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
     assert.deepEqual(state.messages, []);
   });
@@ -349,7 +363,7 @@ describe('extension lifetime with a stub vscode', () => {
     await waitFor(() => lastTrace(restored)?.source?.offset === 3);
     assert.equal(lastTrace(restored)?.source?.uri, 'untitled:Untitled-1');
     assert.ok(state.outputLines.includes('Restoring the trace panel: tracing its 22 characters again (found again in Untitled-1).'), state.outputLines.filter((l) => l.startsWith('Restoring')).join('\n'));
-    const hover = await state.hoverProviders[0].provideHover(doc.document, new Position(0, 12));
+    const hover = await restoredHover(doc.document, 12);
     assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
     // An untitled document that does not come back: traced unlinked after the wait, and said so.
     closePanel();

@@ -16,4 +16,11 @@ describe('EngineSession status', () => {
     assert.deepEqual(seen.map((s) => s.state), ['error', 'idle']);
     session.dispose();
   });
+
+  it('after close nothing starts a worker again: a late request (a restore that waited for its document) is cancelled', async () => {
+    const session = new EngineSession('/nonexistent/worker.js', '/tmp', () => undefined);
+    await session.close();
+    await assert.rejects(session.request('tokenize', { text: 'late' }), (err: Error & { code?: string }) => err.name === 'EngineError' && err.code === 'cancelled');
+    await assert.rejects(session.ensureLoaded({ name: 'demo', folder: '/nonexistent' }), (err: Error & { code?: string }) => err.code === 'cancelled');
+  });
 });
