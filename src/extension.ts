@@ -20,6 +20,7 @@ import { Output } from './ui/output';
 import { Panel, SideView, type ViewSource } from './ui/panels';
 import { savePng } from './ui/savePng';
 import { StatusBar } from './ui/statusBar';
+import { EngineRestart } from './ui/engineRestart';
 import { TraceController } from './ui/traceController';
 import type { HostMessage, PageMessage } from './ui/webviewChannel';
 import { parseAblateHeadArg } from './protocol/patchingView';
@@ -168,6 +169,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const side = new SideView(context.extensionUri, source);
   const traces = new TraceController(session, output, diagnostics, models, { openPanel: openTracePanel, panel: () => tracePanel, side }, context.workspaceState);
+  const engineRestart = new EngineRestart(session, traces, output, () => tracePanel !== undefined);
   const saeFeatures = new SaeFeatureSource(session, output, traces, context.globalState, context.extensionPath, (msg) => {
     tracePanel?.post(msg);
     side.post(msg);
@@ -252,8 +254,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('residualLens.scanWorkspaceFeatures', () => featureScan.scanCommand()),
     vscode.commands.registerCommand('residualLens.openFeatureIndex', () => featureScan.openIndexCommand()),
     vscode.commands.registerCommand('residualLens.downloadSae', () => downloadSaeCommand(models)),
+    vscode.commands.registerCommand('residualLens.restartEngine', () => engineRestart.restart()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('residualLens.model')) statusBar.update(session.settingChanged());
+      void engineRestart.settingsChanged(e);
     }),
   );
 }

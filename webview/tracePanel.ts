@@ -611,6 +611,8 @@ export function startTracePanel(app: HTMLElement): void {
         inFlight = undefined;
         next = undefined;
         const traceId = state.trace?.traceId;
+        // Which trace is on show, for the end-to-end tests (a re-trace of the same text looks the same).
+        document.body.dataset.traceId = traceId === undefined ? '' : String(traceId);
         const arrived = performance.now();
         const renderParts = renderAll();
         const t0 = performance.now();

@@ -140,6 +140,26 @@ export class EngineSession implements vscode.Disposable {
     }
   }
 
+  /** Whether the engine's worker was started (a request was made) and not restarted or closed since. */
+  get started(): boolean {
+    return this.client !== undefined;
+  }
+
+  /**
+   * Ends the engine's worker (its stored traces go with it) so that the next request starts a new
+   * one with the settings it reads at start (residualLens.executionProvider, engineThreads) and
+   * loads the model again. Requests in flight end as cancelled. Resolves once the worker has exited.
+   */
+  async restart(): Promise<void> {
+    if (this.closed) return;
+    const client = this.client;
+    this.client = undefined;
+    this.info = undefined;
+    this.running = 0;
+    this.setStatus('idle');
+    await client?.close();
+  }
+
   /** Closes the engine and resolves once its worker thread has exited (deactivation awaits this). */
   close(): Promise<void> {
     const client = this.client;

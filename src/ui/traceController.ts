@@ -688,6 +688,16 @@ export class TraceController implements vscode.Disposable {
     return selectionFor(restored && restored.pos < T ? restored.pos : T - 1, restored ?? this.selection, nLayer, nHead);
   }
 
+  /**
+   * The trace on show traced again where it sits, keeping the selection: after an engine restart
+   * (a new execution provider) the worker that held it is gone.
+   */
+  async traceAgain(): Promise<void> {
+    const r = this.current;
+    if (!r) return;
+    await this.restore(r.trace.text, r.uri !== undefined && r.range ? { uri: r.uri, range: r.range } : undefined, this.selection);
+  }
+
   /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */
   retrace(text: string | undefined = this.current?.trace.text): void {
     if (text) void this.run(text, undefined);

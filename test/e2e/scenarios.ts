@@ -13,7 +13,8 @@ import { themesScenarios } from './scenarios/themes';
 import { traceScenarios } from './scenarios/trace';
 import { viewsScenarios } from './scenarios/views';
 import { featuresScenarios } from './scenarios/features';
+import { executionProviderScenarios } from './scenarios/executionProvider';
 
 export { EVENT_LOOP_LIMIT_MS, loopFigures, TRACE_TITLE, writeGeneratedFixtures, type DemoModel, type ExtensionManifest, type ScenarioContext } from './scenarioKit';
 
-export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios, ...comparePromptsScenarios, ...liveLensScenarios, ...featuresScenarios].sort((a, b) => a.id - b.id);
+export const scenarios: readonly Scenario[] = [...traceScenarios, ...viewsScenarios, ...badInputScenarios, ...downloadScenarios, ...themesScenarios, ...keyboardScenarios, ...comparePromptsScenarios, ...liveLensScenarios, ...featuresScenarios, ...executionProviderScenarios].sort((a, b) => a.id - b.id);

@@ -183,6 +183,8 @@ export const state = {
   windowFocused: true,
   /** The output channel's info lines. */
   outputLines: [] as string[],
+  /** What the next messages' buttons answer, in order (a message with none queued is dismissed). */
+  messageReplies: [] as (string | undefined)[],
   /** Open documents (vscode.workspace.textDocuments). */
   textDocuments: [] as unknown[],
   /** Every withProgress shown: its title, the messages reported, and `cancel()` (the notification's Cancel button). */
@@ -277,9 +279,9 @@ const configuration = {
   },
 };
 
-const show = (kind: string) => async (message: string): Promise<undefined> => {
+const show = (kind: string) => async (message: string): Promise<string | undefined> => {
   state.messages.push(`${kind}: ${message}`);
-  return undefined;
+  return state.messageReplies.shift();
 };
 
 export const vscode = {
@@ -393,7 +395,7 @@ export const vscode = {
       return doc;
     },
     onDidCloseTextDocument: () => track('workspace.onDidCloseTextDocument'),
-    onDidChangeConfiguration: () => track('workspace.onDidChangeConfiguration'),
+    onDidChangeConfiguration: listen('workspace.onDidChangeConfiguration'),
     fs: {
       writeFile: async (uri: Uri, bytes: Uint8Array): Promise<void> => {
         state.written.set(uri.fsPath, bytes);

@@ -4,7 +4,7 @@
  * the controller, closing the panel mid-trace, hovers served without engine calls, and
  * deactivation (disposing context.subscriptions) leaving no listener, registration or worker behind.
  */
-import { editableDocument, live, restorePanel, state, textEditor, vscode as stub, Position, type FakeWebview } from '../helpers/vscodeStub';
+import { editableDocument, fireListeners, live, restorePanel, state, textEditor, vscode as stub, Position, type FakeWebview } from '../helpers/vscodeStub';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -92,7 +92,7 @@ describe('extension lifetime with a stub vscode', () => {
     assert.equal(workers.size, 0);
     assert.deepEqual(
       [...state.commands.keys()].sort(),
-      ['residualLens.ablateHead', 'residualLens.comparePrompts', 'residualLens.downloadModel', 'residualLens.downloadSae', 'residualLens.exportLensCsv', 'residualLens.exportLensMarkdown', 'residualLens.exportSaeLabels', 'residualLens.labelSaeFeature', 'residualLens.openFeatureIndex', 'residualLens.scanWorkspaceFeatures', 'residualLens.selectModel', 'residualLens.showCircuits', 'residualLens.showHeadVirtualWeights', 'residualLens.toggleLiveLens', 'residualLens.trace'],
+      ['residualLens.ablateHead', 'residualLens.comparePrompts', 'residualLens.downloadModel', 'residualLens.downloadSae', 'residualLens.exportLensCsv', 'residualLens.exportLensMarkdown', 'residualLens.exportSaeLabels', 'residualLens.labelSaeFeature', 'residualLens.openFeatureIndex', 'residualLens.restartEngine', 'residualLens.scanWorkspaceFeatures', 'residualLens.selectModel', 'residualLens.showCircuits', 'residualLens.showHeadVirtualWeights', 'residualLens.toggleLiveLens', 'residualLens.trace'],
     );
     assert.ok(subscriptions.length > 10);
   });
@@ -544,6 +544,51 @@ describe('extension lifetime with a stub vscode', () => {
       state.workspaceSettings.clear();
       state.settings.set('model', firstModel);
       fs.rmSync(evil, { recursive: true, force: true });
+    }
+  });
+
+  it('a new execution provider while the engine runs: restarting (offered) ends the worker, starts a new one and traces the text on show again, linked; declined or another setting, nothing restarts', async () => {
+    const doc = editableDocument('Before the restart we trace this.', stub.Uri.file('/work/restart.txt'));
+    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 7), new Position(0, 18)) };
+    await state.commands.get('residualLens.trace')?.();
+    ready(panelWebview());
+    type Shown = { text: string; traceId: number; source?: { uri: string; offset: number } };
+    const lastTrace = (): Shown | undefined => panelWebview().posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+    const before = lastTrace();
+    assert.equal(before?.text, 'the restart');
+    assert.equal(workers.size, 1);
+    const [old] = workers;
+    const exited = once(old, 'exit');
+    const changed = (key: string): void => fireListeners('workspace.onDidChangeConfiguration', { affectsConfiguration: (k: string) => k === key || key.startsWith(`${k}.`) });
+    const outputBefore = state.outputLines.length;
+    try {
+      // Another setting, then the provider declined: no restart.
+      changed('residualLens.topK');
+      state.settings.set('executionProvider', 'cpu');
+      state.messageReplies.push(undefined);
+      changed('residualLens.executionProvider');
+      await waitFor(() => state.messages.length > 0);
+      assert.deepEqual(state.messages.splice(0), ['info: Residual Lens: the new execution provider applies once the engine restarts (the model loads again).']);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(lastTrace()?.traceId, before?.traceId, 'declined: nothing traced again');
+      // Accepted: the old worker exits, a new one loads the model and traces the panel's text again where it sits.
+      state.messageReplies.push('Restart Engine');
+      changed('residualLens.executionProvider');
+      await exited;
+      workers.delete(old);
+      await waitFor(() => lastTrace()?.traceId !== before?.traceId);
+      const after = lastTrace();
+      assert.equal(after?.text, 'the restart');
+      assert.deepEqual(after?.source, { uri: 'file:///work/restart.txt', offset: 7 });
+      assert.equal(workers.size, 1, 'a new worker');
+      assert.notEqual([...workers][0], old);
+      assert.deepEqual(state.outputLines.slice(outputBefore).filter((l) => l.startsWith('Restarting')), ['Restarting the engine (execution provider cpu, engine threads 0).']);
+      assert.deepEqual(state.messages.splice(0), ['info: Residual Lens: the new execution provider applies once the engine restarts (the model loads again).']);
+      const hover = await restoredHover(doc.document, 10);
+      assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the new engine');
+    } finally {
+      state.settings.delete('executionProvider');
+      state.messageReplies.splice(0);
     }
   });
 
