@@ -84,7 +84,10 @@ export class EngineSession implements vscode.Disposable {
     // Token texts for the views, indexed in slices while the worker loads (not in one block at the first paint).
     void warmTokenTexts();
     try {
-      this.info = await client.request('load', { folder: choice.folder, name: choice.name, cacheDir: this.cacheDir }, options);
+      const info = await client.request('load', { folder: choice.folder, name: choice.name, cacheDir: this.cacheDir }, options);
+      // A restart during the load: the new engine loads the model itself.
+      if (client !== this.client) throw new EngineError('cancelled', 'The engine restarted during the load.');
+      this.info = info;
       this.log(`Loaded ${this.info.name} from ${this.info.folder} (${this.info.config.nLayer} layers, ${this.info.config.nHead} heads, d_model ${this.info.config.dModel}; ${this.info.executionProvider === 'webgpu' ? 'WebGPU' : 'CPU'}).`);
       // Format, dtype and the unembedding in use (a fine-tune's untied lm_head), then load notes.
       this.log(`Weights: ${this.info.format ?? 'safetensors'}, ${this.info.dtype}; unembedding ${this.info.unembedding === 'lm_head' ? 'the untied lm_head.weight' : 'tied to the token embedding'}.`);
@@ -93,6 +96,7 @@ export class EngineSession implements vscode.Disposable {
       this.setStatus('ready');
       return this.info;
     } catch (err) {
+      if (client !== this.client) throw err; // the status is the new engine's
       if (isCancellation(err)) this.setStatus(this.info ? 'ready' : 'idle');
       else this.reportProblem(choice.name, err instanceof Error ? err.message : String(err));
       throw err;
@@ -122,15 +126,17 @@ export class EngineSession implements vscode.Disposable {
   /** One engine request, shown in the status bar as `busy` while it runs. */
   async request<M extends EngineMethod>(method: M, params: EngineMethods[M]['params'], options: RequestOptions = {}, busy: EngineState = 'tracing'): Promise<EngineMethods[M]['result']> {
     const client = this.engine();
+    // After a restart this request belongs to the ended engine: it no longer counts, nor sets the status.
+    const current = (): boolean => client === this.client;
     this.running++;
     // The spinner only for a request still running after BUSY_SHOWN_AFTER_MS (delayedProgress.ts).
-    const shownBusy = busy === 'ready' ? undefined : setTimeout(() => this.running > 0 && this.setStatus(busy), BUSY_SHOWN_AFTER_MS);
+    const shownBusy = busy === 'ready' ? undefined : setTimeout(() => current() && this.running > 0 && this.setStatus(busy), BUSY_SHOWN_AFTER_MS);
     try {
       const result = await client.request(method, params, options);
-      if (--this.running === 0 && this.current.state !== 'ready') this.setStatus('ready');
+      if (current() && --this.running === 0 && this.current.state !== 'ready') this.setStatus('ready');
       return result;
     } catch (err) {
-      if (--this.running === 0) {
+      if (current() && --this.running === 0) {
         if (isCancellation(err)) this.setStatus('ready');
         else this.setStatus('error', err instanceof Error ? err.message : String(err));
       }

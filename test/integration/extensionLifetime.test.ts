@@ -586,6 +586,19 @@ describe('extension lifetime with a stub vscode', () => {
       assert.deepEqual(state.messages.splice(0), ['info: Residual Lens: the new execution provider applies once the engine restarts (the model loads again).']);
       const hover = await restoredHover(doc.document, 10);
       assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the new engine');
+      // The command during a trace: the trace ends quietly, the status is the new engine's, ready.
+      const [second] = workers;
+      const secondExited = once(second, 'exit');
+      const running = trace('a trace the restart overtakes');
+      await waitFor(() => requests.at(-1) === 'traceSummary');
+      await state.commands.get('residualLens.restartEngine')?.();
+      await running;
+      await secondExited;
+      workers.delete(second);
+      await waitFor(() => (state.statusBarItems[0]?.text ?? '').includes('ready'));
+      assert.match(state.statusBarItems[0]?.text ?? '', /tiny-model · ready/);
+      assert.deepEqual(state.messages, [], 'no message for the overtaken trace');
+      assert.equal(workers.size, 1);
     } finally {
       state.settings.delete('executionProvider');
       state.messageReplies.splice(0);
