@@ -15,3 +15,16 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
   assert.ok(worst <= tol, `${what}: error ${worst} at ${at} (${actual[at]} vs expected ${expected[at]})`);
 }
+
+/**
+ * Top-k ids equal, except where two swap places because their values tie within the tolerance
+ * (another device or summation order may order a near-tie the other way).
+ */
+export function assertSameIdsUpToTies(ids: ArrayLike<number>, expected: ArrayLike<number>, values: ArrayLike<number>, expectedValues: ArrayLike<number>, what: string, tol = 1e-4): void {
+  assert.equal(ids.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (ids[i] === expected[i]) continue;
+    const tie = Math.abs(values[i] - expectedValues[i]) <= tol * Math.max(1, Math.abs(expectedValues[i]));
+    assert.ok(tie, `${what}: id ${ids[i]} vs ${expected[i]} at ${i}, values ${values[i]} vs ${expectedValues[i]} are not tied`);
+  }
+}

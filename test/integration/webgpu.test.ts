@@ -22,22 +22,12 @@ import type { Trace } from '../../src/engine/types';
 import { writeWorkerBootstrap } from '../helpers/extensionHost';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { Random } from '../helpers/random';
-import { assertClose } from '../helpers/assertClose';
+import { assertClose, assertSameIdsUpToTies } from '../helpers/assertClose';
 
 const TOL = 1e-4;
 const TEXT = 'The cat sat on the mat. The cat sat on the';
 const CONFIG = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 32, dVocab: 50257, seed: 31 };
 const root = path.resolve(__dirname, '../..');
-
-
-/** Top-k ids equal, except where two ids swap places because their logits tie within the tolerance. */
-function assertSameIdsUpToTies(ids: Int32Array, expected: Int32Array, logits: Float32Array, expectedLogits: Float32Array, what: string): void {
-  for (let i = 0; i < expected.length; i++) {
-    if (ids[i] === expected[i]) continue;
-    const tie = Math.abs(logits[i] - expectedLogits[i]) <= TOL * Math.max(1, Math.abs(expectedLogits[i]));
-    assert.ok(tie, `${what}: id ${ids[i]} vs ${expected[i]} at ${i}, logits ${logits[i]} vs ${expectedLogits[i]} are not tied`);
-  }
-}
 
 describe('WebGPU execution provider vs CPU (tiny checkpoint)', () => {
   /** Why these tests skip: no WebGPU adapter here. */

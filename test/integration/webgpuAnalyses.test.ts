@@ -19,6 +19,7 @@ import { PATCH_TARGETS, type PositionTopK } from '../../src/protocol/patching';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { writeRandomSae } from '../helpers/saeWriter';
 import { Random } from '../helpers/random';
+import { assertClose, assertSameIdsUpToTies } from '../helpers/assertClose';
 
 const TOL = 1e-4;
 const CLEAN = 'The cat sat on the mat.';
@@ -36,24 +37,12 @@ function close(actual: number, expected: number, what: string): void {
 }
 
 function closeArrays(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: lengths`);
-  for (let i = 0; i < expected.length; i++) {
-    if (Number.isNaN(expected[i])) assert.ok(Number.isNaN(actual[i]), `${what}[${i}]: webgpu ${actual[i]}, cpu NaN`);
-    else close(actual[i], expected[i], `${what}[${i}]`);
-  }
-}
-
-/** Ids equal, except where two swap places because their values tie within the tolerance. */
-function sameIdsUpToTies(ids: ArrayLike<number>, expected: ArrayLike<number>, values: ArrayLike<number>, expectedValues: ArrayLike<number>, what: string): void {
-  for (let i = 0; i < expected.length; i++) {
-    if (ids[i] === expected[i]) continue;
-    const tie = Math.abs(values[i] - expectedValues[i]) <= TOL * Math.max(1, Math.abs(expectedValues[i]));
-    assert.ok(tie, `${what}: id ${ids[i]} vs ${expected[i]} at ${i}, values ${values[i]} vs ${expectedValues[i]} are not tied`);
-  }
+  for (let i = 0; i < Math.min(actual.length, expected.length); i++) largestDifference = Math.max(largestDifference, Math.abs(actual[i] - expected[i]));
+  assertClose(actual, expected, what, TOL);
 }
 
 function sameTop(a: PositionTopK, b: PositionTopK, what: string): void {
-  sameIdsUpToTies(a.ids, b.ids, a.logits, b.logits, `${what} ids`);
+  assertSameIdsUpToTies(a.ids, b.ids, a.logits, b.logits, `${what} ids`, TOL);
   closeArrays(a.logits, b.logits, `${what} logits`);
   closeArrays(a.probs, b.probs, `${what} probs`);
 }
@@ -178,7 +167,7 @@ describe('WebGPU vs CPU: interventions, patching and SAE features (tiny checkpoi
       await gpu.loadSae({ folder });
       const fc = await cpu.saeFeatures({ traceId: ids.cpu.corrupt, k: 6 });
       const fg = await gpu.saeFeatures({ traceId: ids.gpu.corrupt, k: 6 });
-      sameIdsUpToTies(fg.ids, fc.ids, fg.values, fc.values, 'feature ids');
+      assertSameIdsUpToTies(fg.ids, fc.ids, fg.values, fc.values, 'feature ids', TOL);
       closeArrays(fg.values, fc.values, 'feature activations');
       assert.ok(fc.values.some((v) => v > 0), 'some feature fires');
       closeArrays(fg.varianceExplained, fc.varianceExplained, 'variance explained');
