@@ -29,11 +29,9 @@ export class EngineRestart {
   /** onDidChangeConfiguration: a setting only a new worker reads changed. */
   async settingsChanged(e: vscode.ConfigurationChangeEvent): Promise<void> {
     const changed = ENGINE_START_SETTINGS.filter((s) => e.affectsConfiguration(s.key)).map((s) => s.label);
-    if (changed.length === 0) return;
-    const what = changed.join(' and ');
     // Not started yet: the first request starts the worker with the new value.
-    if (!this.session.started) return;
-    const choice = await vscode.window.showInformationMessage(`Residual Lens: the new ${what} applies once the engine restarts (the model loads again).`, RESTART_ACTION);
+    if (changed.length === 0 || !this.session.started) return;
+    const choice = await vscode.window.showInformationMessage(`Residual Lens: the new ${changed.join(' and ')} applies once the engine restarts (the model loads again).`, RESTART_ACTION);
     if (choice === RESTART_ACTION) await this.restart();
   }
 
