@@ -41,6 +41,8 @@ export interface EngineClientOptions {
   readonly executionProvider?: ExecutionProviderSetting;
   /** Diagnostics (worker exits, protocol problems) for an output channel. */
   readonly log?: (line: string) => void;
+  /** A graph created after the load runs on the CPU because WebGPU could not run it (also logged). */
+  readonly onFallback?: (text: string) => void;
   /** V8 heap limits for the worker; an out-of-memory worker is reported like any crash. */
   readonly resourceLimits?: ResourceLimits;
   /** Node flags for the worker; default: the parent's (so tests under tsx can run worker.ts). */
@@ -187,6 +189,7 @@ export class EngineClient {
     const m = message as Record<string, unknown>;
     if (m.kind === 'notice' && m.v === ENGINE_PROTOCOL_VERSION && typeof m.text === 'string') {
       this.options.log?.(`engine: ${m.text}`);
+      if (m.fallback === true) this.options.onFallback?.(m.text);
       return;
     }
     if (typeof m.id !== 'number') return;

@@ -225,6 +225,8 @@ export interface EngineNotice {
   readonly v: typeof ENGINE_PROTOCOL_VERSION;
   readonly kind: 'notice';
   readonly text: string;
+  /** A graph that WebGPU could not run runs on the CPU (the status bar says WebGPU only in part). */
+  readonly fallback?: true;
 }
 
 export type HostToWorker = EngineRequest | EngineCancel;

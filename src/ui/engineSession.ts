@@ -23,6 +23,8 @@ export interface EngineStatus {
   readonly detail?: string;
   /** Where the loaded model's graphs run, once loaded. */
   readonly executionProvider?: 'cpu' | 'webgpu';
+  /** WebGPU, but some graphs WebGPU could not run run on the CPU (the output says which). */
+  readonly partlyOnCpu?: boolean;
 }
 
 /** The model a command decided to use. */
@@ -43,6 +45,8 @@ export class EngineSession implements vscode.Disposable {
   private info: ModelInfo | undefined;
   private running = 0;
   private closed = false;
+  /** Some of the loaded model's graphs fell back from WebGPU to the CPU. */
+  private partlyOnCpu = false;
   private current: EngineStatus = { state: 'idle', model: undefined };
   private readonly emitter = new vscode.EventEmitter<EngineStatus>();
   readonly onDidChangeStatus = this.emitter.event;
@@ -66,12 +70,23 @@ export class EngineSession implements vscode.Disposable {
     // After close (deactivation) nothing may start a worker again: a restore that waited for its
     // document, or any late request, is cancelled instead (said nowhere: the window is going).
     if (this.closed) throw new EngineError('cancelled', 'Residual Lens is shutting down.');
-    this.client ??= new EngineClient({ workerPath: this.workerPath, log: this.log, ...engineThreading(), executionProvider: executionProviderSetting() });
+    if (!this.client) {
+      const client = new EngineClient({
+        workerPath: this.workerPath, log: this.log, ...engineThreading(), executionProvider: executionProviderSetting(),
+        onFallback: () => {
+          if (client !== this.client || this.partlyOnCpu) return;
+          this.partlyOnCpu = true;
+          this.setStatus(this.current.state, this.current.detail);
+        },
+      });
+      this.client = client;
+    }
     return this.client;
   }
 
   private setStatus(state: EngineState, detail?: string): void {
-    this.current = { state, model: this.info?.name ?? this.current.model, detail, executionProvider: this.info?.executionProvider };
+    const partly = this.partlyOnCpu && this.info?.executionProvider === 'webgpu';
+    this.current = { state, model: this.info?.name ?? this.current.model, detail, executionProvider: this.info?.executionProvider, ...(partly ? { partlyOnCpu: true } : {}) };
     this.emitter.fire(this.current);
   }
 
@@ -88,6 +103,8 @@ export class EngineSession implements vscode.Disposable {
       // A restart during the load: the new engine loads the model itself.
       if (client !== this.client) throw new EngineError('cancelled', 'The engine restarted during the load.');
       this.info = info;
+      // A graph of the load that fell back: the provider is WebGPU, with a note saying which ran on the CPU.
+      this.partlyOnCpu = info.executionProvider === 'webgpu' && info.executionProviderNote !== undefined;
       this.log(`Loaded ${this.info.name} from ${this.info.folder} (${this.info.config.nLayer} layers, ${this.info.config.nHead} heads, d_model ${this.info.config.dModel}; ${this.info.executionProvider === 'webgpu' ? 'WebGPU' : 'CPU'}).`);
       // Format, dtype and the unembedding in use (a fine-tune's untied lm_head), then load notes.
       this.log(`Weights: ${this.info.format ?? 'safetensors'}, ${this.info.dtype}; unembedding ${this.info.unembedding === 'lm_head' ? 'the untied lm_head.weight' : 'tied to the token embedding'}.`);

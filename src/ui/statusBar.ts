@@ -24,10 +24,11 @@ export class StatusBar implements vscode.Disposable {
   update(status: EngineStatus): void {
     const model = status.model ?? this.configuredModel();
     const state = status.state === 'idle' ? 'not loaded' : status.state;
-    const ep = status.executionProvider === 'webgpu' ? ' · WebGPU' : status.executionProvider === 'cpu' ? ' · CPU' : '';
+    const ep = status.executionProvider === 'webgpu' ? (status.partlyOnCpu ? ' · WebGPU + CPU' : ' · WebGPU') : status.executionProvider === 'cpu' ? ' · CPU' : '';
     this.item.text = `${ICONS[status.state]} ${model} · ${state}${ep}`;
     const tip = new vscode.MarkdownString(`**Residual Lens** — model \`${model}\`, engine ${state}.`);
     if (status.detail) tip.appendText(`\n\n${status.detail}`);
+    if (status.partlyOnCpu) tip.appendText('\n\nSome graphs run on the CPU: WebGPU could not run them (the output channel says which).');
     tip.appendMarkdown('\n\nClick to select a model.');
     this.item.tooltip = tip;
     this.item.backgroundColor = status.state === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
