@@ -22,5 +22,6 @@ export function cliEngine(executionProvider: string | undefined): Engine {
 export async function loadForCli(engine: Engine, folder: string, name: string, cacheDir: string | undefined): Promise<ModelInfo> {
   const info = await engine.load({ folder, name, cacheDir });
   if (info.executionProviderNote) process.stderr.write(`${info.executionProviderNote}\n`);
+  if (info.executionProviderWarning) process.stderr.write(`${info.executionProviderWarning}\n`);
   return info;
 }

@@ -209,7 +209,7 @@ export class Engine {
       const info: ModelInfo = {
         name: p.name, folder: ckpt.folder, config, dtype: ckpt.dtype, fingerprint: ckpt.fingerprint,
         format: ckpt.format, unembedding: ckpt.untiedLmHead ? 'lm_head' : 'tied', notes: ckpt.notes,
-        executionProvider: this.provider, ...(note ? { executionProviderNote: note } : {}),
+        executionProvider: this.provider, ...(note ? { executionProviderNote: note } : {}), ...(choice.warning ? { executionProviderWarning: choice.warning } : {}),
       };
       this.model = {
         info, ckpt, cacheDir, weightsFolder, locate, forward, lensSession,

@@ -34,7 +34,12 @@ export interface ExecutionProviderChoice {
   readonly note?: string;
   /** Time the probe took, ms (0 for `cpu`). */
   readonly probeMs: number;
+  /** One line when WebGPU runs on a software device (`webgpu` asked for on Linux without a GPU device node). */
+  readonly warning?: string;
 }
+
+/** Said when `webgpu` runs without a GPU device: the adapter can only be a software one (lavapipe). */
+export const SOFTWARE_DEVICE_WARNING = 'WebGPU runs on a software Vulkan device here (no GPU device: /dev/dri/renderD*, /dev/nvidia*): correct, but far slower than the CPU; the execution provider auto or cpu uses the CPU instead.';
 
 export function isExecutionProviderSetting(value: unknown): value is ExecutionProviderSetting {
   return typeof value === 'string' && (EXECUTION_PROVIDER_SETTINGS as readonly string[]).includes(value);
@@ -126,7 +131,8 @@ export async function chooseExecutionProvider(setting: ExecutionProviderSetting)
   probed ??= probeWebGpu();
   const failure = await probed;
   const probeMs = performance.now() - started;
-  if (failure === undefined) return { requested: setting, provider: 'webgpu', probeMs };
+  // `auto` returned above without a device; `webgpu` runs, but the user should know on what.
+  if (failure === undefined) return { requested: setting, provider: 'webgpu', probeMs, ...(hasGpuDevice() ? {} : { warning: SOFTWARE_DEVICE_WARNING }) };
   return { requested: setting, provider: 'cpu', note: `${failure}; running on the CPU.`, probeMs };
 }
 

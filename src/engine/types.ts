@@ -42,6 +42,8 @@ export interface ModelInfo {
   readonly executionProvider?: 'cpu' | 'webgpu';
   /** One line when WebGPU was wanted but (some of) the graphs run on the CPU: why. */
   readonly executionProviderNote?: string;
+  /** WebGPU runs, but on a software device (executionProvider.ts SOFTWARE_DEVICE_WARNING). */
+  readonly executionProviderWarning?: string;
 }
 
 /** One block's weights exactly as GPT-2 stores them (Conv1D weights are [in, out]). */

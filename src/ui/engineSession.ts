@@ -110,6 +110,11 @@ export class EngineSession implements vscode.Disposable {
       this.log(`Weights: ${this.info.format ?? 'safetensors'}, ${this.info.dtype}; unembedding ${this.info.unembedding === 'lm_head' ? 'the untied lm_head.weight' : 'tied to the token embedding'}.`);
       for (const note of this.info.notes ?? []) this.log(`Note: ${note}`);
       if (this.info.executionProviderNote) this.log(this.info.executionProviderNote);
+      if (this.info.executionProviderWarning) {
+        this.log(this.info.executionProviderWarning);
+        // Every trace will be slow: say it where the user looks, once per load.
+        void vscode.window.showWarningMessage(`Residual Lens: ${this.info.executionProviderWarning}`);
+      }
       this.setStatus('ready');
       return this.info;
     } catch (err) {

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
-import { chooseExecutionProvider, hasGpuDevice, isExecutionProviderSetting, webGpuAvailability } from '../../src/engine/executionProvider';
+import { chooseExecutionProvider, hasGpuDevice, isExecutionProviderSetting, SOFTWARE_DEVICE_WARNING, webGpuAvailability } from '../../src/engine/executionProvider';
 import { createOrtMatmulBackend } from '../../src/engine/matmulBackend';
 import type { Trace } from '../../src/engine/types';
 import { writeWorkerBootstrap } from '../helpers/extensionHost';
@@ -51,6 +51,10 @@ describe('WebGPU execution provider vs CPU (tiny checkpoint)', () => {
     assert.equal(ic.executionProvider, 'cpu');
     assert.equal(ig.executionProvider, 'webgpu');
     assert.equal(ig.executionProviderNote, undefined, 'no graph fell back to the CPU');
+    // Without a GPU device node (CI: lavapipe) the user is told WebGPU runs on a software device.
+    if (hasGpuDevice()) assert.equal(ig.executionProviderWarning, undefined);
+    else assert.equal(ig.executionProviderWarning, SOFTWARE_DEVICE_WARNING);
+    assert.equal(ic.executionProviderWarning, undefined);
     tc = await cpu.trace({ text: TEXT, options: { topK: 5, withMlpPost: true } });
     tg = await gpu.trace({ text: TEXT, options: { topK: 5, withMlpPost: true } });
   });

@@ -7,7 +7,7 @@
  */
 import { waitFor } from '../workbench';
 import { chipIds, sameIds, sleep, traceSentence, type Scenario } from '../scenarioKit';
-import { webGpuAvailability } from '../../../src/engine/executionProvider';
+import { hasGpuDevice, webGpuAvailability } from '../../../src/engine/executionProvider';
 
 const RESTART_OFFER = /applies once the engine restarts/;
 
@@ -56,6 +56,11 @@ export const executionProviderScenarios: readonly Scenario[] = [
         const expected = provider === 'cpu' || !gpu.available ? /· CPU/ : /· WebGPU/;
         if (!expected.test(shown)) ctx.problem(`executionProvider ${provider}: the status bar reads "${shown}" (WebGPU adapter here: ${gpu.available ? 'yes' : `no, ${gpu.reason ?? ''}`})`);
         ctx.figures.set(`execution provider ${provider}: runs on`, shown.includes('WebGPU') ? 'WebGPU' : 'CPU');
+        // WebGPU without a GPU device node (CI: lavapipe) runs on a software device: the user is warned.
+        if (shown.includes('WebGPU') && !hasGpuDevice()) {
+          const warned = await ctx.wb.waitForNotification(/software Vulkan device/, 15_000).catch(() => undefined);
+          if (warned === undefined) ctx.problem('webgpu on a software device: no warning notification saying so');
+        }
         // The panel's trace was traced again on the new engine: another trace id, the same tokens.
         const traced = await waitFor('the panel to show a trace of the new engine', async () => {
           const id = await traceIdShown();
