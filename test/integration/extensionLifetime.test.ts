@@ -87,6 +87,16 @@ describe('extension lifetime with a stub vscode', () => {
   };
   const panelWebview = (): FakeWebview => state.webviews[state.webviews.length - 1];
   const ready = (w: FakeWebview): void => w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'ready', view: 'trace' });
+  /** The last trace a page was sent (its text, id and saved place). */
+  type Shown = { text: string; traceId: number; source?: { uri: string; offset: number } };
+  const lastTrace = (w: FakeWebview): Shown | undefined => w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+  /** Closes the panel showing `w`, as a window reload does. */
+  const closePanel = (w: FakeWebview): void => (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === w)?.dispose();
+  /** Runs the trace command on `start..end` of a one-line document. */
+  const traceRange = async (document: unknown, start: number, end: number): Promise<void> => {
+    state.activeTextEditor = { document, selection: new stub.Selection(new Position(0, start), new Position(0, end)) };
+    await state.commands.get('residualLens.trace')?.();
+  };
 
   it('activation spawns no worker; every registration goes into context.subscriptions', () => {
     assert.equal(workers.size, 0);
@@ -290,17 +300,13 @@ describe('extension lifetime with a stub vscode', () => {
 
   it('a reloaded window\'s trace panel finds its text in the editor again (moved by an edit): hovers come back; text its document no longer holds is traced unlinked', async () => {
     const doc = editableDocument('Intro. hover me again', stub.Uri.file('/work/reload.txt'));
-    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 7), new Position(0, 21)) };
-    await state.commands.get('residualLens.trace')?.();
-    type Shown = { text: string; source?: { uri: string; offset: number } };
-    const lastTrace = (w: FakeWebview): Shown | undefined => w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+    await traceRange(doc.document, 7, 21);
     const shown = lastTrace(panelWebview());
     assert.equal(shown?.text, 'hover me again');
     assert.deepEqual(shown?.source, { uri: 'file:///work/reload.txt', offset: 7 });
     doc.edit(0, 0, '>> '); // the text moves 3 on; the saved offset does not
     // A reload closes the panel; the window then brings it back through the serializer.
-    const close = (w: FakeWebview): void => (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === w)?.dispose();
-    close(panelWebview());
+    closePanel(panelWebview());
     const saved = { text: 'hover me again', model: 'tiny-model', selection: { pos: 2, layer: 1, head: 1 }, source: shown?.source };
     const restored = await restorePanel('residualLens.trace', 'Residual Lens: Trace', saved);
     ready(restored);
@@ -311,7 +317,7 @@ describe('extension lifetime with a stub vscode', () => {
     const hover = await restoredHover(doc.document, 12);
     assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
     // Text the document does not hold: traced, not linked, and said so.
-    close(restored);
+    closePanel(restored);
     const unlinked = await restorePanel('residualLens.trace', 'Residual Lens: Trace', { ...saved, text: 'not in the document', selection: { pos: 99, layer: 5, head: 0 } });
     ready(unlinked);
     await waitFor(() => lastTrace(unlinked)?.text === 'not in the document');
@@ -324,13 +330,10 @@ describe('extension lifetime with a stub vscode', () => {
 
   it("a restored trace panel without a usable state falls back to the workspace's last trace, found again in its document", async () => {
     const doc = editableDocument('Preface. remembered text here', stub.Uri.file('/work/remembered.txt'));
-    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 9), new Position(0, 29)) };
-    await state.commands.get('residualLens.trace')?.();
-    type Shown = { text: string; source?: { uri: string; offset: number } };
-    const lastTrace = (w: FakeWebview): Shown | undefined => w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+    await traceRange(doc.document, 9, 29);
     assert.equal(lastTrace(panelWebview())?.text, 'remembered text here');
     doc.edit(0, 0, 'New line.\n'); // the text moves 10 on
-    (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === panelWebview())?.dispose();
+    closePanel(panelWebview());
     // The page saved nothing usable (a page that never started): the workspace state has the trace.
     const restored = await restorePanel('residualLens.trace', 'Residual Lens: Trace', undefined);
     ready(restored);
@@ -345,14 +348,10 @@ describe('extension lifetime with a stub vscode', () => {
 
   it('a trace of an untitled document is linked again when VS Code reopens the document after the panel; one that never comes back is traced unlinked', async () => {
     const doc = editableDocument('scratch words to trace', stub.Uri.parse('untitled:Untitled-1'));
-    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 0), new Position(0, 22)) };
-    await state.commands.get('residualLens.trace')?.();
-    type Shown = { text: string; source?: { uri: string; offset: number } };
-    const lastTrace = (w: FakeWebview): Shown | undefined => w.posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
+    await traceRange(doc.document, 0, 22);
     const shown = lastTrace(panelWebview());
     assert.deepEqual(shown?.source, { uri: 'untitled:Untitled-1', offset: 0 });
-    const closePanel = (): void => (state.panels as unknown as { webview: FakeWebview; dispose(): void }[]).find((p) => p.webview === panelWebview())?.dispose();
-    closePanel();
+    closePanel(panelWebview());
     // The reload: the document is not open yet when the panel comes back; VS Code reopens it 200 ms later.
     state.textDocuments.splice(state.textDocuments.indexOf(doc.document), 1);
     doc.edit(0, 0, '>> '); // its backup: the text 3 on, so the restored trace is told from the one on show
@@ -366,7 +365,7 @@ describe('extension lifetime with a stub vscode', () => {
     const hover = await restoredHover(doc.document, 12);
     assert.match(hover?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the restored trace');
     // An untitled document that does not come back: traced unlinked after the wait, and said so.
-    closePanel();
+    closePanel(panelWebview());
     const gone = await restorePanel('residualLens.trace', 'Residual Lens: Trace', { ...saved, source: { uri: 'untitled:Untitled-9', offset: 0 } });
     ready(gone);
     // The page first gets the trace on show (linked); the restored one follows the wait (UNTITLED_REOPEN_WAIT_MS).
@@ -549,12 +548,9 @@ describe('extension lifetime with a stub vscode', () => {
 
   it('a new execution provider while the engine runs: restarting (offered) ends the worker, starts a new one and traces the text on show again, linked; declined or another setting, nothing restarts', async () => {
     const doc = editableDocument('Before the restart we trace this.', stub.Uri.file('/work/restart.txt'));
-    state.activeTextEditor = { document: doc.document, selection: new stub.Selection(new Position(0, 7), new Position(0, 18)) };
-    await state.commands.get('residualLens.trace')?.();
+    await traceRange(doc.document, 7, 18);
     ready(panelWebview());
-    type Shown = { text: string; traceId: number; source?: { uri: string; offset: number } };
-    const lastTrace = (): Shown | undefined => panelWebview().posted.filter((m) => m.type === 'trace').at(-1)?.trace as Shown | undefined;
-    const before = lastTrace();
+    const before = lastTrace(panelWebview());
     assert.equal(before?.text, 'the restart');
     assert.equal(workers.size, 1);
     const [old] = workers;
@@ -570,14 +566,14 @@ describe('extension lifetime with a stub vscode', () => {
       await waitFor(() => state.messages.length > 0);
       assert.deepEqual(state.messages.splice(0), ['info: Residual Lens: the new execution provider applies once the engine restarts (the model loads again).']);
       await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(lastTrace()?.traceId, before?.traceId, 'declined: nothing traced again');
+      assert.equal(lastTrace(panelWebview())?.traceId, before?.traceId, 'declined: nothing traced again');
       // Accepted: the old worker exits, a new one loads the model and traces the panel's text again where it sits.
       state.messageReplies.push('Restart Engine');
       changed('residualLens.executionProvider');
       await exited;
       workers.delete(old);
-      await waitFor(() => lastTrace()?.traceId !== before?.traceId);
-      const after = lastTrace();
+      await waitFor(() => lastTrace(panelWebview())?.traceId !== before?.traceId);
+      const after = lastTrace(panelWebview());
       assert.equal(after?.text, 'the restart');
       assert.deepEqual(after?.source, { uri: 'file:///work/restart.txt', offset: 7 });
       assert.equal(workers.size, 1, 'a new worker');
