@@ -10,11 +10,12 @@ import { Engine } from '../../src/engine/engine';
 import { tokenize } from '../../src/engine/tokenizer';
 import type { ModelWeights } from '../../src/engine/types';
 import { EngineError } from '../../src/protocol/engine';
-import { INTERVENTIONS_SCHEMA_VERSION, type Intervention, type InterventionAction, type Metric } from '../../src/protocol/interventions';
+import { INTERVENTIONS_SCHEMA_VERSION, type Intervention, type Metric } from '../../src/protocol/interventions';
 import type { PatchRow } from '../../src/protocol/patching';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint, type WriteCheckpointOptions } from '../helpers/checkpointWriter';
 import { captureHooks, referenceWithInterventions } from '../helpers/referenceInterventions';
 import { Random } from '../helpers/random';
+import { interventionCases } from '../helpers/interventionCases';
 
 const TOL = 1e-4;
 const CLEAN = 'The cat sat on the mat.';
@@ -41,41 +42,6 @@ function logSoftmaxAt(logits: ArrayLike<number>, id: number): number {
 }
 
 const ids = (text: string): number[] => tokenize(text, { prependBos: true }).tokens.map((t) => t.id);
-
-/** Every action at every hook kind, with positions / heads / neurons chosen to cover the slicing. */
-function interventionCases(w: ModelWeights, T: number, source: number, rng: Random): { name: string; iv: Intervention }[] {
-  const { nHead: H, dHead: Dh, dModel: D, dMlp: M } = w.config;
-  const sites: { name: string; hook: string; positions?: number[]; head?: number; neuron?: number; width: number; perPos: number }[] = [
-    { name: 'resid_pre L0 pos 2,4', hook: 'blocks.0.hook_resid_pre', positions: [4, 2], width: D, perPos: D },
-    { name: 'resid_mid L1 all', hook: 'blocks.1.hook_resid_mid', width: D, perPos: D },
-    { name: 'resid_post L0 pos 3', hook: 'blocks.0.hook_resid_post', positions: [3], width: D, perPos: D },
-    { name: 'attn_out L1 pos 1,5', hook: 'blocks.1.hook_attn_out', positions: [1, 5], width: D, perPos: D },
-    { name: 'mlp_out L0 pos 6', hook: 'blocks.0.hook_mlp_out', positions: [6], width: D, perPos: D },
-    { name: 'z L0 head 1 pos 2', hook: 'blocks.0.attn.hook_z', positions: [2], head: 1, width: Dh, perPos: Dh },
-    { name: 'z L1 every head', hook: 'blocks.1.attn.hook_z', width: Dh, perPos: H * Dh },
-    { name: 'pattern L0 head 0 all', hook: 'blocks.0.attn.hook_pattern', head: 0, width: T, perPos: T },
-    { name: 'pattern L1 every head pos 5', hook: 'blocks.1.attn.hook_pattern', positions: [5], width: T, perPos: H * T },
-    { name: 'mlp_post L0 neuron 7 pos 3', hook: 'blocks.0.mlp.hook_post', positions: [3], neuron: 7, width: 1, perPos: 1 },
-    { name: 'mlp_post L1 all', hook: 'blocks.1.mlp.hook_post', width: M, perPos: M },
-  ];
-  const cases: { name: string; iv: Intervention }[] = [];
-  for (const s of sites) {
-    const nPos = s.positions?.length ?? T;
-    const actions: InterventionAction[] = [
-      { kind: 'patch', sourceTraceId: source },
-      { kind: 'zero' },
-      { kind: 'mean' },
-      { kind: 'scale', factor: -1.7 },
-      { kind: 'add', vector: rng.gaussianArray(s.width, 0.5) },
-      { kind: 'set', values: rng.gaussianArray(nPos * s.perPos, 0.3) },
-    ];
-    for (const action of actions) {
-      const site = { hook: s.hook, ...(s.positions ? { positions: s.positions } : {}), ...(s.head !== undefined ? { head: s.head } : {}), ...(s.neuron !== undefined ? { neuron: s.neuron } : {}) };
-      cases.push({ name: `${s.name}: ${action.kind}`, iv: { site, action } });
-    }
-  }
-  return cases;
-}
 
 const VARIANTS: { name: string; opts: WriteCheckpointOptions; seed: number }[] = [
   { name: 'plain keys', opts: { dtype: 'F32' }, seed: 31 },
@@ -111,7 +77,7 @@ for (const variant of VARIANTS) {
 
     it('every action at every hook kind equals the reference (logit difference, log-prob, top-5 logits), batched in one request', async () => {
       const rng = new Random(variant.seed);
-      const cases = interventionCases(w, T, cleanId, rng);
+      const cases = interventionCases(w.config, T, cleanId, rng);
       // One more run: several interventions at once (two at one hook, composed in order; two layers).
       cases.push({ name: 'resid_mid L0 pos 3: scale 0.5', iv: { site: { hook: 'blocks.0.hook_resid_mid', positions: [3] }, action: { kind: 'scale', factor: 0.5 } } });
       const V = CONFIG.dVocab;

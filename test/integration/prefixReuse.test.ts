@@ -15,7 +15,7 @@ import { EngineClient } from '../../src/engine/client';
 import { Engine } from '../../src/engine/engine';
 import { EngineError } from '../../src/protocol/engine';
 import { FORWARD_OUTPUTS, type ForwardArray } from '../../src/engine/graph';
-import { webGpuAvailability } from '../../src/engine/executionProvider';
+import { webGpuSkipReason } from '../helpers/webGpuSkip';
 import { MIN_COMPUTED_ROWS } from '../../src/engine/prefixReuse';
 import { tokenize } from '../../src/engine/tokenizer';
 import type { ModelWeights, Trace, TraceOptions, TraceSummary } from '../../src/engine/types';
@@ -305,8 +305,8 @@ function loadParams(root: string): { folder: string; name: string; cacheDir: str
 
 describe('prefix reuse on WebGPU (skips without an adapter; CI: lavapipe)', () => {
   it('reused traces match the CPU full traces (1e-4 relative; same top-1)', async (t) => {
-    const availability = await webGpuAvailability();
-    if (!availability.available) return t.skip(`needs a WebGPU adapter: ${availability.reason ?? ''}`);
+    const skip = await webGpuSkipReason();
+    if (skip) return t.skip(skip);
     const root = makeTempFolder('rl-prefix-webgpu');
     const gpu = new Engine({ threads: 1, executionProvider: 'webgpu', reuseMinShared: 1 });
     const cpu = new Engine({ threads: 1, reusePrefix: false });

@@ -20,6 +20,7 @@ import { chooseExecutionProvider, hasGpuDevice, isExecutionProviderSetting, SOFT
 import { createOrtMatmulBackend } from '../../src/engine/matmulBackend';
 import type { Trace } from '../../src/engine/types';
 import { writeWorkerBootstrap } from '../helpers/extensionHost';
+import { webGpuSkipReason } from '../helpers/webGpuSkip';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { Random } from '../helpers/random';
 import { assertClose, assertSameIdsUpToTies } from '../helpers/assertClose';
@@ -39,11 +40,8 @@ describe('WebGPU execution provider vs CPU (tiny checkpoint)', () => {
   let tg: Trace;
 
   before(async () => {
-    const availability = await webGpuAvailability();
-    if (!availability.available) {
-      skip = `needs a WebGPU adapter (CI: lavapipe from .ci/install-lavapipe): ${availability.reason ?? ''}`;
-      return;
-    }
+    skip = await webGpuSkipReason();
+    if (skip) return;
     folder = makeTempFolder('residual-lens-webgpu');
     writeRandomCheckpoint(folder, CONFIG);
     const ic = await cpu.load({ folder, name: 'tiny', cacheDir: folder });

@@ -12,13 +12,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Engine } from '../../src/engine/engine';
-import { webGpuAvailability } from '../../src/engine/executionProvider';
+import type { ModelConfig } from '../../src/engine/types';
 import { tokenize } from '../../src/engine/tokenizer';
-import { INTERVENTIONS_SCHEMA_VERSION, type Intervention, type InterventionAction, type Metric } from '../../src/protocol/interventions';
+import { INTERVENTIONS_SCHEMA_VERSION, type Intervention, type Metric } from '../../src/protocol/interventions';
 import { PATCH_TARGETS, type PositionTopK } from '../../src/protocol/patching';
 import { makeTempFolder, removeTempFolder, writeRandomCheckpoint } from '../helpers/checkpointWriter';
 import { writeRandomSae } from '../helpers/saeWriter';
 import { Random } from '../helpers/random';
+import { interventionCases } from '../helpers/interventionCases';
+import { webGpuSkipReason } from '../helpers/webGpuSkip';
 import { assertClose, assertSameIdsUpToTies } from '../helpers/assertClose';
 
 const TOL = 1e-4;
@@ -58,16 +60,14 @@ describe('WebGPU vs CPU: interventions, patching and SAE features (tiny checkpoi
   const ids = { cpu: { clean: 0, corrupt: 0 }, gpu: { clean: 0, corrupt: 0 } };
   const corruptIds = tokenize(CORRUPT, { prependBos: true }).tokens.map((t) => t.id);
   const T = corruptIds.length;
+  let config: ModelConfig;
 
   before(async () => {
-    const availability = await webGpuAvailability();
-    if (!availability.available) {
-      skip = `needs a WebGPU adapter (CI: lavapipe from .ci/install-lavapipe): ${availability.reason ?? ''}`;
-      return;
-    }
+    skip = await webGpuSkipReason();
+    if (skip) return;
     root = makeTempFolder('residual-lens-webgpu-analyses');
     const model = path.join(root, 'model');
-    writeRandomCheckpoint(model, CONFIG);
+    config = writeRandomCheckpoint(model, CONFIG).config;
     writeRandomSae(path.join(root, 'sae'), { seed: 5, dIn: CONFIG.dModel, dSae: 48, hookName: 'blocks.1.hook_resid_pre', style: '6' });
     writeRandomSae(path.join(root, 'sae-topk'), { seed: 6, dIn: CONFIG.dModel, dSae: 40, hookName: 'blocks.0.hook_mlp_out', architecture: 'topk', k: 5, style: '6' });
     const ic = await cpu.load({ folder: model, name: 'tiny', cacheDir: path.join(root, 'cache') });
@@ -89,34 +89,9 @@ describe('WebGPU vs CPU: interventions, patching and SAE features (tiny checkpoi
   it('interventions: every action at every hook kind, batched and fully recomputed, metrics and top-5', async (t) => {
     if (skip) return t.skip(skip);
     largestDifference = 0;
-    const { nHead: H, dModel: D } = CONFIG;
-    const dHead = D / H;
-    const dMlp = 4 * D;
-    const sites = [
-      { hook: 'blocks.0.hook_resid_pre', positions: [4, 2], width: D, perPos: D },
-      { hook: 'blocks.1.hook_resid_mid', width: D, perPos: D },
-      { hook: 'blocks.0.hook_resid_post', positions: [3], width: D, perPos: D },
-      { hook: 'blocks.1.hook_attn_out', positions: [1, 5], width: D, perPos: D },
-      { hook: 'blocks.0.hook_mlp_out', positions: [6], width: D, perPos: D },
-      { hook: 'blocks.0.attn.hook_z', positions: [2], head: 1, width: dHead, perPos: dHead },
-      { hook: 'blocks.1.attn.hook_pattern', positions: [5], width: T, perPos: H * T },
-      { hook: 'blocks.1.mlp.hook_post', width: dMlp, perPos: dMlp },
-    ];
-    const runs = (source: number): { interventions: Intervention[] }[] => {
-      const r = new Random(3);
-      return sites.flatMap((s) => {
-        const actions: InterventionAction[] = [
-          { kind: 'patch', sourceTraceId: source },
-          { kind: 'zero' },
-          { kind: 'mean' },
-          { kind: 'scale', factor: -1.7 },
-          { kind: 'add', vector: r.gaussianArray(s.width, 0.5) },
-          { kind: 'set', values: r.gaussianArray((s.positions?.length ?? T) * s.perPos, 0.3) },
-        ];
-        const site = { hook: s.hook, ...(s.positions ? { positions: s.positions } : {}), ...(s.head !== undefined ? { head: s.head } : {}) };
-        return actions.map((action) => ({ interventions: [{ site, action }] }));
-      });
-    };
+    // The reference tests' cases (every action at every hook kind), the same random values on both engines.
+    const runs = (source: number): { interventions: Intervention[] }[] => interventionCases(config, T, source, new Random(3)).map((c) => ({ interventions: [c.iv] }));
+    const nRuns = runs(0).length;
     const metrics: Metric[] = [
       { kind: 'logit_diff', correct: corruptIds[3], wrong: corruptIds[2] },
       { kind: 'logprob', token: corruptIds[3], pos: 4 },
@@ -127,7 +102,7 @@ describe('WebGPU vs CPU: interventions, patching and SAE features (tiny checkpoi
         const what = `${metric.kind}, ${recompute}`;
         const c = await cpu.runInterventions({ schema, traceId: ids.cpu.corrupt, runs: runs(ids.cpu.clean), metric, topK: 5, ...(recompute === 'full' ? { recompute } : {}) });
         const g = await gpu.runInterventions({ schema, traceId: ids.gpu.corrupt, runs: runs(ids.gpu.clean), metric, topK: 5, ...(recompute === 'full' ? { recompute } : {}) });
-        assert.equal(g.metrics.length, sites.length * 6);
+        assert.equal(g.metrics.length, nRuns);
         close(g.baseline, c.baseline, `${what}: baseline`);
         closeArrays(g.metrics, c.metrics, `${what}: metrics`);
         g.top!.forEach((top, i) => sameTop(top, c.top![i]!, `${what}: run ${i} top-5`));
