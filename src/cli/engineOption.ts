@@ -15,7 +15,7 @@ export const EXECUTION_PROVIDER_OPTION = { 'execution-provider': { type: 'string
 export function cliEngine(executionProvider: string | undefined): Engine {
   const setting = executionProvider ?? 'cpu';
   if (!isExecutionProviderSetting(setting)) throw new CliUsageError(`--execution-provider must be cpu, webgpu or auto, got ${quoteArg(setting)}`);
-  return new Engine({ executionProvider: setting, onNotice: (text) => process.stderr.write(`${text}\n`) });
+  return new Engine({ executionProvider: setting, onGraphFallback: (text) => process.stderr.write(`${text}\n`) });
 }
 
 /** Loads the model and says on stderr, in one line, when it runs on the CPU instead of WebGPU. */

@@ -83,7 +83,7 @@ export interface RequestContext {
   readonly emit?: (payload: ProgressPayload) => void;
 }
 
-export interface EngineOptions extends SessionSettings {
+export interface EngineOptions extends Omit<SessionSettings, 'onFallback'> {
   /** Traces kept for follow-up requests. Default 8. */
   readonly maxTraces?: number;
   /** Bytes of stored trace data kept at most (the newest trace is always kept). Default 384 MiB. */
@@ -95,11 +95,12 @@ export interface EngineOptions extends SessionSettings {
   /** The fewest shared positions reused (default minReusedPositions(T): below it a full forward is faster); tests set 1. */
   readonly reuseMinShared?: number;
   /**
-   * A line for the output channel that belongs to no request: a graph created after the load (head
-   * results, mlp.hook_post, interventions, SAE) that WebGPU could not run and that runs on the CPU
-   * instead. Each distinct line once. A load's fallback is ModelInfo.executionProviderNote instead.
+   * A graph created after the load (head results, mlp.hook_post, interventions, SAE) that WebGPU
+   * could not run runs on the CPU: one line for the output channel, each distinct line once. A
+   * load's own fallback is ModelInfo.executionProviderNote instead. (SessionSettings.onFallback is
+   * not an engine option: the engine sets it on every session it creates.)
    */
-  readonly onNotice?: (text: string) => void;
+  readonly onGraphFallback?: (text: string) => void;
 }
 
 const DEFAULT_TOP_K = 10;
@@ -139,13 +140,13 @@ export class Engine {
   private matmul: Promise<OrtMatmulBackend> | undefined;
   /** The EP sessions are created on: chosen at the first load (options.executionProvider). */
   private provider: ExecutionProvider = 'cpu';
-  /** WebGPU → CPU fallbacks of single graphs: into the load's ModelInfo, or said once through onNotice. */
+  /** WebGPU → CPU fallbacks of single graphs: into the load's ModelInfo, or said once through options.onGraphFallback. */
   private readonly fallbacks: FallbackNotes;
   private reused = 0;
 
   constructor(private readonly options: EngineOptions = {}) {
     this.traces = new TraceStore(options);
-    this.fallbacks = new FallbackNotes(options.onNotice);
+    this.fallbacks = new FallbackNotes(options.onGraphFallback);
   }
 
   /** Session settings: the options plus the chosen EP, collecting WebGPU fallbacks. */

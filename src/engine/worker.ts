@@ -63,9 +63,9 @@ export function startWorker(port: NonNullable<typeof parentPort>): void {
   const executionProvider = isExecutionProviderSetting(data.executionProvider) ? data.executionProvider : undefined;
   const post = (message: WorkerToHost, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
   const notice = (text: string): void => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'notice', text });
-  // The engine's notices are graphs that fell back from WebGPU to the CPU after the load.
-  const onNotice = (text: string): void => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'notice', text, fallback: true });
-  const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}), onNotice });
+  // Marked, so the host's status bar can say that WebGPU runs only in part.
+  const onGraphFallback = (text: string): void => post({ v: ENGINE_PROTOCOL_VERSION, kind: 'notice', text, fallback: true });
+  const engine = new Engine({ ...(threads === undefined ? {} : { threads }), ...(executionProvider ? { executionProvider } : {}), onGraphFallback });
   const gc = exposeGc();
   let collectedAt = 0;
   const queue: EngineRequest[] = [];

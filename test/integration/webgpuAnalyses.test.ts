@@ -55,7 +55,7 @@ describe('WebGPU vs CPU: interventions, patching and SAE features (tiny checkpoi
   let root: string | undefined;
   const notices: string[] = [];
   const cpu = new Engine({ threads: 1, executionProvider: 'cpu' });
-  const gpu = new Engine({ threads: 1, executionProvider: 'webgpu', onNotice: (text) => notices.push(text) });
+  const gpu = new Engine({ threads: 1, executionProvider: 'webgpu', onGraphFallback: (text) => notices.push(text) });
   /** Trace ids per engine: clean, corrupted. */
   const ids = { cpu: { clean: 0, corrupt: 0 }, gpu: { clean: 0, corrupt: 0 } };
   const corruptIds = tokenize(CORRUPT, { prependBos: true }).tokens.map((t) => t.id);
