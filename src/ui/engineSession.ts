@@ -85,8 +85,7 @@ export class EngineSession implements vscode.Disposable {
   }
 
   private setStatus(state: EngineState, detail?: string): void {
-    const partly = this.partlyOnCpu && this.info?.executionProvider === 'webgpu';
-    this.current = { state, model: this.info?.name ?? this.current.model, detail, executionProvider: this.info?.executionProvider, ...(partly ? { partlyOnCpu: true } : {}) };
+    this.current = { state, model: this.info?.name ?? this.current.model, detail, executionProvider: this.info?.executionProvider, ...(this.partlyOnCpu ? { partlyOnCpu: true } : {}) };
     this.emitter.fire(this.current);
   }
 
@@ -183,6 +182,7 @@ export class EngineSession implements vscode.Disposable {
     const client = this.client;
     this.client = undefined;
     this.info = undefined;
+    this.partlyOnCpu = false;
     this.running = 0;
     this.setStatus('idle');
     await client?.close();

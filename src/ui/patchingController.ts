@@ -140,8 +140,8 @@ export class PatchingController implements vscode.Disposable {
       const found = await findSavedSource(where, text);
       return { source: found ? { text, uri: found.uri, range: found.range } : { text }, said: foundWhere(where, found) ?? 'typed' };
     };
-    const clean = await prompt(saved.clean, saved.cleanSource);
-    const corrupted = await prompt(saved.corrupted, saved.corruptedSource);
+    // Together: each may wait for an untitled document to come back (savedSource.ts).
+    const [clean, corrupted] = await Promise.all([prompt(saved.clean, saved.cleanSource), prompt(saved.corrupted, saved.corruptedSource)]);
     this.output.info(`Restoring the patching panel: comparing its two prompts again (clean: ${clean.said}; corrupted: ${corrupted.said}).`);
     await this.compareWithProgress(clean.source, corrupted.source, { correct: saved.correct, wrong: saved.wrong });
   }
