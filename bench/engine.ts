@@ -65,7 +65,6 @@ export function textOfLength(T: number): string {
   return ' a'.repeat(T - 1);
 }
 
-
 /** Wall milliseconds of one awaited call. */
 export async function time(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -294,13 +293,6 @@ export async function benchEngine(): Promise<Record<string, unknown>> {
   return result;
 }
 
-/**
- * Where the instrumented trace's extra time goes at T = 128, the sessions run directly (no engine),
- * alternating, medians of 10: the plain forward (blocks + head, top-k only); the instrumented forward
- * fetching every hook, and fetching only `resid` (onnxruntime computes every output either way: the
- * difference is the binding's copy of the other hooks into new JS buffers); the head (ln_final,
- * unembedding, top-k) through the lens session on the final rows, as a trace runs it.
- */
 /** Pause before each run, as between a user's traces; long enough for the worker's idle collection (300 ms). */
 const IDLE_GAP_MS = 400;
 
@@ -358,6 +350,13 @@ async function alternatePlainAndTrace(
   return out;
 }
 
+/**
+ * Where the instrumented trace's extra time goes at T = 128, the sessions run directly (no engine),
+ * alternating, medians of 10: the plain forward (blocks + head, top-k only); the instrumented forward
+ * fetching every hook, and fetching only `resid` (onnxruntime computes every output either way: the
+ * difference is the binding's copy of the other hooks into new JS buffers); the head (ln_final,
+ * unembedding, top-k) through the lens session on the final rows, as a trace runs it.
+ */
 async function hookOverheadSplit(config: ModelConfig, locate: WeightLocator, weightsFolder: string, plain: ort.InferenceSession, lensSession: ort.InferenceSession): Promise<Record<string, number>> {
   const T = 128;
   const instrumented = await createSession(buildInstrumentedGraph(config, locate), weightsFolder);
@@ -400,7 +399,6 @@ async function hookOverheadSplit(config: ModelConfig, locate: WeightLocator, wei
     await instrumented.release();
   }
 }
-
 
 /**
  * attributeAll (one request per trace: DLA of every position to its top-1) at T = 32 and 128 through
