@@ -105,7 +105,7 @@ export function activate(context: vscode.ExtensionContext): void {
           void circuits.show();
           break;
         case 'retrace':
-          traces.retrace();
+          void traces.traceAgain();
           break;
         case 'log':
           output.info(`webview (${view}): ${msg.message}`);

@@ -229,6 +229,7 @@ export type WebviewToHost = Versioned<
   | { readonly type: 'headPair'; readonly layer1: number; readonly head1: number; readonly layer2: number; readonly head2: number; readonly kind: CompositionKind }
   | { readonly type: 'mlpPair'; readonly writer: number; readonly reader: number }
   | { readonly type: 'computeCircuits' }
+  /** The "Trace again" button: the trace on show traced again where it sits, keeping the selection. */
   | { readonly type: 'retrace' }
   | { readonly type: 'log'; readonly message: string }
   | ExperimentPageMessage

@@ -689,18 +689,14 @@ export class TraceController implements vscode.Disposable {
   }
 
   /**
-   * The trace on show traced again where it sits, keeping the selection: after an engine restart
-   * (a new execution provider) the worker that held it is gone.
+   * The trace on show traced again where it sits, keeping the selection: the panel's "Trace again"
+   * button, and after an engine restart (a new execution provider) whose worker held it. Linked
+   * again when its document still holds the text there, else traced unlinked.
    */
   async traceAgain(): Promise<void> {
     const r = this.current;
     if (!r) return;
     await this.restore(r.trace.text, r.uri !== undefined && r.range ? { uri: r.uri, range: r.range } : undefined, this.selection);
-  }
-
-  /** Re-runs the panel's trace (from a restored panel, or its "Trace again" button). */
-  retrace(text: string | undefined = this.current?.trace.text): void {
-    if (text) void this.run(text, undefined);
   }
 
   /** The record and token under a document offset, for the hover. */

@@ -505,6 +505,31 @@ describe('extension lifetime with a stub vscode', () => {
     assert.deepEqual(replayed?.selection, { pos: 12, layer: 1, head: 1 });
   });
 
+  it('"Trace again" traces the text on show where it sits, with its selection; after an edit inside it, unlinked', async () => {
+    const doc = editableDocument('Look: the button traces this again.', stub.Uri.file('/work/again.txt'));
+    await traceRange(doc.document, 6, 34);
+    const w = panelWebview();
+    ready(w);
+    const first = lastTrace(w);
+    assert.deepEqual([first?.text, first?.source], ['the button traces this again', { uri: 'file:///work/again.txt', offset: 6 }]);
+    w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'select', pos: 2, layer: 1, head: 1, reveal: false });
+    // Text typed before the range moves it; the trace follows.
+    doc.edit(0, 0, '>> ');
+    w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'retrace' });
+    await waitFor(() => lastTrace(w)?.traceId !== first?.traceId);
+    const again = lastTrace(w);
+    assert.equal(again?.text, 'the button traces this again');
+    assert.deepEqual(again?.source, { uri: 'file:///work/again.txt', offset: 9 }, 'linked where the text sits now');
+    assert.deepEqual(w.posted.filter((m) => m.type === 'trace').at(-1)?.selection, { pos: 2, layer: 1, head: 1 }, 'the selection kept');
+    assert.match((await restoredHover(doc.document, 14))?.contents.value ?? '', /\*\*Top predictions\*\*/, 'the hover answers on the new trace');
+    // An edit inside the range unlinks it: the same text is traced again, without a place.
+    doc.edit(14, 6, 'BUTTON');
+    w.send({ v: WEBVIEW_PROTOCOL_VERSION, type: 'retrace' });
+    await waitFor(() => lastTrace(w)?.traceId !== again?.traceId);
+    assert.equal(lastTrace(w)?.text, 'the button traces this again');
+    assert.equal(lastTrace(w)?.source, undefined);
+  });
+
   it('closing the panel mid-trace: the trace stops, no panel comes back, the next trace works', async () => {
     const panels = state.panels.length;
     const running = trace('a trace whose panel is closed');
