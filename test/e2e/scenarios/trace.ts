@@ -1,6 +1,6 @@
 /** Tracing from the palette, the context menu, the keybinding and the current line; the hover. */
 import { waitFor } from '../workbench';
-import { checkPanel, expectedIds, expectTraceOf, fixtureLine, median, openSentences, SENTENCES, takeTraceEvents, TRACE_TITLE, traceSentence, type Scenario } from '../scenarioKit';
+import { checkPanel, expectedIds, expectTraceOf, fixtureLine, median, openSentences, selectedPos, SENTENCES, takeTraceEvents, TRACE_TITLE, traceSentence, type Scenario } from '../scenarioKit';
 
 export const traceScenarios: readonly Scenario[] = [
   {
@@ -51,15 +51,31 @@ export const traceScenarios: readonly Scenario[] = [
   },
   {
     id: 3,
-    name: 'hover on a traced token',
+    name: 'hover on a traced token; "Trace again" keeps the link and the selection',
     async run(ctx) {
-      const { sentence } = await traceSentence(ctx, 'The Eiffel Tower', 'palette');
+      const { sentence, frame } = await traceSentence(ctx, 'The Eiffel Tower', 'palette');
       await ctx.wb.goToLine(sentence.line); // also scrolls the editor back to column 1
       const hover = await ctx.wb.hoverText('The Eiffel Tower', 'Paris', 'Top predictions');
       await ctx.wb.screenshot('03-hover');
       if (!hover.strong.some((s) => s.includes('Top predictions'))) ctx.problem(`hover: "Top predictions" is not bold (**Top predictions**); hover text: ${hover.text.slice(0, 200)}`);
       if (!hover.text.includes('Top components')) ctx.problem(`hover has no "Top components"; hover text: ${hover.text.slice(0, 300)}`);
       else if (!hover.strong.some((s) => s.includes('Top components'))) ctx.problem('hover: "Top components" is not bold');
+      // The panel's "Trace again": a new trace of the same text, still linked (the hover answers), the selected position kept.
+      await ctx.wb.page.keyboard.press('Escape');
+      const traceId = async (): Promise<string | undefined> => (await frame.locator('body').getAttribute('data-trace-id', { timeout: 1000 }).catch(() => null)) || undefined;
+      const before = await traceId();
+      await frame.locator('[data-testid="token-chip"][data-pos="2"]').first().click();
+      await frame.locator('[data-testid="retrace"]').first().click();
+      const again = await waitFor('a new trace after "Trace again"', async () => {
+        const id = await traceId();
+        return id !== undefined && id !== before ? id : undefined;
+      }, 30_000, 100).catch(() => undefined);
+      if (again === undefined) ctx.problem(`"Trace again": the panel still shows trace ${before ?? '(none)'} 30 s after the click`);
+      const pos = await selectedPos(frame);
+      if (pos !== 2) ctx.problem(`"Trace again": the selected position is ${pos ?? 'none'}, expected 2 (kept)`);
+      await ctx.wb.goToLine(sentence.line);
+      const rehover = await ctx.wb.hoverText('The Eiffel Tower', 'Paris', 'Top predictions').catch(() => undefined);
+      if (!rehover?.text.includes('Top predictions')) ctx.problem('"Trace again": the sentence has no hover afterwards');
     },
   },
 ];
