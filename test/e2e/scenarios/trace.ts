@@ -60,7 +60,7 @@ export const traceScenarios: readonly Scenario[] = [
       if (!hover.strong.some((s) => s.includes('Top predictions'))) ctx.problem(`hover: "Top predictions" is not bold (**Top predictions**); hover text: ${hover.text.slice(0, 200)}`);
       if (!hover.text.includes('Top components')) ctx.problem(`hover has no "Top components"; hover text: ${hover.text.slice(0, 300)}`);
       else if (!hover.strong.some((s) => s.includes('Top components'))) ctx.problem('hover: "Top components" is not bold');
-      // The panel's "Trace again": a new trace of the same text, still linked (the hover answers), the selected position kept.
+      // The panel's "Trace again": a new trace of the same text, the selected position kept, the hover still there (the link itself: extensionLifetime.test.ts).
       await ctx.wb.page.keyboard.press('Escape');
       const traceId = async (): Promise<string | undefined> => (await frame.locator('body').getAttribute('data-trace-id', { timeout: 1000 }).catch(() => null)) || undefined;
       const before = await traceId();
