@@ -218,11 +218,10 @@ export class Engine {
         attnProjWeight, attnProjBias, lnFinalWeight, lnFinalBias,
       };
     } catch (err) {
+      this.fallbacks.endLoad(); // a failed load's fallbacks are nobody's note
       await Promise.all(created.map((s) => s.release().catch(() => undefined)));
       if (err instanceof EngineError) throw err;
       throw new EngineError('bad-checkpoint', `${ckpt.weightsPath}: onnxruntime could not load the model: ${firstLine(err)}`, errorDetail(err));
-    } finally {
-      this.fallbacks.endLoad();
     }
     this.traces.clear();
     await this.scan.release();
