@@ -178,7 +178,7 @@ export class Builder {
  * the P prefix rows' unused Q columns cost little; a K/V-only product would need a second copy of
  * two thirds of c_attn). With P = 0 the values are exactly those of the graph without a prefix.
  */
-function buildBlocks(b: Builder, ids: string, hooks: boolean, prefix?: string): string {
+export function buildBlocks(b: Builder, ids: string, hooks: boolean, prefix?: string): string {
   const { g, config: c } = b;
   const { nLayer: L, nHead: H, dModel: D, dHead: Dh, dMlp: M, nCtx } = c;
   const name = (hook: string): string | undefined => (hooks ? hook : undefined);
@@ -239,7 +239,7 @@ function buildBlocks(b: Builder, ids: string, hooks: boolean, prefix?: string): 
  * 128 rows): top-k is taken on log-probabilities (same order as the logits) and the logits are
  * gathered back by id. Measured in bench/engine.ts.
  */
-function buildUnembedHead(b: Builder, rows: string, k: string, target: string | undefined, wantRank: string | undefined, distRows: string | undefined): void {
+export function buildUnembedHead(b: Builder, rows: string, k: string, target: string | undefined, wantRank: string | undefined, distRows: string | undefined): void {
   const { g, config: c } = b;
   const { dModel: D, dVocab: V } = c;
   const ln = b.layerNorm(rows, b.weight('ln_f.weight', [D]), b.weight('ln_f.bias', [D]), 'ln_final_scale_column');
